@@ -1,0 +1,686 @@
+"""Dataset ingestion: an uploaded ImageFolder zip, hostile until proven otherwise → canonical uint8 tensors.
+
+Pipeline of ``ingest_zip`` (each stage runs only when the previous one passed, so cheap checks guard costly ones):
+
+1. Archive headers, nothing decompressed yet: member count; every member name (path traversal in any form, NUL
+   bytes, duplicates); symlinks and other special files; encryption; compression methods; declared total size;
+   compression ratio per member and over the whole archive. Any finding rejects the whole dataset
+   (``DatasetRejected``) with every finding listed.
+2. Layout: one folder per class (sorted names = label order); a single top-level folder wrapping all class folders is
+   unwrapped; files deeper inside a class folder belong to that class (as torchvision's ``ImageFolder``). Junk is
+   ignored and listed in ``IngestResult.ignored``, not in ``errors``: ``__MACOSX/``, ``Thumbs.db``, ``desktop.ini``
+   and every hidden name (a path part starting with ``.``, e.g. ``.DS_Store``). Fewer than 2 classes → rejected.
+3. Nested archives, by extension and by magic bytes of each member's first bytes → rejected.
+4. Images, one member in memory at a time, read through a size-limited reader: Pillow restricted to real image
+   formats, declared pixels checked before any decoding, ``verify()`` then a fresh ``load()``. A file that fails
+   (not an image, truncated, pixel bomb, wrong extension, outside any class folder) is skipped and listed in
+   ``errors``. Then every class needs ``min_images_per_class`` valid images, or the dataset is rejected naming it.
+5. Canonical geometry, chosen from the valid images: side = the smaller of the median height and median width,
+   raised to at least 16 and capped at ``max_resolution`` (the cap wins if it is below 16); images are resized to
+   side × side (aspect ratio not kept — the same stretch a client applies). Channels: 1 when every image is
+   grayscale (``1``, ``L``, ``LA``, ``I``, ``I;16*``, ``F``, or a palette of grays), else 3 (RGB, alpha dropped).
+6. A second streaming pass decodes each valid image again through ``preprocess_image`` into one preallocated
+   tensor — the only copy of pixel data kept. Exact duplicates (same bytes) are reported in groups and kept.
+
+Members are processed in sorted (class, name) order, so the result does not depend on the order inside the zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import stat
+import statistics
+import warnings
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nas_core.errors import DatasetRejected, NASError
+
+RESIZE_METHOD = "bilinear"  # Pillow Image.Resampling.BILINEAR; written to preprocessing.json for clients
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR}[RESIZE_METHOD]
+
+#: Pillow decoders allowed to touch uploaded bytes; everything else (EPS, PSD, ICO, …) is never tried.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".jar",
+                                ".lz", ".lzma", ".cab", ".iso"})
+# (offset, signature) pairs of archive and compressed-stream formats.
+_ARCHIVE_MAGIC = ((0, b"PK\x03\x04"), (0, b"PK\x05\x06"), (0, b"PK\x07\x08"), (0, b"\x1f\x8b"),
+                  (0, b"7z\xbc\xaf\x27\x1c"), (0, b"Rar!\x1a\x07"), (0, b"\xfd7zXZ\x00"), (0, b"\x28\xb5\x2f\xfd"),
+                  (0, b"MSCF"), (4, b"1AY&SY"), (257, b"ustar"))
+_MAGIC_PREFIX_BYTES = 512
+_JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_SUPPORTED_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+_ENCRYPTED_FLAGS = 0x1 | 0x40  # traditional PKWARE encryption, strong encryption
+_AES_COMPRESSION = 99  # WinZip AES: the real method hides in an extra field
+_READ_CHUNK = 1 << 20
+MIN_SIDE = 16
+MANIFEST_FORMAT = "nas-dataset"
+MANIFEST_VERSION = 1
+_NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same arrays always give the same shard bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """Caps applied to one upload; the service builds this from its settings.
+
+    The ratio check applies to members (and archives) above ``ratio_check_min_bytes`` uncompressed: a tiny
+    solid-colour BMP can legitimately deflate 500×, but it cannot hurt anyone.
+    The effective pixel cap is ``min(max_image_pixels, PIL.Image.MAX_IMAGE_PIXELS)`` since Pillow's own
+    decompression-bomb warning is turned into an error as well.
+    """
+
+    max_members: int = 100_000
+    max_uncompressed_bytes: int = 2 * 1024**3
+    max_compression_ratio: float = 200.0  # per member and whole archive; a bomb betrays itself
+    max_image_pixels: int = 50_000_000  # Pillow's decompression-bomb limit, turned into an error
+    min_images_per_class: int = 5
+    max_resolution: int = 64  # canonical side is chosen from the data, capped by this
+    ratio_check_min_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_members", "max_uncompressed_bytes", "max_image_pixels", "max_resolution"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"IngestLimits.{name} must be at least 1")
+        if self.max_compression_ratio <= 1 or self.min_images_per_class < 1 or self.ratio_check_min_bytes < 0:
+            raise ValueError("IngestLimits: max_compression_ratio > 1, min_images_per_class ≥ 1, "
+                             "ratio_check_min_bytes ≥ 0 are required")
+
+
+@dataclass
+class IngestResult:
+    """A validated dataset: canonical tensors plus the report the service shows to the uploader."""
+
+    classes: list[str]  # sorted class folder names = label index order
+    images: torch.Tensor  # uint8 [N, C, H, W] at the canonical resolution
+    labels: torch.Tensor  # int64 [N]
+    files: list[str]  # archive member name of each image (same order)
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...]  # per channel, of images/255 (training normalisation)
+    std: tuple[float, ...]
+    errors: list[dict]  # skipped files: {"file": name, "error": reason}
+    duplicates: list[list[str]]  # groups of byte-identical image files (all kept)
+    source_sizes: dict  # {"min": [h, w], "max": [h, w], "median": [h, w]}, each taken per axis
+    ignored: list[str] = field(default_factory=list)  # junk members skipped silently (__MACOSX/, .DS_Store, …)
+    source_modes: dict[str, int] = field(default_factory=dict)  # Pillow mode → number of valid images
+
+    @property
+    def num_images(self) -> int:
+        return int(self.labels.shape[0])
+
+    def class_counts(self) -> list[dict]:
+        """``[{"name": class, "count": images}]`` in label order."""
+        counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+        return [{"name": name, "count": count} for name, count in zip(self.classes, counts)]
+
+
+@dataclass
+class DatasetTensors:
+    """What a trainer needs, as read back from the object store by ``unpack_dataset``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    split: dict[str, torch.Tensor]
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+class DatasetIntegrityError(NASError):
+    """Stored dataset objects do not match their manifest (tampered, truncated, or from another dataset)."""
+
+
+class _BadImage(Exception):
+    """One file is not a usable image; it is skipped and reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    info: zipfile.ZipInfo
+    class_index: int
+    name: str  # relative to the wrapper folder, for sorting
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    candidate: _Candidate
+    sha256: str
+    height: int
+    width: int
+    mode: str
+    grayscale: bool
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def ingest_zip(source: str | os.PathLike | BinaryIO | bytes, limits: IngestLimits = IngestLimits()) -> IngestResult:
+    """Validate and tensorize an ImageFolder zip (a path, a seekable binary file, or bytes).
+
+    Raises ``DatasetRejected(message, errors=[{"file", "error"}])`` when the archive as a whole is unusable; files
+    that are merely bad are skipped and listed in ``IngestResult.errors``. See the module docstring for every rule.
+
+    >>> from tests.archives import make_image_folder_zip
+    >>> result = ingest_zip(make_image_folder_zip(classes={"cat": 5, "dog": 6}, size=(20, 30)))
+    >>> result.classes, tuple(result.images.shape), result.class_counts()[0]
+    (['cat', 'dog'], (11, 3, 20, 20), {'name': 'cat', 'count': 5})
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _ingest_file(io.BytesIO(source), limits)
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:  # a missing file is the caller's bug, not a bad upload
+            return _ingest_file(handle, limits)
+    return _ingest_file(source, limits)
+
+
+def preprocess_image(image: Image.Image, *, channels: int, height: int, width: int) -> np.ndarray:
+    """The exact per-image transform behind the stored tensors and ``preprocessing.json``: uint8 ``[C, H, W]``.
+
+    Converts to ``"L"`` (``channels=1``) or ``"RGB"`` (``channels=3``; alpha is dropped), then resizes to
+    (width, height) with ``RESIZE_METHOD``. 16-bit grayscale (``I;16*``) is first reduced to 8 bits by dropping the
+    low byte (Pillow's own conversion would clip every value above 255 to white).
+
+    >>> preprocess_image(Image.new("RGB", (40, 10), (255, 0, 0)), channels=1, height=4, width=8).shape
+    (1, 4, 8)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    if image.mode.startswith("I;16"):
+        high_bytes = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        image = Image.fromarray(high_bytes, mode="L")
+    converted = image.convert("L" if channels == 1 else "RGB")
+    resized = converted.resize((width, height), resample=_RESAMPLE)
+    array = np.asarray(resized, dtype=np.uint8)
+    array = array[np.newaxis] if channels == 1 else array.transpose(2, 0, 1)
+    return np.array(array, dtype=np.uint8, order="C")  # a writable copy, safe to hand to torch.from_numpy
+
+
+def stratified_split(labels: torch.Tensor, *, seed: int,
+                     fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> dict[str, torch.Tensor]:
+    """Seeded, stratified train/val/test split: ``{"train", "val", "test"}`` → sorted int64 index tensors.
+
+    Per class, n × fraction rounded half up images go to val and to test, at least 1 each when the class has ≥ 3 images
+    and the fraction is positive; train takes the rest. Classes with 1–2 images fill train first, then val.
+    The splits are disjoint and cover every index; the same labels and seed give the same split.
+
+    >>> split = stratified_split(torch.tensor([0] * 10 + [1] * 10), seed=0)
+    >>> [len(split[name]) for name in ("train", "val", "test")]
+    [12, 4, 4]
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, not {tuple(fractions)}")
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    _, val_fraction, test_fraction = fractions
+    for label in torch.unique(labels).tolist():  # sorted, so the seed's draws always go to the same classes
+        members = torch.nonzero(labels == label).flatten().numpy()
+        members = members[rng.permutation(len(members))]
+        count = len(members)
+        if count >= 3:
+            n_val = max(1 if val_fraction > 0 else 0, int(count * val_fraction + 0.5))
+            n_test = max(1 if test_fraction > 0 else 0, int(count * test_fraction + 0.5))
+            while count - n_val - n_test < 1:  # train keeps at least one; shrink the larger held-out side
+                if n_val >= n_test:
+                    n_val -= 1
+                else:
+                    n_test -= 1
+        else:
+            n_val, n_test = (count - 1 if val_fraction > 0 else 0), 0
+        parts["val"].append(members[:n_val])
+        parts["test"].append(members[n_val:n_val + n_test])
+        parts["train"].append(members[n_val + n_test:])
+    return {name: torch.from_numpy(np.sort(np.concatenate(chunks)) if chunks else np.empty(0, np.int64)).long()
+            for name, chunks in parts.items()}
+
+
+def pack_dataset(result: IngestResult, split: dict[str, torch.Tensor], *, shard_images: int = 4096
+                 ) -> tuple[dict, dict[str, bytes]]:
+    """Serialize an ingest result and its split into ``(manifest, {object_name: bytes})`` for the object store.
+
+    Objects: ``shard-00000.npz``, … (``images`` uint8 [n, C, H, W], ``labels`` int64 [n]; uncompressed npz with fixed
+    timestamps, so bytes are reproducible) and ``split.npz`` (``train``/``val``/``test`` int64 indices). The manifest
+    is JSON-able; its ``sha256`` covers classes, geometry and every shard hash — the same input always gives the same
+    value. Names are relative: the caller prefixes them with the dataset's key.
+    """
+    if shard_images < 1:
+        raise ValueError("shard_images must be at least 1")
+    count = result.num_images
+    _check_split(split, count)
+    objects: dict[str, bytes] = {}
+    shards = []
+    images = result.images.contiguous().numpy()
+    labels = result.labels.to(torch.int64).numpy()
+    for index, start in enumerate(range(0, count, shard_images)):
+        name = f"shard-{index:05d}.npz"
+        data = _npz_bytes({"images": images[start:start + shard_images], "labels": labels[start:start + shard_images]})
+        objects[name] = data
+        shards.append({"name": name, "sha256": hashlib.sha256(data).hexdigest(), "count": len(labels[start:start +
+                      shard_images]), "size": len(data)})
+    split_bytes = _npz_bytes({name: split[name].to(torch.int64).numpy() for name in ("train", "val", "test")})
+    objects["split.npz"] = split_bytes
+    image = {"channels": result.channels, "height": result.height, "width": result.width}
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "classes": list(result.classes),
+        "class_counts": result.class_counts(),
+        "num_images": count,
+        "image": image,
+        "resize": RESIZE_METHOD,
+        "scale": 255.0,
+        "mean": list(result.mean),
+        "std": list(result.std),
+        "splits": {name: int(split[name].numel()) for name in ("train", "val", "test")},
+        "split": {"name": "split.npz", "sha256": hashlib.sha256(split_bytes).hexdigest(), "size": len(split_bytes)},
+        "shards": shards,
+    }
+    manifest["sha256"] = _content_sha256(manifest)
+    return manifest, objects
+
+
+def unpack_dataset(manifest: dict, read: Callable[[str], bytes]) -> DatasetTensors:
+    """Read a packed dataset back through ``read(object_name) -> bytes``, verifying every object's sha256.
+
+    Raises ``DatasetIntegrityError`` on any mismatch: a shard or split whose bytes changed, a manifest whose
+    ``sha256`` no longer matches its content, or arrays of the wrong shape or type.
+    """
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != MANIFEST_VERSION:
+        raise DatasetIntegrityError(f"unknown dataset manifest format {manifest.get('format')!r} "
+                                    f"version {manifest.get('version')!r}")
+    if _content_sha256(manifest) != manifest.get("sha256"):
+        raise DatasetIntegrityError("dataset manifest does not match its sha256")
+    geometry = manifest["image"]
+    shape = (geometry["channels"], geometry["height"], geometry["width"])
+    image_chunks, label_chunks = [], []
+    for shard in manifest["shards"]:
+        arrays = _verified_npz(read, shard)
+        images, labels = arrays["images"], arrays["labels"]
+        if (images.dtype != np.uint8 or tuple(images.shape[1:]) != shape or labels.dtype != np.int64
+                or images.shape[0] != shard["count"] or labels.shape != (shard["count"],)):
+            raise DatasetIntegrityError(f"{shard['name']}: arrays do not match the manifest", errors=[
+                {"file": shard["name"], "error": f"images {images.dtype}{list(images.shape)}, "
+                                                 f"labels {labels.dtype}{list(labels.shape)}"}])
+        image_chunks.append(images)
+        label_chunks.append(labels)
+    images = torch.from_numpy(np.concatenate(image_chunks)) if image_chunks else torch.empty((0, *shape),
+                                                                                              dtype=torch.uint8)
+    labels = torch.from_numpy(np.concatenate(label_chunks)) if label_chunks else torch.empty(0, dtype=torch.int64)
+    if labels.numel() != manifest["num_images"] or (labels.numel() and
+                                                    int(labels.max()) >= len(manifest["classes"])):
+        raise DatasetIntegrityError("labels do not match the manifest's classes or image count")
+    split_arrays = _verified_npz(read, manifest["split"])
+    split = {name: torch.from_numpy(split_arrays[name]).long() for name in ("train", "val", "test")}
+    try:
+        _check_split(split, labels.numel())
+    except ValueError as error:
+        raise DatasetIntegrityError(str(error)) from None
+    return DatasetTensors(images=images, labels=labels, classes=list(manifest["classes"]), split=split,
+                          channels=shape[0], height=shape[1], width=shape[2], mean=tuple(manifest["mean"]),
+                          std=tuple(manifest["std"]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ingestion stages
+
+
+def _ingest_file(handle: BinaryIO, limits: IngestLimits) -> IngestResult:
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+        raise DatasetRejected("the upload is not a readable zip archive",
+                              errors=[{"file": "", "error": f"not a zip archive: {error}"}]) from None
+    with archive:
+        infos = archive.infolist()
+        _check_headers(infos, limits)
+        classes, candidates, files, errors, ignored = _layout(infos)
+        _check_nested_archives(archive, files)
+        valid = _validate_images(archive, candidates, errors, limits)
+        _check_class_sizes(classes, valid, errors, limits)
+        return _tensorize(archive, classes, valid, errors, ignored, limits)
+
+
+def _check_headers(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
+    """Stage 1: everything decidable from the central directory alone, before one byte is decompressed."""
+    if len(infos) > limits.max_members:
+        raise DatasetRejected(f"the archive has {len(infos)} members; at most {limits.max_members} are allowed",
+                              errors=[{"file": "", "error": f"too many members: {len(infos)} > {limits.max_members}"}])
+    problems: list[dict] = []
+    seen: set[tuple[str, ...]] = set()
+    total_size = total_compressed = 0
+    for info in infos:
+        name = info.orig_filename
+        reasons = []
+        unsafe = _unsafe_name(name) or _unsafe_name(info.filename)
+        if unsafe:
+            reasons.append(unsafe)
+        else:
+            key = (*_parts(info.filename), "/" if info.is_dir() else "")
+            if key in seen:
+                reasons.append("duplicate member name (readers would disagree on which one counts)")
+            seen.add(key)
+        file_type = stat.S_IFMT(info.external_attr >> 16)
+        if file_type == stat.S_IFLNK:
+            reasons.append("symbolic link")
+        elif file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
+            reasons.append("special file (device, FIFO or socket)")
+        if info.flag_bits & _ENCRYPTED_FLAGS or info.compress_type == _AES_COMPRESSION:
+            reasons.append("encrypted member")
+        elif info.compress_type not in _SUPPORTED_COMPRESSION:
+            reasons.append(f"unsupported compression method {info.compress_type}")
+        if (info.file_size > limits.ratio_check_min_bytes
+                and info.file_size > limits.max_compression_ratio * max(info.compress_size, 1)):
+            ratio = info.file_size / max(info.compress_size, 1)
+            reasons.append(f"compression ratio {ratio:.0f}:1 exceeds {limits.max_compression_ratio:.0f}:1 "
+                           "(zip bomb)")
+        total_size += info.file_size
+        total_compressed += info.compress_size
+        problems.extend({"file": name, "error": reason} for reason in reasons)
+    if total_size > limits.max_uncompressed_bytes:
+        problems.append({"file": "", "error": f"{total_size} uncompressed bytes exceed the limit of "
+                                              f"{limits.max_uncompressed_bytes}"})
+    if (total_size > limits.ratio_check_min_bytes
+            and total_size > limits.max_compression_ratio * max(total_compressed, 1)):
+        problems.append({"file": "", "error": f"archive compression ratio {total_size / max(total_compressed, 1):.0f}"
+                                              f":1 exceeds {limits.max_compression_ratio:.0f}:1 (zip bomb)"})
+    if problems:
+        raise DatasetRejected(f"the archive is unsafe: {len(problems)} problem(s), first: "
+                              f"{problems[0]['file'] or 'archive'}: {problems[0]['error']}", errors=problems)
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why ``name`` could escape an extraction root, or None. Checks the raw name, every form at once."""
+    if "\x00" in name:
+        return "NUL byte in member name"
+    if "\\" in name:
+        return "backslash in member name (a Windows path separator can hide traversal)"
+    if name.startswith("/"):
+        return "absolute path"
+    if re.match(r"[A-Za-z]:", name):
+        return "drive letter in member name"
+    if ".." in name.split("/"):
+        return "path traversal ('..')"
+    if not _parts(name):
+        return "empty member name"
+    return None
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(part for part in name.split("/") if part not in ("", "."))
+
+
+def _is_junk(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") or part.lower() in _JUNK_NAMES for part in parts)
+
+
+def _layout(infos: list[zipfile.ZipInfo]
+            ) -> tuple[list[str], list[_Candidate], list[zipfile.ZipInfo], list[dict], list[str]]:
+    """Stage 2: classes from folder names → classes, image candidates, every non-junk file, errors, ignored names."""
+    ignored: list[str] = []
+    entries: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
+    for info in infos:
+        parts = _parts(info.filename)
+        if _is_junk(parts):
+            if not info.is_dir():
+                ignored.append(info.filename)
+            continue
+        entries.append((info, parts))
+    tops = {parts[0] for _, parts in entries}
+    # A lone top folder is a wrapper when something sits below its first level (otherwise it is a lone class).
+    wrapped = len(tops) == 1 and all(len(parts) > 1 or info.is_dir() for info, parts in entries) and any(
+        len(parts) > 2 or (len(parts) == 2 and info.is_dir()) for info, parts in entries)
+    if wrapped:
+        entries = [(info, parts[1:]) for info, parts in entries if len(parts) > 1]
+    class_names = sorted({parts[0] for info, parts in entries if len(parts) > 1 or info.is_dir()})
+    if len(class_names) < 2:
+        found = ", ".join(repr(name) for name in class_names) or "none"
+        raise DatasetRejected(f"an ImageFolder zip needs at least 2 class folders; found {found}",
+                              errors=[{"file": "", "error": f"fewer than 2 classes (found {found})"}])
+    index_of = {name: index for index, name in enumerate(class_names)}
+    candidates: list[_Candidate] = []
+    errors: list[dict] = []
+    for info, parts in entries:
+        if info.is_dir():
+            continue
+        if len(parts) == 1:
+            errors.append({"file": info.filename, "error": "not inside a class folder; skipped"})
+        elif os.path.splitext(parts[-1])[1].lower() not in IMAGE_EXTENSIONS:
+            errors.append({"file": info.filename, "error": "not an image file extension "
+                                                           f"({', '.join(sorted(IMAGE_EXTENSIONS))}); skipped"})
+        else:
+            candidates.append(_Candidate(info=info, class_index=index_of[parts[0]], name="/".join(parts)))
+    candidates.sort(key=lambda candidate: (candidate.class_index, candidate.name))
+    files = [info for info, _ in entries if not info.is_dir()]
+    return class_names, candidates, files, errors, ignored
+
+
+def _check_nested_archives(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo]) -> None:
+    """Stage 3: an archive anywhere inside is refused by extension, or by its first bytes when disguised."""
+    problems = []
+    for info in files:
+        name = info.filename
+        if os.path.splitext(name)[1].lower() in ARCHIVE_EXTENSIONS:
+            problems.append({"file": name, "error": "nested archive (by extension)"})
+            continue
+        prefix = _read_member(archive, info, limit=_MAGIC_PREFIX_BYTES)
+        if any(prefix[offset:offset + len(magic)] == magic for offset, magic in _ARCHIVE_MAGIC):
+            problems.append({"file": name, "error": "nested archive (by content)"})
+    if problems:
+        raise DatasetRejected(f"the archive contains {len(problems)} nested archive(s), first: {problems[0]['file']}",
+                              errors=problems)
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int | None = None) -> bytes:
+    """The member's bytes, never more than its declared size (nor ``limit``); a damaged member rejects the archive."""
+    wanted = info.file_size if limit is None else min(limit, info.file_size)
+    chunks, received = [], 0
+    try:
+        with archive.open(info) as stream:
+            while received <= wanted:
+                chunk = stream.read(min(_READ_CHUNK, wanted + 1 - received))
+                if not chunk:
+                    break
+                received += len(chunk)
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as error:
+        raise DatasetRejected(f"the archive is damaged at {info.filename}",
+                              errors=[{"file": info.filename, "error": f"damaged archive member: {error}"}]) from None
+    if received > wanted and limit is None:
+        raise DatasetRejected(f"{info.filename} holds more data than its header declares",
+                              errors=[{"file": info.filename, "error": "member larger than its declared size"}])
+    return b"".join(chunks)[:wanted]
+
+
+def _open_image(data: bytes, limits: IngestLimits) -> Image.Image:
+    """Open (headers only) with the allowed decoders, refusing pixel bombs before anything is decoded."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise _BadImage(f"pixel bomb: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise _BadImage(f"not an image in an allowed format ({', '.join(IMAGE_FORMATS)})") from None
+    except Exception as error:  # Pillow raises many types for hostile headers; each one just means "not usable"
+        raise _BadImage(f"not a supported image ({', '.join(IMAGE_FORMATS)}): {error}") from None
+    width, height = image.size
+    if width * height > limits.max_image_pixels:
+        image.close()
+        raise _BadImage(f"pixel bomb: {width}×{height} = {width * height} pixels exceed the limit of "
+                        f"{limits.max_image_pixels}")
+    return image
+
+
+def _decode(data: bytes, limits: IngestLimits) -> Image.Image:
+    """``verify()`` on one handle, then ``load()`` on a fresh one (verify leaves its image unusable)."""
+    # catch_warnings edits process-wide filters: fine in one-task-per-process Celery workers, and the pixel check in
+    # _open_image enforces the limit even if another thread's filter wins the race.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _open_image(data, limits) as image:
+            try:
+                image.verify()
+            except Exception as error:
+                raise _BadImage(f"corrupt image: {error}") from None
+        image = _open_image(data, limits)
+        try:
+            image.load()
+        except Exception as error:
+            image.close()
+            raise _BadImage(f"corrupt or truncated image: {error}") from None
+    return image
+
+
+def _is_grayscale(image: Image.Image) -> bool:
+    if image.mode in _GRAY_MODES:
+        return True
+    if image.mode in ("P", "PA"):
+        palette = image.getpalette("RGB") or []
+        return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+    return False
+
+
+def _validate_images(archive: zipfile.ZipFile, candidates: list[_Candidate], errors: list[dict],
+                     limits: IngestLimits) -> list[_Valid]:
+    """Stage 4: decode every candidate once to learn which are usable, their size and colour; keep no pixels."""
+    valid = []
+    for candidate in candidates:
+        data = _read_member(archive, candidate.info)
+        try:
+            with _decode(data, limits) as image:
+                width, height = image.size
+                valid.append(_Valid(candidate=candidate, sha256=hashlib.sha256(data).hexdigest(), height=height,
+                                    width=width, mode=image.mode, grayscale=_is_grayscale(image)))
+        except _BadImage as error:
+            errors.append({"file": candidate.info.filename, "error": f"{error}; skipped"})
+    return valid
+
+
+def _check_class_sizes(classes: list[str], valid: list[_Valid], errors: list[dict], limits: IngestLimits) -> None:
+    counts = [0] * len(classes)
+    for item in valid:
+        counts[item.candidate.class_index] += 1
+    short = [{"file": f"{name}/", "error": f"class {name!r} has {count} valid image(s); at least "
+                                           f"{limits.min_images_per_class} are required"}
+             for name, count in zip(classes, counts) if count < limits.min_images_per_class]
+    if short:
+        names = ", ".join(repr(item["file"].rstrip("/")) for item in short)
+        raise DatasetRejected(f"too few valid images in class(es) {names}", errors=short + errors)
+
+
+def canonical_side(heights: Sequence[int], widths: Sequence[int], max_resolution: int) -> int:
+    """The canonical square side: min(median height, median width), at least ``MIN_SIDE``, at most the cap.
+
+    >>> canonical_side([100, 120, 500], [80, 90, 90], 64), canonical_side([8, 9], [8, 9], 64)
+    (64, 16)
+    """
+    side = min(statistics.median_low(heights), statistics.median_low(widths))
+    return min(max_resolution, max(MIN_SIDE, side))
+
+
+def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid], errors: list[dict],
+               ignored: list[str], limits: IngestLimits) -> IngestResult:
+    """Stages 5–6: choose the geometry, decode again straight into the one output tensor, gather the report."""
+    heights = [item.height for item in valid]
+    widths = [item.width for item in valid]
+    side = canonical_side(heights, widths, limits.max_resolution)
+    channels = 1 if all(item.grayscale for item in valid) else 3
+    images = torch.empty((len(valid), channels, side, side), dtype=torch.uint8)
+    for index, item in enumerate(valid):
+        data = _read_member(archive, item.candidate.info)
+        if hashlib.sha256(data).hexdigest() != item.sha256:
+            raise RuntimeError(f"{item.candidate.info.filename} changed while it was being ingested")
+        with _decode(data, limits) as image:
+            images[index] = torch.from_numpy(preprocess_image(image, channels=channels, height=side, width=side))
+    mean, std = _channel_stats(images)
+    by_hash: dict[str, list[str]] = defaultdict(list)
+    modes: dict[str, int] = defaultdict(int)
+    for item in valid:
+        by_hash[item.sha256].append(item.candidate.info.filename)
+        modes[item.mode] += 1
+    duplicates = sorted(group for group in by_hash.values() if len(group) > 1)
+    return IngestResult(
+        classes=classes,
+        images=images,
+        labels=torch.tensor([item.candidate.class_index for item in valid], dtype=torch.int64),
+        files=[item.candidate.info.filename for item in valid],
+        channels=channels, height=side, width=side, mean=mean, std=std,
+        errors=errors,
+        duplicates=duplicates,
+        source_sizes={"min": [min(heights), min(widths)], "max": [max(heights), max(widths)],
+                      "median": [statistics.median_low(heights), statistics.median_low(widths)]},
+        ignored=ignored,
+        source_modes=dict(sorted(modes.items())),
+    )
+
+
+def _channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of images/255, in float64 chunks; std floored at 1/255 for constant data."""
+    channels = images.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    squares = torch.zeros(channels, dtype=torch.float64)
+    for start in range(0, images.shape[0], chunk):
+        batch = images[start:start + chunk].to(torch.float64) / 255.0
+        total += batch.sum(dim=(0, 2, 3))
+        squares += (batch * batch).sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = torch.sqrt(torch.clamp(squares / count - mean * mean, min=0.0)).clamp(min=1.0 / 255.0)
+    return tuple(round(float(value), 6) for value in mean), tuple(round(float(value), 6) for value in std)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shards
+
+
+def _check_split(split: dict[str, torch.Tensor], count: int) -> None:
+    if set(split) != {"train", "val", "test"}:
+        raise ValueError(f"split needs exactly train/val/test, not {sorted(split)}")
+    joined = torch.cat([split[name].to(torch.int64).flatten() for name in ("train", "val", "test")])
+    if joined.numel() != count or not torch.equal(torch.sort(joined).values, torch.arange(count)):
+        raise ValueError("split must be disjoint and cover every image index exactly once")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``np.load``-compatible npz with fixed timestamps and no compression: identical arrays → identical bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_NPZ_DATE_TIME)
+            with archive.open(info, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _verified_npz(read: Callable[[str], bytes], entry: dict) -> dict[str, np.ndarray]:
+    data = read(entry["name"])
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry["sha256"]:
+        raise DatasetIntegrityError(f"{entry['name']}: sha256 mismatch", errors=[
+            {"file": entry["name"], "error": f"sha256 {digest} != manifest {entry['sha256']}"}])
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _content_sha256(manifest: dict) -> str:
+    """The dataset's identity: classes, geometry and shard hashes (canonical JSON), independent of object names."""
+    content = {"classes": manifest["classes"], "image": manifest["image"],
+               "shards": [shard["sha256"] for shard in manifest["shards"]]}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
