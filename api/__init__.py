@@ -1,0 +1,1 @@
+"""The control plane: HTTP API, persistence, object storage and the Celery app that carries ids to workers."""

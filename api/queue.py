@@ -1,0 +1,93 @@
+"""The Celery app of the control plane: broker, queues, routing, serializer. Workers register task bodies on it.
+
+Messages carry ids only (JSON); the database is the source of truth. Services enqueue with
+:func:`enqueue_after_commit`, so a worker can never see a row whose transaction has not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+from sqlalchemy.orm import Session
+
+from api.db import run_after_commit
+from api.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("ingest", "trials", "models")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from ``settings``; every choice that affects crash safety is explained."""
+    transport_options: dict[str, Any] = {
+        # Redis re-delivers an unacknowledged message after this long; it must exceed the longest task so a
+        # healthy long task is never run twice, yet bound the delay before a dead worker's task comes back.
+        "visibility_timeout": max(settings.ingest_time_limit_s * 2, 3600),
+    }
+    if settings.broker_key_prefix:
+        transport_options["global_keyprefix"] = settings.broker_key_prefix
+    if settings.broker_url.startswith("filesystem"):
+        folder = settings.broker_dir
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        transport_options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+                             "processed_folder": str(folder / "processed"), "store_processed": False}
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        # State lives in the database; nobody reads Celery results.
+        "task_ignore_result": True,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "ingest",
+        "task_routes": {f"nas.datasets.*": {"queue": "ingest"}, "nas.trials.*": {"queue": "trials"},
+                        "nas.models.*": {"queue": "models"}},
+        # Acknowledge after the task body returns: a worker killed mid-task leaves the message to be re-delivered.
+        "task_acks_late": True,
+        # A child process that dies (OOM, SIGKILL) re-queues its message instead of acknowledging it as failed.
+        "task_reject_on_worker_lost": True,
+        # Reserve one message at a time: long CPU/GPU tasks must not hold back messages another worker could run.
+        "worker_prefetch_multiplier": 1,
+        "task_annotations": {"nas.datasets.ingest": {"time_limit": settings.ingest_time_limit_s,
+                                                      "soft_time_limit": max(settings.ingest_time_limit_s - 30, 1)}},
+        "beat_schedule": {"nas.datasets.reap": {"task": "nas.datasets.reap", "schedule": settings.reaper_interval_s,
+                                                "options": {"queue": "ingest"}}},
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        "worker_hijack_root_logger": False,
+    }
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("nas")
+    app.conf.update(celery_config(settings))
+    return app
+
+
+celery_app = create_celery(get_settings())
+
+
+def enqueue(task_name: str, *, args: list[Any], queue: str) -> None:
+    """Send a task by name now (ids only)."""
+    celery_app.send_task(task_name, args=args, queue=queue)
+
+
+def enqueue_after_commit(session: Session, task_name: str, *, args: list[Any], queue: str) -> None:
+    """Send ``task_name(*args)`` to ``queue`` once ``session`` commits; nothing is sent if it rolls back.
+
+    A send that fails after the commit is logged; the resource stays in its pending state and the reaper
+    re-enqueues it.
+    """
+    run_after_commit(session, lambda: enqueue(task_name, args=args, queue=queue))
+
+
+def check_broker() -> None:
+    """Raise if the broker cannot be reached (readiness)."""
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=3)

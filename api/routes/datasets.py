@@ -1,0 +1,56 @@
+"""``/v1/datasets``: upload (202, ingestion runs in a worker), list, get, delete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
+from api.errors import APIError
+from api.schemas.datasets import DatasetList, DatasetRead
+from api.services import datasets as service
+from api.uploads import receive_upload
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}}}}}
+
+
+@router.post("", status_code=202, response_model=DatasetRead, openapi_extra=_UPLOAD_BODY)
+async def upload_dataset(request: Request, session: SessionDep, project: CurrentProject, settings: SettingsDep,
+                         store: StoreDep) -> DatasetRead:
+    form = await receive_upload(request, max_bytes=settings.max_upload_bytes)
+    if form.upload is None:
+        raise APIError(422, "validation-error", "the request is not valid",
+                       errors=[{"field": "body.file", "error": "Field required"}])
+    try:
+        # Copying the upload into the store blocks; keep the event loop free for other requests meanwhile.
+        dataset = await run_in_threadpool(service.create_dataset, session=session, store=store, project=project,
+                                          upload=form.upload, name=form.fields.get("name") or None)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(form.upload.path)
+    return DatasetRead.model_validate(dataset)
+
+
+@router.get("", response_model=DatasetList)
+def list_datasets(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
+                  offset: int = Query(0, ge=0)) -> DatasetList:
+    rows, total = service.list_datasets(session=session, project=project, limit=limit, offset=offset)
+    return DatasetList(data=[DatasetRead.model_validate(row) for row in rows], total=total)
+
+
+@router.get("/{dataset_id}", response_model=DatasetRead)
+def get_dataset(dataset_id: str, session: SessionDep, project: CurrentProject) -> DatasetRead:
+    return DatasetRead.model_validate(service.get_dataset(session=session, project=project, dataset_id=dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: str, session: SessionDep, project: CurrentProject, store: StoreDep) -> Response:
+    service.delete_dataset(session=session, store=store, project=project, dataset_id=dataset_id)
+    return Response(status_code=204)

@@ -1,0 +1,26 @@
+"""Liveness and readiness probes (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import APIError
+from api.schemas.common import Health
+from api.services.health import readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health)
+async def readyz(request: Request) -> Health:
+    checks = await run_in_threadpool(readiness, engine=request.app.state.engine, store=request.app.state.store)
+    failed = [{"check": name, "error": result} for name, result in checks.items() if result != "ok"]
+    if failed:
+        raise APIError(503, "not-ready", f"not ready: {', '.join(f['check'] for f in failed)}", errors=failed)
+    return Health(status="ok", checks=checks)

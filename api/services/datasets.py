@@ -1,0 +1,182 @@
+"""Datasets: accept an upload, list/get/delete, and the ingestion command run by the worker.
+
+Ingestion (``run_ingest``) is written to survive crashes: it claims the dataset (counting attempts), does the heavy
+work without holding a transaction, writes every object (manifest last) and only then flips the row to ``ready`` —
+guarded by ``status = 'processing'`` so a duplicate or late run can never overwrite a finished dataset. Every run
+writes the same objects for the same upload, so a re-delivered or re-enqueued message is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db import new_id, run_after_commit, utcnow
+from api.errors import APIError, NotFound
+from api.models import Dataset, Project
+from api.queue import enqueue_after_commit
+from api.repositories import datasets as repository
+from api.settings import Settings
+from api.storage import ObjectStore, dataset_prefix
+from nas_core.errors import DatasetRejected
+
+log = logging.getLogger(__name__)
+
+INGEST_TASK = "nas.datasets.ingest"
+UPLOAD_OBJECT = "upload.zip"
+MANIFEST_OBJECT = "manifest.json"
+
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+
+# Checks that refuse deleting a dataset still in use: each returns a reason or None. Resources that reference
+# datasets (experiments) append theirs here; DELETE answers 409 with the first reason.
+DATASET_IN_USE_CHECKS: list[Callable[[Session, Dataset], str | None]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedUpload:
+    """A zip streamed to a local temporary file, hashed on the way."""
+
+    path: Path
+    filename: str
+    sha256: str
+    size_bytes: int
+
+
+def create_dataset(*, session: Session, store: ObjectStore, project: Project, upload: ReceivedUpload,
+                   name: str | None) -> Dataset:
+    """Store the upload under the dataset's prefix, add the row as ``processing`` and enqueue ingestion."""
+    dataset_id = new_id()
+    prefix = dataset_prefix(project.id, dataset_id)
+    store.put_file(prefix + UPLOAD_OBJECT, upload.path)
+    dataset = Dataset(id=dataset_id, project_id=project.id, name=name or Path(upload.filename).stem or dataset_id,
+                      status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,
+                      storage_prefix=prefix, errors=[])
+    repository.add(session, dataset)
+    enqueue_after_commit(session, INGEST_TASK, args=[dataset_id], queue="ingest")
+    return dataset
+
+
+def list_datasets(*, session: Session, project: Project, limit: int, offset: int) -> tuple[list[Dataset], int]:
+    return repository.list_for_project(session, project_id=project.id, limit=limit, offset=offset)
+
+
+def get_dataset(*, session: Session, project: Project, dataset_id: str) -> Dataset:
+    """The project's dataset; another project's id is indistinguishable from a missing one (404)."""
+    dataset = repository.get_for_project(session, project_id=project.id, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound("dataset")
+    return dataset
+
+
+def delete_dataset(*, session: Session, store: ObjectStore, project: Project, dataset_id: str) -> None:
+    """Delete the row now and its objects once that is committed (orphans are harmless, dangling rows are not)."""
+    dataset = get_dataset(session=session, project=project, dataset_id=dataset_id)
+    for check in DATASET_IN_USE_CHECKS:
+        if reason := check(session, dataset):
+            raise APIError(409, "dataset-in-use", reason)
+    prefix = dataset.storage_prefix
+    repository.delete(session, dataset)
+    run_after_commit(session, lambda: store.delete_prefix(prefix))
+
+
+def ingest_limits(settings: Settings):
+    """The archive limits of ``settings`` as the engine's :class:`IngestLimits`."""
+    from nas_core.data import IngestLimits
+
+    return IngestLimits(max_members=settings.zip_max_members,
+                        max_uncompressed_bytes=settings.zip_max_uncompressed_bytes,
+                        max_compression_ratio=settings.zip_max_compression_ratio,
+                        max_image_pixels=settings.max_image_pixels,
+                        min_images_per_class=settings.min_images_per_class,
+                        max_resolution=settings.max_resolution)
+
+
+def split_seed(sha256: str) -> int:
+    """The split seed is derived from the content, so the same upload always gets the same split."""
+    return int(sha256[:8], 16)
+
+
+def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, dataset_id: str) -> str:
+    """Ingest one dataset end to end; returns the status it ended in (or ``"skipped"``). Safe to run twice."""
+    with unit_of_work() as session:
+        dataset = repository.get(session, dataset_id, for_update=True)
+        if dataset is None or dataset.status != "processing":
+            return "skipped"
+        prefix, sha256 = dataset.storage_prefix, dataset.sha256
+        attempts = dataset.ingest_attempts + 1
+        if attempts > settings.ingest_max_attempts:
+            detail = f"ingestion did not finish after {settings.ingest_max_attempts} attempts"
+            repository.update_if_processing(session, dataset_id, status="failed", detail=detail,
+                                            errors=[{"file": None, "error": detail}])
+            run_after_commit(session, lambda: store.delete_prefix(prefix))
+            return "failed"
+        # Committed before the heavy work, so a crash still counts as an attempt.
+        repository.update_if_processing(session, dataset_id, ingest_attempts=attempts)
+
+    try:
+        summary = _build_objects(store=store, settings=settings, prefix=prefix, sha256=sha256)
+    except DatasetRejected as rejected:
+        with unit_of_work() as session:
+            repository.update_if_processing(session, dataset_id, status="failed", detail=rejected.message,
+                                            errors=rejected.errors or [{"file": None, "error": rejected.message}])
+            # Nothing of a rejected dataset is kept, not even the upload.
+            run_after_commit(session, lambda: store.delete_prefix(prefix))
+        return "failed"
+
+    with unit_of_work() as session:
+        if repository.update_if_processing(session, dataset_id, status="ready", detail=None, **summary):
+            return "ready"
+        if repository.get(session, dataset_id) is None:  # deleted while we worked: drop what we wrote
+            run_after_commit(session, lambda: store.delete_prefix(prefix))
+    return "skipped"
+
+
+def _build_objects(*, store: ObjectStore, settings: Settings, prefix: str, sha256: str) -> dict[str, Any]:
+    """Decode the upload, split it, write shards then the manifest; return the columns of a ready dataset."""
+    from nas_core.data import ingest_zip, pack_dataset, stratified_split
+
+    with tempfile.TemporaryDirectory(prefix="nas-ingest-") as tmp:
+        local_zip = Path(tmp) / UPLOAD_OBJECT
+        store.download_file(prefix + UPLOAD_OBJECT, local_zip)
+        result = ingest_zip(local_zip, ingest_limits(settings))
+    seed = split_seed(sha256)
+    split = stratified_split(result.labels, seed=seed)
+    manifest, objects = pack_dataset(result, split)
+    manifest = {**manifest, "sha256": sha256, "split_seed": seed}
+    for name, data in sorted(objects.items()):
+        store.put_bytes(prefix + name, data)
+    store.put_bytes(prefix + MANIFEST_OBJECT, json.dumps(manifest, sort_keys=True).encode())  # last: marks complete
+
+    errors = list(result.errors)
+    for group in result.duplicates:
+        errors.extend({"file": duplicate, "error": f"exact duplicate of {group[0]}"} for duplicate in group[1:])
+    return {"num_images": int(result.images.shape[0]), "classes": result.class_counts(),
+            "image": {"channels": result.channels, "height": result.height, "width": result.width},
+            "splits": {part: int(len(split[part])) for part in ("train", "val", "test")}, "errors": errors}
+
+
+def reap_stale_datasets(*, session: Session, settings: Settings) -> list[str]:
+    """Re-enqueue datasets stuck in ``processing`` (worker crash, lost message, broker down at upload time).
+
+    A dataset is stale once untouched for ``ingest_stale_after_s``, longer than the ingest time limit, so a live
+    ingest is never duplicated. The attempt counter in :func:`run_ingest` bounds how often one is retried.
+    """
+    older_than = utcnow() - timedelta(seconds=settings.ingest_stale_after_s)
+    stale = repository.stale_processing_ids(session, older_than=older_than)
+    for dataset_id in stale:
+        # Touch the row so the next sweep waits a full period before re-enqueueing again.
+        repository.update_if_processing(session, dataset_id)
+        enqueue_after_commit(session, INGEST_TASK, args=[dataset_id], queue="ingest")
+    if stale:
+        log.warning("re-enqueued %d stale datasets: %s", len(stale), stale)
+    return stale

@@ -1,0 +1,131 @@
+"""Streaming multipart upload with a byte cap, read straight from the ASGI receive channel.
+
+FastAPI's ``UploadFile`` would read the whole body before the handler runs; here the body is parsed chunk by
+chunk (python-multipart's streaming parser), the file part goes to a temporary file and is hashed on the way, and
+the request is refused with 413 as soon as the cap is passed — or before reading anything when Content-Length
+already says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from api.errors import APIError
+from api.services.datasets import ReceivedUpload
+
+MAX_FIELD_BYTES = 1024
+
+
+def _too_large(max_bytes: int) -> APIError:
+    return APIError(413, "payload-too-large", f"the request body exceeds the limit of {max_bytes} bytes")
+
+
+@dataclass
+class _PartState:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_field: bytes = b""
+    header_value: bytes = b""
+    name: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedForm:
+    upload: ReceivedUpload | None
+    fields: dict[str, str]
+
+
+async def receive_upload(request: Request, *, max_bytes: int, file_field: str = "file") -> ReceivedForm:
+    """Parse a ``multipart/form-data`` body: ``file_field`` to a temp file (caller deletes it), short text fields.
+
+    Raises APIError 413 (over ``max_bytes``), 415 (not multipart) or 422 (malformed body).
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise APIError(415, "unsupported-media-type", "send the archive as multipart/form-data")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+
+    tmp = tempfile.NamedTemporaryFile(prefix="nas-upload-", suffix=".zip", delete=False)
+    digest, state, fields = hashlib.sha256(), _PartState(), {}
+    file_seen, file_size, field_buffers = False, 0, {}
+
+    def on_part_begin() -> None:
+        nonlocal state
+        state = _PartState()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        if state.header_value:
+            state.header_field, state.header_value = b"", b""
+        state.header_field += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state.header_value += data[start:end]
+
+    def on_header_end() -> None:
+        state.headers[state.header_field.lower()] = state.header_value
+        state.header_field, state.header_value = b"", b""
+
+    def on_headers_finished() -> None:
+        nonlocal file_seen
+        _, disposition = parse_options_header(state.headers.get(b"content-disposition", b""))
+        state.name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        filename = disposition.get(b"filename")
+        state.filename = filename.decode("utf-8", "replace") if filename is not None else None
+        if state.name == file_field:
+            if file_seen:
+                raise APIError(422, "validation-error", f"send exactly one {file_field!r} part")
+            file_seen = True
+            fields["__filename__"] = state.filename or "upload.zip"
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        nonlocal file_size
+        chunk = data[start:end]
+        if state.name == file_field:
+            tmp.write(chunk)
+            digest.update(chunk)
+            file_size += len(chunk)
+        else:
+            buffer = field_buffers.setdefault(state.name, bytearray())
+            buffer += chunk
+            if len(buffer) > MAX_FIELD_BYTES:
+                raise APIError(422, "validation-error", f"form field {state.name!r} is too long")
+
+    parser = MultipartParser(params[b"boundary"], {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+    })
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:
+                raise _too_large(max_bytes)
+            try:
+                parser.write(chunk)
+            except APIError:
+                raise
+            except Exception as error:  # python-multipart raises its own parse errors
+                raise APIError(422, "validation-error", f"malformed multipart body: {error}") from None
+        parser.finalize()
+        tmp.close()
+    except BaseException:
+        tmp.close()
+        os.unlink(tmp.name)
+        raise
+
+    text_fields = {name: bytes(value).decode("utf-8", "replace") for name, value in field_buffers.items()}
+    if not file_seen:
+        os.unlink(tmp.name)
+        return ReceivedForm(upload=None, fields=text_fields)
+    upload = ReceivedUpload(path=Path(tmp.name), filename=fields["__filename__"], sha256=digest.hexdigest(),
+                            size_bytes=file_size)
+    return ReceivedForm(upload=upload, fields=text_fields)

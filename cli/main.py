@@ -1,0 +1,132 @@
+"""``nas``: run the embedded service, manage API keys, migrate the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+
+app = typer.Typer(help="Neural architecture search as a self-hosted REST service.", no_args_is_help=True,
+                  add_completion=False)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+log = logging.getLogger("nas")
+STOP_GRACE_S = 30
+
+
+def _settings():
+    from api.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValueError as error:  # pydantic's ValidationError: bad NAS_* settings
+        typer.echo(f"invalid settings: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the configured database to the latest schema (``alembic upgrade head``)."""
+    from api.migrate import upgrade_head
+
+    settings = _settings()
+    upgrade_head(settings.database_url)
+    typer.echo(f"database at head: {settings.describe()['database']}", err=True)
+
+
+@keys_app.command("create")
+def keys_create(project: str = typer.Option(..., "--project", help="Project name; created if it does not exist.")) -> None:
+    """Create an API key for PROJECT and print it once, as the last line of stdout."""
+    from api.runtime import get_runtime
+    from api.services.keys import create_api_key
+
+    settings = _settings()
+    if settings.is_sqlite:  # embedded mode: make `nas keys create` work before the first `nas serve`
+        from api.migrate import upgrade_head
+
+        upgrade_head(settings.database_url)
+    with get_runtime().unit_of_work() as session:
+        created = create_api_key(session=session, project_name=project)
+    typer.echo(f"project {created.project_name} ({created.project_id}), key id {created.key_id}; "
+               "the key is shown only once:")
+    typer.echo(created.key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id printed by `nas keys create`.")) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+    from api.runtime import get_runtime
+    from api.services.keys import revoke_api_key
+
+    _settings()
+    with get_runtime().unit_of_work() as session:
+        revoke_api_key(session=session, key_id=key_id)
+    typer.echo(f"revoked {key_id}", err=True)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens on."),
+          port: int = typer.Option(8000, help="Port the API listens on.")) -> None:
+    """Embedded mode: migrate, then run the API (uvicorn) and one worker (all queues) until Ctrl-C / SIGTERM."""
+    from api.migrate import upgrade_head
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_head(settings.database_url)
+    for what, where in settings.describe().items():
+        log.info("%s: %s", what, where)
+
+    # Own sessions: a terminal's Ctrl-C reaches only this process, which then stops the children in order.
+    children = {
+        "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+                                 "--host", host, "--port", str(port)], start_new_session=True),
+        # -B runs the periodic reaper in the same process; embedded mode has exactly one worker.
+        "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker",
+                                    "-Q", "ingest,trials,models", "-c", "1", "-B", "--loglevel", "INFO",
+                                    "-n", f"nas-embedded-{os.getpid()}@%h"], start_new_session=True),
+    }
+    log.info("API on http://%s:%d (create a key with `nas keys create --project NAME`)", host, port)
+
+    stopping = False
+
+    def request_stop(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("%s exited with %s; stopping", name, child.returncode)
+                exit_code, stopping = 1, True
+        time.sleep(0.2)
+    _stop_children(children)
+    raise typer.Exit(exit_code)
+
+
+def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for name, child in children.items():
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %ss; killing it", name, STOP_GRACE_S)
+            child.kill()
+            child.wait()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    app()
