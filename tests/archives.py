@@ -9,7 +9,7 @@ Good archive (defaults: 2 classes × 6 RGB PNGs of 20×20 — passes the default
     data = make_image_folder_zip(classes={"cat": 6, "dog": 6}, size=(20, 20), mode="RGB")
 
 Bad archives, one builder each: ``zip_slip(form)`` for every form in ``ZIP_SLIP_FORMS``, ``symlink_zip()``,
-``encrypted_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``, ``many_members_zip(n)``, ``text_as_png_zip()``,
+``encrypted_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``, ``many_members_zip(n)``, ``text_as_png_zip()``,
 ``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``, ``single_class_zip()``, ``not_a_zip()``.
 Whole-archive rejections (slip, symlink, encrypted, nested, bombs, member count, empty or single class) make the
 dataset fail; per-file problems (text as PNG, truncated JPEG, pixel bomb) leave a usable dataset with the bad file
@@ -165,6 +165,18 @@ def symlink_zip(target: str = "/etc/passwd") -> bytes:
     return buffer.getvalue()
 
 
+def _central_entry_offset(data: bytes | bytearray, name: str) -> int:
+    """Where ``name``'s central directory entry starts, found by walking from the end-of-directory record."""
+    end_of_directory = data.rindex(b"PK\x05\x06")
+    offset = struct.unpack_from("<I", data, end_of_directory + 16)[0]
+    while data[offset:offset + 4] == b"PK\x01\x02":
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, offset + 28)
+        if bytes(data[offset + 46:offset + 46 + name_length]).decode() == name:
+            return offset
+        offset += 46 + name_length + extra_length + comment_length
+    raise KeyError(name)
+
+
 def encrypted_zip() -> bytes:
     """A good dataset whose ``cat/cat_000.png`` has the "encrypted" flag (bit 0x1) set in both headers.
 
@@ -172,20 +184,19 @@ def encrypted_zip() -> bytes:
     """
     data = bytearray(make_image_folder_zip())
     info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("cat/cat_000.png")
-    local_flags_at = info.header_offset + 6  # general purpose bit flag in the local file header
-    flags = struct.unpack_from("<H", data, local_flags_at)[0]
-    struct.pack_into("<H", data, local_flags_at, flags | 0x1)
-    end_of_directory = data.rindex(b"PK\x05\x06")
-    central_at = struct.unpack_from("<I", data, end_of_directory + 16)[0]  # offset of the first central entry
-    # Walk the central directory to this member's entry and flip the same bit there (offset 8 of the entry).
-    while True:
-        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, central_at + 28)
-        name = bytes(data[central_at + 46:central_at + 46 + name_length]).decode()
-        if name == info.filename:
-            flags = struct.unpack_from("<H", data, central_at + 8)[0]
-            struct.pack_into("<H", data, central_at + 8, flags | 0x1)
-            break
-        central_at += 46 + name_length + extra_length + comment_length
+    for flags_at in (info.header_offset + 6, _central_entry_offset(data, info.filename) + 8):  # local, central
+        struct.pack_into("<H", data, flags_at, struct.unpack_from("<H", data, flags_at)[0] | 0x1)
+    return bytes(data)
+
+
+def understated_size_zip() -> bytes:
+    """A good dataset whose central directory declares half the real size of ``cat/cat_000.png``.
+
+    A reader that trusts the header stops early and gets a wrong image; a careful one notices (CRC mismatch).
+    """
+    data = bytearray(make_image_folder_zip())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("cat/cat_000.png")
+    struct.pack_into("<I", data, _central_entry_offset(data, info.filename) + 24, info.file_size // 2)
     return bytes(data)
 
 
