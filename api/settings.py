@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     # Upload and archive limits (the zip limits map onto nas_core.data.IngestLimits).
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
     zip_max_members: int = Field(default=100_000, gt=0)
-    zip_max_uncompressed_bytes: int = Field(default=4096 * MiB, gt=0)
-    zip_max_compression_ratio: float = Field(default=100.0, gt=1)
+    zip_max_uncompressed_bytes: int = Field(default=2048 * MiB, gt=0)
+    zip_max_compression_ratio: float = Field(default=200.0, gt=1)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     min_images_per_class: int = Field(default=5, ge=1)
     max_resolution: int = Field(default=64, ge=8)

@@ -152,7 +152,8 @@ def _build_objects(*, store: ObjectStore, settings: Settings, prefix: str, sha25
     seed = split_seed(sha256)
     split = stratified_split(result.labels, seed=seed)
     manifest, objects = pack_dataset(result, split)
-    manifest = {**manifest, "sha256": sha256, "split_seed": seed}
+    # The manifest's own sha256 identifies the tensors; the upload's hash and the split seed are recorded beside it.
+    manifest = {**manifest, "upload_sha256": sha256, "split_seed": seed}
     for name, data in sorted(objects.items()):
         store.put_bytes(prefix + name, data)
     store.put_bytes(prefix + MANIFEST_OBJECT, json.dumps(manifest, sort_keys=True).encode())  # last: marks complete

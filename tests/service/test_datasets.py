@@ -1,0 +1,124 @@
+"""Datasets over HTTP against the real stack: upload → worker ingestion → ready/failed, list, get, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests import archives
+from tests.service.conftest import upload, wait_for_dataset
+
+
+def _object_keys(stack, dataset: dict, project_id: str) -> list[str]:
+    return stack.runtime.store.list_keys(f"{project_id}/datasets/{dataset['id']}/")
+
+
+def test_upload_ingests_to_ready_and_stores_shards_then_lists_gets_deletes(stack, client, api_key):
+    data = archives.make_image_folder_zip(classes={"cat": 7, "dog": 6}, size=(24, 20))
+    response = upload(client, data, name="pets")
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert created["status"] == "processing" and created["name"] == "pets"
+    assert created["sha256"] == hashlib.sha256(data).hexdigest() and created["size_bytes"] == len(data)
+
+    ready = wait_for_dataset(client, created["id"])
+    assert ready["status"] == "ready", ready
+    assert ready["num_images"] == 13
+    assert ready["classes"] == [{"name": "cat", "count": 7}, {"name": "dog", "count": 6}]
+    assert ready["image"]["channels"] == 3 and ready["image"]["height"] == ready["image"]["width"] <= 16
+    assert sum(ready["splits"].values()) == 13 and min(ready["splits"].values()) >= 1
+    assert ready["errors"] == []
+
+    keys = _object_keys(stack, created, api_key.project_id)
+    prefix = f"{api_key.project_id}/datasets/{created['id']}/"
+    assert {prefix + "manifest.json", prefix + "upload.zip", prefix + "split.npz"} <= set(keys)
+    manifest = json.loads(stack.runtime.store.read_bytes(prefix + "manifest.json"))
+    assert manifest["upload_sha256"] == created["sha256"] and manifest["num_images"] == 13
+
+    listed = client.get("/v1/datasets", params={"limit": 10}).json()
+    assert listed["total"] == 1 and listed["data"][0]["id"] == created["id"]
+
+    assert client.delete(f"/v1/datasets/{created['id']}").status_code == 204
+    assert client.get(f"/v1/datasets/{created['id']}").status_code == 404
+    assert _object_keys(stack, created, api_key.project_id) == []
+
+
+def test_grayscale_in_a_wrapper_folder_stays_one_channel(stack, client):
+    data = archives.make_image_folder_zip(classes={"a": 5, "b": 5}, mode="L", wrapper="my-data")
+    ready = wait_for_dataset(client, upload(client, data).json()["id"])
+    assert ready["status"] == "ready", ready
+    assert ready["image"]["channels"] == 1 and [c["name"] for c in ready["classes"]] == ["a", "b"]
+
+
+def test_list_is_paginated(stack, client):
+    ids = [upload(client, archives.make_image_folder_zip(seed=seed)).json()["id"] for seed in range(3)]
+    first = client.get("/v1/datasets", params={"limit": 2, "offset": 0}).json()
+    second = client.get("/v1/datasets", params={"limit": 2, "offset": 2}).json()
+    assert first["total"] == second["total"] == 3
+    assert len(first["data"]) == 2 and len(second["data"]) == 1
+    assert {d["id"] for d in first["data"] + second["data"]} == set(ids)
+
+
+REJECTED = {
+    "zip-slip-dotdot": lambda: archives.zip_slip("dotdot"),
+    "zip-slip-inner-dotdot": lambda: archives.zip_slip("inner_dotdot"),
+    "zip-slip-absolute": lambda: archives.zip_slip("absolute"),
+    "zip-slip-drive-letter": lambda: archives.zip_slip("drive_backslash"),
+    "zip-slip-backslash": lambda: archives.zip_slip("backslash"),
+    "symlink": archives.symlink_zip,
+    "encrypted": archives.encrypted_zip,
+    "nested-archive": archives.nested_zip,
+    "bomb-by-ratio": archives.bomb_ratio_zip,
+    "bomb-by-member-count": lambda: archives.many_members_zip(201),  # the stack allows 200 members
+    "empty-class": archives.empty_class_zip,
+    "single-class": archives.single_class_zip,
+    "not-a-zip": archives.not_a_zip,
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_bad_archive_fails_with_report_and_stores_nothing(stack, client, api_key, case):
+    response = upload(client, REJECTED[case]())
+    assert response.status_code == 202, response.text
+    failed = wait_for_dataset(client, response.json()["id"])
+    assert failed["status"] == "failed", failed
+    assert failed["errors"] and all("error" in item for item in failed["errors"]) and failed["detail"]
+    assert failed["num_images"] is None and failed["splits"] is None
+    assert _object_keys(stack, failed, api_key.project_id) == []
+
+
+SKIPPED_FILES = {
+    "text-as-png": (archives.text_as_png_zip, "cat/notes.png"),
+    "truncated-jpeg": (archives.truncated_jpeg_zip, "dog/broken.jpg"),
+    "pixel-bomb": (archives.pixel_bomb_zip, "cat/huge.png"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SKIPPED_FILES))
+def test_bad_file_is_skipped_and_reported(stack, client, case):
+    build, bad_file = SKIPPED_FILES[case]
+    ready = wait_for_dataset(client, upload(client, build()).json()["id"])
+    assert ready["status"] == "ready", ready
+    assert ready["num_images"] == 12
+    assert [item["file"] for item in ready["errors"]] == [bad_file]
+
+
+def test_another_projects_dataset_is_not_found_on_get_and_delete(stack, client):
+    dataset_id = upload(client, archives.make_image_folder_zip()).json()["id"]
+    with stack.client(stack.new_key().key) as other:
+        for response in (other.get(f"/v1/datasets/{dataset_id}"), other.delete(f"/v1/datasets/{dataset_id}")):
+            assert response.status_code == 404
+            assert response.headers["content-type"] == "application/problem+json"
+        assert other.get("/v1/datasets").json() == {"data": [], "total": 0}
+    assert client.get(f"/v1/datasets/{dataset_id}").status_code == 200  # the owner still has it
+    wait_for_dataset(client, dataset_id)
+
+
+def test_upload_without_file_part_or_not_multipart_is_rejected(stack, client):
+    missing = client.post("/v1/datasets", files={"name": (None, "x")})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.file"
+    not_multipart = client.post("/v1/datasets", content=b"PK...", headers={"content-type": "application/zip"})
+    assert not_multipart.status_code == 415
+    assert not_multipart.headers["content-type"] == "application/problem+json"

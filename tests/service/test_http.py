@@ -1,0 +1,104 @@
+"""HTTP contract: byte cap before the body is read, auth, problem+json everywhere, probes."""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from api.services.keys import revoke_api_key
+
+BOUNDARY = "nasboundary"
+
+
+def _raw_request(stack, headers: dict[str, str], body_chunks=(), *, read_timeout_s: float = 10) -> tuple[int, bytes]:
+    """Send headers and some body bytes, never finish the body, and read what the server answers meanwhile."""
+    url = urlparse(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=read_timeout_s) as sock:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        sock.sendall(f"POST /v1/datasets HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n".encode())
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading, which is the point
+        response = b""
+        while b"\r\n\r\n" not in response:
+            data = sock.recv(65536)
+            if not data:
+                break
+            response += data
+    status = int(response.split(b" ", 2)[1])
+    return status, response
+
+
+def _multipart_head(auth: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {auth}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}", **extra}
+
+
+def test_body_over_cap_with_content_length_is_413_before_any_body_is_sent(stack, api_key):
+    cap = stack.settings.max_upload_bytes
+    started = time.monotonic()
+    status, response = _raw_request(stack, _multipart_head(api_key.key, **{"Content-Length": str(cap * 50)}))
+    assert status == 413, response
+    assert b"application/problem+json" in response
+    assert time.monotonic() - started < 5
+
+
+def test_chunked_body_over_cap_is_413_while_the_client_is_still_sending(stack, api_key):
+    cap = stack.settings.max_upload_bytes
+    part_head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.zip\"\r\n"
+                 "Content-Type: application/zip\r\n\r\n").encode()
+
+    def chunks():
+        payload = b"\0" * 65536
+        yield b"%x\r\n%s\r\n" % (len(part_head), part_head)
+        for _ in range(cap // len(payload) + 4):  # a little over the cap; the body is never terminated
+            yield b"%x\r\n%s\r\n" % (len(payload), payload)
+
+    status, response = _raw_request(stack, _multipart_head(api_key.key, **{"Transfer-Encoding": "chunked"}),
+                                     chunks())
+    assert status == 413, response
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key",
+                                           "Bearer nas_" + "A" * 43])
+def test_missing_malformed_or_unknown_key_is_401_problem(stack, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    with stack.client() as http:
+        response = http.get("/v1/datasets", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert body["status"] == 401 and body["type"] == "/problems/unauthorized" and body["title"] and body["detail"]
+
+
+def test_revoked_key_is_401(stack, client, api_key):
+    assert client.get("/v1/datasets").status_code == 200
+    with stack.runtime.unit_of_work() as session:
+        revoke_api_key(session=session, key_id=api_key.key_id)
+    response = client.get("/v1/datasets")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+def test_unknown_route_method_and_invalid_query_are_problems(stack, client):
+    not_found = client.get("/v1/nothing-here")
+    assert not_found.status_code == 404 and not_found.headers["content-type"] == "application/problem+json"
+    wrong_method = client.put("/v1/datasets")
+    assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "/problems/method-not-allowed"
+    invalid = client.get("/v1/datasets", params={"limit": 0, "offset": -1})
+    assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
+    assert {error["field"] for error in invalid.json()["errors"]} == {"query.limit", "query.offset"}
+    missing = client.get("/v1/datasets/0123456789abcdef0123456789abcdef")
+    assert missing.status_code == 404 and missing.json()["detail"] == "dataset not found"
+
+
+def test_probes(stack):
+    with stack.client() as http:
+        assert http.get("/healthz").json() == {"status": "ok", "checks": {}}
+        ready = http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "store": "ok"}
