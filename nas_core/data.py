@@ -176,8 +176,9 @@ class _Valid:
 def ingest_zip(source: str | os.PathLike | BinaryIO | bytes, limits: IngestLimits = IngestLimits()) -> IngestResult:
     """Validate and tensorize an ImageFolder zip (a path, a seekable binary file, or bytes).
 
-    Raises ``DatasetRejected(message, errors=[{"file", "error"}])`` when the archive as a whole is unusable; files
-    that are merely bad are skipped and listed in ``IngestResult.errors``. See the module docstring for every rule.
+    Raises ``DatasetRejected(message, errors=[{"file", "error"}])`` when the archive as a whole is unusable
+    (``"file"`` is None for findings about the whole archive); files that are merely bad are skipped and listed in
+    ``IngestResult.errors``. See the module docstring for every rule.
 
     >>> from tests.archives import make_image_folder_zip
     >>> result = ingest_zip(make_image_folder_zip(classes={"cat": 5, "dog": 6}, size=(20, 30)))
@@ -348,7 +349,7 @@ def _ingest_file(handle: BinaryIO, limits: IngestLimits) -> IngestResult:
         archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         raise DatasetRejected("the upload is not a readable zip archive",
-                              errors=[{"file": "", "error": f"not a zip archive: {error}"}]) from None
+                              errors=[{"file": None, "error": f"not a zip archive: {error}"}]) from None
     with archive:
         infos = archive.infolist()
         _check_headers(infos, limits)
@@ -362,8 +363,9 @@ def _ingest_file(handle: BinaryIO, limits: IngestLimits) -> IngestResult:
 def _check_headers(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
     """Stage 1: everything decidable from the central directory alone, before one byte is decompressed."""
     if len(infos) > limits.max_members:
+        reason = f"too many members: {len(infos)} > {limits.max_members}"
         raise DatasetRejected(f"the archive has {len(infos)} members; at most {limits.max_members} are allowed",
-                              errors=[{"file": "", "error": f"too many members: {len(infos)} > {limits.max_members}"}])
+                              errors=[{"file": None, "error": reason}])
     problems: list[dict] = []
     seen: set[tuple[str, ...]] = set()
     total_size = total_compressed = 0
@@ -396,11 +398,11 @@ def _check_headers(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
         total_compressed += info.compress_size
         problems.extend({"file": name, "error": reason} for reason in reasons)
     if total_size > limits.max_uncompressed_bytes:
-        problems.append({"file": "", "error": f"{total_size} uncompressed bytes exceed the limit of "
+        problems.append({"file": None, "error": f"{total_size} uncompressed bytes exceed the limit of "
                                               f"{limits.max_uncompressed_bytes}"})
     if (total_size > limits.ratio_check_min_bytes
             and total_size > limits.max_compression_ratio * max(total_compressed, 1)):
-        problems.append({"file": "", "error": f"archive compression ratio {total_size / max(total_compressed, 1):.0f}"
+        problems.append({"file": None, "error": f"archive compression ratio {total_size / max(total_compressed, 1):.0f}"
                                               f":1 exceeds {limits.max_compression_ratio:.0f}:1 (zip bomb)"})
     if problems:
         raise DatasetRejected(f"the archive is unsafe: {len(problems)} problem(s), first: "
@@ -454,7 +456,7 @@ def _layout(infos: list[zipfile.ZipInfo]
     if len(class_names) < 2:
         found = ", ".join(repr(name) for name in class_names) or "none"
         raise DatasetRejected(f"an ImageFolder zip needs at least 2 class folders; found {found}",
-                              errors=[{"file": "", "error": f"fewer than 2 classes (found {found})"}])
+                              errors=[{"file": None, "error": f"fewer than 2 classes (found {found})"}])
     index_of = {name: index for index, name in enumerate(class_names)}
     candidates: list[_Candidate] = []
     errors: list[dict] = []
@@ -632,7 +634,7 @@ def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid]
 
 
 def _channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) std of images/255, in float64 chunks; std floored at 1/255 for constant data."""
+    """Per-channel mean and population std of images/255 in float64 chunks; std floored at 1/255 (constant data)."""
     channels = images.shape[1]
     total = torch.zeros(channels, dtype=torch.float64)
     squares = torch.zeros(channels, dtype=torch.float64)

@@ -9,11 +9,12 @@ Good archive (defaults: 2 classes × 6 RGB PNGs of 20×20 — passes the default
     data = make_image_folder_zip(classes={"cat": 6, "dog": 6}, size=(20, 20), mode="RGB")
 
 Bad archives, one builder each: ``zip_slip(form)`` for every form in ``ZIP_SLIP_FORMS``, ``symlink_zip()``,
-``encrypted_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``, ``many_members_zip(n)``, ``text_as_png_zip()``,
-``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``, ``single_class_zip()``, ``not_a_zip()``.
-Whole-archive rejections (slip, symlink, encrypted, nested, bombs, member count, empty or single class) make the
-dataset fail; per-file problems (text as PNG, truncated JPEG, pixel bomb) leave a usable dataset with the bad file
-listed in its error report, because each of those builders keeps 6 good images per class around the bad one.
+``encrypted_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``, ``many_members_zip(n)``,
+``text_as_png_zip()``, ``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``, ``single_class_zip()``,
+``not_a_zip()``. Whole-archive rejections (slip, symlink, encrypted, understated size, nested, bombs, member count,
+empty or single class) make the dataset fail; per-file problems (text as PNG, truncated JPEG, pixel bomb) leave a
+usable dataset with the bad file listed in its error report, because each of those builders keeps 6 good images per
+class around the bad one.
 """
 
 from __future__ import annotations
