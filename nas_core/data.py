@@ -23,6 +23,8 @@ Pipeline of ``ingest_zip`` (each stage runs only when the previous one passed, s
    tensor — the only copy of pixel data kept. Exact duplicates (same bytes) are reported in groups and kept.
 
 Members are processed in sorted (class, name) order, so the result does not depend on the order inside the zip.
+Multi-frame files (GIF, TIFF, WebP) contribute their first frame. EXIF orientation is not applied, exactly as a client
+following ``preprocessing.json`` would not apply it.
 """
 
 from __future__ import annotations
