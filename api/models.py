@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.db import Base, UTCDateTime, new_id, utcnow
@@ -63,3 +63,157 @@ class Dataset(Base):
     ingest_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+EXPERIMENT_STATUSES = ("queued", "running", "canceling", "canceled", "succeeded", "failed")
+ACTIVE_EXPERIMENT_STATUSES = ("queued", "running", "canceling")
+TRIAL_STATUSES = ("pending", "running", "succeeded", "pruned", "failed", "canceled")
+ATTEMPT_STATUSES = ("running", "succeeded", "pruned", "failed", "canceled", "lost")
+MODEL_STATUSES = ("queued", "running", "ready", "failed")
+
+
+class Experiment(Base):
+    """A search: what to search (dataset, space, strategy), how much (budget), and where it stands."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        CheckConstraint(f"status IN {EXPERIMENT_STATUSES}", name="status"),
+        Index("ix_experiments_project_id_created_at", "project_id", "created_at"),
+        Index("ix_experiments_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # A dataset cannot be deleted while an experiment is active; afterwards the experiment keeps its record.
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    strategy: Mapped[str] = mapped_column(String(32))
+    strategy_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    budget: Mapped[dict[str, Any]] = mapped_column(JSON)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    constraints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    search_space: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pruner: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    auto_model: Mapped[bool] = mapped_column(default=True)
+    reproducibility: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Trial numbers are taken from this counter under the experiment's row lock: unique and never reused.
+    trials_created: Mapped[int] = mapped_column(Integer, default=0)
+    # Search time spent in earlier running periods (before a cancel), so max_minutes spans resumes.
+    elapsed_s: Mapped[float] = mapped_column(default=0.0)
+    running_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    detail: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Trial(Base):
+    """One candidate of an experiment; its executions are attempts (a crashed attempt is followed by another)."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        CheckConstraint(f"status IN {TRIAL_STATUSES}", name="status"),
+        UniqueConstraint("experiment_id", "number", name="uq_trials_experiment_id_number"),
+        Index("ix_trials_experiment_id_status", "experiment_id", "status"),
+        Index("ix_trials_status_heartbeat_at", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The decoded candidate: {"arch": ArchSpec dict, "train": TrainSpec dict}.
+    arch: Mapped[dict[str, Any]] = mapped_column(JSON)
+    arch_hash: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    val_accuracy: Mapped[float | None] = mapped_column()
+    val_loss: Mapped[float | None] = mapped_column()
+    params: Mapped[int | None] = mapped_column(BigInteger)
+    flops: Mapped[int | None] = mapped_column(BigInteger)
+    latency_ms: Mapped[float | None] = mapped_column()
+    feasible: Mapped[bool] = mapped_column(default=True)
+    error: Mapped[str | None] = mapped_column(String(4000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The lease of the attempt allowed to write; a write carrying another token is refused.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[float | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    epochs: Mapped[list[TrialEpoch]] = relationship(order_by="TrialEpoch.epoch", passive_deletes=True,
+                                                    lazy="selectin")
+
+
+class TrialAttempt(Base):
+    """One execution of a trial by one worker, identified by its lease token."""
+
+    __tablename__ = "trial_attempts"
+    __table_args__ = (
+        CheckConstraint(f"status IN {ATTEMPT_STATUSES}", name="status"),
+        UniqueConstraint("trial_id", "number", name="uq_trial_attempts_trial_id_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    lease_token: Mapped[str] = mapped_column(String(32), unique=True)
+    worker: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(String(4000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TrialEpoch(Base):
+    """Per-epoch metrics of a trial's current attempt (a new attempt starts its curve afresh)."""
+
+    __tablename__ = "trial_epochs"
+
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    val_accuracy: Mapped[float] = mapped_column()
+    val_loss: Mapped[float] = mapped_column()
+    train_loss: Mapped[float] = mapped_column()
+    seconds: Mapped[float] = mapped_column()
+
+
+class Model(Base):
+    """A final model: a trial's architecture retrained on train+val, tested on held-out data and exported."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        CheckConstraint(f"status IN {MODEL_STATUSES}", name="status"),
+        Index("ix_models_project_id_created_at", "project_id", "created_at"),
+        Index("ix_models_status_heartbeat_at", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    epochs: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    test_accuracy: Mapped[float | None] = mapped_column()
+    # {"per_class": [{"name", "precision", "recall", "support"}], "test_images": N, "onnx_max_abs_diff": ...}
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    confusion_matrix: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    params: Mapped[int | None] = mapped_column(BigInteger)
+    flops: Mapped[int | None] = mapped_column(BigInteger)
+    latency_ms: Mapped[float | None] = mapped_column()
+    # [{"format", "object", "size", "sha256"}]; set only together with status "ready".
+    artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    storage_prefix: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(String(4000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
