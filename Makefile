@@ -14,9 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The whole suite: engine tests, then the service suite on PostgreSQL + Redis + S3 and again on SQLite + files.
+# The whole suite: engine tests, then the service suite on PostgreSQL + Redis + S3 and again on SQLite + files
+# (one parametrized stack fixture). pytest's exit code 5 (nothing collected) fails the target like any other.
 test: setup
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# The service suite on one backend only (quicker while working on the control plane).
+test-sqlite: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/service -k "sqlite or not postgres"
+
+test-postgres: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/service -k "postgres or not sqlite"
 
 demo: setup
 	$(BIN)/python -m cli.demo
