@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Connection, Queue
 from sqlalchemy.orm import Session
 
 from api.db import run_after_commit
@@ -87,7 +87,9 @@ def enqueue_after_commit(session: Session, task_name: str, *, args: list[Any], q
     run_after_commit(session, lambda: enqueue(task_name, args=args, queue=queue))
 
 
-def check_broker() -> None:
-    """Raise if the broker cannot be reached (readiness)."""
-    with celery_app.connection_for_write() as connection:
+def check_broker(settings: Settings) -> None:
+    """Raise if the broker of ``settings`` cannot be reached (readiness)."""
+    config = celery_config(settings)
+    with Connection(config["broker_url"], transport_options=config["broker_transport_options"],
+                    connect_timeout=3) as connection:
         connection.ensure_connection(max_retries=1, timeout=3)

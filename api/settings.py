@@ -51,6 +51,32 @@ class Settings(BaseSettings):
 
     worker_device: Literal["auto", "cpu", "cuda"] | str = "auto"
 
+    # Experiments. A running trial's worker writes a heartbeat every trial_heartbeat_s; an attempt silent for
+    # trial_stale_after_s is presumed dead (SIGKILL, power loss) and the trial runs again, at most
+    # trial_max_attempts times in all. The grace must cover a slow DB write, not a whole epoch.
+    trial_heartbeat_s: float = Field(default=10.0, gt=0)
+    trial_stale_after_s: float = Field(default=120.0, gt=0)
+    trial_max_attempts: int = Field(default=3, ge=1)
+    trial_time_limit_s: int = Field(default=6 * 3600, gt=0)
+    trial_reaper_interval_s: float = Field(default=15.0, gt=0)
+    max_concurrency: int = Field(default=16, ge=1)
+    max_trials: int = Field(default=10_000, ge=1)
+
+    # Final models (retrain the winner, test, export). Default epochs = search epochs × model_epochs_multiplier.
+    # A model job heartbeats every model_heartbeat_s; one silent for model_stale_after_s is presumed dead and runs
+    # again (at most model_max_attempts times); a model `queued` for model_queued_stale_after_s without a worker
+    # taking it is re-enqueued (lost message). model_time_limit_s is the task's hard limit.
+    auto_model: bool = True
+    model_epochs_multiplier: int = Field(default=3, ge=1)
+    model_max_epochs: int = Field(default=1000, ge=1)
+    model_heartbeat_s: float = Field(default=10.0, gt=0)
+    model_stale_after_s: float = Field(default=120.0, gt=0)
+    model_queued_stale_after_s: float = Field(default=900.0, gt=0)
+    model_max_attempts: int = Field(default=3, ge=1)
+    model_time_limit_s: int = Field(default=12 * 3600, gt=0)
+    model_latency_repeats: int = Field(default=50, ge=1)
+    model_download_url_ttl_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
     @model_validator(mode="after")
     def _fill_defaults_and_validate(self) -> "Settings":
         data_dir = self.data_dir.expanduser().absolute()
@@ -79,6 +105,10 @@ class Settings(BaseSettings):
             raise ValueError("NAS_STORAGE_URL must be file://DIR or s3://BUCKET")
         if self.broker_url.split("://", 1)[0] not in ("filesystem", "redis", "rediss", "memory"):
             raise ValueError("NAS_BROKER_URL must be filesystem://, redis://… or rediss://…")
+        if self.trial_stale_after_s <= 2 * self.trial_heartbeat_s:
+            raise ValueError("NAS_TRIAL_STALE_AFTER_S must exceed twice NAS_TRIAL_HEARTBEAT_S")
+        if self.model_stale_after_s <= 2 * self.model_heartbeat_s:
+            raise ValueError("NAS_MODEL_STALE_AFTER_S must exceed twice NAS_MODEL_HEARTBEAT_S")
         if self.ingest_stale_after_s <= self.ingest_time_limit_s:
             raise ValueError("NAS_INGEST_STALE_AFTER_S must exceed NAS_INGEST_TIME_LIMIT_S")
         return self

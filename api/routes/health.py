@@ -19,7 +19,8 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health)
 async def readyz(request: Request) -> Health:
-    checks = await run_in_threadpool(readiness, engine=request.app.state.engine, store=request.app.state.store)
+    state = request.app.state
+    checks = await run_in_threadpool(readiness, settings=state.settings, engine=state.engine, store=state.store)
     failed = [{"check": name, "error": result} for name, result in checks.items() if result != "ok"]
     if failed:
         raise APIError(503, "not-ready", f"not ready: {', '.join(f['check'] for f in failed)}", errors=failed)

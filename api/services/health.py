@@ -8,16 +8,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.queue import check_broker
+from api.settings import Settings
 from api.storage import ObjectStore
 
 
-def readiness(*, engine: Engine, store: ObjectStore) -> dict[str, str]:
+def readiness(*, settings: Settings, engine: Engine, store: ObjectStore) -> dict[str, str]:
     """``{"database": "ok" | error, "broker": …, "store": …}``; each check is independent."""
     def database() -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    checks: dict[str, Callable[[], None]] = {"database": database, "broker": check_broker, "store": store.check}
+    checks: dict[str, Callable[[], None]] = {"database": database, "broker": lambda: check_broker(settings), "store": store.check}
     results = {}
     for name, check in checks.items():
         try:

@@ -102,3 +102,24 @@ def test_probes(stack):
         ready = http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "store": "ok"}
+
+
+def test_readyz_is_503_naming_each_unreachable_dependency(moto_s3, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, storage_url="s3://no-such-bucket", s3_endpoint=moto_s3,
+                        s3_access_key="a", s3_secret_key="b", s3_secure=False,
+                        broker_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    with TestClient(create_app(settings)) as http:
+        response = http.get("/readyz")
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+    assert {error["check"] for error in response.json()["errors"]} == {"broker", "store"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed

@@ -1,0 +1,184 @@
+"""Every query on experiments, trials, their attempts and per-epoch metrics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, noload
+
+from api.db import utcnow
+from api.models import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
+
+ACTIVE_TRIAL_STATUSES = ("pending", "running")
+
+
+def add(session: Session, row: Experiment | Trial | TrialAttempt | TrialEpoch) -> None:
+    session.add(row)
+    session.flush()
+
+
+def get_for_project(session: Session, *, project_id: str, experiment_id: str) -> Experiment | None:
+    return session.scalar(select(Experiment).where(Experiment.id == experiment_id,
+                                                   Experiment.project_id == project_id))
+
+
+def get(session: Session, experiment_id: str) -> Experiment | None:
+    return session.get(Experiment, experiment_id)
+
+
+def lock(session: Session, experiment_id: str) -> Experiment | None:
+    """The experiment, locked for this transaction.
+
+    The UPDATE comes first on purpose: on PostgreSQL it takes the row lock, and on SQLite it takes the database's
+    write lock *before* anything is read, so two schedulers never plan from the same snapshot.
+    """
+    session.execute(update(Experiment).where(Experiment.id == experiment_id).values(updated_at=utcnow()))
+    return session.scalar(select(Experiment).where(Experiment.id == experiment_id)
+                          .with_for_update().execution_options(populate_existing=True))
+
+
+def list_for_project(session: Session, *, project_id: str, limit: int, offset: int,
+                     status: str | None = None) -> tuple[list[Experiment], int]:
+    where = [Experiment.project_id == project_id]
+    if status:
+        where.append(Experiment.status == status)
+    total = session.scalar(select(func.count()).select_from(Experiment).where(*where)) or 0
+    rows = session.scalars(select(Experiment).where(*where).order_by(Experiment.created_at.desc(), Experiment.id)
+                           .limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def active_using_dataset(session: Session, dataset_id: str) -> Experiment | None:
+    return session.scalar(select(Experiment).where(Experiment.dataset_id == dataset_id,
+                                                   Experiment.status.in_(ACTIVE_EXPERIMENT_STATUSES)).limit(1))
+
+
+def trial_counts(session: Session, experiment_id: str) -> Counter[str]:
+    rows = session.execute(select(Trial.status, func.count()).where(Trial.experiment_id == experiment_id)
+                           .group_by(Trial.status))
+    return Counter({status: count for status, count in rows})
+
+
+def trial_counts_for(session: Session, experiment_ids: list[str]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = {experiment_id: Counter() for experiment_id in experiment_ids}
+    if experiment_ids:
+        rows = session.execute(select(Trial.experiment_id, Trial.status, func.count())
+                               .where(Trial.experiment_id.in_(experiment_ids))
+                               .group_by(Trial.experiment_id, Trial.status))
+        for experiment_id, status, count in rows:
+            counts[experiment_id][status] = count
+    return counts
+
+
+def best_trials(session: Session, experiment_ids: list[str]) -> dict[str, Trial]:
+    """The leaderboard leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number)."""
+    best: dict[str, Trial] = {}
+    if not experiment_ids:
+        return best
+    rows = session.scalars(select(Trial).options(noload(Trial.epochs))
+                           .where(Trial.experiment_id.in_(experiment_ids), Trial.status == "succeeded",
+                                  Trial.feasible.is_(True))
+                           .order_by(Trial.experiment_id, Trial.val_accuracy.desc(), Trial.params, Trial.number))
+    for trial in rows:
+        best.setdefault(trial.experiment_id, trial)
+    return best
+
+
+def all_trials(session: Session, experiment_id: str, *, with_epochs: bool = False) -> list[Trial]:
+    query = select(Trial).where(Trial.experiment_id == experiment_id).order_by(Trial.number)
+    if not with_epochs:
+        query = query.options(noload(Trial.epochs))
+    return list(session.scalars(query))
+
+
+def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int, float]]:
+    """Validation accuracy per epoch of every trial of the experiment (for pruning and strategies)."""
+    rows = session.execute(select(TrialEpoch.trial_id, TrialEpoch.epoch, TrialEpoch.val_accuracy)
+                           .join(Trial, Trial.id == TrialEpoch.trial_id)
+                           .where(Trial.experiment_id == experiment_id))
+    curves: dict[str, dict[int, float]] = {}
+    for trial_id, epoch, accuracy in rows:
+        curves.setdefault(trial_id, {})[epoch] = accuracy
+    return curves
+
+
+def list_trials(session: Session, *, experiment_id: str, limit: int, offset: int,
+                status: str | None = None) -> tuple[list[Trial], int]:
+    where = [Trial.experiment_id == experiment_id]
+    if status:
+        where.append(Trial.status == status)
+    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+    rows = session.scalars(select(Trial).where(*where).order_by(Trial.number).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def ranked_trials(session: Session, experiment_id: str) -> list[Trial]:
+    """Succeeded feasible trials, best first (ties: fewer params, then the earlier trial)."""
+    return list(session.scalars(
+        select(Trial).options(noload(Trial.epochs))
+        .where(Trial.experiment_id == experiment_id, Trial.status == "succeeded", Trial.feasible.is_(True))
+        .order_by(Trial.val_accuracy.desc(), Trial.params, Trial.number)))
+
+
+def get_trial(session: Session, trial_id: str, *, for_update: bool = False) -> Trial | None:
+    query = select(Trial).where(Trial.id == trial_id).options(noload(Trial.epochs))
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def get_trial_for_experiment(session: Session, *, experiment_id: str, trial_id: str) -> Trial | None:
+    return session.scalar(select(Trial).where(Trial.id == trial_id, Trial.experiment_id == experiment_id))
+
+
+def cancel_pending_trials(session: Session, experiment_id: str, *, reason: str) -> int:
+    result = session.execute(update(Trial).where(Trial.experiment_id == experiment_id, Trial.status == "pending")
+                             .values(status="canceled", error=reason, finished_at=utcnow()))
+    return result.rowcount
+
+
+def update_leased_trial(session: Session, trial_id: str, lease_token: str, **values: Any) -> bool:
+    """Write ``values`` only while ``lease_token`` holds the trial's lease; False means the lease was lost."""
+    result = session.execute(update(Trial).where(Trial.id == trial_id, Trial.lease_token == lease_token,
+                                                 Trial.status == "running").values(**values))
+    return result.rowcount == 1
+
+
+def update_attempt(session: Session, lease_token: str, **values: Any) -> None:
+    session.execute(update(TrialAttempt).where(TrialAttempt.lease_token == lease_token).values(**values))
+
+
+def clear_epochs(session: Session, trial_id: str) -> None:
+    session.execute(delete(TrialEpoch).where(TrialEpoch.trial_id == trial_id))
+
+
+def upsert_epoch(session: Session, epoch: TrialEpoch) -> None:
+    session.merge(epoch)
+    session.flush()
+
+
+def stale_running_trial_ids(session: Session, *, older_than: datetime) -> list[str]:
+    return list(session.scalars(select(Trial.id).where(Trial.status == "running", Trial.heartbeat_at < older_than)))
+
+
+def experiments_needing_schedule(session: Session, *, older_than: datetime) -> list[str]:
+    """Active experiments untouched for a while: a lost message or a crash between commit and enqueue."""
+    return list(session.scalars(select(Experiment.id).where(Experiment.status.in_(ACTIVE_EXPERIMENT_STATUSES),
+                                                            Experiment.updated_at < older_than)))
+
+
+def stale_pending_trial_ids(session: Session, *, older_than: datetime) -> list[str]:
+    return list(session.scalars(select(Trial.id).where(Trial.status == "pending", Trial.created_at < older_than,
+                                                       Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than))))
+
+
+def current_attempt(session: Session, lease_token: str) -> TrialAttempt | None:
+    return session.scalar(select(TrialAttempt).where(TrialAttempt.lease_token == lease_token))
+
+
+def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:
+    return list(session.scalars(select(TrialAttempt).where(TrialAttempt.trial_id == trial_id)
+                                .order_by(TrialAttempt.number)))

@@ -1,0 +1,82 @@
+"""A per-process cache of ready datasets as tensors on the worker's device.
+
+Trials of one experiment all train on the same dataset: downloading and verifying its shards once per worker process
+(not once per trial) is what keeps a short trial's overhead small. Entries are keyed by the dataset id and the
+manifest's content hash, so a dataset that was deleted and re-uploaded can never be served stale.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from api.models import Dataset
+from api.services.datasets import MANIFEST_OBJECT
+from api.storage import ObjectStore
+
+CACHE_SIZE = 2  # datasets kept per process; workers usually serve one experiment at a time
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDataset:
+    """A dataset's split tensors on one device, plus what preprocessing needs."""
+
+    manifest_sha256: str
+    classes: list[str]
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+
+_cache: OrderedDict[tuple[str, str, str], DeviceDataset] = OrderedDict()
+_lock = threading.Lock()
+stats = {"hits": 0, "misses": 0}
+
+
+def load(*, store: ObjectStore, dataset: Dataset, device: torch.device) -> DeviceDataset:
+    """The dataset's tensors on ``device``, from this process's cache when present."""
+    from nas_core.data import unpack_dataset
+
+    manifest = json.loads(store.read_bytes(dataset.storage_prefix + MANIFEST_OBJECT))
+    key = (dataset.id, manifest["sha256"], str(device))
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            stats["hits"] += 1
+            return _cache[key]
+    tensors = unpack_dataset(manifest, lambda name: store.read_bytes(dataset.storage_prefix + name))
+    parts = {}
+    for part in ("train", "val", "test"):
+        index = tensors.split[part]
+        parts[f"{part}_x"] = tensors.images[index].contiguous().to(device)
+        parts[f"{part}_y"] = tensors.labels[index].contiguous().to(device)
+    entry = DeviceDataset(manifest_sha256=manifest["sha256"], classes=list(tensors.classes),
+                          channels=tensors.channels, height=tensors.height, width=tensors.width,
+                          mean=tuple(tensors.mean), std=tuple(tensors.std), **parts)
+    with _lock:
+        stats["misses"] += 1
+        _cache[key] = entry
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return entry
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()
