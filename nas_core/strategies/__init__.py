@@ -1,0 +1,35 @@
+"""Search strategies over a :class:`~nas_core.params.ParamSpace`: ``random``, ``tpe`` and ``evolution``.
+
+All share one interface, ``Strategy.ask(space, history, n, *, seed) -> list[dict]``, and keep no state between
+calls (see ``base``). ``make_strategy`` is the only constructor the service needs.
+
+>>> from nas_core.params import Categorical, ParamSpace
+>>> space = ParamSpace({"op": Categorical(("conv", "pool", "skip"))})
+>>> strategy = make_strategy("evolution", population_size=2)
+>>> len(strategy.ask(space, [], 2, seed=7)), strategy.settings_dict()["population_size"]
+(2, 2)
+"""
+
+from __future__ import annotations
+
+from nas_core.strategies.base import Strategy
+from nas_core.strategies.evolution import EvolutionStrategy
+from nas_core.strategies.random import RandomStrategy
+from nas_core.strategies.tpe import TPEStrategy
+
+_REGISTRY: dict[str, type[Strategy]] = {"random": RandomStrategy, "tpe": TPEStrategy,
+                                        "evolution": EvolutionStrategy}
+STRATEGIES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def make_strategy(name: str, **settings) -> Strategy:
+    """The strategy called ``name`` with ``settings`` overriding its defaults; ValueError names what is wrong."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {list(STRATEGIES)}")
+    try:
+        return _REGISTRY[name](**settings)
+    except TypeError as error:  # an unknown setting name
+        raise ValueError(f"invalid settings for strategy {name!r}: {error}") from None
+
+
+__all__ = ["STRATEGIES", "EvolutionStrategy", "RandomStrategy", "Strategy", "TPEStrategy", "make_strategy"]

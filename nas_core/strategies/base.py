@@ -1,0 +1,125 @@
+"""What every strategy shares: the ask interface, seeded randomness derived from the history, and de-duplication.
+
+A strategy is a pure function of ``(space, history, n, seed, settings)``: it keeps nothing between calls, so any
+worker can continue any experiment after a crash with the history rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from abc import ABC, abstractmethod
+from typing import Any, Mapping, Sequence
+
+from nas_core.params import Categorical, FloatParam, IntParam, ParamSpace, TrialRecord
+
+# Enumerating the unseen points of a finite space is the last resort once random draws keep colliding.
+_ENUMERATION_LIMIT = 200_000
+
+
+class Strategy(ABC):
+    """Proposes new points of a :class:`ParamSpace` from the trial history."""
+
+    name: str = ""
+
+    @abstractmethod
+    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int) -> list[dict]:
+        """Return ``n`` valid decision dicts (every label set), distinct from each other and from ``history``.
+
+        Fewer than ``n`` come back only when the space has no unseen point left.
+        """
+
+    @abstractmethod
+    def settings_dict(self) -> dict:
+        """The effective settings, JSON-serialisable, recorded with the experiment for reproducibility."""
+
+
+def derive_rng(name: str, seed: int, history: Sequence[TrialRecord], n: int) -> random.Random:
+    """A RNG that is a pure function of its inputs; str seeds hash with SHA-512, so it is stable across processes."""
+    return random.Random(f"{name}:{seed}:{len(history)}:{n}")
+
+
+def is_finished(record: TrialRecord) -> bool:
+    """A trial that produced an objective value (full or, when pruned, lower fidelity)."""
+    return record.status in ("succeeded", "pruned") and record.value is not None and math.isfinite(record.value)
+
+
+class SeenKeys:
+    """Keys of every point in the history plus the ones proposed so far in this call."""
+
+    def __init__(self, space: ParamSpace, history: Sequence[TrialRecord]) -> None:
+        self.space = space
+        self.keys: set[str] = set()
+        for record in history:
+            key = safe_key(space, record.decisions)
+            if key is not None:
+                self.keys.add(key)
+
+    def add_if_new(self, decisions: Mapping[str, Any]) -> bool:
+        key = self.space.key(decisions)
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+
+def safe_key(space: ParamSpace, decisions: Mapping[str, Any]) -> str | None:
+    """``space.key`` for a record that may predate a change of the space (then it cannot collide: None)."""
+    try:
+        return space.key(decisions)
+    except (KeyError, TypeError):
+        return None
+
+
+def random_fill(space: ParamSpace, rng: random.Random, seen: SeenKeys, count: int, *, max_tries: int = 200
+                ) -> list[dict]:
+    """Up to ``count`` uniformly random new points; falls back to enumerating a small finite space's unseen points."""
+    proposals: list[dict] = []
+    tries = 0
+    while len(proposals) < count and tries < max_tries * count:
+        tries += 1
+        candidate = space.sample(rng)
+        if seen.add_if_new(candidate):
+            proposals.append(candidate)
+    if len(proposals) < count:
+        proposals.extend(_enumerate_unseen(space, rng, seen, count - len(proposals)))
+    return proposals
+
+
+def _enumerate_unseen(space: ParamSpace, rng: random.Random, seen: SeenKeys, count: int) -> list[dict]:
+    domains = [_finite_domain(param) for param in space.params.values()]
+    if any(domain is None for domain in domains) or math.prod(len(d) for d in domains) > _ENUMERATION_LIMIT:
+        return []  # a continuous or huge space is not exhausted in practice: random draws were just unlucky
+    unseen: dict[str, dict] = {}
+    for values in itertools.product(*domains):
+        decisions = dict(zip(space.labels(), values))
+        key = space.key(decisions)
+        if key not in seen.keys and key not in unseen:
+            unseen[key] = decisions
+    chosen = rng.sample(sorted(unseen), min(count, len(unseen)))
+    for key in chosen:
+        seen.keys.add(key)
+    return [unseen[key] for key in chosen]
+
+
+def _finite_domain(param: Categorical | IntParam | FloatParam) -> list | None:
+    if isinstance(param, Categorical):
+        return list(param.choices)
+    if isinstance(param, IntParam):
+        return list(range(param.low, param.high + 1, param.step))
+    return [param.low] if param.low == param.high else None
+
+
+def suggestion_order(space: ParamSpace) -> list[str]:
+    """Labels ordered so that every condition's label comes before the labels it switches on."""
+    ordered: list[str] = []
+    pending = space.labels()
+    while pending:
+        ready = [label for label in pending
+                 if space.params[label].condition is None or space.params[label].condition.label in ordered]
+        if not ready:  # a cycle of conditions: keep declaration order rather than loop forever
+            ready = pending[:1]
+        ordered.extend(ready)
+        pending = [label for label in pending if label not in ready]
+    return ordered

@@ -1,0 +1,159 @@
+"""TPE: Optuna's ``TPESampler`` on an in-memory study rebuilt from the trial history on every ask.
+
+Pinned to Optuna 5.0.0, whose TPE is multivariate by default for one objective and uses the constant liar by default;
+both are set explicitly here so an upgrade cannot change proposals silently. How history maps onto Optuna trials:
+
+- succeeded → COMPLETE with its value; pruned → PRUNED with its curve (Optuna ranks pruned trials by the last step
+  they reached, then by value there, below every complete one);
+- running / pending → RUNNING: the constant liar counts them as bad, so parallel workers do not propose the same
+  region, and every proposal of one ask stays RUNNING for the next one of the same batch;
+- infeasible (broke a constraint) → COMPLETE with a violated constraint, which Optuna's TPE always places in the
+  "bad" density: the architecture is known not to fit, which is information worth steering away from;
+- failed / canceled (feasible) → left out: a crash or a cancel says nothing about accuracy, yet they still take part
+  in de-duplication so nothing is proposed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import TPESampler
+from optuna.storages import InMemoryStorage
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
+from nas_core.strategies.base import SeenKeys, Strategy, derive_rng, random_fill, suggestion_order
+
+OPTUNA_VERSION = "5.0.0"
+_INFEASIBLE = {"nas_feasible": 1.0}  # Optuna reads a positive constraint value as a violation
+
+
+class _DropStudyCreatedMessage(logging.Filter):
+    """One study is created per ask; its INFO line would flood every worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("A new study created in memory")
+
+
+logging.getLogger("optuna.storages._in_memory").addFilter(_DropStudyCreatedMessage())
+
+
+@dataclass(frozen=True, slots=True)
+class TPEStrategy(Strategy):
+    """Tree-structured Parzen estimator with the constant liar; defaults from the NAS-Bench-201 sweep.
+
+    ``group`` decomposes a conditional space (stages that exist only for some depths) into subspaces so the
+    multivariate model still applies; ``max_retries`` bounds the asks spent on duplicates before random fill.
+    """
+
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool = True
+    group: bool = True
+    max_retries: int = 20
+
+    name = "tpe"
+
+    def __post_init__(self) -> None:
+        if optuna.__version__ != OPTUNA_VERSION:
+            warnings.warn(f"TPE defaults were tuned on Optuna {OPTUNA_VERSION}, found {optuna.__version__}",
+                          RuntimeWarning, stacklevel=2)
+        if self.group and not self.multivariate:
+            raise ValueError("group=True needs multivariate=True")
+
+    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int) -> list[dict]:
+        rng = derive_rng(self.name, seed, history, n)
+        seen = SeenKeys(space, history)
+        study = self._rebuild_study(space, history, sampler_seed=rng.getrandbits(32))
+        order = suggestion_order(space)
+        proposals: list[dict] = []
+        attempts = 0
+        while len(proposals) < n and attempts < n * self.max_retries:
+            attempts += 1
+            trial = study.ask()  # left RUNNING on purpose: the liar steers the next ask away, duplicate or not
+            decisions: dict[str, Any] = {}
+            for label in order:
+                param = space.params[label]
+                if param.condition is None or param.condition.holds(decisions):
+                    decisions[label] = _suggest(trial, label, param)
+                else:  # inactive: any value will do, it does not change the architecture
+                    decisions[label] = param.sample(rng)
+            full = {label: decisions[label] for label in space.labels()}
+            if seen.add_if_new(full):
+                proposals.append(full)
+        if len(proposals) < n:
+            proposals.extend(random_fill(space, rng, seen, n - len(proposals)))
+        return proposals
+
+    def _rebuild_study(self, space: ParamSpace, history: Sequence[TrialRecord], *, sampler_seed: int
+                       ) -> optuna.Study:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True is "experimental"
+            sampler = TPESampler(n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
+                                 multivariate=self.multivariate, group=self.group, constant_liar=True,
+                                 seed=sampler_seed)
+        study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler, direction="maximize",
+                                    study_name="nas")
+        finished_values = [r.value for r in history if r.value is not None and math.isfinite(r.value)]
+        placeholder = min(finished_values, default=0.0)
+        for record in sorted(history, key=lambda r: r.number):
+            frozen = to_frozen_trial(space, record, placeholder_value=placeholder)
+            if frozen is not None:
+                study.add_trial(frozen)
+        return study
+
+    def settings_dict(self) -> dict:
+        return {"strategy": self.name, "optuna": OPTUNA_VERSION, "n_startup_trials": self.n_startup_trials,
+                "n_ei_candidates": self.n_ei_candidates, "multivariate": self.multivariate, "group": self.group,
+                "constant_liar": True, "max_retries": self.max_retries}
+
+
+def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value: float) -> FrozenTrial | None:
+    """The Optuna view of one history record (see the module docstring), or None when it carries no signal."""
+    active = space.active_labels(record.decisions) if _fits(space, record) else None
+    if active is None:
+        return None  # recorded under an older version of the space; it cannot be expressed in this one
+    params = {label: record.decisions[label] for label in active}
+    distributions = {label: _distribution(space.params[label]) for label in active}
+    has_value = record.value is not None and math.isfinite(record.value)
+    common: dict[str, Any] = {"params": params, "distributions": distributions}
+    if not record.feasible and record.status not in ("running", "pending"):
+        return create_trial(state=TrialState.COMPLETE, value=record.value if has_value else placeholder_value,
+                            constraints=_INFEASIBLE, **common)
+    if record.status == "succeeded" and has_value:
+        return create_trial(state=TrialState.COMPLETE, value=record.value, **common)
+    if record.status == "pruned":
+        curve = {int(epoch): float(v) for epoch, v in record.intermediate.items() if math.isfinite(v)}
+        return create_trial(state=TrialState.PRUNED, intermediate_values=curve, **common)
+    if record.status in ("running", "pending"):
+        return create_trial(state=TrialState.RUNNING, **common)
+    return None
+
+
+def _fits(space: ParamSpace, record: TrialRecord) -> bool:
+    return all(label in record.decisions and param.contains(record.decisions[label])
+               for label, param in space.params.items())
+
+
+def _distribution(param: Param) -> BaseDistribution:
+    if isinstance(param, Categorical):
+        return CategoricalDistribution(param.choices)
+    if isinstance(param, IntParam):
+        return IntDistribution(param.low, param.high, step=param.step)
+    return FloatDistribution(param.low, param.high, log=param.log)
+
+
+def _suggest(trial: optuna.Trial, label: str, param: Param) -> Any:
+    if isinstance(param, Categorical):
+        return trial.suggest_categorical(label, param.choices)
+    if isinstance(param, IntParam):
+        return trial.suggest_int(label, param.low, param.high, step=param.step)
+    if isinstance(param, FloatParam):
+        return trial.suggest_float(label, param.low, param.high, log=param.log)
+    raise TypeError(f"unsupported parameter {param!r}")
