@@ -1,0 +1,55 @@
+"""Final models: ``POST /v1/experiments/{id}/models`` (202, built by a worker), list, get, artifact downloads."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
+from api.schemas.models import ModelCreate, ModelList, ModelRead
+from api.services import models as service
+from api.storage import iter_chunks
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead)
+def create_model(experiment_id: str, session: SessionDep, project: CurrentProject,
+                 body: ModelCreate | None = None) -> ModelRead:
+    body = body or ModelCreate()
+    model = service.create_model_for_project(session=session, project=project, experiment_id=experiment_id,
+                                             trial_id=body.trial_id, epochs=body.epochs)
+    return ModelRead.model_validate(model)
+
+
+@router.get("/experiments/{experiment_id}/models", response_model=ModelList)
+def list_experiment_models(experiment_id: str, session: SessionDep, project: CurrentProject,
+                           limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> ModelList:
+    rows, total = service.list_models(session=session, project=project, experiment_id=experiment_id, limit=limit,
+                                      offset=offset)
+    return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
+                offset: int = Query(0, ge=0)) -> ModelList:
+    rows, total = service.list_models(session=session, project=project, limit=limit, offset=offset)
+    return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
+
+
+@router.get("/models/{model_id}", response_model=ModelRead)
+def get_model(model_id: str, session: SessionDep, project: CurrentProject) -> ModelRead:
+    return ModelRead.model_validate(service.get_model(session=session, project=project, model_id=model_id))
+
+
+@router.get("/models/{model_id}/artifacts/{format}", response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "presigned URL"}})
+def download_artifact(model_id: str, format: str, session: SessionDep, project: CurrentProject,
+                      store: StoreDep, settings: SettingsDep):
+    download = service.artifact_download(session=session, store=store, settings=settings, project=project,
+                                         model_id=model_id, format=format)
+    if download.url is not None:  # S3: the client fetches the bytes straight from the store
+        return RedirectResponse(download.url, status_code=307)
+    return StreamingResponse(iter_chunks(store.open(download.key)), media_type=download.media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{download.filename}"',
+                                      "Content-Length": str(download.size)})

@@ -1,0 +1,67 @@
+"""Final-model schemas: what the HTTP API reads and writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trial_id: str | None = Field(default=None, description="default: the experiment's leaderboard best")
+    epochs: int | None = Field(default=None, ge=1, description="default: a multiple of the search's epochs")
+
+
+class ArtifactRead(BaseModel):
+    format: Literal["onnx", "pt2", "preprocessing", "card"]
+    size: int
+    sha256: str
+
+
+class ClassMetrics(BaseModel):
+    name: str
+    precision: float
+    recall: float
+    support: int
+
+
+class ModelRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: Literal["queued", "running", "ready", "failed"]
+    experiment_id: str
+    trial_id: str
+    epochs: int
+    seed: int
+    test_accuracy: float | None
+    test_images: int | None
+    per_class: list[ClassMetrics] | None
+    confusion_matrix: list[list[int]] | None
+    params: int | None
+    flops: int | None
+    latency_ms: float | None = Field(description="onnxruntime on the CPU, batch 1, one thread, median")
+    artifacts: list[ArtifactRead]
+    attempts: int
+    detail: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_metrics(cls, value: Any) -> Any:
+        # The row keeps per-class metrics in its `metrics` JSON; the API shows them as top-level fields.
+        if isinstance(value, dict) or not hasattr(value, "metrics"):
+            return value
+        metrics = value.metrics or {}
+        fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
+        return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images")}
+
+
+class ModelList(BaseModel):
+    data: list[ModelRead]
+    total: int

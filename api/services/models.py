@@ -1,0 +1,453 @@
+"""Final models: retrain a search's winner on train+val, test it on the held-out split, export verified artifacts.
+
+The job (:func:`run_model_job`) is crash-safe like trials. It claims the model under a fresh lease token (attempts
++1), keeps a heartbeat while it works, and writes its result only through lease-checked UPDATEs, so an attempt the
+reaper has given up on can never overwrite a newer one. Every attempt uploads under its own
+``{project_id}/models/{model_id}/attempt-N/`` folder; the row turns ``ready`` — with the object list — in one
+lease-checked transaction after every upload was confirmed. A model is therefore never ``ready`` with a missing
+or unverified artifact, and a lost attempt's files are removed rather than mixed with the winner's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import tempfile
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db import new_id, run_after_commit, utcnow
+from api.errors import APIError, NotFound
+from api.models import Experiment, Model, Project
+from api.queue import enqueue_after_commit
+from api.repositories import datasets as datasets_repository
+from api.repositories import experiments as experiments_repository
+from api.repositories import models as repository
+from api.settings import Settings, get_settings
+from api.storage import ObjectStore, validate_key
+
+log = logging.getLogger(__name__)
+
+BUILD_TASK = "nas.models.build"
+QUEUE = "models"
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    """How one artifact format is named and served."""
+
+    filename: str
+    media_type: str
+
+
+ARTIFACT_FILES = {
+    "onnx": ArtifactFile("model.onnx", "application/octet-stream"),
+    "pt2": ArtifactFile("model.pt2", "application/octet-stream"),
+    "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
+    "card": ArtifactFile("card.json", "application/json"),
+}
+PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxscript", "numpy", "pillow", "nas-service")
+VERIFY_CHUNK = 1024  # test images per onnxruntime/PyTorch comparison: bounds memory on large test splits
+
+
+class LeaseLost(Exception):
+    """Another attempt owns the model now (the reaper presumed this one dead); stop without writing."""
+
+
+def model_prefix(project_id: str, model_id: str) -> str:
+    """The prefix that holds every object of one model."""
+    return validate_key(f"{project_id}/models/{model_id}/", prefix=True)
+
+
+def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
+    """The search trained each candidate briefly; the final model gets a multiple of that."""
+    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+    return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
+
+
+# ------------------------------------------------------------------------------------------------ requests
+
+def create_model(*, session: Session, project_id: str, experiment: Experiment, trial_id: str | None = None,
+                 epochs: int | None = None) -> Model:
+    """Queue a final model for ``trial_id`` (default: the leaderboard's best) of ``experiment``.
+
+    Raises 404 for a trial of another experiment, 409 when the trial has not succeeded or the experiment has no
+    succeeded trial (or its dataset is gone), 422 for more epochs than ``model_max_epochs``.
+    """
+    settings = get_settings()
+    if experiment.project_id != project_id:
+        raise NotFound("experiment")
+    if trial_id is None:
+        trial = experiments_repository.best_trials(session, [experiment.id]).get(experiment.id)
+        if trial is None:
+            raise APIError(409, "no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
+    else:
+        trial = experiments_repository.get_trial_for_experiment(session, experiment_id=experiment.id,
+                                                                trial_id=trial_id)
+        if trial is None:
+            raise NotFound("trial")
+        if trial.status != "succeeded":
+            raise APIError(409, "trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
+    if experiment.dataset_id is None:
+        raise APIError(409, "dataset-deleted", "the experiment's dataset was deleted")
+    if epochs is None:
+        epochs = default_epochs(experiment=experiment, settings=settings)
+    elif not 1 <= epochs <= settings.model_max_epochs:
+        raise APIError(422, "validation-error", "the request is not valid",
+                       errors=[{"field": "body.epochs", "error": f"must be in [1, {settings.model_max_epochs}]"}])
+    model_id = new_id()
+    model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
+                  status="queued", epochs=epochs, seed=trial.seed, metrics={}, artifacts=[],
+                  storage_prefix=model_prefix(project_id, model_id))
+    repository.add(session, model)
+    enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+    return model
+
+
+def create_model_for_project(*, session: Session, project: Project, experiment_id: str, trial_id: str | None,
+                             epochs: int | None) -> Model:
+    """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404)."""
+    experiment = _experiment(session, project=project, experiment_id=experiment_id)
+    return create_model(session=session, project_id=project.id, experiment=experiment, trial_id=trial_id,
+                        epochs=epochs)
+
+
+def list_models(*, session: Session, project: Project, limit: int, offset: int,
+                experiment_id: str | None = None) -> tuple[list[Model], int]:
+    if experiment_id is not None:
+        _experiment(session, project=project, experiment_id=experiment_id)
+    return repository.list_for_project(session, project_id=project.id, experiment_id=experiment_id, limit=limit,
+                                       offset=offset)
+
+
+def get_model(*, session: Session, project: Project, model_id: str) -> Model:
+    """The project's model; another project's id is indistinguishable from a missing one (404)."""
+    model = repository.get_for_project(session, project_id=project.id, model_id=model_id)
+    if model is None:
+        raise NotFound("model")
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDownload:
+    """Where a download comes from: ``url`` (a presigned redirect) or ``key`` to stream from the store."""
+
+    key: str
+    filename: str
+    media_type: str
+    size: int
+    url: str | None
+
+
+def artifact_download(*, session: Session, store: ObjectStore, settings: Settings, project: Project,
+                      model_id: str, format: str) -> ArtifactDownload:
+    """Resolve an artifact of a ready model. The object key comes from the row, never from the request."""
+    model = get_model(session=session, project=project, model_id=model_id)
+    if format not in ARTIFACT_FILES:
+        raise NotFound(f"artifact format {format!r}")
+    if model.status != "ready":
+        raise APIError(409, "model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
+    artifact = next((item for item in model.artifacts if item["format"] == format), None)
+    if artifact is None:
+        raise NotFound(f"artifact {format!r}")
+    file = ARTIFACT_FILES[format]
+    url = store.presigned_get_url(artifact["object"], expires_s=settings.model_download_url_ttl_s)
+    return ArtifactDownload(key=artifact["object"], filename=file.filename, media_type=file.media_type,
+                            size=int(artifact["size"]), url=url)
+
+
+def _experiment(session: Session, *, project: Project, experiment_id: str) -> Experiment:
+    experiment = experiments_repository.get_for_project(session, project_id=project.id,
+                                                        experiment_id=experiment_id)
+    if experiment is None:
+        raise NotFound("experiment")
+    return experiment
+
+
+# ------------------------------------------------------------------------------------------------ reaper
+
+def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
+    """Requeue models whose job died (silent heartbeat) or whose message was lost (queued for too long).
+
+    A running model silent for ``model_stale_after_s`` goes back to ``queued`` and is re-enqueued, unless it has
+    used ``model_max_attempts`` attempts: then it is ``failed``. Returns the ids acted on.
+    """
+    now = utcnow()
+    stale_before = now - timedelta(seconds=settings.model_stale_after_s)
+    acted = []
+    for model_id, attempts in repository.stale_running(session, stale_before=stale_before):
+        if attempts >= settings.model_max_attempts:
+            detail = f"the model job stopped responding in all {attempts} attempts"
+            if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="failed",
+                                           lease_token=None, detail=detail, finished_at=now):
+                acted.append(model_id)
+            continue
+        # Clearing the lease makes any write of the dead attempt (should it still be alive) refused.
+        if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="queued",
+                                       lease_token=None):
+            enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+            acted.append(model_id)
+    untouched_since = now - timedelta(seconds=settings.model_queued_stale_after_s)
+    for model_id in repository.stale_queued_ids(session, untouched_since=untouched_since):
+        repository.update_status(session, model_id, expected_status="queued")  # touch: wait a full period again
+        enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+        acted.append(model_id)
+    if acted:
+        log.warning("reaped %d stale models: %s", len(acted), acted)
+    return acted
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    model_id: str
+    lease_token: str
+    attempt: int
+    prefix: str
+    epochs: int
+    seed: int
+    experiment_id: str
+    trial_id: str
+    candidate: dict[str, Any]
+    dataset: Any  # the Dataset row, detached (expire_on_commit=False)
+
+
+class _Heartbeat(AbstractContextManager["_Heartbeat"]):
+    """A thread that refreshes ``heartbeat_at`` under the lease; ``lost`` is set once a write is refused."""
+
+    def __init__(self, *, unit_of_work: UnitOfWork, model_id: str, lease_token: str, interval_s: float) -> None:
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._args = (unit_of_work, model_id, lease_token, interval_s)
+        self._thread = threading.Thread(target=self._run, name=f"model-heartbeat-{model_id}", daemon=True)
+
+    def _run(self) -> None:
+        unit_of_work, model_id, lease_token, interval_s = self._args
+        while not self._stop.wait(interval_s):
+            try:
+                with unit_of_work() as session:
+                    held = repository.update_with_lease(session, model_id, lease_token, heartbeat_at=utcnow())
+            except Exception:  # a DB hiccup: try again next beat; the stale period allows for a few misses
+                log.exception("model %s: heartbeat failed", model_id)
+                continue
+            if not held:
+                self.lost.set()
+                return
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost()
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, model_id: str) -> str:
+    """Build one model end to end; returns ``ready``, ``failed``, ``lost`` or ``skipped``. Safe to run twice."""
+    claim = _claim(unit_of_work=unit_of_work, settings=settings, model_id=model_id)
+    if isinstance(claim, str):
+        return claim
+    attempt_prefix = f"{claim.prefix}attempt-{claim.attempt}/"
+    with _Heartbeat(unit_of_work=unit_of_work, model_id=model_id, lease_token=claim.lease_token,
+                    interval_s=settings.model_heartbeat_s) as heartbeat:
+        try:
+            result = _build(claim=claim, store=store, settings=settings, heartbeat=heartbeat,
+                            attempt_prefix=attempt_prefix)
+            heartbeat.check()
+        except LeaseLost:
+            log.warning("model %s: lease lost during attempt %d; leaving it to the newer attempt", model_id,
+                        claim.attempt)
+            _drop(store, attempt_prefix)
+            return "lost"
+        except Exception as error:  # a failed build is a model state, not a task crash
+            log.exception("model %s: attempt %d failed", model_id, claim.attempt)
+            detail = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            with unit_of_work() as session:
+                failed = repository.update_with_lease(session, model_id, claim.lease_token, status="failed",
+                                                      detail=detail[:4000], lease_token=None, finished_at=utcnow())
+                run_after_commit(session, lambda: _drop(store, attempt_prefix))
+            return "failed" if failed else "lost"
+    with unit_of_work() as session:
+        if repository.update_with_lease(session, model_id, claim.lease_token, status="ready", lease_token=None,
+                                        finished_at=utcnow(), detail=None, **result):
+            return "ready"
+        run_after_commit(session, lambda: _drop(store, attempt_prefix))
+    return "lost"
+
+
+def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _Claim | str:
+    """Take the model under a new lease, or say why not (``skipped``: done, gone or alive elsewhere)."""
+    with unit_of_work() as session:
+        model = repository.get(session, model_id, for_update=True)
+        if model is None or model.status in ("ready", "failed"):
+            return "skipped"
+        stale_before = utcnow() - timedelta(seconds=settings.model_stale_after_s)
+        if model.status == "running" and model.heartbeat_at is not None and model.heartbeat_at >= stale_before:
+            return "skipped"  # a live attempt holds it (a re-delivered message)
+        if model.attempts >= settings.model_max_attempts:
+            repository.update_status(session, model_id, expected_status=model.status, status="failed",
+                                     lease_token=None, finished_at=utcnow(),
+                                     detail=f"the model job did not finish in {model.attempts} attempts")
+            return "failed"
+        experiment = experiments_repository.get(session, model.experiment_id)
+        trial = experiments_repository.get_trial(session, model.trial_id)
+        dataset = datasets_repository.get(session, experiment.dataset_id) if experiment and experiment.dataset_id \
+            else None
+        if trial is None or dataset is None or dataset.status != "ready":
+            repository.update_status(session, model_id, expected_status=model.status, status="failed",
+                                     lease_token=None, finished_at=utcnow(),
+                                     detail="the trial or the dataset of this model no longer exists")
+            return "failed"
+        lease_token = new_id()
+        if not repository.claim(session, model_id, seen_attempts=model.attempts, lease_token=lease_token,
+                                stale_before=stale_before):
+            return "skipped"  # another worker claimed it between our read and our write
+        # Committed before the heavy work, so a crash still counts as an attempt.
+        return _Claim(model_id=model_id, lease_token=lease_token, attempt=model.attempts + 1,
+                      prefix=model.storage_prefix, epochs=model.epochs, seed=model.seed,
+                      experiment_id=model.experiment_id, trial_id=model.trial_id, candidate=dict(trial.arch),
+                      dataset=dataset)
+
+
+def _drop(store: ObjectStore, prefix: str) -> None:
+    try:
+        store.delete_prefix(prefix)
+    except Exception:  # orphans are harmless; a dangling row is not, and that is already settled
+        log.exception("could not delete %s", prefix)
+
+
+def _device(settings: Settings):
+    import torch
+
+    if settings.worker_device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(settings.worker_device)
+
+
+def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: _Heartbeat,
+           attempt_prefix: str) -> dict[str, Any]:
+    """Retrain, test, export, verify, upload; returns the columns of the ready row."""
+    import torch
+
+    from api.services import dataset_cache
+    from nas_core.builder import build_model
+    from nas_core.evaluation import classification_report, onnx_latency_ms
+    from nas_core.export import export_onnx, export_pt2, preprocessing_dict, verify_onnx, verify_pt2
+    from nas_core.metrics import count_flops, count_params
+    from nas_core.spec import Candidate
+    from nas_core.trainer import TrainData, normalize, train
+
+    device = _device(settings)
+    data = dataset_cache.load(store=store, dataset=claim.dataset, device=device)
+    candidate = Candidate.from_dict(claim.candidate)
+    num_classes = len(data.classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(claim.seed)  # the initial weights are part of what the seed reproduces
+        network = build_model(candidate.arch, data.channels, num_classes, input_size=(data.height, data.width))
+    # Train on train+val: the search already used val to choose; only the test split stays unseen.
+    train_data = TrainData(train_x=torch.cat([data.train_x, data.val_x]), train_y=torch.cat([data.train_y, data.val_y]),
+                           val_x=data.val_x[:0], val_y=data.val_y[:0])
+    train(network, train_data, epochs=claim.epochs, train=candidate.train, mean=data.mean, std=data.std,
+          seed=claim.seed, device=device, should_stop=heartbeat.lost.is_set)
+    heartbeat.check()
+
+    # Test in float32 on the CPU, the same computation the exported files are compared against, so the ONNX file
+    # reproduces the reported accuracy exactly (not a bf16 GPU variant of it).
+    network = network.to("cpu", memory_format=torch.contiguous_format).eval()
+    test_inputs = normalize(data.test_x.cpu(), data.mean, data.std)
+    with torch.no_grad():
+        logits = torch.cat([network(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
+            else torch.empty(0, num_classes)
+    report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
+    params = count_params(network)
+    flops = count_flops(network, data.input_shape)
+
+    with tempfile.TemporaryDirectory(prefix="nas-model-") as tmp:
+        folder = Path(tmp)
+        onnx_path = export_onnx(network, channels=data.channels, height=data.height, width=data.width,
+                                path=folder / ARTIFACT_FILES["onnx"].filename)
+        onnx_diff = 0.0
+        for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
+            onnx_diff = max(onnx_diff, verify_onnx(onnx_path, network, chunk, atol=1e-4).max_abs_diff)
+        pt2_path = export_pt2(network, test_inputs[:2] if len(test_inputs) else torch.zeros(2, *data.input_shape),
+                              folder / ARTIFACT_FILES["pt2"].filename)
+        pt2_diff = verify_pt2(pt2_path, network, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
+        latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=data.height, width=data.width,
+                                     repeats=settings.model_latency_repeats)
+        heartbeat.check()
+
+        metrics = {"per_class": report.per_class, "test_images": report.count, "onnx_max_abs_diff": onnx_diff,
+                   "pt2_max_abs_diff": pt2_diff, "device": str(device)}
+        preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=data.height,
+                                           width=data.width, mean=data.mean, std=data.std)
+        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=params,
+                     flops=flops, latency_ms=latency_ms, metrics=metrics)
+        _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
+        _write_json(folder / ARTIFACT_FILES["card"].filename, card)
+        artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
+                     for format, file in ARTIFACT_FILES.items()]
+    return {"test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix, "metrics": metrics,
+            "params": params, "flops": flops, "latency_ms": latency_ms, "artifacts": artifacts}
+
+
+def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: int, latency_ms: float,
+          metrics: dict) -> dict[str, Any]:
+    dataset = claim.dataset
+    return {
+        "model_id": claim.model_id, "experiment_id": claim.experiment_id, "trial_id": claim.trial_id,
+        "architecture": candidate["arch"], "training": candidate["train"], "epochs": claim.epochs,
+        "seed": claim.seed, "trained_on": ["train", "val"], "tested_on": "test",
+        "dataset": {"id": dataset.id, "name": dataset.name, "sha256": dataset.sha256,
+                    "manifest_sha256": data.manifest_sha256, "classes": data.classes,
+                    "image": {"channels": data.channels, "height": data.height, "width": data.width},
+                    "splits": dataset.splits},
+        "metrics": {"test_accuracy": report.accuracy, "per_class": report.per_class,
+                    "test_images": report.count, "params": params, "flops": flops,
+                    "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
+                    "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
+                    "pt2_max_abs_diff": metrics["pt2_max_abs_diff"]},
+        "confusion_matrix": report.confusion_matrix,
+        "packages": {"python": platform.python_version(), **{name: _version(name) for name in PACKAGES}},
+        "created_at": utcnow().isoformat(),
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _upload(store: ObjectStore, path: Path, key: str, *, format: str) -> dict[str, Any]:
+    """Upload one file and confirm the store holds all of it; returns its ``artifacts`` entry."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(1024 * 1024):
+            digest.update(chunk)
+    size = path.stat().st_size
+    store.put_file(key, path)
+    if store.size(key) != size:
+        raise RuntimeError(f"{key}: the store holds {store.size(key)} bytes, expected {size}")
+    return {"format": format, "object": key, "size": size, "sha256": digest.hexdigest()}

@@ -1,0 +1,81 @@
+"""Held-out evaluation of a final model: confusion matrix, per-class precision/recall, ONNX latency.
+
+Pure functions over predicted and true labels; nothing here trains or reads settings.
+
+>>> report = classification_report([0, 1, 1, 0], [0, 1, 0, 0], classes=["cat", "dog"])
+>>> report.accuracy, report.confusion_matrix
+(0.75, [[2, 0], [1, 1]])
+>>> report.per_class[1]
+{'name': 'dog', 'precision': 1.0, 'recall': 0.5, 'support': 2}
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationReport:
+    """``confusion_matrix[true][predicted]`` counts; ``per_class`` in label order."""
+
+    accuracy: float
+    confusion_matrix: list[list[int]]
+    per_class: list[dict]
+    count: int
+
+
+def classification_report(true_labels: Sequence[int] | torch.Tensor, predicted_labels: Sequence[int] | torch.Tensor,
+                          *, classes: Sequence[str]) -> ClassificationReport:
+    """Accuracy, confusion matrix and per-class precision/recall/support of ``predicted_labels``.
+
+    A class never predicted has precision 0.0 (and one absent from the labels recall 0.0) rather than NaN, so the
+    report stays valid JSON.
+    """
+    true = torch.as_tensor(true_labels, dtype=torch.int64).flatten().cpu()
+    predicted = torch.as_tensor(predicted_labels, dtype=torch.int64).flatten().cpu()
+    if true.shape != predicted.shape:
+        raise ValueError(f"{true.numel()} true labels but {predicted.numel()} predictions")
+    num_classes = len(classes)
+    if true.numel() and (int(true.min()) < 0 or int(max(true.max(), predicted.max())) >= num_classes
+                         or int(predicted.min()) < 0):
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    matrix = torch.bincount(true * num_classes + predicted, minlength=num_classes * num_classes)
+    matrix = matrix.reshape(num_classes, num_classes)
+    correct = matrix.diagonal()
+    support = matrix.sum(1)  # row: images of that true class
+    predicted_count = matrix.sum(0)  # column: images predicted as that class
+    per_class = [{"name": str(name),
+                  "precision": float(correct[i] / predicted_count[i]) if predicted_count[i] else 0.0,
+                  "recall": float(correct[i] / support[i]) if support[i] else 0.0,
+                  "support": int(support[i])} for i, name in enumerate(classes)]
+    count = int(true.numel())
+    accuracy = float(correct.sum()) / count if count else 0.0
+    return ClassificationReport(accuracy=accuracy, confusion_matrix=matrix.tolist(), per_class=per_class,
+                                count=count)
+
+
+def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int, repeats: int = 50,
+                    warmup: int = 5) -> float:
+    """Median milliseconds of one onnxruntime CPU run on a batch of 1 (one thread, so runs are comparable)."""
+    import onnxruntime  # imported here: only artifact checks need it
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    x = np.zeros((1, channels, height, width), dtype=np.float32)
+    timings = []
+    for index in range(warmup + max(1, repeats)):
+        start = time.perf_counter()
+        session.run(None, {input_name: x})
+        if index >= warmup:
+            timings.append((time.perf_counter() - start) * 1000.0)
+    return float(statistics.median(timings))
