@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from nas_core.strategies.base import Strategy
 from nas_core.strategies.evolution import EvolutionStrategy
-from nas_core.strategies.random import RandomStrategy
+from nas_core.strategies.random_search import RandomStrategy
 from nas_core.strategies.tpe import TPEStrategy
 
 _REGISTRY: dict[str, type[Strategy]] = {"random": RandomStrategy, "tpe": TPEStrategy,

@@ -7,15 +7,34 @@ worker can continue any experiment after a crash with the history rebuilt from t
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
+import optuna
+from optuna.storages import InMemoryStorage
+
 from nas_core.params import Categorical, FloatParam, IntParam, ParamSpace, TrialRecord
 
 # Enumerating the unseen points of a finite space is the last resort once random draws keep colliding.
 _ENUMERATION_LIMIT = 200_000
+
+
+class _DropStudyCreatedMessage(logging.Filter):
+    """A study is rebuilt on every call; Optuna's INFO line for each would flood every worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("A new study created in memory")
+
+
+logging.getLogger("optuna.storages._in_memory").addFilter(_DropStudyCreatedMessage())
+
+
+def in_memory_study(**kwargs: Any) -> optuna.Study:
+    """A fresh single-objective (maximise) Optuna study in memory; its name is fixed so results are reproducible."""
+    return optuna.create_study(storage=InMemoryStorage(), direction="maximize", study_name="nas", **kwargs)
 
 
 class Strategy(ABC):

@@ -15,7 +15,6 @@ both are set explicitly here so an upgrade cannot change proposals silently. How
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -24,24 +23,14 @@ from typing import Any, Sequence
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
-from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
-from nas_core.strategies.base import SeenKeys, Strategy, derive_rng, random_fill, suggestion_order
+from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, in_memory_study, random_fill,
+                                      suggestion_order)
 
 OPTUNA_VERSION = "5.0.0"
 _INFEASIBLE = {"nas_feasible": 1.0}  # Optuna reads a positive constraint value as a violation
-
-
-class _DropStudyCreatedMessage(logging.Filter):
-    """One study is created per ask; its INFO line would flood every worker's log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("A new study created in memory")
-
-
-logging.getLogger("optuna.storages._in_memory").addFilter(_DropStudyCreatedMessage())
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +87,7 @@ class TPEStrategy(Strategy):
             sampler = TPESampler(n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
                                  multivariate=self.multivariate, group=self.group, constant_liar=True,
                                  seed=sampler_seed)
-        study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler, direction="maximize",
-                                    study_name="nas")
+        study = in_memory_study(sampler=sampler)
         finished_values = [r.value for r in history if r.value is not None and math.isfinite(r.value)]
         placeholder = min(finished_values, default=0.0)
         for record in sorted(history, key=lambda r: r.number):

@@ -1,0 +1,130 @@
+"""Multi-fidelity pruning against earlier trials' learning curves, on Optuna's pruners, without hidden state.
+
+Each call rebuilds an in-memory study from the history (every trial's per-epoch validation accuracy), adds the
+current trial's curve up to this epoch and asks Optuna's pruner. A trainer callback calls ``should_prune`` once per
+epoch and raises :class:`~nas_core.errors.TrialPruned` when it says so.
+
+>>> from nas_core.params import TrialRecord
+>>> good = [TrialRecord(number=i, decisions={}, status="succeeded", value=0.9,
+...                     intermediate={1: 0.5, 2: 0.7, 3: 0.9}) for i in range(4)]
+>>> make_pruner("median", n_startup_trials=2).should_prune(good, number=4, epoch=2, value=0.2)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
+
+from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
+from optuna.pruners._successive_halving import _completed_rung_key  # pinned Optuna 5.0.0: rung bookkeeping key
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from nas_core.params import TrialRecord
+from nas_core.strategies.base import in_memory_study
+
+PrunerKind = Literal["asha", "median", "none"]
+PRUNERS: tuple[str, ...] = ("asha", "median", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Pruner:
+    """Stateless pruning decision: ``asha`` (asynchronous successive halving), ``median`` or ``none``.
+
+    asha: a trial reaching rung k (epoch ``min_resource * reduction_factor**k``) goes on only if its accuracy there
+    is in the top ``1/reduction_factor`` of every trial that reached that rung. median: it goes on only if its best
+    accuracy so far is at least the median of completed trials at the same epoch, after ``n_startup_trials``
+    completed trials and ``n_warmup_epochs`` epochs.
+    """
+
+    kind: PrunerKind = "asha"
+    min_resource: int = 1
+    reduction_factor: int = 3
+    min_early_stopping_rate: int = 0
+    n_startup_trials: int = 5
+    n_warmup_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRUNERS:
+            raise ValueError(f"unknown pruner {self.kind!r}; choose one of {list(PRUNERS)}")
+        if self.min_resource < 1 or self.reduction_factor < 2 or self.min_early_stopping_rate < 0:
+            raise ValueError("asha needs min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0")
+
+    def should_prune(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float) -> bool:
+        """True when the trial ``number``, scoring ``value`` at ``epoch`` (1-based), should stop now."""
+        if self.kind == "none":
+            return False
+        if not math.isfinite(value):
+            return True  # a diverged run never recovers its accuracy
+        study = in_memory_study(pruner=self._optuna_pruner())
+        own_curve: dict[int, float] = {}
+        for record in sorted(history, key=lambda r: r.number):
+            if record.number == number:
+                own_curve = {int(e): float(v) for e, v in record.intermediate.items() if int(e) < epoch}
+                continue
+            frozen = self._earlier_trial(record)
+            if frozen is not None:
+                study.add_trial(frozen)
+        own_curve[epoch] = float(value)
+        # Earlier epochs of this trial already passed their checks; their rungs are recorded as Optuna would have.
+        study.add_trial(create_trial(state=TrialState.RUNNING, intermediate_values=own_curve,
+                                     system_attrs=self._rungs(own_curve, before=epoch)))
+        current = study.get_trials(deepcopy=False)[-1]
+        return bool(study.pruner.prune(study, current))
+
+    def _optuna_pruner(self) -> BasePruner:
+        if self.kind == "asha":
+            return SuccessiveHalvingPruner(min_resource=self.min_resource, reduction_factor=self.reduction_factor,
+                                           min_early_stopping_rate=self.min_early_stopping_rate)
+        if self.kind == "median":
+            return MedianPruner(n_startup_trials=self.n_startup_trials, n_warmup_steps=self.n_warmup_epochs)
+        return NopPruner()
+
+    def _earlier_trial(self, record: TrialRecord) -> FrozenTrial | None:
+        curve = {int(e): float(v) for e, v in record.intermediate.items() if math.isfinite(v)}
+        if not curve:
+            return None
+        attrs = self._rungs(curve, before=None)
+        if record.status == "succeeded" and record.value is not None and math.isfinite(record.value):
+            return create_trial(state=TrialState.COMPLETE, value=record.value, intermediate_values=curve,
+                                system_attrs=attrs)
+        if record.status == "pruned":
+            return create_trial(state=TrialState.PRUNED, intermediate_values=curve, system_attrs=attrs)
+        if record.status in ("running", "pending"):
+            return create_trial(state=TrialState.RUNNING, intermediate_values=curve, system_attrs=attrs)
+        # Failed / canceled runs still reached their rungs honestly: they compete there, as in live ASHA.
+        return create_trial(state=TrialState.FAIL, intermediate_values=curve, system_attrs=attrs)
+
+    def _rungs(self, curve: Mapping[int, float], *, before: int | None) -> dict[str, float]:
+        """ASHA's per-rung records: the value at the first reported epoch at or after each rung's epoch."""
+        if self.kind != "asha" or not curve:
+            return {}
+        epochs = sorted(curve)
+        last = epochs[-1] if before is None else before - 1
+        attrs: dict[str, float] = {}
+        rung = 0
+        while (rung_epoch := self.min_resource * self.reduction_factor ** (self.min_early_stopping_rate + rung)) <= last:
+            reached = next((e for e in epochs if rung_epoch <= e <= last), None)
+            if reached is None:
+                break
+            attrs[_completed_rung_key(rung)] = curve[reached]
+            rung += 1
+        return attrs
+
+    def settings_dict(self) -> dict:
+        if self.kind == "asha":
+            return {"pruner": "asha", "min_resource": self.min_resource, "reduction_factor": self.reduction_factor,
+                    "min_early_stopping_rate": self.min_early_stopping_rate}
+        if self.kind == "median":
+            return {"pruner": "median", "n_startup_trials": self.n_startup_trials,
+                    "n_warmup_epochs": self.n_warmup_epochs}
+        return {"pruner": "none"}
+
+
+def make_pruner(kind: str = "asha", **settings) -> Pruner:
+    """The pruner ``kind`` (``asha``, ``median``, ``none``) with ``settings`` overriding its defaults."""
+    try:
+        return Pruner(kind=kind, **settings)  # type: ignore[arg-type]
+    except TypeError as error:
+        raise ValueError(f"invalid settings for pruner {kind!r}: {error}") from None
