@@ -10,8 +10,9 @@
   over the first 3% of steps, then cosine to zero). AdamW or Nesterov SGD; no weight decay on biases and norms.
 - Seeded: everything random (init of nothing here, permutation, crops, flips, dropout) draws from torch's global
   RNG inside ``torch.random.fork_rng`` seeded with ``seed``, so the caller's RNG state is left untouched.
-- CUDA only: bf16 autocast and channels_last. On the CPU: float32, no autocast, and no host syncs inside an epoch
-  (the loss is summed on the device and read once per epoch).
+- channels_last memory format for model and batches on every device: on the CPU (oneDNN) it measured 1.3–1.9×
+  faster per training step than NCHW for our blocks (max-pooling alone ~8×). bf16 autocast on CUDA only; the CPU
+  trains in float32. No host syncs inside an epoch (the loss is summed on the device and read once per epoch).
 - Control: ``should_stop()`` is polled before every batch (True → :class:`TrialCanceled`); ``on_epoch(report)``
   runs after each epoch's validation and may raise :class:`TrialPruned` / :class:`TrialCanceled`, which propagate
   unchanged. A non-finite training loss raises :class:`NASError` (the trial failed; retrying will not help).
@@ -127,8 +128,8 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _layout(x: Tensor, device: torch.device) -> Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+def _layout(x: Tensor) -> Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -140,7 +141,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
     outputs = []
     with _autocast(device):
         for start in range(0, x.shape[0], batch_size):
-            batch = _layout(normalize(x[start:start + batch_size].to(device), mean, std), device)
+            batch = _layout(normalize(x[start:start + batch_size].to(device), mean, std))
             outputs.append(model(batch).float())
     logits = torch.cat(outputs) if outputs else torch.empty(0, device=device)
     if y.numel() == 0:
@@ -162,9 +163,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     # a trailing batch of one image cannot be batch-normalised; drop it rather than crash
     steps_per_epoch = count // batch_size + (1 if count % batch_size > 1 else 0)
     transform = augmentation(train, height, width)
-    model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last)
     mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)
     shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)
 
@@ -186,7 +185,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                     raise TrialCanceled("training canceled")
                 index = order[step * batch_size:(step + 1) * batch_size]
                 images = _augment(data.train_x[index], transform)
-                inputs = _layout(torch.addcmul(shift, images.float(), scale), device)
+                inputs = _layout(torch.addcmul(shift, images.float(), scale))
                 with _autocast(device):
                     loss = F.cross_entropy(model(inputs), data.train_y[index], label_smoothing=train.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)

