@@ -1,0 +1,24 @@
+"""A few evaluations of the NAS-Bench-201 benchmark through the library's strategies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import nb201
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "tpe"])
+def test_nb201_prints_the_result_as_the_last_json_line(strategy, capsys):
+    nb201.main(["--strategy", strategy, "--evals", "15", "--seeds", "2", "--jobs", "1"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"strategy", "evals", "seeds", "mean_incumbent", "std", "random_mean_incumbent"} <= set(result)
+    assert (result["strategy"], result["evals"], result["seeds"]) == (strategy, 15, 2)
+    optimum = max(nb201._mean_accuracy().values())
+    for score in (result["mean_incumbent"], result["random_mean_incumbent"]):
+        assert 80.0 < score <= optimum  # a real architecture's mean accuracy, never above the table's best
+
+
+def test_one_run_is_reproducible():
+    assert nb201.run_once("evolution", {}, 12, 3) == nb201.run_once("evolution", {}, 12, 3)
