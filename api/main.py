@@ -7,11 +7,11 @@ import logging
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routes import datasets, health
+from api.routes import datasets, experiments, health, models, search_space
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
 
-ROUTERS = (health.router, datasets.router)
+ROUTERS = (health.router, datasets.router, experiments.router, search_space.router, models.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

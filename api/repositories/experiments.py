@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import utcnow
 from api.models import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
@@ -182,3 +183,18 @@ def current_attempt(session: Session, lease_token: str) -> TrialAttempt | None:
 def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:
     return list(session.scalars(select(TrialAttempt).where(TrialAttempt.trial_id == trial_id)
                                 .order_by(TrialAttempt.number)))
+
+
+def update_trial_heartbeat(session: Session, trial_id: str) -> None:
+    session.execute(update(Trial).where(Trial.id == trial_id).values(heartbeat_at=utcnow()))
+
+
+def attach_epochs(session: Session, trials: list[Trial]) -> None:
+    """Load the per-epoch curves of just these trials (pages of lists loaded without them)."""
+    curves: dict[str, list[TrialEpoch]] = {trial.id: [] for trial in trials}
+    if curves:
+        for epoch in session.scalars(select(TrialEpoch).where(TrialEpoch.trial_id.in_(list(curves)))
+                                     .order_by(TrialEpoch.trial_id, TrialEpoch.epoch)):
+            curves[epoch.trial_id].append(epoch)
+    for trial in trials:
+        set_committed_value(trial, "epochs", curves[trial.id])

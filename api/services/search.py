@@ -59,10 +59,15 @@ def search_space_for(experiment: Experiment):
     return default_search_space().with_overrides(experiment.search_space or {})
 
 
-def strategy_for(experiment: Experiment):
+def make_strategy_from(name: str, settings: dict[str, Any]):
+    """The engine's strategy ``name`` with ``settings``; ValueError names what is wrong."""
     from nas_core.strategies import make_strategy
 
-    return make_strategy(experiment.strategy, **(experiment.strategy_settings or {}))
+    return make_strategy(name, **settings)
+
+
+def strategy_for(experiment: Experiment):
+    return make_strategy_from(experiment.strategy, experiment.strategy_settings or {})
 
 
 def history_records(session: Session, experiment_id: str, *, exclude: str | None = None) -> list:
@@ -314,19 +319,20 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     epoch_reports: list[Any] = []
+    cost: dict[str, Any] = {}
     try:
         model = build_model(candidate.arch, data.channels, len(data.classes), input_size=(data.height, data.width))
         input_shape = (1, *data.input_shape)
-        params = count_params(model)
-        check_constraints(ModelCost(params, 0), max_params=constraints.get("max_params"))
-        cost = {"params": params, "flops": count_flops(model, input_shape),
-                "latency_ms": measure_latency_ms(model, input_shape, repeats=10, warmup=2)}
+        # Cheapest first: a too-large candidate is rejected before FLOPs, latency or training cost anything.
+        cost["params"] = count_params(model)
+        check_constraints(ModelCost(cost["params"], 0), max_params=constraints.get("max_params"))
+        cost["flops"] = count_flops(model, input_shape)
+        cost["latency_ms"] = measure_latency_ms(model, input_shape, repeats=10, warmup=2)
         check_constraints(ModelCost(**cost), max_latency_ms=constraints.get("max_latency_ms"))
     except ConstraintViolation as violation:
-        return {"status": "failed", "feasible": False, "error": f"constraint violated: {violation.message}",
-                **locals().get("cost", {"params": locals().get("params")})}
+        return {"status": "failed", "feasible": False, "error": f"constraint violated: {violation.message}", **cost}
     except (NASError, *DOMAIN_ERRORS) as error:
-        return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True}
+        return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
 
     pruner = make_trial_pruner(pruner_settings)
 
@@ -386,7 +392,7 @@ def _complete(*, unit_of_work: UnitOfWork, settings: Settings, trial_id: str, ex
         repository.lock(session, experiment_id)
         now = utcnow()
         if not repository.update_leased_trial(session, trial_id, lease_token, **final, finished_at=now,
-                                              heartbeat_at=now, lease_token=None):
+                                              heartbeat_at=now):
             log.warning("trial %s: lease lost before completion; result discarded", trial_id)
             return "lost"
         repository.update_attempt(session, lease_token, status=status, ended_at=now, heartbeat_at=now,

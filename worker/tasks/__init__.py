@@ -1,5 +1,5 @@
 """Task modules, one per area; importing this package registers them all."""
 
-from worker.tasks import datasets
+from worker.tasks import datasets, models, trials
 
-__all__ = ["datasets"]
+__all__ = ["datasets", "models", "trials"]

@@ -1,0 +1,91 @@
+"""``/v1/experiments``: create a search, follow it, cancel or resume it, read its trials and leaderboard."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from api.deps import CurrentProject, SessionDep, SettingsDep
+from api.models import Experiment
+from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
+                                     ExperimentStatus, Leaderboard, RankedTrial, TrialList, TrialRead, TrialStatus)
+from api.services import experiments as service
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def _read(session, experiments: list[Experiment]) -> list[ExperimentRead]:
+    summaries = service.summaries(session=session, experiments=experiments)
+    return [ExperimentRead(**{**_columns(e), **summaries[e.id]}) for e in experiments]
+
+
+def _columns(e: Experiment) -> dict:
+    return {"id": e.id, "name": e.name, "status": e.status, "dataset_id": e.dataset_id, "strategy": e.strategy,
+            "strategy_settings": e.strategy_settings, "budget": e.budget, "concurrency": e.concurrency,
+            "objective": {"constraints": e.constraints}, "search_space": e.search_space, "pruner": e.pruner,
+            "seed": e.seed, "auto_model": e.auto_model, "detail": e.detail, "reproducibility": e.reproducibility,
+            "created_at": e.created_at, "updated_at": e.updated_at, "finished_at": e.finished_at}
+
+
+@router.post("", status_code=201, response_model=ExperimentRead, summary="Start a search on a ready dataset")
+def create_experiment(data: ExperimentCreate, session: SessionDep, project: CurrentProject,
+                      settings: SettingsDep) -> ExperimentRead:
+    experiment = service.create_experiment(session=session, settings=settings, project=project, data=data)
+    return _read(session, [experiment])[0]
+
+
+@router.get("", response_model=ExperimentList, summary="List the project's experiments, newest first")
+def list_experiments(session: SessionDep, project: CurrentProject, limit: Limit = 50, offset: Offset = 0,
+                     status: ExperimentStatus | None = None) -> ExperimentList:
+    rows, total = service.list_experiments(session=session, project=project, limit=limit, offset=offset,
+                                           status=status)
+    return ExperimentList(data=_read(session, rows), total=total)
+
+
+@router.get("/{experiment_id}", response_model=ExperimentRead, summary="One experiment with progress and best")
+def get_experiment(experiment_id: str, session: SessionDep, project: CurrentProject) -> ExperimentRead:
+    return _read(session, [service.get_experiment(session=session, project=project,
+                                                  experiment_id=experiment_id)])[0]
+
+
+@router.post("/{experiment_id}/cancel", status_code=202, response_model=ExperimentRead,
+             summary="Stop the search; running trials stop at their next batch")
+def cancel_experiment(experiment_id: str, session: SessionDep, project: CurrentProject) -> ExperimentRead:
+    experiment = service.cancel_experiment(session=session, project=project, experiment_id=experiment_id)
+    return _read(session, [experiment])[0]
+
+
+@router.post("/{experiment_id}/resume", status_code=202, response_model=ExperimentRead,
+             summary="Continue a canceled or failed search with the budget left")
+def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject,
+                      data: Annotated[ExperimentResume | None, Body()] = None) -> ExperimentRead:
+    experiment = service.resume_experiment(session=session, project=project, experiment_id=experiment_id,
+                                           data=data or ExperimentResume())
+    return _read(session, [experiment])[0]
+
+
+@router.get("/{experiment_id}/trials", response_model=TrialList, summary="Trials with per-epoch curves")
+def list_trials(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
+                offset: Offset = 0, status: TrialStatus | None = None) -> TrialList:
+    rows, total = service.list_trials(session=session, project=project, experiment_id=experiment_id, limit=limit,
+                                      offset=offset, status=status)
+    return TrialList(data=[TrialRead.model_validate(row) for row in rows], total=total)
+
+
+@router.get("/{experiment_id}/trials/{trial_id}", response_model=TrialRead, summary="One trial")
+def get_trial(experiment_id: str, trial_id: str, session: SessionDep, project: CurrentProject) -> TrialRead:
+    return TrialRead.model_validate(service.get_trial(session=session, project=project, experiment_id=experiment_id,
+                                                      trial_id=trial_id))
+
+
+@router.get("/{experiment_id}/leaderboard", response_model=Leaderboard,
+            summary="Trials meeting the constraints ranked by validation accuracy, and the Pareto front")
+def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
+                offset: Offset = 0) -> Leaderboard:
+    page, pareto, total = service.leaderboard(session=session, project=project, experiment_id=experiment_id,
+                                              limit=limit, offset=offset)
+    data = [RankedTrial(rank=rank, **TrialRead.model_validate(trial).model_dump()) for rank, trial in page]
+    return Leaderboard(data=data, pareto=pareto, total=total)

@@ -1,0 +1,18 @@
+"""``GET /v1/search-space``: the default block search space and how a request may override it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import CurrentProject
+
+router = APIRouter(prefix="/v1/search-space", tags=["search space"])
+
+
+@router.get("", summary="The default search space as JSON, with the override grammar")
+def get_search_space(project: CurrentProject) -> dict[str, Any]:
+    from nas_core.space import default_search_space
+
+    return default_search_space().to_dict()

@@ -1,0 +1,194 @@
+"""Experiments as the API sees them: create, read, cancel, resume, trials and the leaderboard.
+
+The search itself runs in workers (``api.services.search``); this module only writes intents and enqueues the
+scheduler after commit.
+"""
+
+from __future__ import annotations
+
+import platform
+import secrets
+from collections import Counter
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db import utcnow
+from api.errors import APIError, NotFound
+from api.models import Dataset, Experiment, Project, Trial
+from api.queue import enqueue_after_commit
+from api.repositories import experiments as repository
+from api.schemas.experiments import ExperimentCreate, ExperimentResume
+from api.services import datasets as datasets_service
+from api.services import search
+from api.settings import Settings
+
+FINISHED = ("succeeded", "failed", "canceled")
+PACKAGES = ("nas-service", "torch", "torchvision", "optuna", "onnx", "onnxruntime", "numpy", "pillow")
+
+
+def _dataset_in_use(session: Session, dataset: Dataset) -> str | None:
+    experiment = repository.active_using_dataset(session, dataset.id)
+    return f"experiment {experiment.id} is {experiment.status} on this dataset" if experiment else None
+
+
+datasets_service.DATASET_IN_USE_CHECKS.append(_dataset_in_use)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _invalid(field: str, message: str) -> APIError:
+    return APIError(422, "validation-error", message, errors=[{"field": field, "error": message}])
+
+
+def create_experiment(*, session: Session, settings: Settings, project: Project, data: ExperimentCreate
+                      ) -> Experiment:
+    """Validate everything a worker will need, add the experiment ``queued`` and enqueue its scheduler."""
+    from nas_core.errors import InvalidSearchSpace
+    from nas_core.space import SEARCH_SPACE_VERSION, default_search_space
+
+    dataset = datasets_service.get_dataset(session=session, project=project, dataset_id=data.dataset_id)
+    if dataset.status != "ready":
+        raise APIError(409, "dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
+    if data.budget.max_trials > settings.max_trials:
+        raise _invalid("budget.max_trials", f"at most {settings.max_trials} trials per experiment")
+    if data.concurrency > settings.max_concurrency:
+        raise _invalid("concurrency", f"at most {settings.max_concurrency} trials at once")
+    try:
+        space = default_search_space().with_overrides(data.search_space)
+    except InvalidSearchSpace as error:
+        raise APIError(422, "invalid-search-space", error.message,
+                       errors=[{**e, "field": f"search_space.{e.get('field', '')}".rstrip(".")}
+                               for e in error.errors] or None) from None
+    try:
+        strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
+        pruner = data.pruner.model_dump()
+        search.make_trial_pruner(pruner)
+    except (TypeError, ValueError) as error:
+        raise _invalid("strategy_settings" if "strategy" in str(error) else "pruner", str(error)) from None
+    seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
+    experiment = Experiment(
+        project_id=project.id, dataset_id=dataset.id, name=data.name or f"{data.strategy} on {dataset.name}",
+        status="queued", strategy=data.strategy, strategy_settings=dict(data.strategy_settings),
+        budget=data.budget.model_dump(), concurrency=data.concurrency,
+        constraints=data.objective.constraints.model_dump(exclude_none=True), search_space=dict(data.search_space),
+        pruner=pruner, seed=seed, auto_model=data.auto_model,
+        reproducibility={"dataset_sha256": dataset.sha256, "dataset_name": dataset.name,
+                         "search_space_version": SEARCH_SPACE_VERSION, "search_space": space.to_dict(),
+                         "strategy": {"name": data.strategy, "settings": strategy.settings_dict()},
+                         "pruner": pruner, "seed": seed, "packages": package_versions()})
+    repository.add(session, experiment)
+    enqueue_after_commit(session, search.SCHEDULE_TASK, args=[experiment.id], queue="trials")
+    return experiment
+
+
+def get_experiment(*, session: Session, project: Project, experiment_id: str) -> Experiment:
+    experiment = repository.get_for_project(session, project_id=project.id, experiment_id=experiment_id)
+    if experiment is None:
+        raise NotFound("experiment")
+    return experiment
+
+
+def list_experiments(*, session: Session, project: Project, limit: int, offset: int,
+                     status: str | None = None) -> tuple[list[Experiment], int]:
+    return repository.list_for_project(session, project_id=project.id, limit=limit, offset=offset, status=status)
+
+
+def summaries(*, session: Session, experiments: list[Experiment]) -> dict[str, dict[str, Any]]:
+    """Progress counters and best trial of each experiment, in two queries whatever the page size."""
+    ids = [e.id for e in experiments]
+    counts = repository.trial_counts_for(session, ids)
+    best = repository.best_trials(session, ids)
+    out = {}
+    for experiment in experiments:
+        c: Counter[str] = counts[experiment.id]
+        leader = best.get(experiment.id)
+        out[experiment.id] = {
+            "progress": {"completed": c["succeeded"] + c["pruned"] + c["failed"], "succeeded": c["succeeded"],
+                         "running": c["running"], "pending": c["pending"], "failed": c["failed"],
+                         "pruned": c["pruned"], "canceled": c["canceled"],
+                         "max_trials": experiment.budget["max_trials"]},
+            "best": None if leader is None else {"trial_id": leader.id, "number": leader.number,
+                                                 "val_accuracy": leader.val_accuracy, "params": leader.params},
+            "elapsed_s": search.elapsed_seconds(experiment),
+        }
+    return out
+
+
+def cancel_experiment(*, session: Session, project: Project, experiment_id: str) -> Experiment:
+    """Ask running trials to stop (they notice within a heartbeat); idempotent; 409 once finished otherwise."""
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    experiment = repository.lock(session, experiment.id)
+    if experiment.status in ("canceling", "canceled"):
+        return experiment
+    if experiment.status in ("succeeded", "failed"):
+        raise APIError(409, "experiment-finished", f"experiment {experiment.id} already {experiment.status}")
+    repository.cancel_pending_trials(session, experiment.id, reason="experiment canceled")
+    if repository.trial_counts(session, experiment.id)["running"]:
+        experiment.status = "canceling"
+    else:
+        search.stop_clock(experiment)
+        experiment.status, experiment.finished_at = "canceled", utcnow()
+    return experiment
+
+
+def resume_experiment(*, session: Session, project: Project, experiment_id: str, data: ExperimentResume
+                      ) -> Experiment:
+    """Continue a canceled or failed experiment with the budget left (optionally raised)."""
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    experiment = repository.lock(session, experiment.id)
+    if experiment.status not in ("canceled", "failed"):
+        raise APIError(409, "experiment-not-resumable",
+                       f"experiment {experiment.id} is {experiment.status}; only canceled or failed ones resume")
+    budget = dict(experiment.budget)
+    for field in ("max_trials", "max_minutes"):
+        if getattr(data, field) is not None:
+            budget[field] = getattr(data, field)
+    experiment.budget = budget
+    counts = repository.trial_counts(session, experiment.id)
+    used = counts["succeeded"] + counts["pruned"] + counts["failed"]
+    if used >= budget["max_trials"]:
+        raise APIError(409, "budget-spent", f"all {budget['max_trials']} trials are spent; "
+                                            "resume with a higher max_trials")
+    if search.time_is_up(experiment):
+        raise APIError(409, "budget-spent", "the time budget is spent; resume with a higher max_minutes")
+    experiment.status, experiment.running_since = "running", utcnow()
+    experiment.finished_at, experiment.detail = None, None
+    enqueue_after_commit(session, search.SCHEDULE_TASK, args=[experiment.id], queue="trials")
+    return experiment
+
+
+def list_trials(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int,
+                status: str | None = None) -> tuple[list[Trial], int]:
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    return repository.list_trials(session, experiment_id=experiment.id, limit=limit, offset=offset, status=status)
+
+
+def get_trial(*, session: Session, project: Project, experiment_id: str, trial_id: str) -> Trial:
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    trial = repository.get_trial_for_experiment(session, experiment_id=experiment.id, trial_id=trial_id)
+    if trial is None:
+        raise NotFound("trial")
+    return trial
+
+
+def leaderboard(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int
+                ) -> tuple[list[tuple[int, Trial]], list[str], int]:
+    """Ranked feasible succeeded trials (a page of them) and the Pareto front over all of them."""
+    from nas_core.ranking import pareto_front
+
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    ranked = repository.ranked_trials(session, experiment.id)
+    front = pareto_front([(t.id, t.val_accuracy, t.params or 0, t.latency_ms or 0.0) for t in ranked])
+    page = [(offset + index + 1, trial) for index, trial in enumerate(ranked[offset:offset + limit])]
+    repository.attach_epochs(session, [trial for _, trial in page])
+    return page, list(front), len(ranked)

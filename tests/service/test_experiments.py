@@ -1,0 +1,214 @@
+"""Experiments over HTTP against the real stack: searches run by Celery workers, cancel, resume, leaderboard."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests import archives
+from tests.service.conftest import upload, wait_for_dataset
+
+# Tiny networks on 16 px images: each trial trains in well under a second on one CPU thread.
+TINY_SPACE = {"num_stages": [1, 2], "depth": 1, "width": {"low": 16, "high": 24}, "stem_width": 16, "kernel": 3,
+              "se": False, "expansion": [1, 3], "train/batch_size": 16}
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def ready_dataset(client: httpx.Client, **kwargs) -> dict:
+    data = archives.make_image_folder_zip(classes=kwargs.pop("classes", {"ring": 12, "dot": 12}), size=(16, 16),
+                                          **kwargs)
+    dataset = wait_for_dataset(client, upload(client, data).json()["id"])
+    assert dataset["status"] == "ready", dataset
+    return dataset
+
+
+def experiment_body(dataset_id: str, **overrides) -> dict:
+    body = {"dataset_id": dataset_id, "strategy": "evolution", "budget": {"max_trials": 4, "epochs_per_trial": 2},
+            "search_space": TINY_SPACE, "seed": 7, "auto_model": False}
+    body.update(overrides)
+    return body
+
+
+def wait_for_status(client: httpx.Client, experiment_id: str, statuses: set[str], timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/experiments/{experiment_id}").json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"experiment {experiment_id} still {body['status']} after {timeout_s}s: {body}")
+
+
+def all_trials(client: httpx.Client, experiment_id: str) -> list[dict]:
+    return client.get(f"/v1/experiments/{experiment_id}/trials", params={"limit": 500}).json()["data"]
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "evolution", "random"])
+def test_four_trial_search_end_to_end(stack, client, strategy):
+    dataset = ready_dataset(client)
+    created = client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy=strategy, concurrency=2))
+    assert created.status_code == 201, created.text
+    experiment = created.json()
+    assert experiment["status"] in ("queued", "running") and experiment["strategy"] == strategy
+    record = experiment["reproducibility"]
+    assert record["dataset_sha256"] == dataset["sha256"] and record["seed"] == 7
+    assert record["search_space_version"] and record["packages"]["torch"] and record["strategy"]["name"] == strategy
+
+    done = wait_for_status(client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded", done
+    assert done["progress"]["completed"] == 4 and done["progress"]["running"] == 0
+    trials = all_trials(client, experiment["id"])
+    assert sorted(t["number"] for t in trials) == [1, 2, 3, 4]
+    assert len({t["arch_hash"] + str(t["decisions"]) for t in trials}) == 4
+    finished = [t for t in trials if t["status"] == "succeeded"]
+    assert finished, trials
+    for trial in finished:
+        assert 0.0 <= trial["val_accuracy"] <= 1.0 and trial["params"] > 0 and trial["flops"] > 0
+        assert trial["latency_ms"] > 0 and trial["duration_s"] > 0 and trial["attempts"] == 1
+        assert [e["epoch"] for e in trial["epochs"]] == [1, 2]
+        assert trial["arch"]["arch"]["stages"] and trial["seed"] >= 0
+
+    board = client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()
+    accuracies = [row["val_accuracy"] for row in board["data"]]
+    assert accuracies == sorted(accuracies, reverse=True) and board["total"] == len(finished)
+    assert [row["rank"] for row in board["data"]] == list(range(1, len(finished) + 1))
+    assert board["data"][0]["id"] == done["best"]["trial_id"] and board["data"][0]["id"] in board["pareto"]
+    assert set(board["pareto"]) <= {row["id"] for row in board["data"]}
+
+
+def test_invalid_requests_are_rejected_with_problem_details(stack, client):
+    dataset = ready_dataset(client)
+    cases = [
+        (experiment_body(dataset["id"], strategy="grid"), "strategy"),
+        (experiment_body(dataset["id"], budget={"max_trials": 0, "epochs_per_trial": 1}), "max_trials"),
+        (experiment_body(dataset["id"], search_space={"kernel": [4]}), "search_space.kernel"),
+        (experiment_body(dataset["id"], search_space={"no_such_dimension": 1}), "search_space.no_such_dimension"),
+        (experiment_body(dataset["id"], strategy_settings={"no_such_setting": 1}), "strategy_settings"),
+        (experiment_body(dataset["id"], status="succeeded"), "status"),
+    ]
+    for body, field in cases:
+        response = client.post("/v1/experiments", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert any(field in error["field"] for error in response.json()["errors"]), response.json()
+    missing = client.post("/v1/experiments", json=experiment_body("0" * 32))
+    assert missing.status_code == 404
+    assert client.get("/v1/experiments").json()["total"] == 0  # nothing half-created
+
+
+def test_constraints_fail_candidates_before_training(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 1},
+                           objective={"constraints": {"max_params": 10}})
+    experiment = client.post("/v1/experiments", json=body).json()
+    done = wait_for_status(client, experiment["id"], TERMINAL)
+    assert done["status"] == "failed" and "no trial succeeded" in done["detail"]
+    for trial in all_trials(client, experiment["id"]):
+        assert trial["status"] == "failed" and not trial["feasible"] and trial["epochs"] == []
+        assert "max_params" in trial["error"] or "parameters" in trial["error"]
+    assert client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()["data"] == []
+
+
+def test_cancel_while_running_then_resume_to_completion(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 400})
+    experiment = client.post("/v1/experiments", json=body).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        trials = all_trials(client, experiment["id"])
+        if any(t["status"] == "running" and t["epochs"] for t in trials):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no trial started: {trials}")
+    first = client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    assert first.status_code == 202 and first.json()["status"] in ("canceling", "canceled")
+    second = client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    assert second.status_code == 202 and second.json()["status"] in ("canceling", "canceled")
+    canceled = wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+    assert canceled["progress"]["running"] == 0
+    stopped = all_trials(client, experiment["id"])
+    assert [t["status"] for t in stopped] == ["canceled"] and len(stopped[0]["epochs"]) < 400
+
+    # Resume with a smaller epoch budget is not possible, but a resumed search goes on where it stopped.
+    resumed = client.post(f"/v1/experiments/{experiment['id']}/resume", json={"max_trials": 2})
+    assert resumed.status_code == 202 and resumed.json()["status"] == "running"
+    # The canceled trial does not count; cancel again quickly so the test stays short, then check numbering.
+    wait_until_trials(client, experiment["id"], count=2)
+    client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+    numbers = sorted(t["number"] for t in all_trials(client, experiment["id"]))
+    assert numbers[:2] == [1, 2] and len(set(numbers)) == len(numbers)
+
+
+def wait_until_trials(client: httpx.Client, experiment_id: str, *, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(all_trials(client, experiment_id)) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} trials after {timeout_s}s")
+
+
+def test_resume_after_cancel_finishes_the_budget(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="tpe", budget={"max_trials": 3, "epochs_per_trial": 1})
+    experiment = client.post("/v1/experiments", json=body).json()
+    client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    canceled = wait_for_status(client, experiment["id"], {"canceled"})
+    assert canceled["progress"]["completed"] < 3
+    resumed = client.post(f"/v1/experiments/{experiment['id']}/resume")
+    assert resumed.status_code == 202, resumed.text
+    done = wait_for_status(client, experiment["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded" and done["progress"]["completed"] == 3
+    numbers = [t["number"] for t in all_trials(client, experiment["id"])]
+    assert len(numbers) == len(set(numbers))
+
+
+def test_cancel_and_resume_of_finished_experiments_conflict(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
+    experiment = client.post("/v1/experiments", json=body).json()
+    wait_for_status(client, experiment["id"], {"succeeded"})
+    conflict = client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    assert conflict.status_code == 409 and conflict.json()["type"] == "/problems/experiment-finished"
+    assert client.post(f"/v1/experiments/{experiment['id']}/resume").status_code == 409
+    # The dataset is free again once nothing runs on it.
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+
+
+def test_dataset_in_use_cannot_be_deleted(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300})
+    experiment = client.post("/v1/experiments", json=body).json()
+    response = client.delete(f"/v1/datasets/{dataset['id']}")
+    assert response.status_code == 409 and response.json()["type"] == "/problems/dataset-in-use"
+    client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+
+
+def test_another_projects_experiment_is_404_on_every_route(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
+    experiment = client.post("/v1/experiments", json=body).json()
+    wait_for_status(client, experiment["id"], TERMINAL)
+    trial_id = all_trials(client, experiment["id"])[0]["id"]
+    with stack.client(stack.new_key().key) as other:
+        base = f"/v1/experiments/{experiment['id']}"
+        for method, path in [("GET", base), ("GET", base + "/trials"), ("GET", f"{base}/trials/{trial_id}"),
+                             ("GET", base + "/leaderboard"), ("POST", base + "/cancel"), ("POST", base + "/resume")]:
+            response = other.request(method, path)
+            assert response.status_code == 404, (method, path, response.text)
+        assert other.get("/v1/experiments").json() == {"data": [], "total": 0}
+        # Nor can another project start a search on this project's dataset.
+        assert other.post("/v1/experiments", json=experiment_body(dataset["id"])).status_code == 404
+
+
+def test_search_space_is_served(stack, client):
+    space = client.get("/v1/search-space")
+    assert space.status_code == 200
+    body = space.json()
+    assert "stage2/kernel" in str(body) and "train/lr" in str(body)
+    assert stack.client().get("/v1/search-space").status_code == 401

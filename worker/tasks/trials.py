@@ -1,0 +1,81 @@
+"""Search tasks: thin doors that parse ids and call the search commands; plus the trial reaper thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.signals import worker_ready, worker_shutdown
+
+from api.queue import celery_app
+from api.runtime import get_runtime
+from api.services import search
+
+log = logging.getLogger(__name__)
+
+
+# One trial occupies one device for minutes to hours. acks_late + reject_on_worker_lost: a worker that dies
+# mid-trial leaves the message to be re-delivered; the lease on the trial row turns any duplicate delivery into a
+# no-op, and the reaper (heartbeats, below) re-runs a dead attempt long before Redis' visibility timeout would.
+@celery_app.task(name=search.RUN_TRIAL_TASK, queue="trials", acks_late=True, reject_on_worker_lost=True)
+def run_trial(trial_id: str) -> str:
+    runtime = get_runtime()
+    status = search.run_trial(unit_of_work=runtime.unit_of_work, store=runtime.store, settings=runtime.settings,
+                              trial_id=str(trial_id))
+    log.info("trial %s: %s", trial_id, status)
+    return status
+
+
+@celery_app.task(name=search.SCHEDULE_TASK, queue="trials", acks_late=True)
+def schedule(experiment_id: str) -> list[str]:
+    runtime = get_runtime()
+    with runtime.unit_of_work() as session:
+        return search.schedule(session=session, settings=runtime.settings, experiment_id=str(experiment_id))
+
+
+class Reaper(threading.Thread):
+    """Sweeps for dead attempts every ``trial_reaper_interval_s`` in every worker (idempotent, so no leader).
+
+    A thread rather than a beat entry: a lone worker restarted after a crash must recover its experiments without a
+    separate beat process.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="nas-reaper", daemon=True)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        runtime = get_runtime()
+        while not self.stopped.wait(runtime.settings.trial_reaper_interval_s):
+            try:
+                reap_once()
+            except Exception:
+                log.warning("reaper sweep failed", exc_info=True)
+
+
+def reap_once() -> None:
+    runtime = get_runtime()
+    with runtime.unit_of_work() as session:
+        search.reap(session=session, settings=runtime.settings)
+    try:
+        from api.services import models as models_service
+    except ImportError:  # pragma: no cover - models arrive with their own module
+        return
+    with runtime.unit_of_work() as session:
+        models_service.reap_stale_models(session=session, settings=runtime.settings)
+
+
+_reaper: Reaper | None = None
+
+
+@worker_ready.connect
+def _start_reaper(**_: object) -> None:
+    global _reaper
+    _reaper = Reaper()
+    _reaper.start()
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: object) -> None:
+    if _reaper is not None:
+        _reaper.stopped.set()
