@@ -28,10 +28,15 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
     if form.upload is None:
         raise APIError(422, "validation-error", "the request is not valid",
                        errors=[{"field": "body.file", "error": "Field required"}])
+    name = form.fields.get("name") or None
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        os.unlink(form.upload.path)
+        raise APIError(422, "validation-error", "the request is not valid",
+                       errors=[{"field": "body.name", "error": "must be 1 to 200 characters"}])
     try:
         # Copying the upload into the store blocks; keep the event loop free for other requests meanwhile.
         dataset = await run_in_threadpool(service.create_dataset, session=session, store=store, project=project,
-                                          upload=form.upload, name=form.fields.get("name") or None)
+                                          upload=form.upload, name=name and name.strip())
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(form.upload.path)

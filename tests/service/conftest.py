@@ -2,7 +2,8 @@
 
 ``postgres``: PostgreSQL (a fresh database per run), Redis broker (random db + key prefix), moto's S3 server.
 ``sqlite``: SQLite file, local object directory, Celery's filesystem transport.
-Each stack runs ``nas migrate``, a real ``celery worker`` and uvicorn on a free port as subprocesses.
+Each stack runs ``nas migrate``, real ``celery worker``s (one for ``ingest``, one for ``trials,models``) and uvicorn on a
+free port as subprocesses.
 """
 
 from __future__ import annotations
@@ -128,11 +129,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     settings = settings_from_env(env)
     subprocess.run([str(BIN / "nas"), "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
 
-    logs = {"worker": data_dir / "worker.log", "api": data_dir / "api.log"}
+    logs = {"worker-ingest": data_dir / "worker-ingest.log", "worker-gpu": data_dir / "worker-gpu.log",
+            "api": data_dir / "api.log"}
     port = free_port()
-    worker = _start([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "ingest,trials,models", "-c", "1",
-                     "-P", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                     "-n", f"test-{kind}-{token}@%h", "--loglevel", "INFO"], env, logs["worker"])
+    # One worker per queue family, as in production: ingestion never waits behind a training task.
+    workers = [_start([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", queues, "-c", "1", "-P", "solo",
+                       "--without-gossip", "--without-mingle", "--without-heartbeat",
+                       "-n", f"test-{kind}-{name}-{token}@%h", "--loglevel", "INFO"], env, logs[f"worker-{name}"])
+               for name, queues in (("ingest", "ingest"), ("gpu", "trials,models"))]
     api = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
                   "--port", str(port)], env, logs["api"])
     runtime = build_runtime(settings)
@@ -143,7 +147,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield result
     finally:
         _stop(api)
-        _stop(worker)
+        for worker in workers:
+            _stop(worker)
         runtime.engine.dispose()
         if request.session.testsfailed:
             print(f"\n===== {kind} stack logs =====\n{result.dump_logs()}")
@@ -182,7 +187,7 @@ def client(stack: Stack, api_key: CreatedKey) -> Iterator[httpx.Client]:
         yield http
 
 
-def wait_for_dataset(client: httpx.Client, dataset_id: str, timeout_s: float = 60) -> dict:
+def wait_for_dataset(client: httpx.Client, dataset_id: str, timeout_s: float = 120) -> dict:
     """Poll until the dataset leaves ``processing``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -122,3 +122,6 @@ def test_upload_without_file_part_or_not_multipart_is_rejected(stack, client):
     not_multipart = client.post("/v1/datasets", content=b"PK...", headers={"content-type": "application/zip"})
     assert not_multipart.status_code == 415
     assert not_multipart.headers["content-type"] == "application/problem+json"
+    too_long = upload(client, archives.make_image_folder_zip(), name="n" * 201)
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "body.name"
+    assert client.get("/v1/datasets").json()["total"] == 0

@@ -105,7 +105,9 @@ def test_probes(stack):
 
 
 def test_readyz_is_503_naming_each_unreachable_dependency(moto_s3, tmp_path):
-    from fastapi.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     from api.main import create_app
     from api.settings import Settings
@@ -113,8 +115,11 @@ def test_readyz_is_503_naming_each_unreachable_dependency(moto_s3, tmp_path):
     settings = Settings(data_dir=tmp_path, storage_url="s3://no-such-bucket", s3_endpoint=moto_s3,
                         s3_access_key="a", s3_secret_key="b", s3_secure=False,
                         broker_url=f"redis://127.0.0.1:{_closed_port()}/0")
-    with TestClient(create_app(settings)) as http:
-        response = http.get("/readyz")
+    async def probe() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(create_app(settings)), base_url="http://t") as http:
+            return await http.get("/readyz")
+
+    response = asyncio.run(probe())
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
     assert {error["check"] for error in response.json()["errors"]} == {"broker", "store"}
 
