@@ -106,12 +106,12 @@ def resnet_for(seconds: float, data: TrainData, mean, std, *, seed: int) -> dict
     train(resnet18_one_channel(10), probe, epochs=1, train=TrainSpec(), mean=mean, std=std, seed=seed, device="cpu")
     per_image = (time.perf_counter() - started) / 256
     remaining = seconds - (time.perf_counter() - started)
-    # leave ~15% of the time for per-epoch validation
+    # leave ~15% of the time for per-epoch validation; at least one epoch always finishes (its time is reported)
     epochs = max(1, int(0.85 * remaining / (per_image * len(data.train_y))))
     reports = []
     try:
         train(model, data, epochs=epochs, train=TrainSpec(schedule="cosine"), mean=mean, std=std, seed=seed,
-              device="cpu", on_epoch=reports.append, should_stop=lambda: time.perf_counter() - started > seconds)
+              device="cpu", on_epoch=reports.append, should_stop=lambda: bool(reports) and time.perf_counter() - started > seconds)
     except TrialCanceled:
         pass  # time is up; the epochs finished so far count
     return {"val_accuracy": max((r.val_accuracy for r in reports), default=0.0), "params": count_params(model),
