@@ -54,7 +54,7 @@ def claim(session: Session, model_id: str, *, seen_attempts: int, lease_token: s
     return result.rowcount == 1
 
 
-def update_with_lease(session: Session, model_id: str, lease_token: str, **values: Any) -> bool:
+def update_with_lease(session: Session, model_id: str, lease_token: str, /, **values: Any) -> bool:
     """Write ``values`` only while ``lease_token`` still holds the running model; False means the lease was lost."""
     result = session.execute(update(Model).where(Model.id == model_id, Model.status == "running",
                                                  Model.lease_token == lease_token)

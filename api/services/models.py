@@ -315,12 +315,12 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                                      lease_token=None, finished_at=utcnow(),
                                      detail="the trial or the dataset of this model no longer exists")
             return "failed"
-        lease_token = new_id()
+        lease_token, attempt = new_id(), model.attempts + 1  # read before the UPDATE refreshes `model`
         if not repository.claim(session, model_id, seen_attempts=model.attempts, lease_token=lease_token,
                                 stale_before=stale_before):
             return "skipped"  # another worker claimed it between our read and our write
         # Committed before the heavy work, so a crash still counts as an attempt.
-        return _Claim(model_id=model_id, lease_token=lease_token, attempt=model.attempts + 1,
+        return _Claim(model_id=model_id, lease_token=lease_token, attempt=attempt,
                       prefix=model.storage_prefix, epochs=model.epochs, seed=model.seed,
                       experiment_id=model.experiment_id, trial_id=model.trial_id, candidate=dict(trial.arch),
                       dataset=dataset)

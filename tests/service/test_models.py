@@ -1,0 +1,266 @@
+"""Final models end to end: retrain, test on held-out data, verified ONNX/.pt2 downloads, scoping, crash recovery.
+
+The experiment and its succeeded trial are written straight to the database (a tiny candidate), so these tests
+exercise the model job alone. The client-side check uses only numpy + Pillow + onnxruntime on the raw zip members.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import zipfile
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from celery import Celery
+from PIL import Image
+
+from api.db import utcnow
+from api.models import Experiment, Model, Trial
+from api.queue import celery_config
+from api.services import models as service
+from nas_core.data import IngestLimits, ingest_zip
+from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
+from tests import archives
+from tests.service.conftest import BIN, ROOT, settings_from_env, upload, wait_for_dataset
+
+CLASSES = {"ant": 20, "bee": 20, "cow": 20}
+TINY = Candidate(arch=ArchSpec(stem_width=4, stages=(StageSpec(op="conv", depth=1, width=8, kernel=3),)),
+                 train=TrainSpec(lr=1e-2, augment=0.0, batch_size=16))
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+
+@pytest.fixture
+def dataset(stack, client) -> tuple[dict, bytes]:
+    data = archives.make_image_folder_zip(classes=CLASSES, seed=secrets.randbelow(1000))
+    response = upload(client, data, name="tiny")
+    assert response.status_code == 202, response.text
+    body = wait_for_dataset(client, response.json()["id"])
+    assert body["status"] == "ready", body
+    return body, data
+
+
+def add_experiment(stack, *, project_id: str, dataset_id: str, trials: list[dict]) -> tuple[str, list[str]]:
+    """A finished experiment with the given trials (status, val_accuracy, params, feasible) of the tiny candidate."""
+    with stack.runtime.unit_of_work() as session:
+        experiment = Experiment(project_id=project_id, dataset_id=dataset_id, name="direct", status="succeeded",
+                                strategy="random", budget={"max_trials": len(trials), "epochs_per_trial": 1},
+                                seed=7, auto_model=False, finished_at=utcnow())
+        session.add(experiment)
+        session.flush()
+        ids = []
+        for number, values in enumerate(trials):
+            trial = Trial(experiment_id=experiment.id, number=number, decisions={}, arch=TINY.to_dict(),
+                          arch_hash=TINY.hash(), seed=1000 + number, **values)
+            session.add(trial)
+            session.flush()
+            ids.append(trial.id)
+        return experiment.id, ids
+
+
+def wait_for_model(client, model_id: str, timeout_s: float = 90) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/models/{model_id}").json()
+        if body["status"] in ("ready", "failed"):
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"model {model_id} not finished after {timeout_s}s: {body}")
+
+
+def test_images_from_zip(stack, dataset_row: dict, zip_bytes: bytes) -> tuple[list[Image.Image], list[str]]:
+    """The raw test-split images (Pillow) and their class names, straight from the uploaded zip's members."""
+    limits = IngestLimits(max_resolution=stack.settings.max_resolution,
+                          min_images_per_class=stack.settings.min_images_per_class)
+    files = ingest_zip(zip_bytes, limits).files  # index → member name, the order the stored split refers to
+    with stack.runtime.unit_of_work() as session:
+        from api.models import Dataset
+
+        prefix = session.get(Dataset, dataset_row["id"]).storage_prefix
+    test_index = np.load(io.BytesIO(stack.runtime.store.read_bytes(prefix + "split.npz")))["test"]
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    images = [Image.open(io.BytesIO(archive.read(files[i]))) for i in test_index]
+    return images, [files[i].split("/")[0] for i in test_index]
+
+
+test_images_from_zip.__test__ = False  # a helper, not a test
+
+
+def preprocess(images: list[Image.Image], spec: dict) -> np.ndarray:
+    """What a client does with preprocessing.json, with numpy and Pillow only."""
+    geometry = spec["input"]
+    assert spec["resize"] == "bilinear" and spec["layout"] == "NCHW"
+    batch = []
+    for image in images:
+        resized = image.convert(spec["color_mode"]).resize((geometry["width"], geometry["height"]),
+                                                           Image.Resampling.BILINEAR)
+        array = np.asarray(resized, dtype=np.float32).reshape(geometry["height"], geometry["width"], -1)
+        array = (array / spec["scale"] - np.array(spec["mean"], np.float32)) / np.array(spec["std"], np.float32)
+        batch.append(array.transpose(2, 0, 1))
+    return np.stack(batch).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, client, api_key, dataset):
+    dataset_row, zip_bytes = dataset
+    experiment_id, (trial_id,) = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+                                                trials=[{"status": "succeeded", "val_accuracy": 0.5,
+                                                         "params": 500}])
+    created = client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 3})
+    assert created.status_code == 202, created.text
+    assert created.json()["status"] == "queued" and created.json()["trial_id"] == trial_id
+    model = wait_for_model(client, created.json()["id"])
+    assert model["status"] == "ready", model["detail"]
+    assert model["epochs"] == 3 and model["attempts"] == 1 and model["params"] > 0 and model["flops"] > 0
+    assert model["latency_ms"] > 0 and sorted(a["format"] for a in model["artifacts"]) == [
+        "card", "onnx", "preprocessing", "pt2"]
+    assert "object" not in model["artifacts"][0]  # storage keys stay server-side
+    listed = client.get(f"/v1/experiments/{experiment_id}/models").json()
+    assert listed["total"] == 1 and listed["data"][0]["id"] == model["id"]
+    assert model["id"] in [m["id"] for m in client.get("/v1/models").json()["data"]]
+
+    files = {}
+    for artifact in model["artifacts"]:
+        response = client.get(f"/v1/models/{model['id']}/artifacts/{artifact['format']}", follow_redirects=True)
+        assert response.status_code == 200, response.text
+        assert len(response.content) == artifact["size"]
+        assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
+        files[artifact["format"]] = response.content
+    if stack.kind == "sqlite":  # streamed by the API itself
+        response = client.get(f"/v1/models/{model['id']}/artifacts/onnx")
+        assert response.headers["content-disposition"] == 'attachment; filename="model.onnx"'
+    else:  # a short-lived presigned URL
+        response = client.get(f"/v1/models/{model['id']}/artifacts/onnx")
+        assert response.status_code == 307 and "X-Amz-Expires=" in response.headers["location"]
+
+    spec = json.loads(files["preprocessing"])
+    images, names = test_images_from_zip(stack, dataset_row, zip_bytes)
+    inputs = preprocess(images, spec)
+    labels = np.array([spec["classes"].index(name) for name in names])
+    session = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input": inputs})[0]
+    predicted = logits.argmax(1)
+    assert len(labels) == model["test_images"] == dataset_row["splits"]["test"]
+    assert float((predicted == labels).mean()) == model["test_accuracy"]
+    matrix = np.zeros((len(CLASSES), len(CLASSES)), int)
+    np.add.at(matrix, (labels, predicted), 1)
+    assert matrix.tolist() == model["confusion_matrix"]
+    assert [c["support"] for c in model["per_class"]] == matrix.sum(1).tolist()
+
+    program_path = stack.settings.data_dir / f"{model['id']}.pt2"
+    program_path.write_bytes(files["pt2"])
+    with torch.no_grad():
+        pt2_logits = torch.export.load(str(program_path)).module()(torch.from_numpy(inputs)).numpy()
+    assert np.abs(pt2_logits - logits).max() <= 1e-4 and (pt2_logits.argmax(1) == predicted).all()
+
+    card = json.loads(files["card"])
+    assert card["dataset"]["sha256"] == dataset_row["sha256"] and card["seed"] == 1000
+    assert card["architecture"] == TINY.arch.to_dict() and card["metrics"]["test_accuracy"] == model["test_accuracy"]
+    assert card["confusion_matrix"] == model["confusion_matrix"] and card["packages"]["onnxruntime"]
+
+
+def test_model_requests_are_validated_and_scoped_to_the_project(stack, client, api_key, dataset):
+    dataset_row, _ = dataset
+    experiment_id, trial_ids = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+                                              trials=[{"status": "succeeded", "val_accuracy": 0.4, "params": 10},
+                                                      {"status": "succeeded", "val_accuracy": 0.6, "params": 90},
+                                                      {"status": "succeeded", "val_accuracy": 0.6, "params": 80},
+                                                      {"status": "succeeded", "val_accuracy": 0.9, "params": 5,
+                                                       "feasible": False},
+                                                      {"status": "failed"}])
+    empty_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+                                 trials=[{"status": "failed"}])
+    # Built directly and never enqueued, so it stays queued: the "not ready" case is deterministic.
+    with stack.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        model = service.create_model(session=session, project_id=api_key.project_id, experiment=experiment)
+        session.info.pop("after_commit")
+    assert model.trial_id == trial_ids[2]  # best feasible accuracy, tie broken by fewer params
+    assert model.epochs == stack.settings.model_epochs_multiplier * 1
+
+    assert client.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 409
+    unknown = client.get(f"/v1/models/{model.id}/artifacts/weights")
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/v1/models/{model.id}/artifacts/..%2F..%2Fetc").status_code == 404
+    assert client.post(f"/v1/experiments/{empty_id}/models", json={}).status_code == 409
+    assert client.post(f"/v1/experiments/{experiment_id}/models",
+                       json={"trial_id": trial_ids[4]}).status_code == 409
+    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": "nope"}).status_code == 404
+    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 0}).status_code == 422
+    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"color": 1}).status_code == 422
+
+    with stack.client(stack.new_key().key) as other:
+        assert other.get(f"/v1/models/{model.id}").status_code == 404
+        assert other.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 404
+        assert other.post(f"/v1/experiments/{experiment_id}/models", json={}).status_code == 404
+        assert other.get(f"/v1/experiments/{experiment_id}/models").status_code == 404
+        assert other.get("/v1/models").json() == {"data": [], "total": 0}
+    assert client.get(f"/v1/models/{model.id}").json()["status"] == "queued"
+    assert client.get("/v1/models", params={"limit": 1}).json()["total"] == 1
+
+
+def _start_model_worker(stack, env: dict[str, str], log_path) -> subprocess.Popen:
+    log_file = open(log_path, "ab")
+    return subprocess.Popen([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "models", "-c", "1", "-P",
+                             "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                             "-n", f"models-{secrets.token_hex(3)}@%h", "--loglevel", "INFO"],
+                            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _row(stack, model_id: str) -> Model:
+    with stack.runtime.unit_of_work() as session:
+        return session.get(Model, model_id)
+
+
+def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api_key, dataset, tmp_path):
+    dataset_row, _ = dataset
+    experiment_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
+    # A dedicated worker with short heartbeat/stale periods on a broker namespace of its own (the stack's worker
+    # never sees these messages), sharing the stack's database and object store.
+    env = {**stack.env, "NAS_DATABASE_URL": stack.settings.database_url, "NAS_STORAGE_URL": stack.settings.storage_url,
+           "NAS_DATA_DIR": str(tmp_path), "NAS_BROKER_KEY_PREFIX": f"nas-models-{secrets.token_hex(4)}:",
+           "NAS_MODEL_HEARTBEAT_S": "0.3", "NAS_MODEL_STALE_AFTER_S": "2"}
+    settings = settings_from_env(env)
+    with stack.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        model = service.create_model(session=session, project_id=api_key.project_id, experiment=experiment,
+                                     epochs=150)
+        session.info.pop("after_commit")
+    worker = _start_model_worker(stack, env, tmp_path / "worker.log")
+    try:
+        Celery("nas-test", config_source=celery_config(settings)).send_task(
+            service.BUILD_TASK, args=[model.id], queue="models")
+        deadline = time.monotonic() + 60
+        while (row := _row(stack, model.id)).status == "queued" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert row.status == "running", (tmp_path / "worker.log").read_text()
+        time.sleep(1.0)  # a few heartbeats into training
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        killed = _row(stack, model.id)
+        assert killed.status == "running" and killed.attempts == 1, killed.detail
+        while (utcnow() - _row(stack, model.id).heartbeat_at).total_seconds() <= settings.model_stale_after_s:
+            time.sleep(0.2)
+
+        worker = _start_model_worker(stack, env, tmp_path / "worker.log")  # its start-up sweep requeues the model
+        body = wait_for_model(client, model.id, timeout_s=120)
+        assert body["status"] == "ready", (body["detail"], (tmp_path / "worker.log").read_text()[-4000:])
+        assert body["attempts"] == 2
+        keys = stack.runtime.store.list_keys(_row(stack, model.id).storage_prefix)
+        assert keys and all("/attempt-2/" in key for key in keys)  # nothing of the killed attempt is served
+        assert client.get(f"/v1/models/{model.id}/artifacts/card", follow_redirects=True).status_code == 200
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
