@@ -264,3 +264,60 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)
+
+
+def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(stack, client, api_key, dataset):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from api.repositories import models as repository
+
+    dataset_row, _ = dataset
+    experiment_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
+    with stack.runtime.unit_of_work() as session:
+        model = service.create_model(session=session, project_id=api_key.project_id,
+                                     experiment=session.get(Experiment, experiment_id), epochs=1)
+        session.info.pop("after_commit")
+
+    def set_row(**values) -> None:
+        with stack.runtime.unit_of_work() as session:
+            session.execute(update(Model).where(Model.id == model.id).values(**values))
+
+    def run() -> str:
+        return service.run_model_job(unit_of_work=stack.runtime.unit_of_work, store=stack.runtime.store,
+                                     settings=stack.settings, model_id=model.id)
+
+    def reap() -> list[str]:
+        with stack.runtime.unit_of_work() as session:
+            reaped = service.reap_stale_models(session=session, settings=stack.settings)
+            session.info.pop("after_commit", None)  # this test inspects the rows; no worker should build it
+        return reaped
+
+    long_ago = utcnow() - timedelta(seconds=stack.settings.model_stale_after_s + 60)
+    set_row(status="running", attempts=1, lease_token="a" * 32, heartbeat_at=utcnow())
+    assert run() == "skipped"  # a live attempt holds it: a duplicate delivery does nothing
+    assert model.id not in reap()
+    with stack.runtime.unit_of_work() as session:  # a write carrying another lease is refused
+        assert not repository.update_with_lease(session, model.id, "b" * 32, status="ready")
+        assert repository.update_with_lease(session, model.id, "a" * 32, heartbeat_at=long_ago)
+
+    assert model.id in reap()  # silent for longer than the stale period: back to the queue, lease revoked
+    row = _row(stack, model.id)
+    assert (row.status, row.lease_token, row.attempts) == ("queued", None, 1)
+    with stack.runtime.unit_of_work() as session:  # the dead attempt, should it wake up, can no longer write
+        assert not repository.update_with_lease(session, model.id, "a" * 32, status="ready")
+
+    set_row(status="running", attempts=stack.settings.model_max_attempts, heartbeat_at=long_ago)
+    assert model.id in reap()
+    row = _row(stack, model.id)
+    assert row.status == "failed" and "stopped responding" in row.detail
+    assert client.get(f"/v1/models/{model.id}").json()["status"] == "failed"
+
+    # The dataset deleted after the search finished: the job fails with a reason instead of crashing.
+    set_row(status="queued", attempts=0, detail=None)
+    assert client.delete(f"/v1/datasets/{dataset_row['id']}").status_code == 204
+    assert run() == "failed"
+    assert "dataset" in _row(stack, model.id).detail
+    assert client.post(f"/v1/experiments/{experiment_id}/models", json={}).status_code == 409
