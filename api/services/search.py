@@ -316,6 +316,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         budget, constraints, pruner_settings = dict(experiment.budget), dict(experiment.constraints or {}), \
             dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
+        experiment_id = experiment.id
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     epoch_reports: list[Any] = []
@@ -345,8 +346,15 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
                                                         train_loss=report.train_loss, seconds=report.seconds))
+            experiment_now = repository.get(session, experiment_id)
+            if experiment_now is None or experiment_now.status == "canceling":
+                heartbeat.stop_reason = "experiment canceled"
+                raise TrialCanceled(heartbeat.stop_reason)
+            if time_is_up(experiment_now):
+                heartbeat.stop_reason = "time budget spent"
+                raise TrialCanceled(heartbeat.stop_reason)
             if pruner is not None and report.epoch < budget["epochs_per_trial"]:
-                history = history_records(session, trial.experiment_id, exclude=trial_id)
+                history = history_records(session, experiment_id, exclude=trial_id)
                 if pruner.should_prune(history, number=number, epoch=report.epoch, value=report.val_accuracy):
                     raise TrialPruned(f"pruned after epoch {report.epoch}: validation accuracy "
                                       f"{report.val_accuracy:.4f} is below earlier trials at this epoch")

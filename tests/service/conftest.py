@@ -35,7 +35,9 @@ REDIS_URL = os.environ.get("NAS_TEST_REDIS", "redis://127.0.0.1:6379")
 S3_BUCKET = "nas-test"
 # Small limits keep the bad-input archives small and the suite fast.
 TEST_LIMITS = {"NAS_MAX_UPLOAD_BYTES": str(2_000_000), "NAS_ZIP_MAX_MEMBERS": "200",
-               "NAS_INGEST_TIME_LIMIT_S": "120", "NAS_INGEST_STALE_AFTER_S": "600", "NAS_MAX_RESOLUTION": "16"}
+               "NAS_INGEST_TIME_LIMIT_S": "120", "NAS_INGEST_STALE_AFTER_S": "600", "NAS_MAX_RESOLUTION": "16",
+               # Running trials notice cancel within a second; a dead worker is presumed dead after 30 s.
+               "NAS_TRIAL_HEARTBEAT_S": "1", "NAS_TRIAL_STALE_AFTER_S": "30"}
 
 
 def free_port() -> int:
