@@ -333,20 +333,13 @@ def _drop(store: ObjectStore, prefix: str) -> None:
         log.exception("could not delete %s", prefix)
 
 
-def _device(settings: Settings):
-    import torch
-
-    if settings.worker_device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(settings.worker_device)
-
-
 def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: _Heartbeat,
            attempt_prefix: str) -> dict[str, Any]:
     """Retrain, test, export, verify, upload; returns the columns of the ready row."""
     import torch
 
     from api.services import dataset_cache
+    from api.services.search import resolve_device  # imported here: search imports this module too
     from nas_core.builder import build_model
     from nas_core.evaluation import classification_report, onnx_latency_ms
     from nas_core.export import export_onnx, export_pt2, preprocessing_dict, verify_onnx, verify_pt2
@@ -354,7 +347,7 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
     from nas_core.spec import Candidate
     from nas_core.trainer import TrainData, normalize, train
 
-    device = _device(settings)
+    device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=claim.dataset, device=device)
     candidate = Candidate.from_dict(claim.candidate)
     num_classes = len(data.classes)
