@@ -32,10 +32,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         transport_options["global_keyprefix"] = settings.broker_key_prefix
     if settings.broker_url.startswith("filesystem"):
         folder = settings.broker_dir
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         transport_options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-                             "processed_folder": str(folder / "processed"), "store_processed": False}
+                             "processed_folder": str(folder / "processed"), "store_processed": False,
+                             # The filesystem transport polls; kombu's 1 s default would add up to a second of
+                             # queue pickup to every short trial.
+                             "polling_interval": 0.05, "control_folder": str(folder / "control")}
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,

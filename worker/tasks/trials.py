@@ -7,6 +7,13 @@ import threading
 
 from celery.signals import worker_ready, worker_shutdown
 
+# A warm worker pays the engine's imports (torch, optuna) once at start, not inside its first trial.
+import nas_core.builder  # noqa: F401
+import nas_core.metrics  # noqa: F401
+import nas_core.pruning  # noqa: F401
+import nas_core.space  # noqa: F401
+import nas_core.strategies  # noqa: F401
+import nas_core.trainer  # noqa: F401
 from api.queue import celery_app
 from api.runtime import get_runtime
 from api.services import search

@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a builder stage resolves wheels, the runtime stage holds only the venv and the code,
+# and runs as an unprivileged user. The same image serves the API, the workers and the migration job.
+FROM python:3.11-slim AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY nas_core ./nas_core
+COPY api ./api
+COPY worker ./worker
+COPY cli ./cli
+RUN pip install --upgrade pip setuptools wheel && pip install .
+
+FROM python:3.11-slim AS runtime
+RUN groupadd --system nas && useradd --system --gid nas --home-dir /app --shell /usr/sbin/nologin nas \
+    && mkdir -p /data && chown nas:nas /data
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=nas:nas alembic.ini ./
+COPY --chown=nas:nas migrations ./migrations
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 NAS_DATA_DIR=/data
+USER nas
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --retries=5 CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
+CMD ["uvicorn", "api.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
