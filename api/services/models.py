@@ -35,6 +35,7 @@ from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
 from api.settings import Settings, get_settings
 from api.storage import ObjectStore, validate_key
+from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
             result = _build(claim=claim, store=store, settings=settings, heartbeat=heartbeat,
                             attempt_prefix=attempt_prefix)
             heartbeat.check()
-        except LeaseLost:
+        except (LeaseLost, TrialCanceled):  # the trainer stops with TrialCanceled once the lease is gone
             log.warning("model %s: lease lost during attempt %d; leaving it to the newer attempt", model_id,
                         claim.attempt)
             _drop(store, attempt_prefix)
