@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import utcnow
@@ -79,7 +79,7 @@ def best_trials(session: Session, experiment_ids: list[str]) -> dict[str, Trial]
     best: dict[str, Trial] = {}
     if not experiment_ids:
         return best
-    rows = session.scalars(select(Trial).options(noload(Trial.epochs))
+    rows = session.scalars(select(Trial).options(lazyload(Trial.epochs))
                            .where(Trial.experiment_id.in_(experiment_ids), Trial.status == "succeeded",
                                   Trial.feasible.is_(True))
                            .order_by(Trial.experiment_id, Trial.val_accuracy.desc(), Trial.params, Trial.number))
@@ -91,7 +91,7 @@ def best_trials(session: Session, experiment_ids: list[str]) -> dict[str, Trial]
 def all_trials(session: Session, experiment_id: str, *, with_epochs: bool = False) -> list[Trial]:
     query = select(Trial).where(Trial.experiment_id == experiment_id).order_by(Trial.number)
     if not with_epochs:
-        query = query.options(noload(Trial.epochs))
+        query = query.options(lazyload(Trial.epochs))
     return list(session.scalars(query))
 
 
@@ -119,13 +119,13 @@ def list_trials(session: Session, *, experiment_id: str, limit: int, offset: int
 def ranked_trials(session: Session, experiment_id: str) -> list[Trial]:
     """Succeeded feasible trials, best first (ties: fewer params, then the earlier trial)."""
     return list(session.scalars(
-        select(Trial).options(noload(Trial.epochs))
+        select(Trial).options(lazyload(Trial.epochs))
         .where(Trial.experiment_id == experiment_id, Trial.status == "succeeded", Trial.feasible.is_(True))
         .order_by(Trial.val_accuracy.desc(), Trial.params, Trial.number)))
 
 
 def get_trial(session: Session, trial_id: str, *, for_update: bool = False) -> Trial | None:
-    query = select(Trial).where(Trial.id == trial_id).options(noload(Trial.epochs))
+    query = select(Trial).where(Trial.id == trial_id).options(lazyload(Trial.epochs))
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
     return session.scalar(query)

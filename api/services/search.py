@@ -339,6 +339,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 
     def on_epoch(report) -> None:
         epoch_reports.append(report)
+        # The epoch is committed first: a prune or cancel decided below must not roll its curve back.
         with unit_of_work() as session:
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(),
                                                   val_accuracy=report.val_accuracy, val_loss=report.val_loss):
@@ -346,12 +347,13 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
                                                         train_loss=report.train_loss, seconds=report.seconds))
+        with unit_of_work() as session:
             experiment_now = repository.get(session, experiment_id)
             if experiment_now is None or experiment_now.status == "canceling":
                 heartbeat.stop_reason = "experiment canceled"
-                raise TrialCanceled(heartbeat.stop_reason)
-            if time_is_up(experiment_now):
+            elif time_is_up(experiment_now):
                 heartbeat.stop_reason = "time budget spent"
+            if heartbeat.stop_reason:
                 raise TrialCanceled(heartbeat.stop_reason)
             if pruner is not None and report.epoch < budget["epochs_per_trial"]:
                 history = history_records(session, experiment_id, exclude=trial_id)

