@@ -22,8 +22,8 @@ class EvolutionStrategy(Strategy):
     Defaults are the best of the NAS-Bench-201 sweep at 100 evaluations (``python -m bench.nb201``).
     """
 
-    population_size: int = 20
-    sample_size: int = 10
+    population_size: int = 15
+    sample_size: int = 12
     # Tournaments + mutations tried per proposal before falling back to a random unseen point.
     max_retries: int = 50
 
