@@ -171,9 +171,15 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
     elif status == "succeeded":
         experiment.detail = "time budget spent" if out_of_time else None
         if experiment.auto_model and settings.auto_model:
+            from api.errors import APIError
             from api.services import models as models_service
 
-            models_service.create_model(session=session, project_id=experiment.project_id, experiment=experiment)
+            try:
+                with session.begin_nested():  # a refused model must not undo the experiment's finish
+                    models_service.create_model(session=session, project_id=experiment.project_id,
+                                                experiment=experiment)
+            except APIError as error:
+                log.warning("experiment %s: no final model: %s", experiment.id, error.detail)
     log.info("experiment %s %s", experiment.id, status)
 
 
