@@ -9,6 +9,7 @@ has handed the trial to a new attempt, the old one can no longer write anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -54,9 +56,15 @@ def trial_seed(experiment_seed: int, number: int) -> int:
 
 
 def search_space_for(experiment: Experiment):
+    return _search_space(json.dumps(experiment.search_space or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _search_space(overrides_json: str):
+    # Spaces are immutable; parsing the overrides once per process keeps scheduling cheap for short trials.
     from nas_core.space import default_search_space
 
-    return default_search_space().with_overrides(experiment.search_space or {})
+    return default_search_space().with_overrides(json.loads(overrides_json))
 
 
 def make_strategy_from(name: str, settings: dict[str, Any]):
@@ -345,7 +353,6 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 
     def on_epoch(report) -> None:
         epoch_reports.append(report)
-        # The epoch is committed first: a prune or cancel decided below must not roll its curve back.
         with unit_of_work() as session:
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(),
                                                   val_accuracy=report.val_accuracy, val_loss=report.val_loss):
@@ -353,19 +360,21 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
                                                         train_loss=report.train_loss, seconds=report.seconds))
-        with unit_of_work() as session:
             experiment_now = repository.get(session, experiment_id)
             if experiment_now is None or experiment_now.status == "canceling":
                 heartbeat.stop_reason = "experiment canceled"
             elif time_is_up(experiment_now):
                 heartbeat.stop_reason = "time budget spent"
-            if heartbeat.stop_reason:
-                raise TrialCanceled(heartbeat.stop_reason)
-            if pruner is not None and report.epoch < budget["epochs_per_trial"]:
+            prune = False
+            if not heartbeat.stop_reason and pruner is not None and report.epoch < budget["epochs_per_trial"]:
                 history = history_records(session, experiment_id, exclude=trial_id)
-                if pruner.should_prune(history, number=number, epoch=report.epoch, value=report.val_accuracy):
-                    raise TrialPruned(f"pruned after epoch {report.epoch}: validation accuracy "
-                                      f"{report.val_accuracy:.4f} is below earlier trials at this epoch")
+                prune = pruner.should_prune(history, number=number, epoch=report.epoch, value=report.val_accuracy)
+        # Raised only after the commit above, so a prune or cancel never rolls the epoch's metrics back.
+        if heartbeat.stop_reason:
+            raise TrialCanceled(heartbeat.stop_reason)
+        if prune:
+            raise TrialPruned(f"pruned after epoch {report.epoch}: validation accuracy "
+                              f"{report.val_accuracy:.4f} is below earlier trials at this epoch")
 
     def should_stop() -> bool:
         if heartbeat.lease_lost:
