@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,6 +52,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value
+
+
+# What commands that manage their own transactions take: a factory of units of work (see ``unit_of_work``).
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 
 def utcnow() -> datetime:

@@ -57,7 +57,22 @@ def dataset_prefix(project_id: str, dataset_id: str) -> str:
     return validate_key(f"{project_id}/datasets/{dataset_id}/", prefix=True)
 
 
-class LocalStore:
+class _ReadsThroughOpen:
+    """Whole-object reads and downloads, built on a store's streaming ``open``."""
+
+    def open(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open(key) as source:
+            return source.read()
+
+    def download_file(self, key: str, path: Path | str) -> None:
+        with self.open(key) as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target, CHUNK)
+
+
+class LocalStore(_ReadsThroughOpen):
     """Objects as files under one root directory; writes are atomic (temp file + rename)."""
 
     def __init__(self, root: Path | str) -> None:
@@ -92,14 +107,6 @@ class LocalStore:
         except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFound(key) from None
 
-    def read_bytes(self, key: str) -> bytes:
-        with self.open(key) as source:
-            return source.read()
-
-    def download_file(self, key: str, path: Path | str) -> None:
-        with self.open(key) as source, open(path, "wb") as target:
-            shutil.copyfileobj(source, target, CHUNK)
-
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -133,7 +140,7 @@ class LocalStore:
         probe.unlink()
 
 
-class S3Store:
+class S3Store(_ReadsThroughOpen):
     """Objects in one S3 bucket via the ``minio`` client (MinIO in production, any S3 API works)."""
 
     def __init__(self, *, bucket: str, endpoint: str, access_key: str, secret_key: str, secure: bool = True,
@@ -161,14 +168,6 @@ class S3Store:
                 raise ObjectNotFound(key) from None
             raise
         return _ResponseReader(response)
-
-    def read_bytes(self, key: str) -> bytes:
-        with self.open(key) as source:
-            return source.read()
-
-    def download_file(self, key: str, path: Path | str) -> None:
-        with self.open(key) as source, open(path, "wb") as target:
-            shutil.copyfileobj(source, target, CHUNK)
 
     def _stat(self, key: str):
         from minio.error import S3Error

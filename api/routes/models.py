@@ -14,11 +14,11 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead)
-def create_model(experiment_id: str, session: SessionDep, project: CurrentProject,
+def create_model(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                  body: ModelCreate | None = None) -> ModelRead:
     body = body or ModelCreate()
-    model = service.create_model_for_project(session=session, project=project, experiment_id=experiment_id,
-                                             trial_id=body.trial_id, epochs=body.epochs)
+    model = service.create_model_for_project(session=session, settings=settings, project=project,
+                                             experiment_id=experiment_id, trial_id=body.trial_id, epochs=body.epochs)
     return ModelRead.model_validate(model)
 
 

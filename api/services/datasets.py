@@ -12,7 +12,6 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.db import new_id, run_after_commit, utcnow
+from api.db import UnitOfWork, new_id, run_after_commit, utcnow
 from api.errors import APIError, NotFound
 from api.models import Dataset, Project
 from api.queue import enqueue_after_commit
@@ -35,7 +34,6 @@ INGEST_TASK = "nas.datasets.ingest"
 UPLOAD_OBJECT = "upload.zip"
 MANIFEST_OBJECT = "manifest.json"
 
-UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 # Checks that refuse deleting a dataset still in use: each returns a reason or None. Resources that reference
 # datasets (experiments) append theirs here; DELETE answers 409 with the first reason.

@@ -6,10 +6,8 @@ scheduler after commit.
 
 from __future__ import annotations
 
-import platform
 import secrets
 from collections import Counter
-from importlib import metadata
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,9 +21,9 @@ from api.schemas.experiments import ExperimentCreate, ExperimentResume
 from api.services import datasets as datasets_service
 from api.services import search
 from api.settings import Settings
+from nas_core.environment import package_versions
 
 FINISHED = ("succeeded", "failed", "canceled")
-PACKAGES = ("nas-service", "torch", "torchvision", "optuna", "onnx", "onnxruntime", "numpy", "pillow")
 
 
 def _dataset_in_use(session: Session, dataset: Dataset) -> str | None:
@@ -34,16 +32,6 @@ def _dataset_in_use(session: Session, dataset: Dataset) -> str | None:
 
 
 datasets_service.DATASET_IN_USE_CHECKS.append(_dataset_in_use)
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def _invalid(field: str, message: str) -> APIError:

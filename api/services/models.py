@@ -13,35 +13,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import tempfile
-import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.db import new_id, run_after_commit, utcnow
+from api.db import UnitOfWork, new_id, run_after_commit, utcnow
 from api.errors import APIError, NotFound
 from api.models import Experiment, Model, Project
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
-from api.settings import Settings, get_settings
+from api.settings import Settings
+from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.storage import ObjectStore, validate_key
+from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
 
 BUILD_TASK = "nas.models.build"
 QUEUE = "models"
-UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +54,7 @@ ARTIFACT_FILES = {
     "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
     "card": ArtifactFile("card.json", "application/json"),
 }
-PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxscript", "numpy", "pillow", "nas-service")
 VERIFY_CHUNK = 1024  # test images per onnxruntime/PyTorch comparison: bounds memory on large test splits
-
-
-class LeaseLost(Exception):
-    """Another attempt owns the model now (the reaper presumed this one dead); stop without writing."""
 
 
 def model_prefix(project_id: str, model_id: str) -> str:
@@ -79,14 +70,13 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
 
 # ------------------------------------------------------------------------------------------------ requests
 
-def create_model(*, session: Session, project_id: str, experiment: Experiment, trial_id: str | None = None,
-                 epochs: int | None = None) -> Model:
+def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,
+                 trial_id: str | None = None, epochs: int | None = None) -> Model:
     """Queue a final model for ``trial_id`` (default: the leaderboard's best) of ``experiment``.
 
     Raises 404 for a trial of another experiment, 409 when the trial has not succeeded or the experiment has no
     succeeded trial (or its dataset is gone), 422 for more epochs than ``model_max_epochs``.
     """
-    settings = get_settings()
     if experiment.project_id != project_id:
         raise NotFound("experiment")
     if trial_id is None:
@@ -116,12 +106,12 @@ def create_model(*, session: Session, project_id: str, experiment: Experiment, t
     return model
 
 
-def create_model_for_project(*, session: Session, project: Project, experiment_id: str, trial_id: str | None,
-                             epochs: int | None) -> Model:
+def create_model_for_project(*, session: Session, settings: Settings, project: Project, experiment_id: str,
+                             trial_id: str | None, epochs: int | None) -> Model:
     """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404)."""
     experiment = _experiment(session, project=project, experiment_id=experiment_id)
-    return create_model(session=session, project_id=project.id, experiment=experiment, trial_id=trial_id,
-                        epochs=epochs)
+    return create_model(session=session, settings=settings, project_id=project.id, experiment=experiment,
+                        trial_id=trial_id, epochs=epochs)
 
 
 def list_models(*, session: Session, project: Project, limit: int, offset: int,
@@ -225,39 +215,15 @@ class _Claim:
     dataset: Any  # the Dataset row, detached (expire_on_commit=False)
 
 
-class _Heartbeat(AbstractContextManager["_Heartbeat"]):
-    """A thread that refreshes ``heartbeat_at`` under the lease; ``lost`` is set once a write is refused."""
+def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
+    """One heartbeat of a model job: refresh ``heartbeat_at`` under the lease."""
 
-    def __init__(self, *, unit_of_work: UnitOfWork, model_id: str, lease_token: str, interval_s: float) -> None:
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._args = (unit_of_work, model_id, lease_token, interval_s)
-        self._thread = threading.Thread(target=self._run, name=f"model-heartbeat-{model_id}", daemon=True)
+    def beat() -> str | None:
+        with unit_of_work() as session:
+            held = repository.update_with_lease(session, model_id, lease_token, heartbeat_at=utcnow())
+        return None if held else LOST
 
-    def _run(self) -> None:
-        unit_of_work, model_id, lease_token, interval_s = self._args
-        while not self._stop.wait(interval_s):
-            try:
-                with unit_of_work() as session:
-                    held = repository.update_with_lease(session, model_id, lease_token, heartbeat_at=utcnow())
-            except Exception:  # a DB hiccup: try again next beat; the stale period allows for a few misses
-                log.exception("model %s: heartbeat failed", model_id)
-                continue
-            if not held:
-                self.lost.set()
-                return
-
-    def check(self) -> None:
-        if self.lost.is_set():
-            raise LeaseLost()
-
-    def __enter__(self) -> "_Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    return beat
 
 
 def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, model_id: str) -> str:
@@ -266,8 +232,9 @@ def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
     if isinstance(claim, str):
         return claim
     attempt_prefix = f"{claim.prefix}attempt-{claim.attempt}/"
-    with _Heartbeat(unit_of_work=unit_of_work, model_id=model_id, lease_token=claim.lease_token,
-                    interval_s=settings.model_heartbeat_s) as heartbeat:
+    with Heartbeat(name=f"model-heartbeat-{model_id[:8]}", interval_s=settings.model_heartbeat_s,
+                   beat=_model_beat(unit_of_work=unit_of_work, model_id=model_id,
+                                    lease_token=claim.lease_token)) as heartbeat:
         try:
             result = _build(claim=claim, store=store, settings=settings, heartbeat=heartbeat,
                             attempt_prefix=attempt_prefix)
@@ -334,7 +301,7 @@ def _drop(store: ObjectStore, prefix: str) -> None:
         log.exception("could not delete %s", prefix)
 
 
-def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: _Heartbeat,
+def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: Heartbeat,
            attempt_prefix: str) -> dict[str, Any]:
     """Retrain, test, export, verify, upload; returns the columns of the ready row."""
     import torch
@@ -359,7 +326,7 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
     train_data = TrainData(train_x=torch.cat([data.train_x, data.val_x]), train_y=torch.cat([data.train_y, data.val_y]),
                            val_x=data.val_x[:0], val_y=data.val_y[:0])
     train(network, train_data, epochs=claim.epochs, train=candidate.train, mean=data.mean, std=data.std,
-          seed=claim.seed, device=device, should_stop=heartbeat.lost.is_set)
+          seed=claim.seed, device=device, should_stop=heartbeat.should_stop)
     heartbeat.check()
 
     # Test in float32 on the CPU, the same computation the exported files are compared against, so the ONNX file
@@ -418,16 +385,9 @@ def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: i
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
                     "pt2_max_abs_diff": metrics["pt2_max_abs_diff"]},
         "confusion_matrix": report.confusion_matrix,
-        "packages": {"python": platform.python_version(), **{name: _version(name) for name in PACKAGES}},
+        "packages": package_versions(),
         "created_at": utcnow().isoformat(),
     }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -13,22 +13,20 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.db import utcnow
+from api.db import UnitOfWork, utcnow
 from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
+from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.settings import Settings
 from api.storage import ObjectStore
 
@@ -36,14 +34,9 @@ log = logging.getLogger(__name__)
 
 RUN_TRIAL_TASK = "nas.trials.run"
 SCHEDULE_TASK = "nas.experiments.schedule"
-UnitOfWork = Callable[[], AbstractContextManager[Session]]
 # Errors that condemn the candidate (bad architecture, diverged training, out of memory), not the machine: the
 # trial is marked failed. Anything else (database or storage unreachable) escapes, and the reaper retries the trial.
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, ArithmeticError, MemoryError)
-
-
-class LeaseLost(Exception):
-    """This attempt's lease was taken over (it was presumed dead); it must stop without writing."""
 
 
 def worker_name() -> str:
@@ -184,8 +177,8 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
 
             try:
                 with session.begin_nested():  # a refused model must not undo the experiment's finish
-                    models_service.create_model(session=session, project_id=experiment.project_id,
-                                                experiment=experiment)
+                    models_service.create_model(session=session, settings=settings,
+                                                project_id=experiment.project_id, experiment=experiment)
             except APIError as error:
                 log.warning("experiment %s: no final model: %s", experiment.id, error.detail)
     log.info("experiment %s %s", experiment.id, status)
@@ -195,55 +188,27 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
 # Running one trial
 
 
-class Heartbeat:
-    """Keeps the attempt's lease alive from a side thread and notices cancel, time budget and lease loss.
+def stop_reason(experiment: Experiment | None) -> str | None:
+    """Why a running trial of ``experiment`` should stop now, if it should."""
+    if experiment is None or experiment.status == "canceling":
+        return "experiment canceled"
+    if time_is_up(experiment):
+        return "time budget spent"
+    return None
 
-    Training blocks the task's thread, so the beat runs beside it; the trainer polls :meth:`should_stop` between
-    batches, which only reads an Event (no database round trip on the hot path).
-    """
 
-    def __init__(self, *, unit_of_work: UnitOfWork, settings: Settings, trial_id: str, experiment_id: str,
-                 lease_token: str) -> None:
-        self._unit_of_work, self._interval = unit_of_work, settings.trial_heartbeat_s
-        self.trial_id, self.experiment_id, self.lease_token = trial_id, experiment_id, lease_token
-        self.stop_reason: str | None = None
-        self.lease_lost = False
-        self._stop_event, self._done = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id[:8]}", daemon=True)
+def _trial_beat(*, unit_of_work: UnitOfWork, trial_id: str, experiment_id: str, lease_token: str):
+    """One heartbeat of a trial attempt: refresh the lease and notice cancel or the end of the time budget."""
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join(timeout=self._interval + 5)
-
-    def should_stop(self) -> bool:
-        return self._stop_event.is_set()
-
-    def beat(self) -> None:
+    def beat() -> str | None:
         now = utcnow()
-        with self._unit_of_work() as session:
-            if not repository.update_leased_trial(session, self.trial_id, self.lease_token, heartbeat_at=now):
-                self.lease_lost = True
-                self._stop_event.set()
-                return
-            repository.update_attempt(session, self.lease_token, heartbeat_at=now)
-            experiment = repository.get(session, self.experiment_id)
-            if experiment is None or experiment.status == "canceling":
-                self.stop_reason = "experiment canceled"
-            elif time_is_up(experiment):
-                self.stop_reason = "time budget spent"
-        if self.stop_reason:
-            self._stop_event.set()
+        with unit_of_work() as session:
+            if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=now):
+                return LOST
+            repository.update_attempt(session, lease_token, heartbeat_at=now)
+            return stop_reason(repository.get(session, experiment_id))
 
-    def _run(self) -> None:
-        while not self._done.wait(self._interval):
-            try:
-                self.beat()
-            except Exception:  # a missed beat is survivable; the reaper's grace covers several
-                log.warning("heartbeat of trial %s failed", self.trial_id, exc_info=True)
+    return beat
 
 
 def run_trial(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, trial_id: str) -> str:
@@ -255,8 +220,10 @@ def run_trial(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Setting
         return "skipped"
     lease_token, experiment_id = claim
     started = time.perf_counter()
-    with Heartbeat(unit_of_work=unit_of_work, settings=settings, trial_id=trial_id, experiment_id=experiment_id,
-                   lease_token=lease_token) as heartbeat:
+    beat = _trial_beat(unit_of_work=unit_of_work, trial_id=trial_id, experiment_id=experiment_id,
+                       lease_token=lease_token)
+    with Heartbeat(name=f"trial-heartbeat-{trial_id[:8]}", interval_s=settings.trial_heartbeat_s,
+                   beat=beat) as heartbeat:
         try:
             final = _execute(unit_of_work=unit_of_work, store=store, settings=settings, trial_id=trial_id,
                              lease_token=lease_token, heartbeat=heartbeat)
@@ -360,11 +327,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
                                                         train_loss=report.train_loss, seconds=report.seconds))
-            experiment_now = repository.get(session, experiment_id)
-            if experiment_now is None or experiment_now.status == "canceling":
-                heartbeat.stop_reason = "experiment canceled"
-            elif time_is_up(experiment_now):
-                heartbeat.stop_reason = "time budget spent"
+            heartbeat.stop_reason = heartbeat.stop_reason or stop_reason(repository.get(session, experiment_id))
             prune = False
             if not heartbeat.stop_reason and pruner is not None and report.epoch < budget["epochs_per_trial"]:
                 history = history_records(session, experiment_id, exclude=trial_id)
@@ -377,8 +340,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
                               f"{report.val_accuracy:.4f} is below earlier trials at this epoch")
 
     def should_stop() -> bool:
-        if heartbeat.lease_lost:
-            raise LeaseLost(trial_id)
+        heartbeat.check()
         return heartbeat.should_stop()
 
     train_data = TrainData(train_x=data.train_x, train_y=data.train_y, val_x=data.val_x, val_y=data.val_y)
@@ -389,8 +351,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         return {"status": "pruned", "error": pruned.message, "feasible": True, **cost,
                 "val_accuracy": epoch_reports[-1].val_accuracy if epoch_reports else None}
     except TrialCanceled:
-        if heartbeat.lease_lost:
-            raise LeaseLost(trial_id) from None
+        heartbeat.check()
         return {"status": "canceled", "error": heartbeat.stop_reason or "canceled", "feasible": True, **cost,
                 "val_accuracy": epoch_reports[-1].val_accuracy if epoch_reports else None}
     except (NASError, *DOMAIN_ERRORS) as error:
