@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-sqlite test-postgres demo clean
+.PHONY: setup test test-sqlite test-postgres demo openapi client clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,16 @@ test-postgres: setup
 
 demo: setup
 	$(BIN)/python -m cli.demo
+
+# The committed API contract: openapi.json as the app serves it (tests/test_openapi.py fails when they differ).
+openapi: setup
+	$(BIN)/python -m cli.openapi
+
+# The committed Python client, generated from the committed openapi.json (the generator formats with ruff).
+client: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path openapi.json \
+		--output-path nas_client --overwrite --meta none
+	rm -rf nas_client/.ruff_cache
 
 clean:
 	rm -rf $(VENV) .nas-data .pytest_cache

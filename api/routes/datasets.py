@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
 from api.errors import APIError
+from api.schemas.common import error_responses
 from api.schemas.datasets import DatasetList, DatasetRead
 from api.services import datasets as service
 from api.uploads import receive_upload
@@ -21,7 +22,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
     "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}}}}}
 
 
-@router.post("", status_code=202, response_model=DatasetRead, openapi_extra=_UPLOAD_BODY)
+@router.post("", status_code=202, response_model=DatasetRead, openapi_extra=_UPLOAD_BODY, operation_id="upload_dataset",
+             summary="Upload a zip of class folders; ingestion runs in a worker",
+             responses=error_responses(401, 413, 415, 422))
 async def upload_dataset(request: Request, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                          store: StoreDep) -> DatasetRead:
     form = await receive_upload(request, max_bytes=settings.max_upload_bytes)
@@ -43,19 +46,24 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
     return DatasetRead.model_validate(dataset)
 
 
-@router.get("", response_model=DatasetList)
+@router.get("", response_model=DatasetList, operation_id="list_datasets",
+            summary="List the project's datasets, newest first", responses=error_responses(401, 422))
 def list_datasets(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
                   offset: int = Query(0, ge=0)) -> DatasetList:
     rows, total = service.list_datasets(session=session, project=project, limit=limit, offset=offset)
     return DatasetList(data=[DatasetRead.model_validate(row) for row in rows], total=total)
 
 
-@router.get("/{dataset_id}", response_model=DatasetRead)
+@router.get("/{dataset_id}", response_model=DatasetRead, operation_id="get_dataset",
+            summary="One dataset with its classes, image shape, splits and ingestion errors",
+            responses=error_responses(401, 404, 422))
 def get_dataset(dataset_id: str, session: SessionDep, project: CurrentProject) -> DatasetRead:
     return DatasetRead.model_validate(service.get_dataset(session=session, project=project, dataset_id=dataset_id))
 
 
-@router.delete("/{dataset_id}", status_code=204)
+@router.delete("/{dataset_id}", status_code=204, operation_id="delete_dataset",
+               summary="Delete a dataset and its files (refused while an active experiment uses it)",
+               responses=error_responses(401, 404, 409, 422))
 def delete_dataset(dataset_id: str, session: SessionDep, project: CurrentProject, store: StoreDep) -> Response:
     service.delete_dataset(session=session, store=store, project=project, dataset_id=dataset_id)
     return Response(status_code=204)

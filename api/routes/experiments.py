@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from api.deps import CurrentProject, SessionDep, SettingsDep
 from api.models import Experiment
+from api.schemas.common import error_responses
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, RankedTrial, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
@@ -30,14 +31,16 @@ def _columns(e: Experiment) -> dict:
             "created_at": e.created_at, "updated_at": e.updated_at, "finished_at": e.finished_at}
 
 
-@router.post("", status_code=201, response_model=ExperimentRead, summary="Start a search on a ready dataset")
+@router.post("", status_code=201, response_model=ExperimentRead, summary="Start a search on a ready dataset",
+             operation_id="create_experiment", responses=error_responses(401, 404, 409, 422))
 def create_experiment(data: ExperimentCreate, session: SessionDep, project: CurrentProject,
                       settings: SettingsDep) -> ExperimentRead:
     experiment = service.create_experiment(session=session, settings=settings, project=project, data=data)
     return _read(session, [experiment])[0]
 
 
-@router.get("", response_model=ExperimentList, summary="List the project's experiments, newest first")
+@router.get("", response_model=ExperimentList, summary="List the project's experiments, newest first",
+            operation_id="list_experiments", responses=error_responses(401, 422))
 def list_experiments(session: SessionDep, project: CurrentProject, limit: Limit = 50, offset: Offset = 0,
                      status: ExperimentStatus | None = None) -> ExperimentList:
     rows, total = service.list_experiments(session=session, project=project, limit=limit, offset=offset,
@@ -45,21 +48,24 @@ def list_experiments(session: SessionDep, project: CurrentProject, limit: Limit 
     return ExperimentList(data=_read(session, rows), total=total)
 
 
-@router.get("/{experiment_id}", response_model=ExperimentRead, summary="One experiment with progress and best")
+@router.get("/{experiment_id}", response_model=ExperimentRead, summary="One experiment with progress and best",
+            operation_id="get_experiment", responses=error_responses(401, 404, 422))
 def get_experiment(experiment_id: str, session: SessionDep, project: CurrentProject) -> ExperimentRead:
     return _read(session, [service.get_experiment(session=session, project=project,
                                                   experiment_id=experiment_id)])[0]
 
 
 @router.post("/{experiment_id}/cancel", status_code=202, response_model=ExperimentRead,
-             summary="Stop the search; running trials stop at their next batch")
+             summary="Stop the search; running trials stop at their next batch",
+             operation_id="cancel_experiment", responses=error_responses(401, 404, 409, 422))
 def cancel_experiment(experiment_id: str, session: SessionDep, project: CurrentProject) -> ExperimentRead:
     experiment = service.cancel_experiment(session=session, project=project, experiment_id=experiment_id)
     return _read(session, [experiment])[0]
 
 
 @router.post("/{experiment_id}/resume", status_code=202, response_model=ExperimentRead,
-             summary="Continue a canceled or failed search with the budget left")
+             summary="Continue a canceled or failed search with the budget left",
+             operation_id="resume_experiment", responses=error_responses(401, 404, 409, 422))
 def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject,
                       data: Annotated[ExperimentResume | None, Body()] = None) -> ExperimentRead:
     experiment = service.resume_experiment(session=session, project=project, experiment_id=experiment_id,
@@ -67,7 +73,8 @@ def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentP
     return _read(session, [experiment])[0]
 
 
-@router.get("/{experiment_id}/trials", response_model=TrialList, summary="Trials with per-epoch curves")
+@router.get("/{experiment_id}/trials", response_model=TrialList, summary="Trials with per-epoch curves",
+            operation_id="list_trials", responses=error_responses(401, 404, 422))
 def list_trials(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
                 offset: Offset = 0, status: TrialStatus | None = None) -> TrialList:
     rows, total = service.list_trials(session=session, project=project, experiment_id=experiment_id, limit=limit,
@@ -75,14 +82,16 @@ def list_trials(experiment_id: str, session: SessionDep, project: CurrentProject
     return TrialList(data=[TrialRead.model_validate(row) for row in rows], total=total)
 
 
-@router.get("/{experiment_id}/trials/{trial_id}", response_model=TrialRead, summary="One trial")
+@router.get("/{experiment_id}/trials/{trial_id}", response_model=TrialRead, summary="One trial",
+            operation_id="get_trial", responses=error_responses(401, 404, 422))
 def get_trial(experiment_id: str, trial_id: str, session: SessionDep, project: CurrentProject) -> TrialRead:
     return TrialRead.model_validate(service.get_trial(session=session, project=project, experiment_id=experiment_id,
                                                       trial_id=trial_id))
 
 
 @router.get("/{experiment_id}/leaderboard", response_model=Leaderboard,
-            summary="Trials meeting the constraints ranked by validation accuracy, and the Pareto front")
+            summary="Trials meeting the constraints ranked by validation accuracy, and the Pareto front",
+            operation_id="get_leaderboard", responses=error_responses(401, 404, 422))
 def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
                 offset: Offset = 0) -> Leaderboard:
     page, pareto, total = service.leaderboard(session=session, project=project, experiment_id=experiment_id,

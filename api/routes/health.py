@@ -6,18 +6,19 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import APIError
-from api.schemas.common import Health
+from api.schemas.common import Health, error_responses
 from api.services.health import readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, operation_id="healthz", summary="Liveness: the API process answers")
 def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health)
+@router.get("/readyz", response_model=Health, operation_id="readyz",
+            summary="Readiness: database, broker and object store are reachable", responses=error_responses(503))
 async def readyz(request: Request) -> Health:
     state = request.app.state
     checks = await run_in_threadpool(readiness, settings=state.settings, engine=state.engine, store=state.store)

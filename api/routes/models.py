@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
+from api.schemas.common import error_responses
 from api.schemas.models import ModelCreate, ModelList, ModelRead
 from api.services import models as service
 from api.storage import iter_chunks
@@ -13,7 +14,10 @@ from api.storage import iter_chunks
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-@router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead)
+@router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead,
+             operation_id="create_model",
+             summary="Retrain a trial (default: the best) on train+val, test it and export it",
+             responses=error_responses(401, 404, 409, 422))
 def create_model(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                  body: ModelCreate | None = None) -> ModelRead:
     body = body or ModelCreate()
@@ -22,7 +26,8 @@ def create_model(experiment_id: str, session: SessionDep, project: CurrentProjec
     return ModelRead.model_validate(model)
 
 
-@router.get("/experiments/{experiment_id}/models", response_model=ModelList)
+@router.get("/experiments/{experiment_id}/models", response_model=ModelList, operation_id="list_experiment_models",
+            summary="The experiment's final models, newest first", responses=error_responses(401, 404, 422))
 def list_experiment_models(experiment_id: str, session: SessionDep, project: CurrentProject,
                            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> ModelList:
     rows, total = service.list_models(session=session, project=project, experiment_id=experiment_id, limit=limit,
@@ -30,20 +35,26 @@ def list_experiment_models(experiment_id: str, session: SessionDep, project: Cur
     return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, operation_id="list_models",
+            summary="The project's final models, newest first", responses=error_responses(401, 422))
 def list_models(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
                 offset: int = Query(0, ge=0)) -> ModelList:
     rows, total = service.list_models(session=session, project=project, limit=limit, offset=offset)
     return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
 
 
-@router.get("/models/{model_id}", response_model=ModelRead)
+@router.get("/models/{model_id}", response_model=ModelRead, operation_id="get_model",
+            summary="One model with test metrics and its artifacts", responses=error_responses(401, 404, 422))
 def get_model(model_id: str, session: SessionDep, project: CurrentProject) -> ModelRead:
     return ModelRead.model_validate(service.get_model(session=session, project=project, model_id=model_id))
 
 
-@router.get("/models/{model_id}/artifacts/{format}", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}, 307: {"description": "presigned URL"}})
+@router.get("/models/{model_id}/artifacts/{format}", response_class=StreamingResponse, operation_id="download_artifact",
+            summary="Download an artifact (onnx, pt2, preprocessing, card) of a ready model",
+            responses={200: {"description": "The file.", "content": {"application/octet-stream": {
+                           "schema": {"type": "string", "format": "binary"}}}},
+                       307: {"description": "S3 storage: a presigned URL to fetch the file from, in Location."},
+                       **error_responses(401, 404, 409, 422)})
 def download_artifact(model_id: str, format: str, session: SessionDep, project: CurrentProject,
                       store: StoreDep, settings: SettingsDep):
     download = service.artifact_download(session=session, store=store, settings=settings, project=project,

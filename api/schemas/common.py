@@ -1,10 +1,47 @@
-"""Schemas shared by resources."""
+"""Schemas shared by resources, and the documented error responses every route attaches."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from api.errors import PROBLEM_JSON
 
 
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 ``application/problem+json`` (rendered by ``api.errors``, never by routes)."""
+
+    type: str = Field(description="Stable error slug, e.g. /problems/not-found.")
+    title: str = Field(description="The HTTP status phrase.")
+    status: int
+    detail: str = Field(description="What went wrong, for people.")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Per-item reports, e.g. "
+                                                "[{\"field\": \"body.budget.max_trials\", \"error\": \"...\"}].")
+
+
+_ERROR_MEANINGS = {
+    401: "Missing, unknown or revoked API key.",
+    404: "No such resource in the key's project.",
+    409: "The resource's state does not allow this.",
+    413: "The upload exceeds the size limit.",
+    415: "The body is not multipart/form-data.",
+    422: "The request is not valid; `errors` lists each field.",
+    503: "A dependency (database, broker, object store) is unreachable.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status documented with the shared Problem schema.
+
+    >>> sorted(error_responses(401, 404))
+    [401, 404]
+    """
+    return {status: {"model": Problem, "description": _ERROR_MEANINGS[status],
+                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for status in statuses}

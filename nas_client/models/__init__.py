@@ -1,0 +1,115 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .artifact_read import ArtifactRead
+from .artifact_read_format import ArtifactReadFormat
+from .best_trial import BestTrial
+from .budget import Budget
+from .class_count import ClassCount
+from .class_metrics import ClassMetrics
+from .constraints import Constraints
+from .dataset_list import DatasetList
+from .dataset_read import DatasetRead
+from .dataset_read_errors_item import DatasetReadErrorsItem
+from .dataset_read_status import DatasetReadStatus
+from .epoch_read import EpochRead
+from .experiment_create import ExperimentCreate
+from .experiment_create_search_space import ExperimentCreateSearchSpace
+from .experiment_create_strategy import ExperimentCreateStrategy
+from .experiment_create_strategy_settings import ExperimentCreateStrategySettings
+from .experiment_list import ExperimentList
+from .experiment_read import ExperimentRead
+from .experiment_read_budget import ExperimentReadBudget
+from .experiment_read_objective import ExperimentReadObjective
+from .experiment_read_pruner import ExperimentReadPruner
+from .experiment_read_reproducibility import ExperimentReadReproducibility
+from .experiment_read_search_space import ExperimentReadSearchSpace
+from .experiment_read_status import ExperimentReadStatus
+from .experiment_read_strategy_settings import ExperimentReadStrategySettings
+from .experiment_resume import ExperimentResume
+from .get_search_space_response_get_search_space import (
+    GetSearchSpaceResponseGetSearchSpace,
+)
+from .health import Health
+from .health_checks import HealthChecks
+from .image_shape import ImageShape
+from .leaderboard import Leaderboard
+from .list_experiments_status_type_0 import ListExperimentsStatusType0
+from .list_trials_status_type_0 import ListTrialsStatusType0
+from .model_create import ModelCreate
+from .model_list import ModelList
+from .model_read import ModelRead
+from .model_read_status import ModelReadStatus
+from .objective import Objective
+from .problem import Problem
+from .problem_errors_type_0_item import ProblemErrorsType0Item
+from .progress import Progress
+from .pruner import Pruner
+from .pruner_kind import PrunerKind
+from .ranked_trial import RankedTrial
+from .ranked_trial_arch import RankedTrialArch
+from .ranked_trial_decisions import RankedTrialDecisions
+from .ranked_trial_status import RankedTrialStatus
+from .split_sizes import SplitSizes
+from .trial_list import TrialList
+from .trial_read import TrialRead
+from .trial_read_arch import TrialReadArch
+from .trial_read_decisions import TrialReadDecisions
+from .trial_read_status import TrialReadStatus
+from .upload_dataset_body import UploadDatasetBody
+
+__all__ = (
+    "ArtifactRead",
+    "ArtifactReadFormat",
+    "BestTrial",
+    "Budget",
+    "ClassCount",
+    "ClassMetrics",
+    "Constraints",
+    "DatasetList",
+    "DatasetRead",
+    "DatasetReadErrorsItem",
+    "DatasetReadStatus",
+    "EpochRead",
+    "ExperimentCreate",
+    "ExperimentCreateSearchSpace",
+    "ExperimentCreateStrategy",
+    "ExperimentCreateStrategySettings",
+    "ExperimentList",
+    "ExperimentRead",
+    "ExperimentReadBudget",
+    "ExperimentReadObjective",
+    "ExperimentReadPruner",
+    "ExperimentReadReproducibility",
+    "ExperimentReadSearchSpace",
+    "ExperimentReadStatus",
+    "ExperimentReadStrategySettings",
+    "ExperimentResume",
+    "GetSearchSpaceResponseGetSearchSpace",
+    "Health",
+    "HealthChecks",
+    "ImageShape",
+    "Leaderboard",
+    "ListExperimentsStatusType0",
+    "ListTrialsStatusType0",
+    "ModelCreate",
+    "ModelList",
+    "ModelRead",
+    "ModelReadStatus",
+    "Objective",
+    "Problem",
+    "ProblemErrorsType0Item",
+    "Progress",
+    "Pruner",
+    "PrunerKind",
+    "RankedTrial",
+    "RankedTrialArch",
+    "RankedTrialDecisions",
+    "RankedTrialStatus",
+    "SplitSizes",
+    "TrialList",
+    "TrialRead",
+    "TrialReadArch",
+    "TrialReadDecisions",
+    "TrialReadStatus",
+    "UploadDatasetBody",
+)

@@ -1,0 +1,11 @@
+from enum import StrEnum
+
+
+class ArtifactReadFormat(StrEnum):
+    CARD = "card"
+    ONNX = "onnx"
+    PREPROCESSING = "preprocessing"
+    PT2 = "pt2"
+
+    def __str__(self) -> str:
+        return str(self.value)

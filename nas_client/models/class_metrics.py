@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="ClassMetrics")
+
+
+@_attrs_define
+class ClassMetrics:
+    """
+    Attributes:
+        name (str):
+        precision (float):
+        recall (float):
+        support (int):
+    """
+
+    name: str
+    precision: float
+    recall: float
+    support: int
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        name = self.name
+
+        precision = self.precision
+
+        recall = self.recall
+
+        support = self.support
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "name": name,
+                "precision": precision,
+                "recall": recall,
+                "support": support,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        name = d.pop("name")
+
+        precision = d.pop("precision")
+
+        recall = d.pop("recall")
+
+        support = d.pop("support")
+
+        class_metrics = cls(
+            name=name,
+            precision=precision,
+            recall=recall,
+            support=support,
+        )
+
+        class_metrics.additional_properties = d
+        return class_metrics
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..models.experiment_create_strategy import ExperimentCreateStrategy
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.budget import Budget
+    from ..models.experiment_create_search_space import ExperimentCreateSearchSpace
+    from ..models.experiment_create_strategy_settings import (
+        ExperimentCreateStrategySettings,
+    )
+    from ..models.objective import Objective
+    from ..models.pruner import Pruner
+
+
+T = TypeVar("T", bound="ExperimentCreate")
+
+
+@_attrs_define
+class ExperimentCreate:
+    """
+    Attributes:
+        budget (Budget):
+        dataset_id (str):
+        strategy (ExperimentCreateStrategy):
+        auto_model (bool | Unset): Retrain and export the best trial when the search ends. Default: True.
+        concurrency (int | Unset): Trials running at once across all workers. Default: 1.
+        name (None | str | Unset):
+        objective (Objective | Unset):
+        pruner (Pruner | Unset):
+        search_space (ExperimentCreateSearchSpace | Unset): Overrides of the default search space; GET /v1/search-space
+            documents the grammar.
+        seed (int | None | Unset):
+        strategy_settings (ExperimentCreateStrategySettings | Unset): Overrides of the strategy's defaults, e.g.
+            {"population_size": 20} for evolution.
+    """
+
+    budget: Budget
+    dataset_id: str
+    strategy: ExperimentCreateStrategy
+    auto_model: bool | Unset = True
+    concurrency: int | Unset = 1
+    name: None | str | Unset = UNSET
+    objective: Objective | Unset = UNSET
+    pruner: Pruner | Unset = UNSET
+    search_space: ExperimentCreateSearchSpace | Unset = UNSET
+    seed: int | None | Unset = UNSET
+    strategy_settings: ExperimentCreateStrategySettings | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        budget = self.budget.to_dict()
+
+        dataset_id = self.dataset_id
+
+        strategy = self.strategy.value
+
+        auto_model = self.auto_model
+
+        concurrency = self.concurrency
+
+        name: None | str | Unset
+        if isinstance(self.name, Unset):
+            name = UNSET
+        else:
+            name = self.name
+
+        objective: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.objective, Unset):
+            objective = self.objective.to_dict()
+
+        pruner: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.pruner, Unset):
+            pruner = self.pruner.to_dict()
+
+        search_space: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.search_space, Unset):
+            search_space = self.search_space.to_dict()
+
+        seed: int | None | Unset
+        if isinstance(self.seed, Unset):
+            seed = UNSET
+        else:
+            seed = self.seed
+
+        strategy_settings: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.strategy_settings, Unset):
+            strategy_settings = self.strategy_settings.to_dict()
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "budget": budget,
+                "dataset_id": dataset_id,
+                "strategy": strategy,
+            }
+        )
+        if auto_model is not UNSET:
+            field_dict["auto_model"] = auto_model
+        if concurrency is not UNSET:
+            field_dict["concurrency"] = concurrency
+        if name is not UNSET:
+            field_dict["name"] = name
+        if objective is not UNSET:
+            field_dict["objective"] = objective
+        if pruner is not UNSET:
+            field_dict["pruner"] = pruner
+        if search_space is not UNSET:
+            field_dict["search_space"] = search_space
+        if seed is not UNSET:
+            field_dict["seed"] = seed
+        if strategy_settings is not UNSET:
+            field_dict["strategy_settings"] = strategy_settings
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.budget import Budget
+        from ..models.experiment_create_search_space import ExperimentCreateSearchSpace
+        from ..models.experiment_create_strategy_settings import (
+            ExperimentCreateStrategySettings,
+        )
+        from ..models.objective import Objective
+        from ..models.pruner import Pruner
+
+        d = dict(src_dict)
+        budget = Budget.from_dict(d.pop("budget"))
+
+        dataset_id = d.pop("dataset_id")
+
+        strategy = ExperimentCreateStrategy(d.pop("strategy"))
+
+        auto_model = d.pop("auto_model", UNSET)
+
+        concurrency = d.pop("concurrency", UNSET)
+
+        def _parse_name(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        name = _parse_name(d.pop("name", UNSET))
+
+        _objective = d.pop("objective", UNSET)
+        objective: Objective | Unset
+        if isinstance(_objective, Unset):
+            objective = UNSET
+        else:
+            objective = Objective.from_dict(_objective)
+
+        _pruner = d.pop("pruner", UNSET)
+        pruner: Pruner | Unset
+        if isinstance(_pruner, Unset):
+            pruner = UNSET
+        else:
+            pruner = Pruner.from_dict(_pruner)
+
+        _search_space = d.pop("search_space", UNSET)
+        search_space: ExperimentCreateSearchSpace | Unset
+        if isinstance(_search_space, Unset):
+            search_space = UNSET
+        else:
+            search_space = ExperimentCreateSearchSpace.from_dict(_search_space)
+
+        def _parse_seed(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        seed = _parse_seed(d.pop("seed", UNSET))
+
+        _strategy_settings = d.pop("strategy_settings", UNSET)
+        strategy_settings: ExperimentCreateStrategySettings | Unset
+        if isinstance(_strategy_settings, Unset):
+            strategy_settings = UNSET
+        else:
+            strategy_settings = ExperimentCreateStrategySettings.from_dict(
+                _strategy_settings
+            )
+
+        experiment_create = cls(
+            budget=budget,
+            dataset_id=dataset_id,
+            strategy=strategy,
+            auto_model=auto_model,
+            concurrency=concurrency,
+            name=name,
+            objective=objective,
+            pruner=pruner,
+            search_space=search_space,
+            seed=seed,
+            strategy_settings=strategy_settings,
+        )
+
+        return experiment_create

@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.model_read_status import ModelReadStatus
+
+if TYPE_CHECKING:
+    from ..models.artifact_read import ArtifactRead
+    from ..models.class_metrics import ClassMetrics
+
+
+T = TypeVar("T", bound="ModelRead")
+
+
+@_attrs_define
+class ModelRead:
+    """
+    Attributes:
+        artifacts (list[ArtifactRead]):
+        attempts (int):
+        confusion_matrix (list[list[int]] | None):
+        created_at (datetime.datetime):
+        detail (None | str):
+        epochs (int):
+        experiment_id (str):
+        finished_at (datetime.datetime | None):
+        flops (int | None):
+        id (str):
+        latency_ms (float | None): onnxruntime on the CPU, batch 1, one thread, median
+        params (int | None):
+        per_class (list[ClassMetrics] | None):
+        seed (int):
+        status (ModelReadStatus):
+        test_accuracy (float | None):
+        test_images (int | None):
+        trial_id (str):
+        updated_at (datetime.datetime):
+    """
+
+    artifacts: list[ArtifactRead]
+    attempts: int
+    confusion_matrix: list[list[int]] | None
+    created_at: datetime.datetime
+    detail: None | str
+    epochs: int
+    experiment_id: str
+    finished_at: datetime.datetime | None
+    flops: int | None
+    id: str
+    latency_ms: float | None
+    params: int | None
+    per_class: list[ClassMetrics] | None
+    seed: int
+    status: ModelReadStatus
+    test_accuracy: float | None
+    test_images: int | None
+    trial_id: str
+    updated_at: datetime.datetime
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        artifacts = []
+        for artifacts_item_data in self.artifacts:
+            artifacts_item = artifacts_item_data.to_dict()
+            artifacts.append(artifacts_item)
+
+        attempts = self.attempts
+
+        confusion_matrix: list[list[int]] | None
+        if isinstance(self.confusion_matrix, list):
+            confusion_matrix = []
+            for confusion_matrix_type_0_item_data in self.confusion_matrix:
+                confusion_matrix_type_0_item = confusion_matrix_type_0_item_data
+
+                confusion_matrix.append(confusion_matrix_type_0_item)
+
+        else:
+            confusion_matrix = self.confusion_matrix
+
+        created_at = self.created_at.isoformat()
+
+        detail: None | str
+        detail = self.detail
+
+        epochs = self.epochs
+
+        experiment_id = self.experiment_id
+
+        finished_at: None | str
+        if isinstance(self.finished_at, datetime.datetime):
+            finished_at = self.finished_at.isoformat()
+        else:
+            finished_at = self.finished_at
+
+        flops: int | None
+        flops = self.flops
+
+        id = self.id
+
+        latency_ms: float | None
+        latency_ms = self.latency_ms
+
+        params: int | None
+        params = self.params
+
+        per_class: list[dict[str, Any]] | None
+        if isinstance(self.per_class, list):
+            per_class = []
+            for per_class_type_0_item_data in self.per_class:
+                per_class_type_0_item = per_class_type_0_item_data.to_dict()
+                per_class.append(per_class_type_0_item)
+
+        else:
+            per_class = self.per_class
+
+        seed = self.seed
+
+        status = self.status.value
+
+        test_accuracy: float | None
+        test_accuracy = self.test_accuracy
+
+        test_images: int | None
+        test_images = self.test_images
+
+        trial_id = self.trial_id
+
+        updated_at = self.updated_at.isoformat()
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "artifacts": artifacts,
+                "attempts": attempts,
+                "confusion_matrix": confusion_matrix,
+                "created_at": created_at,
+                "detail": detail,
+                "epochs": epochs,
+                "experiment_id": experiment_id,
+                "finished_at": finished_at,
+                "flops": flops,
+                "id": id,
+                "latency_ms": latency_ms,
+                "params": params,
+                "per_class": per_class,
+                "seed": seed,
+                "status": status,
+                "test_accuracy": test_accuracy,
+                "test_images": test_images,
+                "trial_id": trial_id,
+                "updated_at": updated_at,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.artifact_read import ArtifactRead
+        from ..models.class_metrics import ClassMetrics
+
+        d = dict(src_dict)
+        artifacts = []
+        _artifacts = d.pop("artifacts")
+        for artifacts_item_data in _artifacts:
+            artifacts_item = ArtifactRead.from_dict(artifacts_item_data)
+
+            artifacts.append(artifacts_item)
+
+        attempts = d.pop("attempts")
+
+        def _parse_confusion_matrix(data: object) -> list[list[int]] | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                confusion_matrix_type_0 = []
+                _confusion_matrix_type_0 = data
+                for confusion_matrix_type_0_item_data in _confusion_matrix_type_0:
+                    confusion_matrix_type_0_item = cast(
+                        list[int], confusion_matrix_type_0_item_data
+                    )
+
+                    confusion_matrix_type_0.append(confusion_matrix_type_0_item)
+
+                return confusion_matrix_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[list[int]] | None, data)
+
+        confusion_matrix = _parse_confusion_matrix(d.pop("confusion_matrix"))
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        def _parse_detail(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        detail = _parse_detail(d.pop("detail"))
+
+        epochs = d.pop("epochs")
+
+        experiment_id = d.pop("experiment_id")
+
+        def _parse_finished_at(data: object) -> datetime.datetime | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                finished_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return finished_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None, data)
+
+        finished_at = _parse_finished_at(d.pop("finished_at"))
+
+        def _parse_flops(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        flops = _parse_flops(d.pop("flops"))
+
+        id = d.pop("id")
+
+        def _parse_latency_ms(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        latency_ms = _parse_latency_ms(d.pop("latency_ms"))
+
+        def _parse_params(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        params = _parse_params(d.pop("params"))
+
+        def _parse_per_class(data: object) -> list[ClassMetrics] | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                per_class_type_0 = []
+                _per_class_type_0 = data
+                for per_class_type_0_item_data in _per_class_type_0:
+                    per_class_type_0_item = ClassMetrics.from_dict(
+                        per_class_type_0_item_data
+                    )
+
+                    per_class_type_0.append(per_class_type_0_item)
+
+                return per_class_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[ClassMetrics] | None, data)
+
+        per_class = _parse_per_class(d.pop("per_class"))
+
+        seed = d.pop("seed")
+
+        status = ModelReadStatus(d.pop("status"))
+
+        def _parse_test_accuracy(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        test_accuracy = _parse_test_accuracy(d.pop("test_accuracy"))
+
+        def _parse_test_images(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        test_images = _parse_test_images(d.pop("test_images"))
+
+        trial_id = d.pop("trial_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        model_read = cls(
+            artifacts=artifacts,
+            attempts=attempts,
+            confusion_matrix=confusion_matrix,
+            created_at=created_at,
+            detail=detail,
+            epochs=epochs,
+            experiment_id=experiment_id,
+            finished_at=finished_at,
+            flops=flops,
+            id=id,
+            latency_ms=latency_ms,
+            params=params,
+            per_class=per_class,
+            seed=seed,
+            status=status,
+            test_accuracy=test_accuracy,
+            test_images=test_images,
+            trial_id=trial_id,
+            updated_at=updated_at,
+        )
+
+        model_read.additional_properties = d
+        return model_read
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

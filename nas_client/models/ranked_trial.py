@@ -1,0 +1,318 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.ranked_trial_status import RankedTrialStatus
+
+if TYPE_CHECKING:
+    from ..models.epoch_read import EpochRead
+    from ..models.ranked_trial_arch import RankedTrialArch
+    from ..models.ranked_trial_decisions import RankedTrialDecisions
+
+
+T = TypeVar("T", bound="RankedTrial")
+
+
+@_attrs_define
+class RankedTrial:
+    """
+    Attributes:
+        arch (RankedTrialArch): The candidate: {"arch": ArchSpec, "train": TrainSpec}.
+        arch_hash (str):
+        attempts (int):
+        created_at (datetime.datetime):
+        decisions (RankedTrialDecisions):
+        duration_s (float | None):
+        epochs (list[EpochRead]):
+        error (None | str):
+        feasible (bool):
+        finished_at (datetime.datetime | None):
+        flops (int | None):
+        id (str):
+        latency_ms (float | None):
+        number (int):
+        params (int | None):
+        rank (int):
+        seed (int):
+        started_at (datetime.datetime | None):
+        status (RankedTrialStatus):
+        val_accuracy (float | None):
+        val_loss (float | None):
+    """
+
+    arch: RankedTrialArch
+    arch_hash: str
+    attempts: int
+    created_at: datetime.datetime
+    decisions: RankedTrialDecisions
+    duration_s: float | None
+    epochs: list[EpochRead]
+    error: None | str
+    feasible: bool
+    finished_at: datetime.datetime | None
+    flops: int | None
+    id: str
+    latency_ms: float | None
+    number: int
+    params: int | None
+    rank: int
+    seed: int
+    started_at: datetime.datetime | None
+    status: RankedTrialStatus
+    val_accuracy: float | None
+    val_loss: float | None
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        arch = self.arch.to_dict()
+
+        arch_hash = self.arch_hash
+
+        attempts = self.attempts
+
+        created_at = self.created_at.isoformat()
+
+        decisions = self.decisions.to_dict()
+
+        duration_s: float | None
+        duration_s = self.duration_s
+
+        epochs = []
+        for epochs_item_data in self.epochs:
+            epochs_item = epochs_item_data.to_dict()
+            epochs.append(epochs_item)
+
+        error: None | str
+        error = self.error
+
+        feasible = self.feasible
+
+        finished_at: None | str
+        if isinstance(self.finished_at, datetime.datetime):
+            finished_at = self.finished_at.isoformat()
+        else:
+            finished_at = self.finished_at
+
+        flops: int | None
+        flops = self.flops
+
+        id = self.id
+
+        latency_ms: float | None
+        latency_ms = self.latency_ms
+
+        number = self.number
+
+        params: int | None
+        params = self.params
+
+        rank = self.rank
+
+        seed = self.seed
+
+        started_at: None | str
+        if isinstance(self.started_at, datetime.datetime):
+            started_at = self.started_at.isoformat()
+        else:
+            started_at = self.started_at
+
+        status = self.status.value
+
+        val_accuracy: float | None
+        val_accuracy = self.val_accuracy
+
+        val_loss: float | None
+        val_loss = self.val_loss
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "arch": arch,
+                "arch_hash": arch_hash,
+                "attempts": attempts,
+                "created_at": created_at,
+                "decisions": decisions,
+                "duration_s": duration_s,
+                "epochs": epochs,
+                "error": error,
+                "feasible": feasible,
+                "finished_at": finished_at,
+                "flops": flops,
+                "id": id,
+                "latency_ms": latency_ms,
+                "number": number,
+                "params": params,
+                "rank": rank,
+                "seed": seed,
+                "started_at": started_at,
+                "status": status,
+                "val_accuracy": val_accuracy,
+                "val_loss": val_loss,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.epoch_read import EpochRead
+        from ..models.ranked_trial_arch import RankedTrialArch
+        from ..models.ranked_trial_decisions import RankedTrialDecisions
+
+        d = dict(src_dict)
+        arch = RankedTrialArch.from_dict(d.pop("arch"))
+
+        arch_hash = d.pop("arch_hash")
+
+        attempts = d.pop("attempts")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        decisions = RankedTrialDecisions.from_dict(d.pop("decisions"))
+
+        def _parse_duration_s(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        duration_s = _parse_duration_s(d.pop("duration_s"))
+
+        epochs = []
+        _epochs = d.pop("epochs")
+        for epochs_item_data in _epochs:
+            epochs_item = EpochRead.from_dict(epochs_item_data)
+
+            epochs.append(epochs_item)
+
+        def _parse_error(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        error = _parse_error(d.pop("error"))
+
+        feasible = d.pop("feasible")
+
+        def _parse_finished_at(data: object) -> datetime.datetime | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                finished_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return finished_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None, data)
+
+        finished_at = _parse_finished_at(d.pop("finished_at"))
+
+        def _parse_flops(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        flops = _parse_flops(d.pop("flops"))
+
+        id = d.pop("id")
+
+        def _parse_latency_ms(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        latency_ms = _parse_latency_ms(d.pop("latency_ms"))
+
+        number = d.pop("number")
+
+        def _parse_params(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        params = _parse_params(d.pop("params"))
+
+        rank = d.pop("rank")
+
+        seed = d.pop("seed")
+
+        def _parse_started_at(data: object) -> datetime.datetime | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                started_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return started_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None, data)
+
+        started_at = _parse_started_at(d.pop("started_at"))
+
+        status = RankedTrialStatus(d.pop("status"))
+
+        def _parse_val_accuracy(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        val_accuracy = _parse_val_accuracy(d.pop("val_accuracy"))
+
+        def _parse_val_loss(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        val_loss = _parse_val_loss(d.pop("val_loss"))
+
+        ranked_trial = cls(
+            arch=arch,
+            arch_hash=arch_hash,
+            attempts=attempts,
+            created_at=created_at,
+            decisions=decisions,
+            duration_s=duration_s,
+            epochs=epochs,
+            error=error,
+            feasible=feasible,
+            finished_at=finished_at,
+            flops=flops,
+            id=id,
+            latency_ms=latency_ms,
+            number=number,
+            params=params,
+            rank=rank,
+            seed=seed,
+            started_at=started_at,
+            status=status,
+            val_accuracy=val_accuracy,
+            val_loss=val_loss,
+        )
+
+        ranked_trial.additional_properties = d
+        return ranked_trial
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,13 @@
+from enum import StrEnum
+
+
+class TrialReadStatus(StrEnum):
+    CANCELED = "canceled"
+    FAILED = "failed"
+    PENDING = "pending"
+    PRUNED = "pruned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+
+    def __str__(self) -> str:
+        return str(self.value)
