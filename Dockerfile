@@ -11,6 +11,7 @@ COPY nas_core ./nas_core
 COPY api ./api
 COPY worker ./worker
 COPY cli ./cli
+COPY migrations ./migrations
 RUN pip install --upgrade pip setuptools wheel && pip install .
 
 FROM python:3.11-slim AS runtime
@@ -18,8 +19,8 @@ RUN groupadd --system nas && useradd --system --gid nas --home-dir /app --shell 
     && mkdir -p /data && chown nas:nas /data
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
+# `nas migrate` runs the migrations installed with the package; alembic.ini serves the plain `alembic` command.
 COPY --chown=nas:nas alembic.ini ./
-COPY --chown=nas:nas migrations ./migrations
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 NAS_DATA_DIR=/data
 USER nas
 EXPOSE 8000
