@@ -11,10 +11,18 @@ import time
 
 import typer
 
+from cli.commands import datasets as datasets_commands
+from cli.commands import experiments as experiments_commands
+from cli.commands import models as models_commands
+
 app = typer.Typer(help="Neural architecture search as a self-hosted REST service.", no_args_is_help=True,
                   add_completion=False)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# Client commands: they talk to a running server through the generated OpenAPI client (NAS_URL, NAS_API_KEY).
+app.add_typer(datasets_commands.app, name="datasets")
+app.add_typer(experiments_commands.app, name="experiments")
+app.add_typer(models_commands.app, name="models")
 
 log = logging.getLogger("nas")
 STOP_GRACE_S = 30

@@ -1,0 +1,1 @@
+"""Client commands of ``nas`` (datasets, experiments, models): they talk to a server through ``nas_client``."""

@@ -1,0 +1,178 @@
+"""``nas experiments``: create, list, show, watch (live trials table), leaderboard, cancel, resume."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from cli.commands._client import (DEFAULT_URL, ApiKey, ClientError, Url, call, connect, console, err_console,
+                                  fixed, handles_errors, human_count)
+from nas_client.api.experiments import (cancel_experiment, create_experiment, get_experiment, get_leaderboard,
+                                        list_experiments, list_trials, resume_experiment)
+from nas_client.models import ExperimentCreate, ExperimentCreateStrategy, ExperimentResume
+
+app = typer.Typer(help="Run and follow architecture searches.", no_args_is_help=True)
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+def parse_space(value: str | None) -> dict[str, Any]:
+    """``--space``: inline JSON, or ``@path`` to a JSON file."""
+    if not value:
+        return {}
+    try:
+        text = Path(value[1:]).read_text() if value.startswith("@") else value
+        space = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise ClientError(f"--space: {error}") from None
+    if not isinstance(space, dict):
+        raise ClientError("--space: expected a JSON object of search-space overrides")
+    return space
+
+
+def trials_table(experiment: dict, trials: list[dict]) -> Table:
+    """The live view of a search: one row per trial (dicts as the API returns them)."""
+    progress = experiment["progress"]
+    table = Table(title=f"experiment {experiment['id'][:8]} · {experiment['strategy']} · {experiment['status']} · "
+                        f"{progress['completed']}/{progress['max_trials']} trials")
+    for column in ("#", "status", "stages", "val acc", "params", "latency ms", "epochs", "seconds"):
+        table.add_column(column, justify="left" if column in ("status", "stages") else "right")
+    for trial in sorted(trials, key=lambda t: t["number"]):
+        stages = " ".join(f"{s['op']}{s['width']}k{s['kernel']}" for s in trial["arch"].get("arch", {})
+                          .get("stages", []))
+        table.add_row(str(trial["number"]), trial["status"], stages, fixed(trial["val_accuracy"], 3),
+                      human_count(trial["params"]), fixed(trial["latency_ms"], 2), str(len(trial["epochs"])),
+                      fixed(trial["duration_s"], 1))
+    return table
+
+
+def leaderboard_table(board: dict) -> Table:
+    table = Table(title="leaderboard (★ = Pareto front over accuracy, params, latency)")
+    for column in ("rank", "trial", "id", "val acc", "params", "MFLOPs", "latency ms"):
+        table.add_column(column, justify="left" if column == "id" else "right")
+    for row in board["data"]:
+        star = " ★" if row["id"] in board["pareto"] else ""
+        table.add_row(str(row["rank"]), f"#{row['number']}{star}", row["id"], fixed(row["val_accuracy"], 4),
+                      human_count(row["params"]), fixed(row["flops"] and row["flops"] / 1e6, 1),
+                      fixed(row["latency_ms"], 2))
+    return table
+
+
+def summary(experiment: dict) -> str:
+    progress, best = experiment["progress"], experiment["best"]
+    text = (f"experiment {experiment['id']} {experiment['status']}: {progress['completed']}/{progress['max_trials']}"
+            f" trials ({progress['succeeded']} succeeded, {progress['pruned']} pruned, {progress['failed']} failed)")
+    if best:
+        text += f"; best #{best['number']} val acc {best['val_accuracy']:.4f}"
+    return text + (f" — {experiment['detail']}" if experiment["detail"] else "")
+
+
+@app.command("create")
+@handles_errors
+def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready dataset.")],
+           strategy: Annotated[ExperimentCreateStrategy, typer.Option(help="The search strategy.")],
+           max_trials: Annotated[int, typer.Option(min=1, help="Trials to run in all.")],
+           epochs: Annotated[int, typer.Option(min=1, help="Training epochs per trial.")],
+           max_minutes: Annotated[float | None, typer.Option(help="Time budget of the search.")] = None,
+           concurrency: Annotated[int | None, typer.Option(min=1, help="Trials running at once.")] = None,
+           max_params: Annotated[int | None, typer.Option(help="Constraint: at most this many parameters.")] = None,
+           max_latency_ms: Annotated[float | None, typer.Option(help="Constraint: CPU latency per image.")] = None,
+           space: Annotated[str | None, typer.Option(help="Search-space overrides: JSON, or @file.json.")] = None,
+           seed: Annotated[int | None, typer.Option(min=0)] = None,
+           name: Annotated[str | None, typer.Option()] = None,
+           auto_model: Annotated[bool, typer.Option("--auto-model/--no-auto-model",
+                                                    help="Retrain and export the best trial at the end.")] = True,
+           url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Start a search and print the experiment's id (the last line of stdout)."""
+    budget = {"max_trials": max_trials, "epochs_per_trial": epochs}
+    constraints = {key: value for key, value in (("max_params", max_params), ("max_latency_ms", max_latency_ms))
+                   if value is not None}
+    body: dict[str, Any] = {"dataset_id": dataset, "strategy": strategy.value, "auto_model": auto_model,
+                            "budget": {**budget, **({"max_minutes": max_minutes} if max_minutes else {})},
+                            "objective": {"constraints": constraints}, "search_space": parse_space(space)}
+    body.update({key: value for key, value in (("concurrency", concurrency), ("seed", seed), ("name", name))
+                 if value is not None})
+    experiment = call(create_experiment, client=connect(url, api_key), body=ExperimentCreate.from_dict(body))
+    err_console.print(f"created experiment {experiment.id} ({experiment.strategy}, {max_trials} trials × "
+                      f"{epochs} epochs); follow it with `nas experiments watch {experiment.id}`")
+    console.print(experiment.id)
+
+
+@app.command("list")
+@handles_errors
+def list_(limit: Annotated[int, typer.Option(min=1, max=500)] = 50, offset: Annotated[int, typer.Option(min=0)] = 0,
+          url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """List the project's experiments, newest first."""
+    page = call(list_experiments, client=connect(url, api_key), limit=limit, offset=offset).to_dict()
+    table = Table(title=f"experiments ({page['total']})")
+    for column in ("id", "name", "status", "strategy", "trials", "best val acc", "created"):
+        table.add_column(column)
+    for row in page["data"]:
+        progress, best = row["progress"], row["best"]
+        table.add_row(row["id"], row["name"], row["status"], row["strategy"],
+                      f"{progress['completed']}/{progress['max_trials']}",
+                      fixed(best and best["val_accuracy"], 4), row["created_at"][:19])
+    console.print(table)
+
+
+@app.command("show")
+@handles_errors
+def show(experiment_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Print one experiment as JSON."""
+    console.print_json(json.dumps(call(get_experiment, experiment_id, client=connect(url, api_key)).to_dict()))
+
+
+@app.command("watch")
+@handles_errors
+def watch(experiment_id: str,
+          interval: Annotated[float, typer.Option(min=0.1, help="Seconds between refreshes.")] = 1.0,
+          url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Show a live table of trials until the search ends; exit 0 if it succeeded, 1 otherwise."""
+    client = connect(url, api_key)
+    with Live(console=console, refresh_per_second=4, auto_refresh=False) as live:
+        while True:
+            experiment = call(get_experiment, experiment_id, client=client).to_dict()
+            trials = call(list_trials, experiment_id, client=client, limit=500).to_dict()["data"]
+            live.update(trials_table(experiment, trials), refresh=True)
+            if experiment["status"] in TERMINAL:
+                break
+            time.sleep(interval)
+    if experiment["status"] != "succeeded":
+        raise ClientError(summary(experiment))
+    err_console.print(summary(experiment))
+
+
+@app.command("leaderboard")
+@handles_errors
+def leaderboard(experiment_id: str, limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
+                url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Trials meeting the constraints, best first; ★ marks the Pareto front."""
+    board = call(get_leaderboard, experiment_id, client=connect(url, api_key), limit=limit).to_dict()
+    console.print(leaderboard_table(board))
+
+
+@app.command("cancel")
+@handles_errors
+def cancel(experiment_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Stop a search; running trials stop at their next batch."""
+    experiment = call(cancel_experiment, experiment_id, client=connect(url, api_key))
+    err_console.print(f"experiment {experiment.id} is {experiment.status}")
+
+
+@app.command("resume")
+@handles_errors
+def resume(experiment_id: str,
+           max_trials: Annotated[int | None, typer.Option(min=1, help="Raise the trial budget first.")] = None,
+           max_minutes: Annotated[float | None, typer.Option(help="Raise the time budget first.")] = None,
+           url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Continue a canceled or failed search with the budget left."""
+    body = {key: value for key, value in (("max_trials", max_trials), ("max_minutes", max_minutes))
+            if value is not None}
+    experiment = call(resume_experiment, experiment_id, client=connect(url, api_key),
+                      body=ExperimentResume.from_dict(body))
+    err_console.print(f"experiment {experiment.id} is {experiment.status}")
