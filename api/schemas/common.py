@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import PROBLEM_JSON
 
@@ -45,3 +45,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "description": _ERROR_MEANINGS[status],
                      "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for status in statuses}
+
+
+class SearchSpaceRead(BaseModel):
+    """The block search space: its dimensions, the flat decisions they decode to, and how to override them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str = Field(description="Changes whenever decoding a decision would give a different network.")
+    max_stages: int
+    dimensions: dict[str, dict[str, Any]] = Field(description="Per dimension: description, type, per_stage, "
+                                                  "the decisions it covers and its domain.")
+    decisions: dict[str, dict[str, Any]] = Field(description="Flat labelled decisions ('stage2/kernel') and "
+                                                 "their domains: {kind: int|float|categorical, …}.")
+    override: dict[str, Any] = Field(description="The grammar of ExperimentCreate.search_space.")
+    overrides_applied: dict[str, Any]

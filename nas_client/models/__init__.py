@@ -26,9 +26,6 @@ from .experiment_read_search_space import ExperimentReadSearchSpace
 from .experiment_read_status import ExperimentReadStatus
 from .experiment_read_strategy_settings import ExperimentReadStrategySettings
 from .experiment_resume import ExperimentResume
-from .get_search_space_response_get_search_space import (
-    GetSearchSpaceResponseGetSearchSpace,
-)
 from .health import Health
 from .health_checks import HealthChecks
 from .image_shape import ImageShape
@@ -49,6 +46,17 @@ from .ranked_trial import RankedTrial
 from .ranked_trial_arch import RankedTrialArch
 from .ranked_trial_decisions import RankedTrialDecisions
 from .ranked_trial_status import RankedTrialStatus
+from .search_space_read import SearchSpaceRead
+from .search_space_read_decisions import SearchSpaceReadDecisions
+from .search_space_read_decisions_additional_property import (
+    SearchSpaceReadDecisionsAdditionalProperty,
+)
+from .search_space_read_dimensions import SearchSpaceReadDimensions
+from .search_space_read_dimensions_additional_property import (
+    SearchSpaceReadDimensionsAdditionalProperty,
+)
+from .search_space_read_override import SearchSpaceReadOverride
+from .search_space_read_overrides_applied import SearchSpaceReadOverridesApplied
 from .split_sizes import SplitSizes
 from .trial_list import TrialList
 from .trial_read import TrialRead
@@ -84,7 +92,6 @@ __all__ = (
     "ExperimentReadStatus",
     "ExperimentReadStrategySettings",
     "ExperimentResume",
-    "GetSearchSpaceResponseGetSearchSpace",
     "Health",
     "HealthChecks",
     "ImageShape",
@@ -105,6 +112,13 @@ __all__ = (
     "RankedTrialArch",
     "RankedTrialDecisions",
     "RankedTrialStatus",
+    "SearchSpaceRead",
+    "SearchSpaceReadDecisions",
+    "SearchSpaceReadDecisionsAdditionalProperty",
+    "SearchSpaceReadDimensions",
+    "SearchSpaceReadDimensionsAdditionalProperty",
+    "SearchSpaceReadOverride",
+    "SearchSpaceReadOverridesApplied",
     "SplitSizes",
     "TrialList",
     "TrialRead",

@@ -5,10 +5,8 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.get_search_space_response_get_search_space import (
-    GetSearchSpaceResponseGetSearchSpace,
-)
 from ...models.problem import Problem
+from ...models.search_space_read import SearchSpaceRead
 from ...types import Response
 
 
@@ -24,9 +22,9 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetSearchSpaceResponseGetSearchSpace | Problem | None:
+) -> Problem | SearchSpaceRead | None:
     if response.status_code == 200:
-        response_200 = GetSearchSpaceResponseGetSearchSpace.from_dict(response.json())
+        response_200 = SearchSpaceRead.from_dict(response.json())
 
         return response_200
 
@@ -43,7 +41,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetSearchSpaceResponseGetSearchSpace | Problem]:
+) -> Response[Problem | SearchSpaceRead]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -55,7 +53,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[GetSearchSpaceResponseGetSearchSpace | Problem]:
+) -> Response[Problem | SearchSpaceRead]:
     """The default search space as JSON, with the override grammar
 
     Raises:
@@ -63,7 +61,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetSearchSpaceResponseGetSearchSpace | Problem]
+        Response[Problem | SearchSpaceRead]
     """
 
     kwargs = _get_kwargs()
@@ -78,7 +76,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-) -> GetSearchSpaceResponseGetSearchSpace | Problem | None:
+) -> Problem | SearchSpaceRead | None:
     """The default search space as JSON, with the override grammar
 
     Raises:
@@ -86,7 +84,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetSearchSpaceResponseGetSearchSpace | Problem
+        Problem | SearchSpaceRead
     """
 
     return sync_detailed(
@@ -97,7 +95,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-) -> Response[GetSearchSpaceResponseGetSearchSpace | Problem]:
+) -> Response[Problem | SearchSpaceRead]:
     """The default search space as JSON, with the override grammar
 
     Raises:
@@ -105,7 +103,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetSearchSpaceResponseGetSearchSpace | Problem]
+        Response[Problem | SearchSpaceRead]
     """
 
     kwargs = _get_kwargs()
@@ -118,7 +116,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-) -> GetSearchSpaceResponseGetSearchSpace | Problem | None:
+) -> Problem | SearchSpaceRead | None:
     """The default search space as JSON, with the override grammar
 
     Raises:
@@ -126,7 +124,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetSearchSpaceResponseGetSearchSpace | Problem
+        Problem | SearchSpaceRead
     """
 
     return (

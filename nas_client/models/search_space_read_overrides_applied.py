@@ -6,11 +6,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="GetSearchSpaceResponseGetSearchSpace")
+T = TypeVar("T", bound="SearchSpaceReadOverridesApplied")
 
 
 @_attrs_define
-class GetSearchSpaceResponseGetSearchSpace:
+class SearchSpaceReadOverridesApplied:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -23,10 +23,10 @@ class GetSearchSpaceResponseGetSearchSpace:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        get_search_space_response_get_search_space = cls()
+        search_space_read_overrides_applied = cls()
 
-        get_search_space_response_get_search_space.additional_properties = d
-        return get_search_space_response_get_search_space
+        search_space_read_overrides_applied.additional_properties = d
+        return search_space_read_overrides_applied
 
     @property
     def additional_keys(self) -> list[str]:
