@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 
+from prometheus_client import CollectorRegistry
+
 from api.errors import add_exception_handlers
-from api.routes import datasets, experiments, health, models, search_space
+from api.logs import RequestId, configure_logging
+from api.metrics import RequestMetrics, StateCollector, request_histogram
+from api.routes import dashboard, datasets, experiments, health, metrics, models, search_space
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
 
-ROUTERS = (health.router, datasets.router, experiments.router, search_space.router, models.router)
+ROUTERS = (health.router, metrics.router, datasets.router, experiments.router, search_space.router, models.router,
+           dashboard.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.log_format)
     app = FastAPI(title="nas-service", version="0.1.0",
                   description="Neural architecture search as a self-hosted REST service.")
     runtime = build_runtime(settings)
     app.state.settings, app.state.engine = settings, runtime.engine
     app.state.sessionmaker, app.state.store = runtime.sessionmaker, runtime.store
+    registry = CollectorRegistry()  # per app: several apps in one process never share series
+    registry.register(StateCollector(engine=runtime.engine, settings=settings))
+    app.state.metrics_registry = registry
+    app.add_middleware(RequestMetrics, histogram=request_histogram(registry))
+    app.add_middleware(RequestId)  # outermost: the request id is set before anything logs
     add_exception_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

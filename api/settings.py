@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     reaper_interval_s: int = Field(default=300, gt=0)
 
     worker_device: Literal["auto", "cpu", "cuda"] | str = "auto"
+    # One JSON object per log line (request / trial ids included), or plain text for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     # Experiments. A running trial's worker writes a heartbeat every trial_heartbeat_s; an attempt silent for
     # trial_stale_after_s is presumed dead (SIGKILL, power loss) and the trial runs again, at most

@@ -14,6 +14,7 @@ import nas_core.pruning  # noqa: F401
 import nas_core.space  # noqa: F401
 import nas_core.strategies  # noqa: F401
 import nas_core.trainer  # noqa: F401
+from api import logs
 from api.queue import celery_app
 from api.runtime import get_runtime
 from api.services import search
@@ -27,10 +28,14 @@ log = logging.getLogger(__name__)
 @celery_app.task(name=search.RUN_TRIAL_TASK, queue="trials", acks_late=True, reject_on_worker_lost=True)
 def run_trial(trial_id: str) -> str:
     runtime = get_runtime()
-    status = search.run_trial(unit_of_work=runtime.unit_of_work, store=runtime.store, settings=runtime.settings,
-                              trial_id=str(trial_id))
-    log.info("trial %s: %s", trial_id, status)
-    return status
+    token = logs.trial_id.set(str(trial_id))  # every log line of this trial carries its id
+    try:
+        status = search.run_trial(unit_of_work=runtime.unit_of_work, store=runtime.store,
+                                  settings=runtime.settings, trial_id=str(trial_id))
+        log.info("trial %s: %s", trial_id, status)
+        return status
+    finally:
+        logs.trial_id.reset(token)
 
 
 @celery_app.task(name=search.SCHEDULE_TASK, queue="trials", acks_late=True)

@@ -1,0 +1,45 @@
+"""/metrics and structured logs on the live stack."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from tests import archives
+from tests.service.conftest import upload, wait_for_dataset
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """``{label-string: value}`` of every sample of ``name`` in a Prometheus exposition."""
+    found = {}
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(\{{.*\}})? (\S+)$", line)  # label values may hold braces: /v1/x/{id}
+        if match:
+            found[match.group(1) or ""] = float(match.group(2))
+    return found
+
+
+def test_metrics_report_requests_resources_and_queues(stack, client):
+    dataset = wait_for_dataset(client, upload(client, archives.make_image_folder_zip()).json()["id"])
+    client.get(f"/v1/datasets/{dataset['id']}")
+    response = stack.client().get("/metrics")  # like the probes, no key needed: counts only, no ids
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert samples(text, "nas_datasets")['{status="ready"}'] >= 1
+    assert set(samples(text, "nas_queue_depth")) == {'{queue="ingest"}', '{queue="trials"}', '{queue="models"}'}
+    counts = samples(text, "nas_http_request_duration_seconds_count")
+    assert counts['{method="GET",route="/v1/datasets/{dataset_id}",status="200"}'] >= 1
+    assert not any(dataset["id"] in labels for labels in counts)  # route templates, never raw ids
+    assert "# TYPE nas_worker_heartbeat_age_seconds gauge" in text and "# TYPE nas_trials gauge" in text
+
+
+def test_logs_are_json_lines_carrying_the_request_id(stack, client):
+    request_id = f"test-{uuid.uuid4().hex[:12]}"
+    response = client.get("/v1/datasets", headers={"X-Request-ID": request_id})
+    assert response.headers["x-request-id"] == request_id
+    minted = client.get("/v1/datasets", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", minted)
+    lines = [json.loads(line) for line in stack.logs["api"].read_text().splitlines() if line.startswith("{")]
+    assert lines and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line.get("request_id") == request_id for line in lines)
