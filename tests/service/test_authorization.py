@@ -1,0 +1,69 @@
+"""Authorization sweep: every /v1 route of the app, called with another project's key or with none."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.routing import APIRoute
+
+from api.main import create_app
+from tests.service.test_experiments import all_trials, experiment_body, ready_dataset, wait_for_status
+
+
+def api_routes(routes, prefix: str = ""):
+    """Every APIRoute of the app, also those inside included routers."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):  # FastAPI's wrapper of an included router
+            yield from api_routes(route.original_router.routes, prefix + route.include_context.prefix)
+        elif hasattr(route, "routes"):
+            yield from api_routes(route.routes, prefix + getattr(route, "path", ""))
+
+
+def v1_routes(stack) -> list[tuple[str, str]]:
+    app = create_app(stack.settings)
+    return sorted({(method, path) for path, route in api_routes(app.routes) if path.startswith("/v1")
+                   for method in route.methods})
+
+
+def test_every_route_hides_another_projects_resources(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
+    experiment = client.post("/v1/experiments", json=body).json()
+    wait_for_status(client, experiment["id"], {"succeeded"})
+    trial = all_trials(client, experiment["id"])[0]
+    model = client.post(f"/v1/experiments/{experiment['id']}/models", json={"epochs": 1}).json()
+    ids = {"dataset_id": dataset["id"], "experiment_id": experiment["id"], "trial_id": trial["id"],
+           "model_id": model["id"], "format": "onnx"}
+    owned = set(ids.values()) - {"onnx"}
+
+    routes = v1_routes(stack)
+    assert len(routes) >= 15, routes
+    with stack.client(stack.new_key().key) as other, stack.client() as anonymous:
+        for method, path in routes:
+            url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+            assert anonymous.request(method, url).status_code == 401, (method, path)
+            response = other.request(method, url, json={} if method == "POST" else None)
+            if "{" in path:
+                assert response.status_code == 404, (method, path, response.text)
+                assert response.headers["content-type"].startswith("application/problem+json")
+            elif method == "GET":
+                assert response.status_code == 200, (method, path)
+                assert not owned & set(re.findall(r"[0-9a-f]{32}", response.text)), (method, path)
+        # Nor may another project start a search on this project's dataset.
+        attempt = other.post("/v1/experiments", json=experiment_body(dataset["id"]))
+        assert attempt.status_code == 404
+    # Nothing changed for the owner: the sweep's POSTs and DELETEs did nothing.
+    assert client.get(f"/v1/datasets/{dataset['id']}").json()["status"] == "ready"
+    assert client.get(f"/v1/experiments/{experiment['id']}").json()["status"] == "succeeded"
+    assert client.get(f"/v1/models/{model['id']}").status_code == 200
+
+
+def test_fields_the_user_must_not_set_are_rejected(stack, client):
+    dataset = ready_dataset(client)
+    for field, value in (("project_id", "0" * 32), ("status", "succeeded"), ("trials_created", 99),
+                         ("progress", {"completed": 5}), ("id", "0" * 32)):
+        response = client.post("/v1/experiments", json={**experiment_body(dataset["id"]), field: value})
+        assert response.status_code == 422, (field, response.text)
+    assert client.get("/v1/experiments").json()["total"] == 0
