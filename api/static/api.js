@@ -1,0 +1,60 @@
+// Thin client of the /v1 routes: the Bearer key from session storage on every request; 401 means "ask again".
+
+const KEY_NAME = "nas-api-key";
+
+export class Unauthorized extends Error {}
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export const key = {
+  get: () => sessionStorage.getItem(KEY_NAME),
+  set: (value) => sessionStorage.setItem(KEY_NAME, value.trim()),
+  clear: () => sessionStorage.removeItem(KEY_NAME),
+};
+
+export async function request(path, { method = "GET", body, raw = false } = {}) {
+  const headers = { Authorization: `Bearer ${key.get() || ""}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) throw new Unauthorized("the API key was refused");
+  if (!response.ok) {
+    let problem = null;
+    try { problem = await response.json(); } catch { /* not JSON: keep the status line */ }
+    throw new ApiError(response.status, problem);
+  }
+  if (raw) return response;
+  return response.status === 204 ? null : response.json();
+}
+
+export const get = (path) => request(path);
+export const post = (path, body) => request(path, { method: "POST", body });
+
+// Every page of a list route, `limit` rows at a time (the API caps pages at 500).
+export async function getAll(path, { limit = 500, offset = 0, onPage } = {}) {
+  const rows = [];
+  const sep = path.includes("?") ? "&" : "?";
+  for (;;) {
+    const page = await get(`${path}${sep}limit=${limit}&offset=${offset + rows.length}`);
+    rows.push(...page.data);
+    if (onPage) onPage(rows, page.total);
+    if (page.data.length === 0 || offset + rows.length >= page.total) return { data: rows, total: page.total };
+  }
+}
+
+// Downloads need the Bearer header, so a plain link cannot do: fetch, then hand the bytes to the browser as a blob.
+export async function download(path, filename) {
+  const response = await request(path, { raw: true });
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

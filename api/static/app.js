@@ -1,0 +1,167 @@
+// The dashboard shell: key prompt, hash routing (#/experiments, #/experiments/ID, #/datasets, #/models, #/models/ID)
+// and the list pages. Each page gets a `page` handle: current() turns false when the user navigates away.
+
+import { getAll, key, Unauthorized } from "./api.js";
+import { renderExperiment } from "./experiment.js";
+import { renderModel, renderModels } from "./models.js";
+import { ACTIVE_EXPERIMENT, badge, esc, fmtNumber, patch, pct, poll, when } from "./ui.js";
+
+const view = document.getElementById("view");
+const prompt = document.getElementById("key-prompt");
+const keyForm = document.getElementById("key-form");
+const keyError = document.getElementById("key-error");
+const signOut = document.getElementById("sign-out");
+let activePage = null;
+
+function showKeyPrompt(message = "") {
+  activePage?.leave();
+  activePage = null;
+  key.clear();
+  view.replaceChildren();
+  prompt.hidden = false;
+  signOut.hidden = true;
+  keyError.textContent = message;
+  document.getElementById("key-input").focus();
+}
+
+keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = new FormData(keyForm).get("key");
+  if (!value.trim()) return;
+  key.set(value);
+  keyForm.reset();
+  route();
+});
+
+signOut.addEventListener("click", () => showKeyPrompt());
+
+function makePage() {
+  const leaves = [];
+  const page = {
+    live: true,
+    current: () => page.live && activePage === page,
+    onLeave: (fn) => leaves.push(fn),
+    leave: () => { page.live = false; leaves.forEach((fn) => fn()); },
+    fail: (error) => {
+      if (!page.current()) return;
+      if (error instanceof Unauthorized) { showKeyPrompt("The API key was refused. Paste a valid key."); return; }
+      const box = document.getElementById("page-error") || view.insertAdjacentElement("afterbegin",
+        Object.assign(document.createElement("p"), { id: "page-error", className: "error" }));
+      box.setAttribute("role", "alert");
+      box.dataset.testid = "page-error";
+      box.textContent = `Error: ${error.message}`;
+      console.error(error);
+    },
+  };
+  return page;
+}
+
+const ROUTES = [
+  [/^#\/experiments\/([\w-]+)$/, "experiments", renderExperiment],
+  [/^#\/models\/([\w-]+)$/, "models", renderModel],
+  [/^#\/datasets$/, "datasets", renderDatasets],
+  [/^#\/models$/, "models", renderModels],
+  [/^#\/experiments$/, "experiments", renderExperiments],
+];
+
+async function route() {
+  if (!key.get()) { showKeyPrompt(); return; }
+  prompt.hidden = true;
+  signOut.hidden = false;
+  const hash = location.hash || "#/experiments";
+  let found = { section: "experiments", render: renderExperiments, args: [] };
+  for (const [pattern, section, render] of ROUTES) {
+    const match = hash.match(pattern);
+    if (match) { found = { section, render, args: match.slice(1) }; break; }
+  }
+  const { section, render, args } = found;
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  activePage?.leave();
+  const page = makePage();
+  activePage = page;
+  view.replaceChildren();
+  try {
+    await render(view, page, ...args);
+  } catch (error) {
+    page.fail(error);
+  }
+}
+
+window.addEventListener("hashchange", route);
+
+async function renderExperiments(root, page) {
+  root.innerHTML = `<section aria-labelledby="exp-title"><div class="title-row"><h2 id="exp-title">Experiments</h2>
+    <p class="muted" data-testid="experiments-total"></p></div>
+    <div id="experiments-body" data-testid="experiments"><p class="muted">Loading…</p></div></section>`;
+  document.title = "Experiments · nas-service";
+  const body = root.querySelector("#experiments-body");
+  const total = root.querySelector("[data-testid=experiments-total]");
+  await poll(page, async () => {
+    const { data } = await getAll("/v1/experiments");
+    if (!page.current()) return false;
+    total.textContent = `${data.length} in this project`;
+    patch(body, JSON.stringify(data.map((e) => [e.id, e.status, e.progress, e.best, e.updated_at])), () => experimentsTable(data));
+    return data.some((e) => ACTIVE_EXPERIMENT.has(e.status));
+  });
+}
+
+function experimentsTable(experiments) {
+  if (!experiments.length) return `<p class="empty">No experiments yet: start one with <code>nas experiments create</code> or <code>POST /v1/experiments</code>.</p>`;
+  const rows = experiments.map((e) => {
+    const p = e.progress;
+    const done = p.completed;
+    return `<tr data-testid="experiment-row" data-id="${esc(e.id)}">
+      <th scope="row"><a href="#/experiments/${esc(e.id)}" data-testid="experiment-link">${esc(e.name)}</a></th>
+      <td>${badge(e.status, "experiment-row-status")}</td>
+      <td>${esc(e.strategy)}</td>
+      <td><progress max="${p.max_trials}" value="${done}" aria-label="${done} of ${p.max_trials} trials finished"></progress>
+        <span class="num">${done}/${p.max_trials}</span>${p.running ? ` <span class="muted">(${p.running} running)</span>` : ""}</td>
+      <td class="num">${e.best ? `${pct(e.best.val_accuracy)} <span class="muted">#${e.best.number}</span>` : "–"}</td>
+      <td class="num">${e.best?.params ? fmtNumber(e.best.params) : "–"}</td>
+      <td>${esc(when(e.created_at))}</td></tr>`;
+  }).join("");
+  return `<div class="scroll-x"><table class="data"><caption class="visually-hidden">Experiments, newest first</caption>
+    <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Strategy</th><th scope="col">Progress</th>
+    <th scope="col">Best accuracy</th><th scope="col">Best params</th><th scope="col">Created</th></tr></thead>
+    <tbody>${rows}</tbody></table></div>`;
+}
+
+async function renderDatasets(root, page) {
+  root.innerHTML = `<section aria-labelledby="ds-title"><h2 id="ds-title">Datasets</h2>
+    <div id="datasets-body" data-testid="datasets"><p class="muted">Loading…</p></div></section>`;
+  document.title = "Datasets · nas-service";
+  const body = root.querySelector("#datasets-body");
+  await poll(page, async () => {
+    const { data } = await getAll("/v1/datasets");
+    if (!page.current()) return false;
+    patch(body, JSON.stringify(data.map((d) => [d.id, d.status, d.updated_at])), () => datasetsTable(data));
+    return data.some((d) => d.status === "processing");
+  });
+}
+
+function datasetsTable(datasets) {
+  if (!datasets.length) return `<p class="empty">No datasets yet: upload a zip of class folders with <code>nas datasets upload PATH</code>.</p>`;
+  const rows = datasets.map((d) => {
+    const most = Math.max(1, ...(d.classes || []).map((c) => c.count));
+    const classes = (d.classes || []).map((c) => `<li><span class="cls">${esc(c.name)}</span>
+      <meter min="0" max="${most}" value="${c.count}" aria-label="${esc(c.name)}: ${c.count} images"></meter><span class="num">${c.count}</span></li>`).join("");
+    const geometry = d.image ? `${d.image.channels}×${d.image.height}×${d.image.width}` : "–";
+    const splits = d.splits ? `${d.splits.train} / ${d.splits.val} / ${d.splits.test}` : "–";
+    const problems = d.errors?.length
+      ? `<details><summary>${d.errors.length} problem${d.errors.length > 1 ? "s" : ""}</summary><ul class="errors">${d.errors.slice(0, 200).map((e) =>
+        `<li>${Object.entries(e).map(([k, v]) => `<b>${esc(k)}</b> ${esc(typeof v === "object" ? JSON.stringify(v) : v)}`).join(" · ")}</li>`).join("")}</ul></details>`
+      : (d.detail ? esc(d.detail) : "none");
+    return `<tr data-testid="dataset-row" data-id="${esc(d.id)}"><th scope="row">${esc(d.name)}</th><td>${badge(d.status, "dataset-status")}</td>
+      <td class="num">${d.num_images ?? "–"}</td><td><ul class="classes">${classes || "–"}</ul></td>
+      <td class="num">${geometry}</td><td class="num">${splits}</td><td>${problems}</td></tr>`;
+  }).join("");
+  return `<div class="scroll-x"><table class="data"><caption class="visually-hidden">Datasets, newest first</caption>
+    <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Images</th><th scope="col">Classes</th>
+    <th scope="col">Channels×H×W</th><th scope="col">Train / val / test</th><th scope="col">Errors</th></tr></thead>
+    <tbody>${rows}</tbody></table></div>`;
+}
+
+route();

@@ -1,0 +1,51 @@
+// Small shared pieces of the pages: formatting, status badges, announcements and polling.
+
+import { esc, fmtNumber } from "./charts.js";
+
+export { esc, fmtNumber };
+
+export const ACTIVE_EXPERIMENT = new Set(["queued", "running", "canceling"]);
+export const POLL_MS = 2000;
+
+export const pct = (value) => (Number.isFinite(value) ? `${(value * 100).toFixed(2)}%` : "–");
+export const ms = (value) => (Number.isFinite(value) ? `${value.toFixed(2)} ms` : "–");
+export const seconds = (value) => (Number.isFinite(value) ? (value < 120 ? `${value.toFixed(1)} s` : `${(value / 60).toFixed(1)} min`) : "–");
+export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+
+export const badge = (status, testid = "status") =>
+  `<span class="badge s-${esc(status)}" data-testid="${esc(testid)}" data-status="${esc(status)}">${esc(status)}</span>`;
+
+export function announce(message) {
+  const live = document.getElementById("live");
+  live.textContent = "";
+  // A fresh text node after a tick makes screen readers repeat identical messages too.
+  setTimeout(() => { live.textContent = message; }, 30);
+}
+
+// Runs `step` now and every POLL_MS after it finishes, while the page is current and `step` returns true.
+export function poll(page, step) {
+  let timer = null;
+  const run = async () => {
+    if (!page.current()) return;
+    let again = false;
+    try {
+      again = await step();
+    } catch (error) {
+      page.fail(error);
+      return;
+    }
+    if (again && page.current()) timer = setTimeout(run, POLL_MS);
+  };
+  page.onLeave(() => clearTimeout(timer));
+  return run();
+}
+
+// Replaces a container's HTML only when its content's signature changed, so idle polls touch nothing.
+const signatures = new WeakMap();
+
+export function patch(element, signature, html) {
+  if (signatures.get(element) === signature) return false;
+  signatures.set(element, signature);
+  element.innerHTML = typeof html === "function" ? html() : html;
+  return true;
+}

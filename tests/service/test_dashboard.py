@@ -1,0 +1,235 @@
+"""The web dashboard at ``/``: served offline by the API, driven end to end in headless Chromium (Debian's).
+
+Runs on the PostgreSQL stack only: the page reads the same ``/v1`` routes on either backend.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.service.conftest import ROOT
+from tests.service.test_experiments import TERMINAL, experiment_body, ready_dataset, wait_for_status
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts"
+STATIC = ROOT / "api" / "static"
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
+
+
+def test_page_and_assets_are_served_without_external_urls(stack):
+    response = stack.client().get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    html = response.text
+    assert 'data-testid="key-prompt"' in html
+    linked = set(re.findall(r'(?:src|href)="(/static/[^"]+)"', html))
+    assert {"/static/app.js", "/static/style.css"} <= linked
+    shipped = {f"/static/{path.name}" for path in STATIC.iterdir() if path.suffix in (".js", ".css")}
+    bodies = {"/": html}
+    for path in sorted(linked | shipped):
+        asset = stack.client().get(path)
+        assert asset.status_code == 200, path
+        bodies[path] = asset.text
+    for path, body in bodies.items():
+        for url in re.findall(r"https?://[^\s\"'`)<>]+", body):
+            assert urlsplit(url).netloc == urlsplit(stack.base_url).netloc, f"{path} links {url}"
+        # ES module imports stay on this origin too.
+        for spec in re.findall(r'import[^"\']*["\']([^"\']+)["\']', body):
+            assert spec.startswith("./"), f"{path} imports {spec}"
+    assert stack.client().get("/static/..%2Fmain.py").status_code == 404
+    assert stack.client().get("/static/missing.js").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="nas-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", f"--user-data-dir={profile}", "--window-size=1440,1100"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_until(driver, condition, timeout_s: float = 20, what: str = "condition"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+    except Exception as error:
+        save_screenshot(driver, "failure")
+        raise AssertionError(f"timed out waiting for {what}: {error!r}") from None
+
+
+def by_testid(driver, testid: str, within=None):
+    from selenium.webdriver.common.by import By
+
+    return (within or driver).find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def read(driver, css: str, attribute: str | None = None) -> list[str]:
+    """Attributes (or text) of all matches in one script call: the page re-renders sections while polling."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? e.getAttribute(arguments[1])"
+        " : e.textContent.trim())", css, attribute)
+
+
+def save_screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"dashboard-{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def sign_in(driver, base_url: str, key: str) -> None:
+    driver.get(base_url + "/#/experiments")
+    driver.execute_script("sessionStorage.clear()")
+    driver.refresh()
+    prompt = wait_until(driver, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()], what="key prompt")
+    field = by_testid(driver, "key-input", prompt[0])[0]
+    field.send_keys(key)
+    by_testid(driver, "key-submit", prompt[0])[0].click()
+
+
+def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, browser):
+    dataset = ready_dataset(client)
+    finished = client.post("/v1/experiments", json=experiment_body(
+        dataset["id"], strategy="random", name="finished-search", budget={"max_trials": 3, "epochs_per_trial": 1})).json()
+    assert wait_for_status(client, finished["id"], TERMINAL)["status"] == "succeeded"
+    running = client.post("/v1/experiments", json=experiment_body(
+        dataset["id"], strategy="random", name="long-search", budget={"max_trials": 2, "epochs_per_trial": 300})).json()
+
+    started = time.monotonic()
+    sign_in(browser, stack.base_url, api_key.key)
+    ids = wait_until(browser, lambda d: len(found := read(d, "[data-testid=experiment-row]", "data-id")) == 2 and found,
+                     what="two experiment rows")
+    assert set(ids) == {finished["id"], running["id"]}
+    assert not [e for e in by_testid(browser, "key-prompt") if e.is_displayed()]
+
+    # The finished search: its trials, the leaderboard as the API ranks it, and a Pareto front.
+    browser.find_element("css selector", f'[data-id="{finished["id"]}"] [data-testid=experiment-link]').click()
+    numbers = wait_until(browser, lambda d: len(found := read(d, "[data-testid=trial-row]", "data-number")) == 3
+                         and found, what="three trial rows")
+    assert sorted(map(int, numbers)) == [1, 2, 3]
+    board = client.get(f"/v1/experiments/{finished['id']}/leaderboard").json()
+    wait_until(browser, lambda d: read(d, "[data-testid=leaderboard-row]"), what="leaderboard rows")
+    assert int(read(browser, "[data-testid=leaderboard-row] [data-testid=lb-number]")[0]) == board["data"][0]["number"]
+    shown = read(browser, "[data-testid=leaderboard-row] [data-testid=lb-accuracy]", "data-value")[0]
+    assert float(shown) == pytest.approx(board["data"][0]["val_accuracy"], abs=1e-12)
+    on_front = len([t for t in board["data"] if t["id"] in board["pareto"]])
+    for chart in ("pareto-latency", "pareto-params"):
+        assert len(read(browser, f"[data-testid={chart}] [data-testid=pareto-point]")) == on_front >= 1
+    # The best trial is selected by default: its curves and stage diagram are drawn.
+    wait_until(browser, lambda d: read(d, "[data-testid=arch-diagram]"), what="architecture diagram")
+    assert len(read(browser, "[data-testid=arch-stage]")) == len(board["data"][0]["arch"]["arch"]["stages"])
+    for chart in ("curve-accuracy", "curve-loss", "parallel-chart", "best-so-far-chart"):
+        assert read(browser, f"[data-testid={chart}]"), chart
+    # Sorting by accuracy (descending on first click) puts the leaderboard's best first.
+    by_testid(browser, "sort-val_accuracy")[0].click()
+    best = read(browser, "[data-testid=trial-row] td[data-value]", "data-value")[0]
+    assert float(best) == pytest.approx(board["data"][0]["val_accuracy"])
+    assert read(browser, "th[aria-sort=descending] [data-testid=sort-val_accuracy]")
+    assert not read(browser, "[data-testid=page-error]")
+    screenshot = save_screenshot(browser, "experiment")
+    assert screenshot.stat().st_size > 10_000
+
+    # The long search: a click on cancel moves it to canceling/canceled in the page and in the API.
+    browser.get(f"{stack.base_url}/#/experiments/{running['id']}")
+    wait_until(browser, lambda d: [b for b in by_testid(d, "cancel-button") if b.is_enabled()], timeout_s=30,
+               what="an enabled cancel button")
+    by_testid(browser, "cancel-button")[0].click()
+    wait_until(browser, lambda d: set(read(d, "[data-testid=experiment-status]", "data-status"))
+               & {"canceling", "canceled"}, what="canceling status in the page")
+    assert client.get(f"/v1/experiments/{running['id']}").json()["status"] in ("canceling", "canceled")
+    assert wait_for_status(client, running["id"], {"canceled"}, timeout_s=60)["status"] == "canceled"
+    # Polling brings the final status into the page without a reload.
+    wait_until(browser, lambda d: read(d, "[data-testid=experiment-status]", "data-status") == ["canceled"],
+               what="canceled status in the page")
+    assert by_testid(browser, "resume-button")[0].is_enabled()
+    assert not read(browser, "[data-testid=page-error]")
+    save_screenshot(browser, "canceled")
+    print(f"dashboard flow: {time.monotonic() - started:.1f}s in the browser")
+
+
+def test_a_refused_key_shows_the_prompt_again(stack, api_key, browser):
+    sign_in(browser, stack.base_url, "nas_not-a-real-key")
+    error = wait_until(browser, lambda d: [e for e in by_testid(d, "key-error") if e.text], what="key error")
+    assert "refused" in error[0].text
+    assert [e for e in by_testid(browser, "key-prompt") if e.is_displayed()]
+    assert browser.execute_script("return sessionStorage.getItem('nas-api-key')") is None
+    # A key that stops working mid-session (revoked, other tab) also returns to the prompt.
+    sign_in(browser, stack.base_url, api_key.key)
+    wait_until(browser, lambda d: any(read(d, "[data-testid=experiments-total]")), what="experiments page")
+    browser.execute_script("sessionStorage.setItem('nas-api-key', 'nas_revoked')")
+    browser.get(f"{stack.base_url}/#/datasets")
+    wait_until(browser, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()], what="prompt again")
+
+
+def add_finished_trials(stack, experiment_id: str, count: int) -> None:
+    """Many succeeded trials straight into the database: the page's load at scale, without training them."""
+    import random
+
+    from api.models import Trial, TrialEpoch
+
+    rng = random.Random(5)
+    arch = {"arch": {"stem_width": 16, "head_dropout": 0.0, "stages": [
+        {"op": "mbconv", "depth": 1, "width": 16, "kernel": 3, "expansion": 3, "se": False, "activation": "relu",
+         "downsample": True}]}, "train": {"batch_size": 16}}
+    with stack.runtime.unit_of_work() as session:
+        for number in range(1001, 1001 + count):
+            accuracy = rng.uniform(0.3, 0.95)
+            trial = Trial(experiment_id=experiment_id, number=number, status="succeeded", arch=arch,
+                          arch_hash=f"{number:064d}", seed=number, val_accuracy=accuracy, val_loss=1 - accuracy,
+                          params=rng.randint(1_000, 90_000), flops=rng.randint(10**5, 10**7),
+                          latency_ms=rng.uniform(0.1, 3.0), duration_s=1.0, attempts=1,
+                          decisions={"num_stages": rng.choice([1, 2]), "stage1/width": rng.randint(16, 24),
+                                     "stage1/expansion": rng.choice([1, 3])})
+            trial.epochs = [TrialEpoch(epoch=epoch, val_accuracy=accuracy * epoch / 3, val_loss=2 - epoch / 3,
+                                       train_loss=2 - epoch / 2.5, seconds=0.3) for epoch in (1, 2, 3)]
+            session.add(trial)
+
+
+def test_a_thousand_trials_paint_within_a_second(stack, client, api_key, browser):
+    dataset = ready_dataset(client)
+    experiment = client.post("/v1/experiments", json=experiment_body(
+        dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300})).json()
+    client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+    add_finished_trials(stack, experiment["id"], 1000)
+    total = client.get(f"/v1/experiments/{experiment['id']}/trials", params={"limit": 1}).json()["total"]
+    assert total >= 1000
+
+    sign_in(browser, stack.base_url, api_key.key)
+    wait_until(browser, lambda d: any(read(d, "[data-testid=experiments-total]")), what="experiments page")
+    browser.get(f"{stack.base_url}/#/experiments/{experiment['id']}")
+    browser.refresh()  # a cold page load: the timeline starts at navigation
+    wait_until(browser, lambda d: d.execute_script("return performance.getEntriesByName('nas:trials-complete').length"),
+               timeout_s=30, what="all trials loaded")
+    painted, complete = browser.execute_script(
+        "return ['nas:trials-painted', 'nas:trials-complete'].map(n => performance.getEntriesByName(n)[0].startTime)")
+    assert len(read(browser, "[data-testid=trial-row]")) == total
+    assert len(read(browser, "[data-testid=pareto-params] [data-testid=pareto-point]")) >= 1
+    save_screenshot(browser, "thousand-trials")
+    print(f"1000 trials: first 500 painted {painted:.0f} ms after navigation, all {complete:.0f} ms")
+    assert painted < 1000, f"first page of trials painted after {painted:.0f} ms"
