@@ -75,16 +75,16 @@ def trial_counts_for(session: Session, experiment_ids: list[str]) -> dict[str, C
 
 
 def best_trials(session: Session, experiment_ids: list[str]) -> dict[str, Trial]:
-    """The leaderboard leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number)."""
-    best: dict[str, Trial] = {}
-    if not experiment_ids:
-        return best
-    rows = session.scalars(select(Trial).options(lazyload(Trial.epochs))
-                           .where(Trial.experiment_id.in_(experiment_ids), Trial.status == "succeeded",
-                                  Trial.feasible.is_(True))
-                           .order_by(Trial.experiment_id, Trial.val_accuracy.desc(), Trial.params, Trial.number))
-    for trial in rows:
-        best.setdefault(trial.experiment_id, trial)
+    """The leaderboard leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number).
+
+    One LIMIT 1 query per experiment walks ``ix_trials_ranking``, whatever the number of trials.
+    """
+    best = {}
+    for experiment_id in experiment_ids:
+        leader = session.scalar(select(Trial).options(lazyload(Trial.epochs))
+                                .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*_RANK_ORDER).limit(1))
+        if leader is not None:
+            best[experiment_id] = leader
     return best
 
 
@@ -116,12 +116,29 @@ def list_trials(session: Session, *, experiment_id: str, limit: int, offset: int
     return list(rows), total
 
 
-def ranked_trials(session: Session, experiment_id: str) -> list[Trial]:
-    """Succeeded feasible trials, best first (ties: fewer params, then the earlier trial)."""
-    return list(session.scalars(
-        select(Trial).options(lazyload(Trial.epochs))
-        .where(Trial.experiment_id == experiment_id, Trial.status == "succeeded", Trial.feasible.is_(True))
-        .order_by(Trial.val_accuracy.desc(), Trial.params, Trial.number)))
+_RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
+_RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.number)
+
+
+def ranking_state(session: Session, experiment_id: str) -> tuple[int, datetime | None]:
+    """(ranked trials, latest finish): changes exactly when the leaderboard can change."""
+    count, latest = session.execute(select(func.count(), func.max(Trial.finished_at))
+                                    .where(Trial.experiment_id == experiment_id, *_RANKED)).one()
+    return int(count), latest
+
+
+def ranking_points(session: Session, experiment_id: str) -> list[tuple[str, float, int, float]]:
+    """(id, accuracy, params, latency) of every ranked trial: columns only, for the Pareto front."""
+    rows = session.execute(select(Trial.id, Trial.val_accuracy, Trial.params, Trial.latency_ms)
+                           .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*_RANK_ORDER))
+    return [(trial_id, accuracy, params or 0, latency or 0.0) for trial_id, accuracy, params, latency in rows]
+
+
+def ranked_trials(session: Session, experiment_id: str, *, limit: int, offset: int) -> list[Trial]:
+    """A page of succeeded feasible trials, best first (ties: fewer params, then the earlier trial)."""
+    return list(session.scalars(select(Trial).options(lazyload(Trial.epochs))
+                                .where(Trial.experiment_id == experiment_id, *_RANKED)
+                                .order_by(*_RANK_ORDER).limit(limit).offset(offset)))
 
 
 def get_trial(session: Session, trial_id: str, *, for_update: bool = False) -> Trial | None:

@@ -7,7 +7,8 @@ scheduler after commit.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -172,11 +173,35 @@ def get_trial(*, session: Session, project: Project, experiment_id: str, trial_i
 def leaderboard(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int
                 ) -> tuple[list[tuple[int, Trial]], list[str], int]:
     """Ranked feasible succeeded trials (a page of them) and the Pareto front over all of them."""
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    total, latest = repository.ranking_state(session, experiment.id)
+    front = _pareto_front(session, experiment.id, total, latest)
+    trials = repository.ranked_trials(session, experiment.id, limit=limit, offset=offset)
+    repository.attach_epochs(session, trials)
+    return [(offset + index + 1, trial) for index, trial in enumerate(trials)], front, total
+
+
+_fronts: OrderedDict[str, tuple[tuple, list[str]]] = OrderedDict()
+_fronts_lock = threading.Lock()
+FRONT_CACHE_SIZE = 256
+
+
+def _pareto_front(session: Session, experiment_id: str, total: int, latest) -> list[str]:
+    """The front over every ranked trial, recomputed only when a trial finished since the last call.
+
+    Polled leaderboards of large experiments would otherwise read and sweep every trial on every request.
+    """
     from nas_core.ranking import pareto_front
 
-    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
-    ranked = repository.ranked_trials(session, experiment.id)
-    front = pareto_front([(t.id, t.val_accuracy, t.params or 0, t.latency_ms or 0.0) for t in ranked])
-    page = [(offset + index + 1, trial) for index, trial in enumerate(ranked[offset:offset + limit])]
-    repository.attach_epochs(session, [trial for _, trial in page])
-    return page, list(front), len(ranked)
+    state = (total, latest)
+    with _fronts_lock:
+        cached = _fronts.get(experiment_id)
+        if cached is not None and cached[0] == state:
+            _fronts.move_to_end(experiment_id)
+            return cached[1]
+    front = list(pareto_front(repository.ranking_points(session, experiment_id)))
+    with _fronts_lock:
+        _fronts[experiment_id] = (state, front)
+        while len(_fronts) > FRONT_CACHE_SIZE:
+            _fronts.popitem(last=False)
+    return front
