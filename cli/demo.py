@@ -28,6 +28,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from cli.commands._client import ClientError, call
+from cli.commands.datasets import upload_with_progress
+from cli.commands.experiments import trials_table
+from cli.commands.models import download_artifact
+from nas_client import AuthenticatedClient
+from nas_client.api.datasets import get_dataset
+from nas_client.api.experiments import create_experiment, get_experiment, get_leaderboard, list_trials
+from nas_client.api.models import get_model, list_experiment_models
+from nas_client.models import ExperimentCreate
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".demo"
 HELD_OUT = 500
@@ -64,17 +74,6 @@ def build_dataset(path: Path) -> list[tuple[np.ndarray, int]]:
     return held_out
 
 
-def check(response: httpx.Response) -> dict:
-    if response.status_code >= 400:
-        try:
-            problem = response.json()
-            detail = f"{problem.get('title')}: {problem.get('detail')}"
-        except ValueError:
-            detail = response.text[:200]
-        raise DemoError(f"{response.request.method} {response.request.url.path} → {response.status_code} {detail}")
-    return response.json() if response.content else {}
-
-
 def wait(predicate, *, timeout_s: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -83,22 +82,6 @@ def wait(predicate, *, timeout_s: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
-def trials_table(experiment: dict, trials: list[dict]) -> Table:
-    progress = experiment["progress"]
-    table = Table(title=f"experiment {experiment['id'][:8]} · {experiment['strategy']} · {experiment['status']} · "
-                        f"{progress['completed']}/{progress['max_trials']} trials")
-    for column in ("#", "status", "stages", "val acc", "params", "latency ms", "epochs", "seconds"):
-        table.add_column(column, justify="right" if column not in ("status", "stages") else "left")
-    for trial in trials:
-        stages = " ".join(f"{s['op']}{s['width']}k{s['kernel']}" for s in trial["arch"]["arch"]["stages"])
-        table.add_row(str(trial["number"]), trial["status"], stages,
-                      f"{trial['val_accuracy']:.3f}" if trial["val_accuracy"] is not None else "",
-                      f"{trial['params']:,}" if trial["params"] else "",
-                      f"{trial['latency_ms']:.2f}" if trial["latency_ms"] else "", str(len(trial["epochs"])),
-                      f"{trial['duration_s']:.1f}" if trial["duration_s"] else "")
-    return table
 
 
 def preprocess(pixels: np.ndarray, spec: dict) -> np.ndarray:
@@ -115,16 +98,14 @@ def preprocess(pixels: np.ndarray, spec: dict) -> np.ndarray:
 def run_demo(base_url: str, key: str) -> None:
     import onnxruntime
 
-    http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    client = AuthenticatedClient(base_url=base_url, token=key, timeout=httpx.Timeout(60.0))
     zip_path = STATE / "mnist.zip"
     console.print("[bold]1.[/] Building MNIST-5k as PNG folders (500 images held back)…")
     held_out = build_dataset(zip_path)
     console.print(f"[bold]2.[/] Uploading {zip_path.stat().st_size / 1e6:.1f} MB…")
-    with open(zip_path, "rb") as handle:
-        dataset = check(http.post("/v1/datasets", files={"file": ("mnist.zip", handle, "application/zip")},
-                                  data={"name": "mnist-5k"}))
-    dataset = wait(lambda: (d := check(http.get(f"/v1/datasets/{dataset['id']}")))["status"] != "processing" and d,
-                   timeout_s=300, what="ingestion")
+    dataset = upload_with_progress(client, zip_path, "mnist-5k")
+    dataset = wait(lambda: (d := call(get_dataset, dataset["id"], client=client).to_dict())["status"] != "processing"
+                   and d, timeout_s=300, what="ingestion")
     if dataset["status"] != "ready":
         raise DemoError(f"dataset failed: {dataset['detail']}")
     console.print(f"   ready: {dataset['num_images']} images, {len(dataset['classes'])} classes, "
@@ -132,11 +113,12 @@ def run_demo(base_url: str, key: str) -> None:
                   f"splits {dataset['splits']}")
 
     console.print("[bold]3.[/] Searching (regularized evolution, 8 trials × 2 epochs)…")
-    experiment = check(http.post("/v1/experiments", json={"dataset_id": dataset["id"], **SEARCH}))
+    experiment = call(create_experiment, client=client,
+                      body=ExperimentCreate.from_dict({"dataset_id": dataset["id"], **SEARCH})).to_dict()
     with Live(console=console, refresh_per_second=2) as live:
         while True:
-            experiment = check(http.get(f"/v1/experiments/{experiment['id']}"))
-            trials = check(http.get(f"/v1/experiments/{experiment['id']}/trials", params={"limit": 100}))["data"]
+            experiment = call(get_experiment, experiment["id"], client=client).to_dict()
+            trials = call(list_trials, experiment["id"], client=client, limit=100).to_dict()["data"]
             live.update(trials_table(experiment, trials))
             if experiment["status"] in ("succeeded", "failed", "canceled"):
                 break
@@ -144,7 +126,7 @@ def run_demo(base_url: str, key: str) -> None:
     if experiment["status"] != "succeeded":
         raise DemoError(f"search {experiment['status']}: {experiment['detail']}")
 
-    board = check(http.get(f"/v1/experiments/{experiment['id']}/leaderboard", params={"limit": 5}))
+    board = call(get_leaderboard, experiment["id"], client=client, limit=5).to_dict()
     table = Table(title="leaderboard (★ = Pareto front over accuracy, params, latency)")
     for column in ("rank", "trial", "val acc", "params", "MFLOPs", "latency ms"):
         table.add_column(column, justify="right")
@@ -155,10 +137,10 @@ def run_demo(base_url: str, key: str) -> None:
     console.print(table)
 
     console.print("[bold]4.[/] Retraining the winner on train+val, testing on held-out data, exporting…")
-    model = wait(lambda: next(iter(check(http.get(f"/v1/experiments/{experiment['id']}/models"))["data"]), None),
-                 timeout_s=60, what="the final model job")
-    model = wait(lambda: (m := check(http.get(f"/v1/models/{model['id']}")))["status"] in ("ready", "failed") and m,
-                 timeout_s=900, what="the final model", interval=1)
+    model = wait(lambda: next(iter(call(list_experiment_models, experiment["id"], client=client).to_dict()["data"]),
+                              None), timeout_s=60, what="the final model job")
+    model = wait(lambda: (m := call(get_model, model["id"], client=client).to_dict())["status"] in ("ready", "failed")
+                 and m, timeout_s=900, what="the final model", interval=1)
     if model["status"] != "ready":
         raise DemoError(f"model failed: {model['detail']}")
     console.print(f"   ready: test accuracy {model['test_accuracy']:.4f}, {model['params']:,} params, "
@@ -169,8 +151,7 @@ def run_demo(base_url: str, key: str) -> None:
     out = STATE / "model"
     out.mkdir(exist_ok=True)
     for fmt, name in (("onnx", "model.onnx"), ("preprocessing", "preprocessing.json")):
-        response = http.get(f"/v1/models/{model['id']}/artifacts/{fmt}", follow_redirects=True)
-        check(response) if response.status_code >= 400 else (out / name).write_bytes(response.content)
+        download_artifact(client, model["id"], fmt, out / name)
     spec = json.loads((out / "preprocessing.json").read_text())
     session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     batch = np.stack([preprocess(pixels, spec) for pixels, _ in held_out])
@@ -206,7 +187,7 @@ def main() -> int:
         wait(lambda: _ready(f"http://127.0.0.1:{port}"), timeout_s=120, what="the server")
         run_demo(f"http://127.0.0.1:{port}", key)
         status = 0
-    except DemoError as error:
+    except (DemoError, ClientError) as error:
         console.print(f"[red]demo failed:[/] {error} (server log: {(STATE / 'serve.log').relative_to(ROOT)})")
         status = 1
     finally:
