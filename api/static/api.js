@@ -35,16 +35,19 @@ export async function request(path, { method = "GET", body, raw = false } = {}) 
 export const get = (path) => request(path);
 export const post = (path, body) => request(path, { method: "POST", body });
 
-// Every page of a list route, `limit` rows at a time (the API caps pages at 500).
+// Every page of a list route, `limit` rows at a time (the API caps pages at 500): the first page alone, so the
+// caller can paint it, then the rest at once now that the total is known.
 export async function getAll(path, { limit = 500, offset = 0, onPage } = {}) {
-  const rows = [];
   const sep = path.includes("?") ? "&" : "?";
-  for (;;) {
-    const page = await get(`${path}${sep}limit=${limit}&offset=${offset + rows.length}`);
-    rows.push(...page.data);
-    if (onPage) onPage(rows, page.total);
-    if (page.data.length === 0 || offset + rows.length >= page.total) return { data: rows, total: page.total };
-  }
+  const pageAt = (start) => get(`${path}${sep}limit=${limit}&offset=${start}`);
+  const first = await pageAt(offset);
+  const rows = [...first.data];
+  if (onPage) onPage(rows, first.total);
+  const starts = [];
+  for (let start = offset + limit; first.data.length === limit && start < first.total; start += limit) starts.push(start);
+  for (const page of await Promise.all(starts.map(pageAt))) rows.push(...page.data);
+  if (starts.length && onPage) onPage(rows, first.total);
+  return { data: rows, total: first.total };
 }
 
 // Downloads need the Bearer header, so a plain link cannot do: fetch, then hand the bytes to the browser as a blob.

@@ -30,9 +30,15 @@ function logScale(domain, range) {
   const inner = linear([lo, hi === lo ? lo + 1 : hi], range);
   const f = (v) => inner(Math.log10(Math.max(v, 1e-12)));
   f.ticks = () => {
-    const out = [];
-    for (let p = Math.floor(lo); p <= Math.ceil(hi); p++) if (p >= lo - 1e-9 && p <= hi + 1e-9) out.push(10 ** p);
-    return out.length >= 2 ? out : [domain[0], domain[1]];
+    const within = (t) => Math.log10(t) >= lo - 1e-9 && Math.log10(t) <= hi + 1e-9;
+    const decades = [], steps = [];
+    for (let p = Math.floor(lo); p <= Math.ceil(hi); p++) {
+      decades.push(10 ** p);
+      steps.push(10 ** p, 2 * 10 ** p, 5 * 10 ** p);
+    }
+    // Powers of ten when the range spans several; 1-2-5 steps inside a narrow one.
+    const major = decades.filter(within);
+    return major.length >= 3 ? major : steps.filter(within);
   };
   return f;
 }
@@ -46,6 +52,12 @@ function niceTicks(lo, hi, n) {
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toFixed(12));
   return out;
 }
+
+// 5% room on both sides, so points at the extremes are not drawn on the axes.
+const padded = ([lo, hi]) => {
+  const room = (hi - lo || Math.abs(hi) || 1) * 0.05;
+  return [lo - room, hi + room];
+};
 
 const extent = (values) => {
   const finite = values.filter((v) => Number.isFinite(v));
@@ -118,13 +130,10 @@ export function scatter({ points, front, xKey, xLabel, label, testid, log = fals
   const usable = points.filter((p) => Number.isFinite(p[xKey]) && Number.isFinite(p.val_accuracy) && (!log || p[xKey] > 0));
   if (!usable.length) return `<p class="empty" data-testid="${esc(testid)}-empty">No finished trials yet.</p>`;
   const [x0, x1] = extent(usable.map((p) => p[xKey]));
-  const x = log ? logScale([x0 * 0.9, x1 * 1.1], [box.left, box.right]) : linear([x0, x1], [box.left, box.right]);
-  const y = linear(extent(usable.map((p) => p.val_accuracy)), [box.bottom, box.top]);
+  const x = log ? logScale([x0 * 0.9, x1 * 1.1], [box.left, box.right]) : linear(padded([x0, x1]), [box.left, box.right]);
+  const y = linear(padded(extent(usable.map((p) => p.val_accuracy))), [box.bottom, box.top]);
   const body = [axes({ x, y, xTicks: x.ticks(5), yTicks: y.ticks(5), box, xLabel, yLabel: "val accuracy" })];
-  const onFront = usable.filter((p) => front.has(p.id)).sort((a, b) => a[xKey] - b[xKey]);
-  if (onFront.length > 1) {
-    body.push(`<path d="${onFront.map((p, i) => `${i ? "L" : "M"}${x(p[xKey]).toFixed(1)},${y(p.val_accuracy).toFixed(1)}`).join("")}" fill="none" stroke="#c2410c" stroke-width="1.5" stroke-dasharray="4 3"/>`);
-  }
+  const onFront = usable.filter((p) => front.has(p.id));
   // Front points last, so they sit on top.
   for (const p of [...usable.filter((q) => !front.has(q.id)), ...onFront]) {
     const isFront = front.has(p.id);
@@ -132,7 +141,7 @@ export function scatter({ points, front, xKey, xLabel, label, testid, log = fals
       class="${isFront ? "pt front" : "pt"}" data-testid="${isFront ? "pareto-point" : "trial-point"}" data-trial="${esc(p.id)}"><title>#${p.number}: accuracy ${fmtNumber(p.val_accuracy)}, ${esc(xLabel)} ${fmtNumber(p[xKey])}${isFront ? " (Pareto front)" : ""}</title></circle>`);
   }
   return `<figure class="chart-box">${frame({ width, height, label, testid, body: body.join("") })}
-    <figcaption><ul class="legend"><li><span class="swatch front"></span>Pareto front (${onFront.length})</li><li><span class="swatch"></span>other trials</li></ul></figcaption></figure>`;
+    <figcaption><ul class="legend"><li><span class="swatch front"></span>Pareto front over accuracy, params and latency (${onFront.length})</li><li><span class="swatch"></span>other trials</li></ul></figcaption></figure>`;
 }
 
 /** One vertical axis per decision and one for accuracy; each finished trial is a polyline colored by accuracy. */
@@ -148,7 +157,9 @@ export function parallelCoordinates({ trials, label, testid, highlight, width = 
     const numeric = values.length && values.every((v) => typeof v === "number");
     if (numeric) {
       const s = linear(extent(values), [bottom, top]);
-      return { x: left + i * step, at: (v) => (typeof v === "number" ? s(v) : null), ticks: s.ticks(4).map((t) => [t, s(t)]) };
+      const counts = values.every(Number.isInteger);  // num_stages, widths: no tick at 1.75
+      const ticks = s.ticks(4).filter((t) => !counts || Number.isInteger(t));
+      return { x: left + i * step, at: (v) => (typeof v === "number" ? s(v) : null), ticks: ticks.map((t) => [t, s(t)]) };
     }
     const cats = [...new Set(values.map(String))].sort();
     const at = (v) => (v === undefined || v === null ? null : bottom - ((cats.indexOf(String(v)) + 0.5) / cats.length) * (bottom - top));
@@ -187,7 +198,7 @@ export function stageDiagram({ arch, label, testid }) {
       lines: [`width ${s.width}`, `kernel ${s.kernel}×${s.kernel}`, `depth ${s.depth}`,
         `expansion ${s.expansion}`, `${s.activation}${s.se ? " + SE" : ""}`, s.downsample ? "stride 2 ↓" : "stride 1"],
     })),
-    { title: "head", lines: [`dropout ${spec.head_dropout ?? 0}`, "pool → linear"], kind: "io" },
+    { title: "head", lines: [`dropout ${fmtNumber(spec.head_dropout ?? 0, 2)}`, "pool → linear"], kind: "io" },
   ];
   const width = pad * 2 + blocks.length * boxW + (blocks.length - 1) * gap;
   const height = boxH + pad * 2;

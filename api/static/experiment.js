@@ -135,9 +135,9 @@ export async function renderExperiment(root, page, experimentId) {
         ${lineChart({ series: loss, xLabel: "epoch", yLabel: "loss", integerX: true, label: "Validation (solid) and training (dashed) loss per epoch of the selected trials", testid: "curve-loss" })}</div>`;
     });
     const last = chosen[chosen.length - 1];
-    patch($("architecture"), last ? last.id : "", () => last ? `<p>Trial <strong>#${last.number}</strong> · ${fmtNumber(last.params)} params · ${fmtNumber(last.flops)} FLOPs · train: ${esc(Object.entries(last.arch.train || {}).map(([k, v]) => `${k} ${v}`).join(", "))}</p>
+    patch($("architecture"), last ? last.id : "", () => last ? `<p>Trial <strong>#${last.number}</strong> · ${fmtNumber(last.params)} params · ${fmtNumber(last.flops)} FLOPs · train: ${esc(Object.entries(last.arch.train || {}).map(([k, v]) => `${k} ${typeof v === "number" ? fmtNumber(v) : v}`).join(", "))}</p>
       ${stageDiagram({ arch: last.arch, label: `Architecture of trial ${last.number}: stem, ${last.arch.arch.stages.length} stages, head`, testid: "arch-diagram" })}
-      <details><summary>Decisions</summary><dl class="decisions">${Object.entries(last.decisions).map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl></details>`
+      <details><summary>Decisions</summary><dl class="decisions">${Object.entries(last.decisions).map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(typeof v === "number" ? fmtNumber(v) : v)}</dd></div>`).join("")}</dl></details>`
       : `<p class="empty">Select a trial to see its architecture.</p>`);
     drawParallel();
   }
@@ -242,9 +242,12 @@ export async function renderExperiment(root, page, experimentId) {
   }
 
   // First load: the header, then trials 500 at a time, painting after the first page.
-  state.experiment = await get(base);
-  if (!page.current()) return;
-  drawHeader();
+  const experimentLoaded = get(base).then((experiment) => {
+    if (!page.current()) return;
+    state.experiment = experiment;
+    drawHeader();
+  });
+  experimentLoaded.catch(() => {});  // awaited below; this only keeps an early failure from being "unhandled"
   await getAll(`${base}/trials`, { onPage: (rows) => {
     if (!page.current() || !merge(rows)) return;
     drawTrials();
@@ -254,8 +257,9 @@ export async function renderExperiment(root, page, experimentId) {
   if (!page.current()) return;
   if (!state.trials.length) drawTrials();  // the empty table and charts say "no trials yet"
   performance.mark("nas:trials-complete", { detail: state.trials.length });
-  await refreshBoard();
-  await refreshModels();
+  await experimentLoaded;
+  if (!page.current()) return;
+  await Promise.all([refreshBoard(), refreshModels()]);
 
   function startPolling() {
     if (polling) return;
@@ -300,10 +304,8 @@ function skeleton() {
     <section class="card" aria-labelledby="bsf-title"><h3 id="bsf-title">Best so far</h3><div id="best-so-far" data-testid="best-so-far"></div></section>
   </div>
   <section class="card" aria-labelledby="arch-title"><h3 id="arch-title">Architecture of the selected trial</h3><div id="architecture" data-testid="architecture"></div></section>
-  <div class="grid-2">
-    <section class="card" aria-labelledby="lb-title"><h3 id="lb-title">Leaderboard</h3><div id="leaderboard" class="table-scroll" data-testid="leaderboard"><p class="muted">Loading…</p></div></section>
-    <section class="card" aria-labelledby="pareto-title"><h3 id="pareto-title">Pareto front</h3><div id="pareto" data-testid="pareto"></div></section>
-  </div>
+  <section class="card" aria-labelledby="pareto-title"><h3 id="pareto-title">Pareto front</h3><div id="pareto" data-testid="pareto"></div></section>
+  <section class="card" aria-labelledby="lb-title"><h3 id="lb-title">Leaderboard</h3><div id="leaderboard" class="table-scroll short" data-testid="leaderboard"><p class="muted">Loading…</p></div></section>
   <section class="card" aria-labelledby="pc-title"><h3 id="pc-title">Decisions vs accuracy</h3><div id="parallel" data-testid="parallel"></div></section>
   <section class="card" aria-labelledby="models-title"><h3 id="models-title">Final models</h3><div id="models" data-testid="experiment-models"></div></section>`;
 }

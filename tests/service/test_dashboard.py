@@ -153,6 +153,8 @@ def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, b
     assert not read(browser, "[data-testid=page-error]")
     screenshot = save_screenshot(browser, "experiment")
     assert screenshot.stat().st_size > 10_000
+    browser.execute_script("document.getElementById('arch-title').scrollIntoView()")
+    save_screenshot(browser, "experiment-charts")
 
     # The long search: a click on cancel moves it to canceling/canceled in the page and in the API.
     browser.get(f"{stack.base_url}/#/experiments/{running['id']}")
@@ -229,7 +231,9 @@ def test_a_thousand_trials_paint_within_a_second(stack, client, api_key, browser
     painted, complete = browser.execute_script(
         "return ['nas:trials-painted', 'nas:trials-complete'].map(n => performance.getEntriesByName(n)[0].startTime)")
     assert len(read(browser, "[data-testid=trial-row]")) == total
-    assert len(read(browser, "[data-testid=pareto-params] [data-testid=pareto-point]")) >= 1
+    wait_until(browser, lambda d: read(d, "[data-testid=pareto-params] [data-testid=pareto-point]"), what="front")
     save_screenshot(browser, "thousand-trials")
+    browser.execute_script("document.getElementById('lb-title').scrollIntoView()")
+    save_screenshot(browser, "thousand-trials-charts")
     print(f"1000 trials: first 500 painted {painted:.0f} ms after navigation, all {complete:.0f} ms")
     assert painted < 1000, f"first page of trials painted after {painted:.0f} ms"
