@@ -150,6 +150,13 @@ def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, b
     best = read(browser, "[data-testid=trial-row] td[data-value]", "data-value")[0]
     assert float(best) == pytest.approx(board["data"][0]["val_accuracy"])
     assert read(browser, "th[aria-sort=descending] [data-testid=sort-val_accuracy]")
+    # The status filter narrows the table without a request.
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_testid(browser, "status-filter")[0]).select_by_value("failed")
+    assert read(browser, "[data-testid=trial-row]") == [] and "0 of 3" in read(browser, "[data-testid=trial-count]")[0]
+    Select(by_testid(browser, "status-filter")[0]).select_by_value("succeeded")
+    assert len(read(browser, "[data-testid=trial-row]")) == 3
     assert not read(browser, "[data-testid=page-error]")
     screenshot = save_screenshot(browser, "experiment")
     assert screenshot.stat().st_size > 10_000
@@ -171,6 +178,17 @@ def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, b
     assert by_testid(browser, "resume-button")[0].is_enabled()
     assert not read(browser, "[data-testid=page-error]")
     save_screenshot(browser, "canceled")
+
+    # Datasets: status, class counts and geometry; models: none yet (auto_model is off), and no error.
+    by_testid(browser, "nav-datasets")[0].click()
+    wait_until(browser, lambda d: read(d, "[data-testid=dataset-row]", "data-id") == [dataset["id"]], what="dataset")
+    assert read(browser, "[data-testid=dataset-status]", "data-status") == ["ready"]
+    row = read(browser, "[data-testid=dataset-row]")[0]
+    geometry = "{channels}×{height}×{width}".format(**dataset["image"])
+    assert geometry in row and all(f"{c['name']}" in row and str(c["count"]) in row for c in dataset["classes"])
+    by_testid(browser, "nav-models")[0].click()
+    wait_until(browser, lambda d: "No final models yet" in (read(d, "[data-testid=models]") or [""])[0], what="models")
+    assert not read(browser, "[data-testid=page-error]")
     print(f"dashboard flow: {time.monotonic() - started:.1f}s in the browser")
 
 
