@@ -59,6 +59,10 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 400 and detail.startswith("There was an error parsing the body"):
+            # A body that is not even decodable is one more invalid request: same status and shape as the rest.
+            return problem(422, "validation-error", "the request body could not be parsed",
+                           errors=[{"field": "body", "error": "not valid JSON (or not UTF-8)"}])
         return problem(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http-error"), detail,
                        headers=getattr(exc, "headers", None))
 
