@@ -15,8 +15,9 @@ from cli.commands import datasets as datasets_commands
 from cli.commands import experiments as experiments_commands
 from cli.commands import models as models_commands
 
+# No locals in tracebacks: an unexpected error must never print the API key held in a local variable.
 app = typer.Typer(help="Neural architecture search as a self-hosted REST service.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, pretty_exceptions_show_locals=False)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 # Client commands: they talk to a running server through the generated OpenAPI client (NAS_URL, NAS_API_KEY).
