@@ -11,6 +11,7 @@ COPY nas_core ./nas_core
 COPY api ./api
 COPY worker ./worker
 COPY cli ./cli
+COPY nas_client ./nas_client
 COPY migrations ./migrations
 RUN pip install --upgrade pip setuptools wheel && pip install .
 
