@@ -23,22 +23,29 @@ export function announce(message) {
 }
 
 // Runs `step` now and every POLL_MS after it finishes, while the page is current and `step` returns true.
+// A hidden tab skips its turns; a transient failure (rate limit, restart, network) is shown and retried.
 export function poll(page, step) {
   let timer = null;
+  const again = () => { if (page.current()) timer = setTimeout(run, POLL_MS); };
   const run = async () => {
     if (!page.current()) return;
-    let again = false;
+    if (document.hidden) { again(); return; }
+    let more = false;
     try {
-      again = await step();
+      more = await step();
+      document.getElementById("page-error")?.remove();
     } catch (error) {
       page.fail(error);
+      if (isTransient(error)) again();
       return;
     }
-    if (again && page.current()) timer = setTimeout(run, POLL_MS);
+    if (more) again();
   };
   page.onLeave(() => clearTimeout(timer));
   return run();
 }
+
+const isTransient = (error) => error instanceof TypeError || [429, 502, 503, 504].includes(error?.status);
 
 // Replaces a container's HTML only when its content's signature changed, so idle polls touch nothing.
 const signatures = new WeakMap();
