@@ -1,17 +1,23 @@
-"""Request dependencies: ``SessionDep`` (one transaction per request), ``CurrentProject`` (bearer auth), store."""
+"""Request dependencies: ``SessionDep`` (one transaction per request), ``CurrentProject`` (bearer auth and the
+project's rate limit), store, and ``IdempotentRoute`` (``Idempotency-Key`` on POST routes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db import unit_of_work
-from api.errors import Unauthorized
+from api.errors import APIError, Unauthorized
 from api.models import Project
 from api.services import keys as keys_service
+from api.services import limits as limits_service
 from api.settings import Settings
 from api.storage import ObjectStore
 
@@ -41,7 +47,90 @@ def current_project(request: Request, session: SessionDep) -> Project:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer API key")
-    return keys_service.authenticate(session=session, key=token.strip())
+    project = keys_service.authenticate(session=session, key=token.strip())
+    request.app.state.rate_limiter.check(project.id)
+    return project
 
 
 CurrentProject = Annotated[Project, Depends(current_project)]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Idempotency-Key: the dependency looks for a stored answer before the handler runs; the route class stores the
+# handler's answer in the same transaction as the resource it created.
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+async def idempotency_key(request: Request, session: SessionDep, project: CurrentProject) -> None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise APIError(422, "validation-error", "the request is not valid", errors=[
+            {"field": f"header.{IDEMPOTENCY_HEADER}", "error": f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"}])
+    # A multipart upload is streamed by its handler, which hashes it and calls check_idempotent_upload.
+    multipart = request.headers.get("content-type", "").startswith("multipart/")
+    fingerprint = None if multipart else limits_service.body_fingerprint(await request.body())
+    pending = limits_service.IdempotentRequest(project_id=project.id, key=key, method=request.method,
+                                               path=request.url.path, fingerprint=fingerprint)
+    request.state.idempotency = (session, pending)
+    if fingerprint is not None:
+        await run_in_threadpool(limits_service.find_replay, session=session, request=pending)
+
+
+async def check_idempotent_upload(request: Request, *, fingerprint: str) -> None:
+    """In a multipart handler, once the body is received: replay or refuse a reused key (no-op without one)."""
+    if (state := getattr(request.state, "idempotency", None)) is None:
+        return
+    session, pending = state
+    pending = replace(pending, fingerprint=fingerprint)
+    request.state.idempotency = (session, pending)
+    await run_in_threadpool(limits_service.find_replay, session=session, request=pending)
+
+
+def _remember(request: Request, response: Response) -> None:
+    session, pending = request.state.idempotency
+    if pending.fingerprint is None:
+        raise RuntimeError("a multipart route must call check_idempotent_upload before it creates anything")
+    stored = limits_service.StoredResponse(status_code=response.status_code,
+                                           media_type=response.media_type or "application/json",
+                                           body=bytes(response.body).decode())
+    try:
+        limits_service.remember(session=session, settings=request.app.state.settings, request=pending,
+                                response=stored)
+    except IntegrityError:
+        # A concurrent duplicate committed first: undo everything this request did and answer with its response.
+        session.rollback()
+        limits_service.find_replay(session=session, request=pending)
+        raise
+
+
+class IdempotentRoute(APIRoute):
+    """A route whose POSTs honour ``Idempotency-Key``: the first 2xx answer is replayed for the same key and body."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        dependencies = list(kwargs.get("dependencies") or [])
+        if "POST" in (kwargs.get("methods") or ()) and not any(d.dependency is idempotency_key for d in dependencies):
+            kwargs["dependencies"] = [*dependencies, Depends(idempotency_key)]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def remembering_handler(request: Request) -> Response:
+            response = await handler(request)
+            # Still inside the request's transaction: the session commits after this returns.
+            if getattr(request.state, "idempotency", None) is not None and 200 <= response.status_code < 300:
+                await run_in_threadpool(_remember, request, response)
+            return response
+
+        return remembering_handler
+
+
+async def replay_response(request: Request, replay: limits_service.IdempotentReplay) -> Response:
+    """The exception handler of :class:`IdempotentReplay`: the stored answer, marked as a replay."""
+    stored = replay.response
+    return Response(stored.body, status_code=stored.status_code, media_type=stored.media_type,
+                    headers={"Idempotent-Replayed": "true"})

@@ -6,12 +6,14 @@ from fastapi import FastAPI
 
 from prometheus_client import CollectorRegistry
 
+from api.deps import replay_response
 from api.errors import add_exception_handlers
 from api.logs import RequestId, configure_logging
 from api.metrics import RequestMetrics, StateCollector, request_histogram
 from api.routes import dashboard, datasets, experiments, health, metrics, models, search_space
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
+from api.services.limits import IdempotentReplay, RateLimiter
 
 ROUTERS = (health.router, metrics.router, datasets.router, experiments.router, search_space.router, models.router,
            dashboard.router)
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, histogram=request_histogram(registry))
     app.add_middleware(RequestId)  # outermost: the request id is set before anything logs
     add_exception_handlers(app)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.add_exception_handler(IdempotentReplay, replay_response)
     for router in ROUTERS:
         app.include_router(router)
     return app

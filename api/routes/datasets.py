@@ -8,14 +8,15 @@ import os
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload
 from api.errors import APIError
 from api.schemas.common import error_responses
 from api.schemas.datasets import DatasetList, DatasetRead
 from api.services import datasets as service
+from api.services.limits import upload_fingerprint
 from api.uploads import receive_upload
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=IdempotentRoute)
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
@@ -37,9 +38,11 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
         raise APIError(422, "validation-error", "the request is not valid",
                        errors=[{"field": "body.name", "error": "must be 1 to 200 characters"}])
     try:
+        await check_idempotent_upload(request, fingerprint=upload_fingerprint(file_sha256=form.upload.sha256,
+                                                                              fields=form.fields))
         # Copying the upload into the store blocks; keep the event loop free for other requests meanwhile.
-        dataset = await run_in_threadpool(service.create_dataset, session=session, store=store, project=project,
-                                          upload=form.upload, name=name and name.strip())
+        dataset = await run_in_threadpool(service.create_dataset, session=session, store=store, settings=settings,
+                                          project=project, upload=form.upload, name=name and name.strip())
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(form.upload.path)

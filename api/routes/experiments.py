@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import CurrentProject, SessionDep, SettingsDep
+from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
 from api.models import Experiment
 from api.schemas.common import error_responses
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, RankedTrial, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute)
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
@@ -66,10 +66,10 @@ def cancel_experiment(experiment_id: str, session: SessionDep, project: CurrentP
 @router.post("/{experiment_id}/resume", status_code=202, response_model=ExperimentRead,
              summary="Continue a canceled or failed search with the budget left",
              operation_id="resume_experiment", responses=error_responses(401, 404, 409, 422))
-def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject,
+def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                       data: Annotated[ExperimentResume | None, Body()] = None) -> ExperimentRead:
-    experiment = service.resume_experiment(session=session, project=project, experiment_id=experiment_id,
-                                           data=data or ExperimentResume())
+    experiment = service.resume_experiment(session=session, settings=settings, project=project,
+                                           experiment_id=experiment_id, data=data or ExperimentResume())
     return _read(session, [experiment])[0]
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from api.deps import CurrentProject, SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep
 from api.schemas.common import error_responses
 from api.schemas.models import ModelCreate, ModelList, ModelRead
 from api.services import models as service
 from api.storage import iter_chunks
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], route_class=IdempotentRoute)
 
 
 @router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead,

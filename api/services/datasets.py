@@ -24,6 +24,7 @@ from api.errors import APIError, NotFound
 from api.models import Dataset, Project
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as repository
+from api.services import limits as limits_service
 from api.settings import Settings
 from api.storage import ObjectStore, dataset_prefix
 from nas_core.errors import DatasetRejected
@@ -51,8 +52,15 @@ class ReceivedUpload:
 
 
 def create_dataset(*, session: Session, store: ObjectStore, project: Project, upload: ReceivedUpload,
-                   name: str | None) -> Dataset:
-    """Store the upload under the dataset's prefix, add the row as ``processing`` and enqueue ingestion."""
+                   name: str | None, settings: Settings | None = None) -> Dataset:
+    """Store the upload under the dataset's prefix, add the row as ``processing`` and enqueue ingestion.
+
+    With ``settings`` (API requests), refused with 413 ``storage-quota-exceeded`` before anything is stored when
+    the upload would pass the project's storage quota.
+    """
+    if settings is not None:
+        limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id,
+                                           adding_bytes=upload.size_bytes)
     dataset_id = new_id()
     prefix = dataset_prefix(project.id, dataset_id)
     store.put_file(prefix + UPLOAD_OBJECT, upload.path)

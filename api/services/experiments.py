@@ -20,6 +20,7 @@ from api.queue import enqueue_after_commit
 from api.repositories import experiments as repository
 from api.schemas.experiments import ExperimentCreate, ExperimentResume
 from api.services import datasets as datasets_service
+from api.services import limits as limits_service
 from api.services import search
 from api.settings import Settings
 from nas_core.environment import package_versions
@@ -64,6 +65,8 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
         search.make_trial_pruner(pruner)
     except (TypeError, ValueError) as error:
         raise _invalid("strategy_settings" if "strategy" in str(error) else "pruner", str(error)) from None
+    limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
+                                           concurrency=data.concurrency)
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     experiment = Experiment(
         project_id=project.id, dataset_id=dataset.id, name=data.name or f"{data.strategy} on {dataset.name}",
@@ -130,8 +133,8 @@ def cancel_experiment(*, session: Session, project: Project, experiment_id: str)
     return experiment
 
 
-def resume_experiment(*, session: Session, project: Project, experiment_id: str, data: ExperimentResume
-                      ) -> Experiment:
+def resume_experiment(*, session: Session, settings: Settings, project: Project, experiment_id: str,
+                      data: ExperimentResume) -> Experiment:
     """Continue a canceled or failed experiment with the budget left (optionally raised)."""
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
     experiment = repository.lock(session, experiment.id)
@@ -150,6 +153,8 @@ def resume_experiment(*, session: Session, project: Project, experiment_id: str,
                                             "resume with a higher max_trials")
     if search.time_is_up(experiment):
         raise APIError(409, "budget-spent", "the time budget is spent; resume with a higher max_minutes")
+    limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
+                                           concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
     experiment.status, experiment.running_since = "running", utcnow()
     experiment.finished_at, experiment.detail = None, None
     enqueue_after_commit(session, search.SCHEDULE_TASK, args=[experiment.id], queue="trials")

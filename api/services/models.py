@@ -28,6 +28,7 @@ from api.queue import enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
+from api.services import limits as limits_service
 from api.settings import Settings
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.storage import ObjectStore, validate_key
@@ -108,8 +109,10 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
 
 def create_model_for_project(*, session: Session, settings: Settings, project: Project, experiment_id: str,
                              trial_id: str | None, epochs: int | None) -> Model:
-    """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404)."""
+    """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404); refused (413)
+    while the project's stored bytes are at its storage quota."""
     experiment = _experiment(session, project=project, experiment_id=experiment_id)
+    limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id, adding_bytes=1)
     return create_model(session=session, settings=settings, project_id=project.id, experiment=experiment,
                         trial_id=trial_id, epochs=epochs)
 

@@ -26,6 +26,7 @@ from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
+from api.services import limits as limits_service
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.settings import Settings
 from api.storage import ObjectStore
@@ -132,6 +133,11 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
         active -= counts["pending"]
     used = sum(counts[status] for status in ("pending", "running", "succeeded", "pruned", "failed"))
     room = 0 if out_of_time else min(experiment.concurrency - active, experiment.budget["max_trials"] - used)
+    if room > 0:
+        room = min(room, limits_service.trial_slots_left(session=session, settings=settings,
+                                                         project_id=experiment.project_id))
+        if room <= 0:
+            return []  # the project's trial slots are taken: wait (the reaper reschedules idle experiments)
     if room <= 0:
         if active == 0:
             _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)

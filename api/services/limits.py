@@ -1,0 +1,184 @@
+"""Per-project quotas, the request rate limiter and stored responses of idempotent POSTs.
+
+Quotas are checked inside the request's transaction with the project row locked (see
+:func:`api.repositories.limits.lock_project`), so two concurrent requests can never both take the last slot.
+Settings of 0 mean unlimited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from api.db import utcnow
+from api.errors import APIError
+from api.models import IdempotencyKey
+from api.repositories import limits as repository
+from api.settings import Settings
+
+UNLIMITED = 2**31 - 1
+
+
+def _quota_exceeded(detail: str) -> APIError:
+    # 429 without Retry-After: the slot frees when the project's own work finishes, not after a known time.
+    return APIError(429, "quota-exceeded", detail)
+
+
+def check_experiment_quotas(*, session: Session, settings: Settings, project_id: str, concurrency: int,
+                            exclude_experiment_id: str | None = None) -> None:
+    """Refuse (429 ``quota-exceeded``) an experiment that would start beyond the project's active-experiment or
+    trial-slot quota. ``exclude_experiment_id``: the experiment being resumed. Locks the project row."""
+    max_experiments, max_trials = settings.project_max_active_experiments, settings.project_max_active_trials
+    if not max_experiments and not max_trials:
+        return
+    repository.lock_project(session, project_id)
+    active = repository.active_experiments(session, project_id, exclude=exclude_experiment_id)
+    if max_experiments and len(active) >= max_experiments:
+        raise _quota_exceeded(f"the project already has {len(active)} active experiments; the quota "
+                              f"project_max_active_experiments is {max_experiments}")
+    # Reserved, not merely running: a queued experiment will use its concurrency as soon as it is scheduled.
+    reserved = sum(experiment.concurrency for experiment in active)
+    if max_trials and reserved + concurrency > max_trials:
+        raise _quota_exceeded(f"concurrency {concurrency} does not fit: active experiments reserve {reserved} of "
+                              f"the {max_trials} trial slots of the quota project_max_active_trials")
+
+
+def trial_slots_left(*, session: Session, settings: Settings, project_id: str) -> int:
+    """How many more trials the project may have pending or running now (the scheduler's cap)."""
+    if not settings.project_max_active_trials:
+        return UNLIMITED
+    return settings.project_max_active_trials - repository.active_trial_count(session, project_id)
+
+
+def check_storage_quota(*, session: Session, settings: Settings, project_id: str, adding_bytes: int) -> None:
+    """Refuse (413 ``storage-quota-exceeded``) storing ``adding_bytes`` more for the project. Locks the project."""
+    quota = settings.project_max_storage_bytes
+    if not quota:
+        return
+    repository.lock_project(session, project_id)
+    used = repository.stored_bytes(session, project_id)
+    if used + adding_bytes > quota:
+        raise APIError(413, "storage-quota-exceeded",
+                       f"storing {adding_bytes} more bytes would exceed the quota project_max_storage_bytes of "
+                       f"{quota} bytes ({used} bytes used); delete datasets to free space")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rate limit
+
+
+class RateLimiter:
+    """A token bucket per project: ``per_minute`` requests of burst, refilled at ``per_minute / 60`` a second.
+
+    Kept in process memory on purpose: a check costs a dict lookup under a lock (no network round trip on every
+    request), at the price of each API replica counting on its own — with N replicas a project gets up to N times
+    the limit. Size the setting per replica.
+    """
+
+    def __init__(self, per_minute: int, *, clock=time.monotonic) -> None:
+        self.capacity, self.rate = float(per_minute), per_minute / 60.0
+        self._clock, self._lock = clock, threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # project id -> (tokens, updated at)
+
+    def acquire(self, project_id: str) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until a token is available."""
+        if not self.capacity:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            tokens, updated = self._buckets.get(project_id, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - updated) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[project_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[project_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+    def check(self, project_id: str) -> None:
+        """Raise 429 ``rate-limited`` with ``Retry-After`` (whole seconds) once the project's bucket is empty."""
+        wait_s = self.acquire(project_id)
+        if wait_s:
+            raise APIError(429, "rate-limited", f"more than {int(self.capacity)} requests per minute; retry later",
+                           headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Idempotent POSTs
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """A POST sent with an ``Idempotency-Key``; ``fingerprint`` is None until the body is known (uploads)."""
+
+    project_id: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    media_type: str
+    body: str
+
+
+class IdempotentReplay(Exception):
+    """The request was already answered: send ``response`` again (with ``Idempotent-Replayed: true``)."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def body_fingerprint(body: bytes) -> str:
+    """sha256 of a JSON body in canonical form (key order and spacing do not matter), else of the raw bytes."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def upload_fingerprint(*, file_sha256: str, fields: dict[str, str]) -> str:
+    """The fingerprint of a multipart upload: the file's sha256 (computed while streaming) and the form fields."""
+    return body_fingerprint(json.dumps({"file": file_sha256, "fields": fields}).encode())
+
+
+def find_replay(*, session: Session, request: IdempotentRequest) -> None:
+    """Raise :class:`IdempotentReplay` when ``request`` was answered already, 422 ``idempotency-key-reused`` when
+    its key was used with another body. An expired entry is deleted and the request runs anew."""
+    row = repository.get_idempotency_key(session, project_id=request.project_id, key=request.key,
+                                         method=request.method, path=request.path)
+    if row is None:
+        return
+    if row.expires_at <= utcnow():
+        session.delete(row)
+        session.flush()
+        return
+    if row.fingerprint != request.fingerprint:
+        raise APIError(422, "idempotency-key-reused",
+                       f"Idempotency-Key {request.key!r} was already used with a different request body")
+    raise IdempotentReplay(StoredResponse(status_code=row.status_code, media_type=row.media_type, body=row.body))
+
+
+def remember(*, session: Session, settings: Settings, request: IdempotentRequest, response: StoredResponse) -> None:
+    """Store ``response`` for ``request`` in the current transaction (with the resource it created).
+
+    A concurrent duplicate that committed first makes this raise ``IntegrityError``: the caller rolls back and
+    replays the stored response. Expired entries of the project are cleaned up on the way.
+    """
+    now = utcnow()
+    repository.delete_expired_idempotency_keys(session, now=now, project_id=request.project_id)
+    repository.add_idempotency_key(session, IdempotencyKey(
+        project_id=request.project_id, key=request.key, method=request.method, path=request.path,
+        fingerprint=request.fingerprint, status_code=response.status_code, media_type=response.media_type,
+        body=response.body, created_at=now, expires_at=now + timedelta(seconds=settings.idempotency_ttl_s)))

@@ -1,0 +1,197 @@
+"""Per-project quotas, the rate limit and idempotent POSTs, over HTTP on both backends.
+
+Quota and rate-limit tests talk to their own API process with small limits (same database and object store as the
+stack, a private broker namespace so its experiments stay queued and no worker spends time on them); the rest of
+the suite never sees those limits. Idempotency runs on the stack's own API.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from api.models import Experiment
+from api.services import search
+from tests import archives
+from tests.service.conftest import (
+    BIN,
+    _start,
+    _stop,
+    free_port,
+    upload,
+    wait_for_dataset,
+)
+from tests.service.test_experiments import experiment_body, ready_dataset
+
+ARCHIVE = archives.make_image_folder_zip(classes={"ring": 12, "dot": 12}, size=(16, 16))
+RATE_PER_MINUTE = 120
+
+
+@dataclass
+class LimitedApi:
+    env: dict[str, str]
+    base_url: str
+
+    def client(self, key: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def limited(stack, tmp_path_factory) -> Iterator[LimitedApi]:
+    data_dir = tmp_path_factory.mktemp(f"limited-{stack.kind}")
+    env = dict(stack.env, NAS_DATABASE_URL=stack.settings.database_url, NAS_STORAGE_URL=stack.settings.storage_url,
+               NAS_DATA_DIR=str(data_dir), NAS_PROJECT_MAX_ACTIVE_EXPERIMENTS="2", NAS_PROJECT_MAX_ACTIVE_TRIALS="3",
+               NAS_PROJECT_MAX_STORAGE_BYTES=str(len(ARCHIVE) * 3 // 2),
+               NAS_RATE_LIMIT_PER_MINUTE=str(RATE_PER_MINUTE))
+    if stack.kind == "postgres":
+        env["NAS_BROKER_KEY_PREFIX"] = f"nas-limited-{secrets.token_hex(4)}:"
+    port = free_port()
+    api = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
+                  str(port)], env, data_dir / "api.log")
+    result = LimitedApi(env=env, base_url=f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(result.base_url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    try:
+        yield result
+    finally:
+        _stop(api)
+
+
+def assert_problem(response: httpx.Response, status: int, type: str, *mentions: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"] == f"/problems/{type}" and body["status"] == status, body
+    for mention in mentions:
+        assert mention in body["detail"], body
+    return body
+
+
+def test_experiment_quotas_refuse_and_create_nothing(stack, api_key, limited):
+    with stack.client(api_key.key) as stack_client, limited.client(api_key.key) as client:
+        dataset = ready_dataset(stack_client)
+
+        def create(concurrency: int) -> httpx.Response:
+            return client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy="random",
+                                                                        concurrency=concurrency))
+
+        first = create(2)
+        assert first.status_code == 201, first.text
+        refused = create(2)
+        assert_problem(refused, 429, "quota-exceeded", "project_max_active_trials", "3")
+        assert "retry-after" not in refused.headers  # frees when the project's work ends, not at a known time
+        second = create(1)
+        assert second.status_code == 201, second.text
+        assert_problem(create(1), 429, "quota-exceeded", "project_max_active_experiments", "2")
+        assert client.get("/v1/experiments").json()["total"] == 2
+
+        # The scheduler never plans beyond the project's trial slots (here squeezed to 2), and a squeezed
+        # experiment waits instead of finishing.
+        squeezed = stack.settings.model_copy(update={"project_max_active_trials": 2})
+        session = stack.runtime.sessionmaker()
+        try:
+            assert len(search.schedule(session=session, settings=squeezed, experiment_id=first.json()["id"])) == 2
+            assert search.schedule(session=session, settings=squeezed, experiment_id=second.json()["id"]) == []
+            waiting = session.get(Experiment, second.json()["id"])
+            assert waiting.status == "running" and waiting.finished_at is None
+        finally:
+            session.rollback()
+            session.close()
+
+        canceled = client.post(f"/v1/experiments/{first.json()['id']}/cancel")
+        assert canceled.status_code == 202 and canceled.json()["status"] == "canceled", canceled.text
+        third = create(2)
+        assert third.status_code == 201, third.text
+        assert_problem(client.post(f"/v1/experiments/{first.json()['id']}/resume"), 429, "quota-exceeded",
+                       "project_max_active_experiments")
+        assert client.get(f"/v1/experiments/{first.json()['id']}").json()["status"] == "canceled"
+        for experiment in (second, third):
+            assert client.post(f"/v1/experiments/{experiment.json()['id']}/cancel").status_code == 202
+
+
+def test_storage_quota_refuses_an_upload_before_storing_it(stack, api_key, limited):
+    with limited.client(api_key.key) as client:
+        first = upload(client, ARCHIVE)
+        assert first.status_code == 202, first.text
+        assert_problem(upload(client, ARCHIVE), 413, "storage-quota-exceeded", "project_max_storage_bytes",
+                       str(len(ARCHIVE) * 3 // 2))
+        assert client.get("/v1/datasets").json()["total"] == 1
+    stored = stack.runtime.store.list_keys(f"{api_key.project_id}/datasets/")
+    assert stored and {key.split("/")[2] for key in stored} == {first.json()["id"]}
+
+
+def test_rate_limit_answers_429_with_retry_after_then_recovers(stack, api_key, limited):
+    with limited.client(api_key.key) as client:
+        answers = []
+        for _ in range(RATE_PER_MINUTE + 20):
+            answers.append(client.get("/v1/datasets"))
+            if answers[-1].status_code == 429:
+                break
+        limited_answer = answers[-1]
+        assert_problem(limited_answer, 429, "rate-limited", str(RATE_PER_MINUTE))
+        assert RATE_PER_MINUTE <= len(answers) - 1 <= RATE_PER_MINUTE + 10
+        retry_after = int(limited_answer.headers["Retry-After"])
+        assert 1 <= retry_after <= 60 // RATE_PER_MINUTE + 1
+        other = stack.new_key()
+        with limited.client(other.key) as other_client:  # per project: another project is not limited
+            assert other_client.get("/v1/datasets").status_code == 200
+        time.sleep(retry_after)
+        assert client.get("/v1/datasets").status_code == 200
+
+
+def test_idempotent_experiment_create_and_cancel_replay_and_refuse_another_body(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 1})
+    key = {"Idempotency-Key": secrets.token_hex(8)}
+    first = client.post("/v1/experiments", json=body, headers=key)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers, first.text
+    replay = client.post("/v1/experiments", json=dict(reversed(list(body.items()))), headers=key)
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert_problem(client.post("/v1/experiments", json={**body, "seed": 8}, headers=key), 422,
+                   "idempotency-key-reused")
+    assert client.get("/v1/experiments").json()["total"] == 1
+
+    # Concurrent duplicates: one executes, the others get its answer.
+    race_key = {"Idempotency-Key": secrets.token_hex(8)}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/experiments", json=body, headers=race_key), range(4)))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
+    assert client.get("/v1/experiments").json()["total"] == 2
+
+    # The same key on another path is another request.
+    cancel_key = {"Idempotency-Key": key["Idempotency-Key"]}
+    canceled = client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
+    again = client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
+    assert canceled.status_code == again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == canceled.json()
+    client.post(f"/v1/experiments/{answers[0].json()['id']}/cancel")
+
+
+def test_idempotent_dataset_upload_replays_the_first_answer(stack, client):
+    key = {"Idempotency-Key": secrets.token_hex(8)}
+    first = client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
+    assert first.status_code == 202, first.text
+    replay = client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
+    assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    other = archives.make_image_folder_zip(classes={"ring": 6, "dot": 6}, size=(16, 16))
+    assert_problem(client.post("/v1/datasets", files={"file": ("a.zip", other, "application/zip")}, headers=key),
+                   422, "idempotency-key-reused")
+    assert_problem(client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")},
+                               data={"name": "renamed"}, headers=key), 422, "idempotency-key-reused")
+    assert client.get("/v1/datasets").json()["total"] == 1
+    assert wait_for_dataset(client, first.json()["id"])["status"] == "ready"
