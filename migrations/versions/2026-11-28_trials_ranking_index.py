@@ -21,7 +21,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('trials', schema=None) as batch_op:
-        batch_op.create_index('ix_trials_ranking', ['experiment_id', 'status', 'feasible', sa.text('val_accuracy DESC'),
+        batch_op.create_index('ix_trials_ranking', ['experiment_id', 'status', 'feasible', 'val_accuracy',
                                                     'params', 'number', 'latency_ms', 'finished_at', 'id'],
                               unique=False)
 
