@@ -59,8 +59,9 @@ def _run_job(job: tuple[str, dict, int, int]) -> float:
     return run_once(*job)
 
 
-def run_many(strategy_name: str, settings: dict, evals: int, seeds: int, jobs: int) -> list[float]:
-    work = [(strategy_name, settings, evals, seed) for seed in range(seeds)]
+def run_many(strategy_name: str, settings: dict, evals: int, seeds: int, jobs: int, first_seed: int = 0
+             ) -> list[float]:
+    work = [(strategy_name, settings, evals, seed) for seed in range(first_seed, first_seed + seeds)]
     if jobs <= 1:
         return [_run_job(job) for job in work]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a strategy setting (JSON value), e.g. --set population_size=20")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from here: held-out seeds check that a setting chosen on 0..S-1 generalises")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--no-baseline", action="store_true", help="skip the random baseline (for sweeps)")
     args = parser.parse_args(argv)
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     _mean_accuracy()  # load the table once before forking so workers share it
     started = time.perf_counter()
-    scores = run_many(args.strategy, settings, args.evals, args.seeds, args.jobs)
+    scores = run_many(args.strategy, settings, args.evals, args.seeds, args.jobs, args.first_seed)
     elapsed = time.perf_counter() - started
     effective = make_strategy(args.strategy, **settings).settings_dict()
     print(f"{args.strategy} {json.dumps(effective)}: {statistics.fmean(scores):.3f} "
@@ -98,9 +101,10 @@ def main(argv: list[str] | None = None) -> dict:
     baseline = None
     if not args.no_baseline:
         baseline = scores if args.strategy == "random" and not settings else run_many(
-            "random", {}, args.evals, args.seeds, args.jobs)
+            "random", {}, args.evals, args.seeds, args.jobs, args.first_seed)
     result = {
         "strategy": args.strategy, "evals": args.evals, "seeds": args.seeds,
+        **({"first_seed": args.first_seed} if args.first_seed else {}),
         "mean_incumbent": round(statistics.fmean(scores), 4),
         "std": round(statistics.stdev(scores), 4) if len(scores) > 1 else 0.0,
         "random_mean_incumbent": None if baseline is None else round(statistics.fmean(baseline), 4),

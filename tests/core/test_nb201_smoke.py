@@ -22,3 +22,8 @@ def test_nb201_prints_the_result_as_the_last_json_line(strategy, capsys):
 
 def test_one_run_is_reproducible():
     assert nb201.run_once("evolution", {}, 12, 3) == nb201.run_once("evolution", {}, 12, 3)
+
+
+def test_held_out_seeds_start_where_asked():
+    assert nb201.run_many("evolution", {}, 12, 2, 1, first_seed=5) == [nb201.run_once("evolution", {}, 12, seed)
+                                                                       for seed in (5, 6)]
