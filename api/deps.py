@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -62,8 +62,10 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
-async def idempotency_key(request: Request, session: SessionDep, project: CurrentProject) -> None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+async def idempotency_key(request: Request, session: SessionDep, project: CurrentProject,
+                          key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description=(
+                              "Send the same key to replay this request's first successful answer instead of "
+                              "running it again (24 h); reusing a key with another body is a 422."))] = None) -> None:
     if key is None:
         return
     key = key.strip()

@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload
 from api.errors import APIError
-from api.schemas.common import error_responses
+from api.schemas.common import Limit, Offset, error_responses
 from api.schemas.datasets import DatasetList, DatasetRead
 from api.services import datasets as service
 from api.services.limits import upload_fingerprint
 from api.uploads import receive_upload
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=IdempotentRoute,
+                   responses=error_responses(429))
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
@@ -51,8 +52,8 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
 
 @router.get("", response_model=DatasetList, operation_id="list_datasets",
             summary="List the project's datasets, newest first", responses=error_responses(401, 422))
-def list_datasets(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
-                  offset: int = Query(0, ge=0)) -> DatasetList:
+def list_datasets(session: SessionDep, project: CurrentProject, limit: Limit = 50,
+                  offset: Offset = 0) -> DatasetList:
     rows, total = service.list_datasets(session=session, project=project, limit=limit, offset=offset)
     return DatasetList(data=[DatasetRead.model_validate(row) for row in rows], total=total)
 

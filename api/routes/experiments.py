@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
 from api.models import Experiment
-from api.schemas.common import error_responses
+from api.schemas.common import Limit, Offset, error_responses
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, RankedTrial, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute)
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute,
+                   responses=error_responses(429))
 
 
 def _read(session, experiments: list[Experiment]) -> list[ExperimentRead]:

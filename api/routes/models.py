@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep
-from api.schemas.common import error_responses
+from api.schemas.common import Limit, Offset, error_responses
 from api.schemas.models import ModelCreate, ModelList, ModelRead
 from api.services import models as service
 from api.storage import iter_chunks
 
-router = APIRouter(prefix="/v1", tags=["models"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["models"], route_class=IdempotentRoute,
+                   responses=error_responses(429))
 
 
 @router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead,
              operation_id="create_model",
              summary="Retrain a trial (default: the best) on train+val, test it and export it",
-             responses=error_responses(401, 404, 409, 422))
+             responses=error_responses(401, 404, 409, 413, 422))
 def create_model(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                  body: ModelCreate | None = None) -> ModelRead:
     body = body or ModelCreate()
@@ -29,7 +30,7 @@ def create_model(experiment_id: str, session: SessionDep, project: CurrentProjec
 @router.get("/experiments/{experiment_id}/models", response_model=ModelList, operation_id="list_experiment_models",
             summary="The experiment's final models, newest first", responses=error_responses(401, 404, 422))
 def list_experiment_models(experiment_id: str, session: SessionDep, project: CurrentProject,
-                           limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> ModelList:
+                           limit: Limit = 50, offset: Offset = 0) -> ModelList:
     rows, total = service.list_models(session=session, project=project, experiment_id=experiment_id, limit=limit,
                                       offset=offset)
     return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
@@ -37,8 +38,8 @@ def list_experiment_models(experiment_id: str, session: SessionDep, project: Cur
 
 @router.get("/models", response_model=ModelList, operation_id="list_models",
             summary="The project's final models, newest first", responses=error_responses(401, 422))
-def list_models(session: SessionDep, project: CurrentProject, limit: int = Query(50, ge=1, le=500),
-                offset: int = Query(0, ge=0)) -> ModelList:
+def list_models(session: SessionDep, project: CurrentProject, limit: Limit = 50,
+                offset: Offset = 0) -> ModelList:
     rows, total = service.list_models(session=session, project=project, limit=limit, offset=offset)
     return ModelList(data=[ModelRead.model_validate(row) for row in rows], total=total)
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from api.deps import CurrentProject
 from api.schemas.common import SearchSpaceRead, error_responses
 
-router = APIRouter(prefix="/v1/search-space", tags=["search space"])
+router = APIRouter(prefix="/v1/search-space", tags=["search space"],
+                   responses=error_responses(429))
 
 
 @router.get("", response_model=SearchSpaceRead, operation_id="get_search_space",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import PROBLEM_JSON
@@ -29,7 +30,8 @@ _ERROR_MEANINGS = {
     401: "Missing, unknown or revoked API key.",
     404: "No such resource in the key's project.",
     409: "The resource's state does not allow this.",
-    413: "The upload exceeds the size limit.",
+    413: "The upload exceeds the size limit, or the project's storage quota.",
+    429: "Rate limit or quota exceeded; `Retry-After` says when to retry a rate-limited request.",
     415: "The body is not multipart/form-data.",
     422: "The request is not valid; `errors` lists each field.",
     503: "A dependency (database, broker, object store) is unreachable.",
@@ -60,3 +62,8 @@ class SearchSpaceRead(BaseModel):
                                                  "their domains: {kind: int|float|categorical, …}.")
     override: dict[str, Any] = Field(description="The grammar of ExperimentCreate.search_space.")
     overrides_applied: dict[str, Any]
+
+
+# Page parameters of every list route; the offset bound keeps it inside a 32-bit SQL integer on every backend.
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]

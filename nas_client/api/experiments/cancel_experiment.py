@@ -8,12 +8,17 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.experiment_read import ExperimentRead
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     experiment_id: str,
+    *,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -22,6 +27,7 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -53,6 +59,11 @@ def _parse_response(
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -74,11 +85,15 @@ def sync_detailed(
     experiment_id: str,
     *,
     client: AuthenticatedClient | Client,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
     """Stop the search; running trials stop at their next batch
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -90,6 +105,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         experiment_id=experiment_id,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -103,11 +119,15 @@ def sync(
     experiment_id: str,
     *,
     client: AuthenticatedClient | Client,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
     """Stop the search; running trials stop at their next batch
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -120,6 +140,7 @@ def sync(
     return sync_detailed(
         experiment_id=experiment_id,
         client=client,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -127,11 +148,15 @@ async def asyncio_detailed(
     experiment_id: str,
     *,
     client: AuthenticatedClient | Client,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
     """Stop the search; running trials stop at their next batch
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -143,6 +168,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         experiment_id=experiment_id,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -154,11 +180,15 @@ async def asyncio(
     experiment_id: str,
     *,
     client: AuthenticatedClient | Client,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
     """Stop the search; running trials stop at their next batch
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -172,5 +202,6 @@ async def asyncio(
         await asyncio_detailed(
             experiment_id=experiment_id,
             client=client,
+            idempotency_key=idempotency_key,
         )
     ).parsed

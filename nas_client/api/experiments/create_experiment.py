@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.experiment_create import ExperimentCreate
 from ...models.experiment_read import ExperimentRead
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: ExperimentCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -58,6 +61,11 @@ def _parse_response(
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -79,10 +87,14 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: ExperimentCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
     """Start a search on a ready dataset
 
     Args:
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ExperimentCreate):
 
     Raises:
@@ -95,6 +107,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -108,10 +121,14 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: ExperimentCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
     """Start a search on a ready dataset
 
     Args:
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ExperimentCreate):
 
     Raises:
@@ -125,6 +142,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -132,10 +150,14 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: ExperimentCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
     """Start a search on a ready dataset
 
     Args:
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ExperimentCreate):
 
     Raises:
@@ -148,6 +170,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -159,10 +182,14 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: ExperimentCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
     """Start a search on a ready dataset
 
     Args:
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ExperimentCreate):
 
     Raises:
@@ -177,5 +204,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

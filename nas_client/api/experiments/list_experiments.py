@@ -62,6 +62,11 @@ def _parse_response(
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -89,8 +94,8 @@ def sync_detailed(
     """List the project's experiments, newest first
 
     Args:
-        limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 50.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListExperimentsStatusType0 | None | Unset):
 
     Raises:
@@ -124,8 +129,8 @@ def sync(
     """List the project's experiments, newest first
 
     Args:
-        limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 50.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListExperimentsStatusType0 | None | Unset):
 
     Raises:
@@ -154,8 +159,8 @@ async def asyncio_detailed(
     """List the project's experiments, newest first
 
     Args:
-        limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 50.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListExperimentsStatusType0 | None | Unset):
 
     Raises:
@@ -187,8 +192,8 @@ async def asyncio(
     """List the project's experiments, newest first
 
     Args:
-        limit (int | Unset):  Default: 50.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 50.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListExperimentsStatusType0 | None | Unset):
 
     Raises:

@@ -71,6 +71,11 @@ def _parse_response(
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -100,8 +105,8 @@ def sync_detailed(
 
     Args:
         experiment_id (str):
-        limit (int | Unset):  Default: 100.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 100.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListTrialsStatusType0 | None | Unset):
 
     Raises:
@@ -138,8 +143,8 @@ def sync(
 
     Args:
         experiment_id (str):
-        limit (int | Unset):  Default: 100.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 100.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListTrialsStatusType0 | None | Unset):
 
     Raises:
@@ -171,8 +176,8 @@ async def asyncio_detailed(
 
     Args:
         experiment_id (str):
-        limit (int | Unset):  Default: 100.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 100.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListTrialsStatusType0 | None | Unset):
 
     Raises:
@@ -207,8 +212,8 @@ async def asyncio(
 
     Args:
         experiment_id (str):
-        limit (int | Unset):  Default: 100.
-        offset (int | Unset):  Default: 0.
+        limit (int | Unset): Items per page. Default: 100.
+        offset (int | Unset): Items to skip. Default: 0.
         status (ListTrialsStatusType0 | None | Unset):
 
     Raises:

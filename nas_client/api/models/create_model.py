@@ -16,8 +16,11 @@ def _get_kwargs(
     experiment_id: str,
     *,
     body: ModelCreate | None | Unset = UNSET,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -60,10 +63,20 @@ def _parse_response(
 
         return response_409
 
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
 
         return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
 
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
@@ -87,11 +100,15 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: ModelCreate | None | Unset = UNSET,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ModelRead | Problem]:
     """Retrain a trial (default: the best) on train+val, test it and export it
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ModelCreate | None | Unset):
 
     Raises:
@@ -105,6 +122,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         experiment_id=experiment_id,
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -119,11 +137,15 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: ModelCreate | None | Unset = UNSET,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ModelRead | Problem | None:
     """Retrain a trial (default: the best) on train+val, test it and export it
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ModelCreate | None | Unset):
 
     Raises:
@@ -138,6 +160,7 @@ def sync(
         experiment_id=experiment_id,
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -146,11 +169,15 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: ModelCreate | None | Unset = UNSET,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ModelRead | Problem]:
     """Retrain a trial (default: the best) on train+val, test it and export it
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ModelCreate | None | Unset):
 
     Raises:
@@ -164,6 +191,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         experiment_id=experiment_id,
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -176,11 +204,15 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: ModelCreate | None | Unset = UNSET,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ModelRead | Problem | None:
     """Retrain a trial (default: the best) on train+val, test it and export it
 
     Args:
         experiment_id (str):
+        idempotency_key (None | str | Unset): Send the same key to replay this request's first
+            successful answer instead of running it again (24 h); reusing a key with another body is a
+            422.
         body (ModelCreate | None | Unset):
 
     Raises:
@@ -196,5 +228,6 @@ async def asyncio(
             experiment_id=experiment_id,
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed
