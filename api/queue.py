@@ -25,8 +25,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ``settings``; every choice that affects crash safety is explained."""
     transport_options: dict[str, Any] = {
         # Redis re-delivers an unacknowledged message after this long; it must exceed the longest task so a
-        # healthy long task is never run twice, yet bound the delay before a dead worker's task comes back.
-        "visibility_timeout": max(settings.ingest_time_limit_s * 2, 3600),
+        # healthy long task is not delivered twice (a duplicate would be a no-op anyway: leases). Dead workers'
+        # tasks come back much sooner through the heartbeat reapers, not through this timeout.
+        "visibility_timeout": max(settings.ingest_time_limit_s, settings.trial_time_limit_s,
+                                  settings.model_time_limit_s) + 600,
     }
     if settings.broker_key_prefix:
         transport_options["global_keyprefix"] = settings.broker_key_prefix
@@ -59,7 +61,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Reserve one message at a time: long CPU/GPU tasks must not hold back messages another worker could run.
         "worker_prefetch_multiplier": 1,
         "task_annotations": {"nas.datasets.ingest": {"time_limit": settings.ingest_time_limit_s,
-                                                      "soft_time_limit": max(settings.ingest_time_limit_s - 30, 1)}},
+                                                      "soft_time_limit": max(settings.ingest_time_limit_s - 30, 1)},
+                             # The soft limit fails the trial cleanly (a domain failure, not a crash to retry).
+                             "nas.trials.run": {"time_limit": settings.trial_time_limit_s + 60,
+                                                "soft_time_limit": settings.trial_time_limit_s}},
         "beat_schedule": {"nas.datasets.reap": {"task": "nas.datasets.reap", "schedule": settings.reaper_interval_s,
                                                 "options": {"queue": "ingest"}}},
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

@@ -19,6 +19,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, utcnow
@@ -37,7 +38,8 @@ RUN_TRIAL_TASK = "nas.trials.run"
 SCHEDULE_TASK = "nas.experiments.schedule"
 # Errors that condemn the candidate (bad architecture, diverged training, out of memory), not the machine: the
 # trial is marked failed. Anything else (database or storage unreachable) escapes, and the reaper retries the trial.
-DOMAIN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, ArithmeticError, MemoryError)
+DOMAIN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, ArithmeticError, MemoryError,
+                                                   SoftTimeLimitExceeded)
 
 
 def worker_name() -> str:
