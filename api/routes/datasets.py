@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload
 from api.errors import APIError
 from api.schemas.common import Limit, Offset, error_responses
-from api.schemas.datasets import DatasetList, DatasetRead
+from api.schemas.datasets import DatasetList, DatasetRead, DatasetSampleList, DatasetSampleRead, PerClass
 from api.services import datasets as service
 from api.services.limits import upload_fingerprint
 from api.uploads import receive_upload
@@ -63,6 +64,18 @@ def list_datasets(session: SessionDep, project: CurrentProject, limit: Limit = 5
             responses=error_responses(401, 404, 422))
 def get_dataset(dataset_id: str, session: SessionDep, project: CurrentProject) -> DatasetRead:
     return DatasetRead.model_validate(service.get_dataset(session=session, project=project, dataset_id=dataset_id))
+
+
+@router.get("/{dataset_id}/samples", response_model=DatasetSampleList, operation_id="list_dataset_samples",
+            summary="Thumbnails of a ready dataset: the first train-split images of each class, as base64 PNGs",
+            responses=error_responses(401, 404, 409, 422))
+def list_dataset_samples(dataset_id: str, session: SessionDep, project: CurrentProject, store: StoreDep,
+                         per_class: PerClass = 4) -> DatasetSampleList:
+    samples = service.list_dataset_samples(session=session, store=store, project=project, dataset_id=dataset_id,
+                                           per_class=per_class)
+    return DatasetSampleList(data=[DatasetSampleRead(class_=sample.class_name, index=sample.index,
+                                                     png=base64.b64encode(sample.png).decode("ascii"))
+                                   for sample in samples], total=len(samples))
 
 
 @router.delete("/{dataset_id}", status_code=204, operation_id="delete_dataset",

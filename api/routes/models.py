@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep
@@ -13,6 +15,10 @@ from api.storage import iter_chunks
 
 router = APIRouter(prefix="/v1", tags=["models"], route_class=IdempotentRoute,
                    responses=error_responses(429))
+
+# Browsers cannot follow a cross-origin redirect with an Authorization header: they ask the API to stream instead.
+Redirect = Annotated[bool, Query(description="On S3 storage, answer 307 to a presigned URL (default) instead of "
+                                             "streaming the file through the API.")]
 
 
 @router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead,
@@ -54,12 +60,13 @@ def get_model(model_id: str, session: SessionDep, project: CurrentProject) -> Mo
             summary="Download an artifact (onnx, pt2, preprocessing, card) of a ready model",
             responses={200: {"description": "The file.", "content": {"application/octet-stream": {
                            "schema": {"type": "string", "format": "binary"}}}},
-                       307: {"description": "S3 storage: a presigned URL to fetch the file from, in Location."},
+                       307: {"description": "S3 storage with redirect=true: a presigned URL to fetch the file from, "
+                                              "in Location."},
                        **error_responses(401, 404, 409, 422)})
 def download_artifact(model_id: str, format: str, session: SessionDep, project: CurrentProject,
-                      store: StoreDep, settings: SettingsDep):
+                      store: StoreDep, settings: SettingsDep, redirect: Redirect = True):
     download = service.artifact_download(session=session, store=store, settings=settings, project=project,
-                                         model_id=model_id, format=format)
+                                         model_id=model_id, format=format, redirect=redirect)
     if download.url is not None:  # S3: the client fetches the bytes straight from the store
         return RedirectResponse(download.url, status_code=307)
     return StreamingResponse(iter_chunks(store.open(download.key)), media_type=download.media_type,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ClassCount(BaseModel):
@@ -45,4 +46,23 @@ class DatasetRead(BaseModel):
 
 class DatasetList(BaseModel):
     data: list[DatasetRead]
+    total: int
+
+
+# How many thumbnails per class ``GET /v1/datasets/{id}/samples`` returns.
+PerClass = Annotated[int, Query(ge=1, le=16, description="Train-split images per class.")]
+
+
+class DatasetSampleRead(BaseModel):
+    """One thumbnail of a ready dataset, at the stored resolution (grayscale datasets stay one-channel PNGs)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class", description="The image's class name.")
+    index: int = Field(description="The image's position in the dataset's train split.")
+    png: str = Field(description="The image as a base64-encoded PNG.")
+
+
+class DatasetSampleList(BaseModel):
+    data: list[DatasetSampleRead]
     total: int

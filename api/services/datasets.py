@@ -8,6 +8,7 @@ writes the same objects for the same upload, so a re-delivered or re-enqueued me
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import tempfile
@@ -82,6 +83,41 @@ def get_dataset(*, session: Session, project: Project, dataset_id: str) -> Datas
     if dataset is None:
         raise NotFound("dataset")
     return dataset
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSample:
+    """One thumbnail: the image's class, its position in the train split and the PNG bytes (as stored, no resize)."""
+
+    class_name: str
+    index: int
+    png: bytes
+
+
+def list_dataset_samples(*, session: Session, store: ObjectStore, project: Project, dataset_id: str,
+                         per_class: int) -> list[DatasetSample]:
+    """The first ``per_class`` train-split images of each class, as PNGs; 409 unless the dataset is ready.
+
+    Only the train split is shown, so looking at samples never reveals the held-out test images.
+    """
+    import torch
+    from PIL import Image
+
+    from api.services import dataset_cache  # imports this module: loaded on first use
+
+    dataset = get_dataset(session=session, project=project, dataset_id=dataset_id)
+    if dataset.status != "ready":
+        raise APIError(409, "dataset-not-ready", f"the dataset is {dataset.status}; samples exist once it is ready")
+    tensors = dataset_cache.load(store=store, dataset=dataset, device=torch.device("cpu"))
+    samples = []
+    for label, class_name in enumerate(tensors.classes):
+        for index in torch.nonzero(tensors.train_y == label).flatten()[:per_class].tolist():
+            # CHW uint8 → HW (Pillow "L") or HWC ("RGB").
+            pixels = tensors.train_x[index].permute(1, 2, 0).squeeze(2).numpy()
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="PNG")
+            samples.append(DatasetSample(class_name=class_name, index=index, png=buffer.getvalue()))
+    return samples
 
 
 def delete_dataset(*, session: Session, store: ObjectStore, project: Project, dataset_id: str) -> None:

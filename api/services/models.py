@@ -5,11 +5,14 @@ The job (:func:`run_model_job`) is crash-safe like trials. It claims the model u
 reaper has given up on can never overwrite a newer one. Every attempt uploads under its own
 ``{project_id}/models/{model_id}/attempt-N/`` folder; the row turns ``ready`` — with the object list — in one
 lease-checked transaction after every upload was confirmed. A model is therefore never ``ready`` with a missing
-or unverified artifact, and a lost attempt's files are removed rather than mixed with the winner's.
+or unverified artifact, and a lost attempt's files are removed rather than mixed with the winner's. An outage of
+the object store or the database (:func:`is_transient`) is not the model's failure: the attempt's files are dropped,
+the model goes back to ``queued`` and runs again after an exponential backoff, until ``model_max_attempts``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -145,8 +148,12 @@ class ArtifactDownload:
 
 
 def artifact_download(*, session: Session, store: ObjectStore, settings: Settings, project: Project,
-                      model_id: str, format: str) -> ArtifactDownload:
-    """Resolve an artifact of a ready model. The object key comes from the row, never from the request."""
+                      model_id: str, format: str, redirect: bool = True) -> ArtifactDownload:
+    """Resolve an artifact of a ready model. The object key comes from the row, never from the request.
+
+    With ``redirect=False`` no presigned URL is made, so the API streams the object even from S3 (a browser fetch
+    carrying the Bearer header cannot follow a cross-origin redirect).
+    """
     model = get_model(session=session, project=project, model_id=model_id)
     if format not in ARTIFACT_FILES:
         raise NotFound(f"artifact format {format!r}")
@@ -156,7 +163,7 @@ def artifact_download(*, session: Session, store: ObjectStore, settings: Setting
     if artifact is None:
         raise NotFound(f"artifact {format!r}")
     file = ARTIFACT_FILES[format]
-    url = store.presigned_get_url(artifact["object"], expires_s=settings.model_download_url_ttl_s)
+    url = store.presigned_get_url(artifact["object"], expires_s=settings.model_download_url_ttl_s) if redirect else None
     return ArtifactDownload(key=artifact["object"], filename=file.filename, media_type=file.media_type,
                             size=int(artifact["size"]), url=url)
 
@@ -230,11 +237,17 @@ def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
 
 
 def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, model_id: str) -> str:
-    """Build one model end to end; returns ``ready``, ``failed``, ``lost`` or ``skipped``. Safe to run twice."""
+    """Build one model end to end; returns ``ready``, ``failed``, ``lost`` or ``skipped``. Safe to run twice.
+
+    Raises :class:`ModelJobDeferred` when an outage (:func:`is_transient`) interrupted the attempt before its last
+    one: the model is ``queued`` again and the caller runs it after ``retry_in_s``.
+    """
     claim = _claim(unit_of_work=unit_of_work, settings=settings, model_id=model_id)
     if isinstance(claim, str):
         return claim
     attempt_prefix = f"{claim.prefix}attempt-{claim.attempt}/"
+    for earlier in range(1, claim.attempt):  # files an interrupted attempt could not delete (the store was down)
+        _drop(store, f"{claim.prefix}attempt-{earlier}/")
     with Heartbeat(name=f"model-heartbeat-{model_id[:8]}", interval_s=settings.model_heartbeat_s,
                    beat=_model_beat(unit_of_work=unit_of_work, model_id=model_id,
                                     lease_token=claim.lease_token)) as heartbeat:
@@ -248,6 +261,9 @@ def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
             _drop(store, attempt_prefix)
             return "lost"
         except Exception as error:  # a failed build is a model state, not a task crash
+            if is_transient(error):  # the infrastructure failed, not the model: run it again later
+                return _after_outage(unit_of_work=unit_of_work, store=store, settings=settings, claim=claim,
+                                     attempt_prefix=attempt_prefix, error=error)
             log.exception("model %s: attempt %d failed", model_id, claim.attempt)
             detail = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
             with unit_of_work() as session:
@@ -261,6 +277,111 @@ def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
             return "ready"
         run_after_commit(session, lambda: _drop(store, attempt_prefix))
     return "lost"
+
+
+class ModelJobDeferred(Exception):
+    """An outage interrupted an attempt; the model is ``queued`` again and should run after ``retry_in_s``."""
+
+    def __init__(self, model_id: str, attempt: int, retry_in_s: float, reason: str) -> None:
+        super().__init__(model_id, attempt, retry_in_s, reason)  # positional args: the exception stays picklable
+        self.model_id, self.attempt, self.retry_in_s, self.reason = model_id, attempt, retry_in_s, reason
+
+    def __str__(self) -> str:
+        return f"model {self.model_id}: attempt {self.attempt} interrupted by {self.reason}; retry in {self.retry_in_s:g}s"
+
+
+class ArtifactNotStored(RuntimeError):
+    """The store acknowledged an upload but does not hold all of it (an infrastructure fault, retried)."""
+
+
+_NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+                             errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` (or the error that caused it) is an infrastructure outage worth retrying.
+
+    Transient: the object store unreachable or answering 5xx (minio ``S3Error``/``ServerError``, urllib3
+    connection errors and ``MaxRetryError``), network ``OSError``s, the database unavailable (``OperationalError``),
+    an upload the store did not keep. Anything else — a bad architecture, a failed export check, a missing
+    dataset object — is the model's own failure and retrying would fail the same way.
+
+    >>> is_transient(ConnectionRefusedError(111, "Connection refused"))
+    True
+    >>> is_transient(ValueError("width must be positive"))
+    False
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        # Follow what caused it; an implicit context counts unless it was explicitly suppressed (`from None`).
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
+
+
+def _is_outage(error: BaseException) -> bool:
+    from minio.error import S3Error, ServerError
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+    from urllib3.exceptions import TimeoutError as HTTPTimeout
+
+    if isinstance(error, S3Error):  # 4xx codes (NoSuchKey, AccessDenied) are answers, not outages
+        return getattr(error.response, "status", 0) >= 500
+    if isinstance(error, ServerError):
+        return error.status_code >= 500
+    if isinstance(error, (MaxRetryError, NewConnectionError, ProtocolError, HTTPTimeout, OperationalError,
+                          DisconnectionError, ArtifactNotStored, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS
+
+
+def retry_delay_s(*, settings: Settings, attempt: int) -> float:
+    """Exponential backoff after attempt ``attempt`` (1-based): ``model_retry_backoff_s`` × 2^(attempt-1)."""
+    # Capped below the queued-staleness period, or the reaper would re-enqueue the model before its retry is due.
+    return min(settings.model_retry_backoff_s * 2 ** (attempt - 1), settings.model_queued_stale_after_s)
+
+
+def _describe_outage(error: BaseException) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    service = "the database" if isinstance(error, DBAPIError) else "the object store"
+    return f"{service} unavailable ({type(error).__name__}: {str(error)[:300]})"
+
+
+def _after_outage(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, claim: _Claim,
+                  attempt_prefix: str, error: BaseException) -> str:
+    """Undo an attempt an outage interrupted: drop its files, requeue it (or fail it after the last attempt)."""
+    reason = _describe_outage(error)
+    log.warning("model %s: attempt %d interrupted: %s", claim.model_id, claim.attempt, reason)
+    _drop(store, attempt_prefix)  # best effort while the store is down; the next attempt removes what is left
+    retry_in_s = retry_delay_s(settings=settings, attempt=claim.attempt)
+    last = claim.attempt >= settings.model_max_attempts
+    try:
+        with unit_of_work() as session:
+            if last:
+                detail = f"{reason}; gave up after {claim.attempt} attempts"
+                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token, status="failed",
+                                                     detail=detail[:4000], lease_token=None, finished_at=utcnow())
+            else:  # clearing the lease hands the row to whichever delivery claims it next
+                detail = f"attempt {claim.attempt} interrupted: {reason}; retrying in {retry_in_s:g}s"
+                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token, status="queued",
+                                                     detail=detail[:4000], lease_token=None)
+    except Exception as write_error:
+        if not is_transient(write_error):
+            raise
+        # The database is down too: the row stays `running` under our lease; once its heartbeat is stale the
+        # claim (or the reaper) takes it, so the retry is scheduled past the stale period.
+        log.warning("model %s: could not requeue after an outage", claim.model_id, exc_info=True)
+        raise ModelJobDeferred(claim.model_id, claim.attempt, settings.model_stale_after_s + retry_in_s,
+                               reason) from error
+    if not moved:
+        return "lost"
+    if last:
+        return "failed"
+    raise ModelJobDeferred(claim.model_id, claim.attempt, retry_in_s, reason) from error
 
 
 def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _Claim | str:
@@ -406,5 +527,5 @@ def _upload(store: ObjectStore, path: Path, key: str, *, format: str) -> dict[st
     size = path.stat().st_size
     store.put_file(key, path)
     if store.size(key) != size:
-        raise RuntimeError(f"{key}: the store holds {store.size(key)} bytes, expected {size}")
+        raise ArtifactNotStored(f"{key}: the store holds {store.size(key)} bytes, expected {size}")
     return {"format": format, "object": key, "size": size, "sha256": digest.hexdigest()}

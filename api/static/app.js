@@ -2,6 +2,7 @@
 // and the list pages. Each page gets a `page` handle: current() turns false when the user navigates away.
 
 import { getAll, key, Unauthorized } from "./api.js";
+import { renderDatasets } from "./datasets.js";
 import { renderExperiment } from "./experiment.js";
 import { renderModel, renderModels } from "./models.js";
 import { ACTIVE_EXPERIMENT, badge, esc, fmtNumber, patch, pct, poll, when } from "./ui.js";
@@ -126,41 +127,6 @@ function experimentsTable(experiments) {
   return `<div class="scroll-x"><table class="data"><caption class="visually-hidden">Experiments, newest first</caption>
     <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Strategy</th><th scope="col">Progress</th>
     <th scope="col">Best accuracy</th><th scope="col">Best params</th><th scope="col">Created</th></tr></thead>
-    <tbody>${rows}</tbody></table></div>`;
-}
-
-async function renderDatasets(root, page) {
-  root.innerHTML = `<section aria-labelledby="ds-title"><h2 id="ds-title">Datasets</h2>
-    <div id="datasets-body" data-testid="datasets"><p class="muted">Loading…</p></div></section>`;
-  document.title = "Datasets · nas-service";
-  const body = root.querySelector("#datasets-body");
-  await poll(page, async () => {
-    const { data } = await getAll("/v1/datasets");
-    if (!page.current()) return false;
-    patch(body, JSON.stringify(data.map((d) => [d.id, d.status, d.updated_at])), () => datasetsTable(data));
-    return data.some((d) => d.status === "processing");
-  });
-}
-
-function datasetsTable(datasets) {
-  if (!datasets.length) return `<p class="empty">No datasets yet: upload a zip of class folders with <code>nas datasets upload PATH</code>.</p>`;
-  const rows = datasets.map((d) => {
-    const most = Math.max(1, ...(d.classes || []).map((c) => c.count));
-    const classes = (d.classes || []).map((c) => `<li><span class="cls">${esc(c.name)}</span>
-      <meter min="0" max="${most}" value="${c.count}" aria-label="${esc(c.name)}: ${c.count} images"></meter><span class="num">${c.count}</span></li>`).join("");
-    const geometry = d.image ? `${d.image.channels}×${d.image.height}×${d.image.width}` : "–";
-    const splits = d.splits ? `${d.splits.train} / ${d.splits.val} / ${d.splits.test}` : "–";
-    const problems = d.errors?.length
-      ? `<details><summary>${d.errors.length} problem${d.errors.length > 1 ? "s" : ""}</summary><ul class="errors">${d.errors.slice(0, 200).map((e) =>
-        `<li>${Object.entries(e).map(([k, v]) => `<b>${esc(k)}</b> ${esc(typeof v === "object" ? JSON.stringify(v) : v)}`).join(" · ")}</li>`).join("")}</ul></details>`
-      : (d.detail ? esc(d.detail) : "none");
-    return `<tr data-testid="dataset-row" data-id="${esc(d.id)}"><th scope="row">${esc(d.name)}</th><td>${badge(d.status, "dataset-status")}</td>
-      <td class="num">${d.num_images ?? "–"}</td><td><ul class="classes">${classes || "–"}</ul></td>
-      <td class="num">${geometry}</td><td class="num">${splits}</td><td>${problems}</td></tr>`;
-  }).join("");
-  return `<div class="scroll-x"><table class="data"><caption class="visually-hidden">Datasets, newest first</caption>
-    <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Images</th><th scope="col">Classes</th>
-    <th scope="col">Channels×H×W</th><th scope="col">Train / val / test</th><th scope="col">Errors</th></tr></thead>
     <tbody>${rows}</tbody></table></div>`;
 }
 

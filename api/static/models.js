@@ -38,7 +38,8 @@ export async function renderModel(root, page, modelId) {
     const format = button.dataset.format;
     button.disabled = true;
     try {
-      await download(`${path}/artifacts/${format}`, FILENAMES[format] || format);
+      // Streamed by the API: a fetch carrying the Bearer header cannot follow S3's cross-origin redirect.
+      await download(`${path}/artifacts/${format}?redirect=false`, FILENAMES[format] || format);
       announce(`${FILENAMES[format] || format} downloaded.`);
     } catch (error) {
       page.fail(error);

@@ -11,6 +11,8 @@ from .dataset_list import DatasetList
 from .dataset_read import DatasetRead
 from .dataset_read_errors_item import DatasetReadErrorsItem
 from .dataset_read_status import DatasetReadStatus
+from .dataset_sample_list import DatasetSampleList
+from .dataset_sample_read import DatasetSampleRead
 from .epoch_read import EpochRead
 from .experiment_create import ExperimentCreate
 from .experiment_create_search_space import ExperimentCreateSearchSpace
@@ -77,6 +79,8 @@ __all__ = (
     "DatasetRead",
     "DatasetReadErrorsItem",
     "DatasetReadStatus",
+    "DatasetSampleList",
+    "DatasetSampleRead",
     "EpochRead",
     "ExperimentCreate",
     "ExperimentCreateSearchSpace",

@@ -8,13 +8,21 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...types import File, Response
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
     model_id: str,
     format_: str,
+    *,
+    redirect: bool | Unset = True,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["redirect"] = redirect
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -22,6 +30,7 @@ def _get_kwargs(
             model_id=quote(str(model_id), safe=""),
             format_=quote(str(format_), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -86,12 +95,15 @@ def sync_detailed(
     format_: str,
     *,
     client: AuthenticatedClient | Client,
+    redirect: bool | Unset = True,
 ) -> Response[Any | File | Problem]:
     """Download an artifact (onnx, pt2, preprocessing, card) of a ready model
 
     Args:
         model_id (str):
         format_ (str):
+        redirect (bool | Unset): On S3 storage, answer 307 to a presigned URL (default) instead of
+            streaming the file through the API. Default: True.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -104,6 +116,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         model_id=model_id,
         format_=format_,
+        redirect=redirect,
     )
 
     response = client.get_httpx_client().request(
@@ -118,12 +131,15 @@ def sync(
     format_: str,
     *,
     client: AuthenticatedClient | Client,
+    redirect: bool | Unset = True,
 ) -> Any | File | Problem | None:
     """Download an artifact (onnx, pt2, preprocessing, card) of a ready model
 
     Args:
         model_id (str):
         format_ (str):
+        redirect (bool | Unset): On S3 storage, answer 307 to a presigned URL (default) instead of
+            streaming the file through the API. Default: True.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,6 +153,7 @@ def sync(
         model_id=model_id,
         format_=format_,
         client=client,
+        redirect=redirect,
     ).parsed
 
 
@@ -145,12 +162,15 @@ async def asyncio_detailed(
     format_: str,
     *,
     client: AuthenticatedClient | Client,
+    redirect: bool | Unset = True,
 ) -> Response[Any | File | Problem]:
     """Download an artifact (onnx, pt2, preprocessing, card) of a ready model
 
     Args:
         model_id (str):
         format_ (str):
+        redirect (bool | Unset): On S3 storage, answer 307 to a presigned URL (default) instead of
+            streaming the file through the API. Default: True.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -163,6 +183,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         model_id=model_id,
         format_=format_,
+        redirect=redirect,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -175,12 +196,15 @@ async def asyncio(
     format_: str,
     *,
     client: AuthenticatedClient | Client,
+    redirect: bool | Unset = True,
 ) -> Any | File | Problem | None:
     """Download an artifact (onnx, pt2, preprocessing, card) of a ready model
 
     Args:
         model_id (str):
         format_ (str):
+        redirect (bool | Unset): On S3 storage, answer 307 to a presigned URL (default) instead of
+            streaming the file through the API. Default: True.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -195,5 +219,6 @@ async def asyncio(
             model_id=model_id,
             format_=format_,
             client=client,
+            redirect=redirect,
         )
     ).parsed
