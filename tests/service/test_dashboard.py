@@ -186,6 +186,17 @@ def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, b
     row = read(browser, "[data-testid=dataset-row]")[0]
     geometry = "{channels}×{height}×{width}".format(**dataset["image"])
     assert geometry in row and all(f"{c['name']}" in row and str(c["count"]) in row for c in dataset["classes"])
+    # Thumbnails of each class, decoded by the browser, as the samples route lists them.
+    samples = client.get(f"/v1/datasets/{dataset['id']}/samples").json()["data"]
+    expected = [f"class {s['class']} sample {k + 1}" for name in dict.fromkeys(s["class"] for s in samples)
+                for k, s in enumerate(s for s in samples if s["class"] == name)]
+    wait_until(browser, lambda d: read(d, "[data-testid=sample-thumb]", "alt") == expected, what="thumbnails")
+    assert {c["name"] for c in dataset["classes"]} == set(read(browser, "[data-testid=sample-class]", "data-class"))
+    decoded = browser.execute_script("return [...document.querySelectorAll('[data-testid=sample-thumb]')]"
+                                     ".map(i => i.complete && i.naturalWidth === arguments[0])",
+                                     dataset["image"]["width"])
+    assert decoded and all(decoded)
+    save_screenshot(browser, "datasets")
     by_testid(browser, "nav-models")[0].click()
     wait_until(browser, lambda d: "No final models yet" in (read(d, "[data-testid=models]") or [""])[0], what="models")
     assert not read(browser, "[data-testid=page-error]")
