@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     # Final models (retrain the winner, test, export). Default epochs = search epochs × model_epochs_multiplier.
     # A model job heartbeats every model_heartbeat_s; one silent for model_stale_after_s is presumed dead and runs
     # again (at most model_max_attempts times); a model `queued` for model_queued_stale_after_s without a worker
-    # taking it is re-enqueued (lost message). model_time_limit_s is the task's hard limit.
+    # taking it is re-enqueued (lost message). model_time_limit_s is the task's hard limit. An attempt interrupted by
+    # an object-store or database outage runs again after model_retry_backoff_s × 2^(attempt-1).
     auto_model: bool = True
     model_epochs_multiplier: int = Field(default=3, ge=1)
     model_max_epochs: int = Field(default=1000, ge=1)
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     model_stale_after_s: float = Field(default=120.0, gt=0)
     model_queued_stale_after_s: float = Field(default=900.0, gt=0)
     model_max_attempts: int = Field(default=3, ge=1)
+    model_retry_backoff_s: float = Field(default=30.0, ge=0)
     model_time_limit_s: int = Field(default=12 * 3600, gt=0)
     model_latency_repeats: int = Field(default=50, ge=1)
     model_download_url_ttl_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)

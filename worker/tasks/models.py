@@ -18,12 +18,18 @@ _TIME_LIMIT_S = get_settings().model_time_limit_s
 # acks_late + reject_on_worker_lost: a worker killed mid-build leaves the message to be delivered again; the lease
 # claim makes that second delivery a no-op while a live attempt still heartbeats, and a retry once it is dead.
 # The hard time limit (prefork pools only) ends a hung build; the soft one comes first so the row is marked failed.
-@celery_app.task(name="nas.models.build", queue="models", acks_late=True, reject_on_worker_lost=True,
-                 time_limit=_TIME_LIMIT_S, soft_time_limit=max(_TIME_LIMIT_S - 60, 1))
-def build(model_id: str) -> str:
+# max_retries=None: the model's attempt counter (model_max_attempts) bounds outage retries, not Celery's.
+@celery_app.task(bind=True, name="nas.models.build", queue="models", acks_late=True, reject_on_worker_lost=True,
+                 max_retries=None, time_limit=_TIME_LIMIT_S, soft_time_limit=max(_TIME_LIMIT_S - 60, 1))
+def build(self, model_id: str) -> str:
     runtime = get_runtime()
-    status = service.run_model_job(unit_of_work=runtime.unit_of_work, store=runtime.store,
-                                   settings=runtime.settings, model_id=str(model_id))
+    try:
+        status = service.run_model_job(unit_of_work=runtime.unit_of_work, store=runtime.store,
+                                       settings=runtime.settings, model_id=str(model_id))
+    except service.ModelJobDeferred as deferred:
+        # The row is already `queued` again; should this retry message be lost, the reaper re-enqueues it.
+        log.warning("%s", deferred)
+        raise self.retry(countdown=deferred.retry_in_s)
     log.info("model %s: %s", model_id, status)
     return status
 
