@@ -287,7 +287,8 @@ class ModelJobDeferred(Exception):
         self.model_id, self.attempt, self.retry_in_s, self.reason = model_id, attempt, retry_in_s, reason
 
     def __str__(self) -> str:
-        return f"model {self.model_id}: attempt {self.attempt} interrupted by {self.reason}; retry in {self.retry_in_s:g}s"
+        return (f"model {self.model_id}: attempt {self.attempt} interrupted by {self.reason}; "
+                f"retry in {self.retry_in_s:g}s")
 
 
 class ArtifactNotStored(RuntimeError):

@@ -48,7 +48,7 @@ def _chained(error: BaseException, cause: BaseException, *, suppress: bool = Fal
         except BaseException:
             if suppress:
                 raise error from None
-            raise error
+            raise error  # noqa: B904 -- an implicit context is the case under test
     except BaseException as raised:
         return raised
 

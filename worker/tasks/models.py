@@ -29,7 +29,7 @@ def build(self, model_id: str) -> str:
     except service.ModelJobDeferred as deferred:
         # The row is already `queued` again; should this retry message be lost, the reaper re-enqueues it.
         log.warning("%s", deferred)
-        raise self.retry(countdown=deferred.retry_in_s)
+        raise self.retry(countdown=deferred.retry_in_s) from deferred
     log.info("model %s: %s", model_id, status)
     return status
 
