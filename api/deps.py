@@ -71,7 +71,8 @@ async def idempotency_key(request: Request, session: SessionDep, project: Curren
     key = key.strip()
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise APIError(422, "validation-error", "the request is not valid", errors=[
-            {"field": f"header.{IDEMPOTENCY_HEADER}", "error": f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"}])
+            {"field": f"header.{IDEMPOTENCY_HEADER}",
+             "error": f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"}])
     # A multipart upload is streamed by its handler, which hashes it and calls check_idempotent_upload.
     multipart = request.headers.get("content-type", "").startswith("multipart/")
     fingerprint = None if multipart else limits_service.body_fingerprint(await request.body())

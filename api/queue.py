@@ -52,7 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "ingest",
-        "task_routes": {f"nas.datasets.*": {"queue": "ingest"}, "nas.trials.*": {"queue": "trials"},
+        "task_routes": {"nas.datasets.*": {"queue": "ingest"}, "nas.trials.*": {"queue": "trials"},
                         "nas.models.*": {"queue": "models"}},
         # Acknowledge after the task body returns: a worker killed mid-task leaves the message to be re-delivered.
         "task_acks_late": True,

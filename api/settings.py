@@ -141,7 +141,8 @@ class Settings(BaseSettings):
         db = urlparse(self.database_url)
         safe_db = self.database_url if not db.password else self.database_url.replace(f":{db.password}@", ":***@")
         broker = urlparse(self.broker_url)
-        safe_broker = self.broker_url if not broker.password else self.broker_url.replace(f":{broker.password}@", ":***@")
+        safe_broker = (self.broker_url if not broker.password
+                       else self.broker_url.replace(f":{broker.password}@", ":***@"))
         return {"data_dir": str(self.data_dir), "database": safe_db, "storage": self.storage_url, "broker": safe_broker}
 
 

@@ -111,7 +111,8 @@ def resnet_for(seconds: float, data: TrainData, mean, std, *, seed: int) -> dict
     reports = []
     try:
         train(model, data, epochs=epochs, train=TrainSpec(schedule="cosine"), mean=mean, std=std, seed=seed,
-              device="cpu", on_epoch=reports.append, should_stop=lambda: bool(reports) and time.perf_counter() - started > seconds)
+              device="cpu", on_epoch=reports.append,
+              should_stop=lambda: bool(reports) and time.perf_counter() - started > seconds)
     except TrialCanceled:
         pass  # time is up; the epochs finished so far count
     return {"val_accuracy": max((r.val_accuracy for r in reports), default=0.0), "params": count_params(model),
@@ -134,7 +135,8 @@ def main() -> None:
     print(f"ResNet-18 from scratch, same wall time: val acc {baseline['val_accuracy']:.4f} with "
           f"{baseline['params']} params, {baseline['epochs_done']}/{baseline['epochs_planned']} epochs in "
           f"{baseline['wall_s']:.1f}s")
-    print(json.dumps({"bench": "search_mnist", "strategy": args.strategy, "trials": best["trials"], "rejected_before_training": best["rejected"],
+    print(json.dumps({"bench": "search_mnist", "strategy": args.strategy, "trials": best["trials"],
+                      "rejected_before_training": best["rejected"],
                       "epochs_per_trial": args.epochs, "search_best_val_accuracy": round(best["val_accuracy"], 4),
                       "search_best_params": best.get("params"), "search_wall_s": round(best["wall_s"], 1),
                       "resnet18_val_accuracy": round(baseline["val_accuracy"], 4),

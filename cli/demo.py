@@ -43,7 +43,8 @@ STATE = ROOT / ".demo"
 HELD_OUT = 500
 SEARCH = {"strategy": "evolution", "seed": 1, "budget": {"max_trials": 8, "epochs_per_trial": 2},
           "concurrency": 1, "objective": {"constraints": {"max_params": 150_000}},
-          "search_space": {"num_stages": [2, 3], "width": {"low": 16, "high": 48}, "stem_width": {"low": 16, "high": 24},
+          "search_space": {"num_stages": [2, 3], "width": {"low": 16, "high": 48},
+                           "stem_width": {"low": 16, "high": 24},
                            "depth": {"low": 1, "high": 2}, "train/hflip": False,
                            "train/lr": {"low": 1e-3, "high": 1e-2}}}
 console = Console()

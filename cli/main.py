@@ -50,7 +50,8 @@ def migrate() -> None:
 
 
 @keys_app.command("create")
-def keys_create(project: str = typer.Option(..., "--project", help="Project name; created if it does not exist.")) -> None:
+def keys_create(project: str = typer.Option(..., "--project",
+                                            help="Project name; created if it does not exist.")) -> None:
     """Create an API key for PROJECT and print it once, as the last line of stdout."""
     from api.runtime import get_runtime
     from api.services.keys import create_api_key

@@ -25,7 +25,10 @@ Value = int | float | str | bool
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """The parameter matters only when ``decisions[label] >= at_least`` (e.g. ``stage5/*`` needs ``num_stages >= 5``)."""
+    """The parameter matters only when ``decisions[label] >= at_least``.
+
+    E.g. ``stage5/*`` needs ``num_stages >= 5``.
+    """
 
     label: str
     at_least: int

@@ -104,7 +104,8 @@ class Pruner:
         last = epochs[-1] if before is None else before - 1
         attrs: dict[str, float] = {}
         rung = 0
-        while (rung_epoch := self.min_resource * self.reduction_factor ** (self.min_early_stopping_rate + rung)) <= last:
+        rate = self.min_early_stopping_rate
+        while (rung_epoch := self.min_resource * self.reduction_factor ** (rate + rung)) <= last:
             reached = next((e for e in epochs if rung_epoch <= e <= last), None)
             if reached is None:
                 break

@@ -24,7 +24,8 @@ Override grammar (a JSON object; :data:`OVERRIDE_GRAMMAR` is served with the spa
 Every value is checked against hard limits (e.g. odd kernels ≤ 9, at most :data:`MAX_STAGES` stages); a bad
 override raises :class:`~nas_core.errors.InvalidSearchSpace` whose ``errors`` name each offending field.
 
->>> space = default_search_space().with_overrides({"num_stages": [2, 3], "kernel": [3, 5], "width": {"low": 16, "high": 64}})
+>>> space = default_search_space().with_overrides(
+...     {"num_stages": [2, 3], "kernel": [3, 5], "width": {"low": 16, "high": 64}})
 >>> space.param_space.params["stage2/width"].choices
 (16, 24, 32, 48, 64)
 >>> import random

@@ -26,7 +26,8 @@ def command_of(service: dict) -> list[str]:
 
 
 def test_the_service_set_is_complete():
-    assert {"postgres", "redis", "minio", "minio-init", "migrate", "api", "worker-gpu", "worker-ingest"} <= set(SERVICES)
+    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "api", "worker-gpu", "worker-ingest"}
+    assert expected <= set(SERVICES)
     assert set(NAS_SERVICES) == {"migrate", "api", "worker-gpu", "worker-ingest"}
 
 

@@ -189,8 +189,9 @@ def experiments_needing_schedule(session: Session, *, older_than: datetime) -> l
 
 
 def stale_pending_trial_ids(session: Session, *, older_than: datetime) -> list[str]:
+    not_nudged_since = Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than)
     return list(session.scalars(select(Trial.id).where(Trial.status == "pending", Trial.created_at < older_than,
-                                                       Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than))))
+                                                       not_nudged_since)))
 
 
 def current_attempt(session: Session, lease_token: str) -> TrialAttempt | None:

@@ -16,9 +16,10 @@ router = APIRouter(include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-# The page only talks to its own origin, except artifact downloads that S3 redirects to a presigned URL.
+# The page only talks to its own origin (artifact downloads stream through the API with redirect=false).
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' http: https:; "
+            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                       "img-src 'self' data: blob:; connect-src 'self'; "
                                        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
 
 

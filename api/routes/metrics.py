@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response, operation_id="metrics", summary="Prometheus metrics: request latency, resources by state, "
+@router.get("/metrics", response_class=Response, operation_id="metrics",
+            summary="Prometheus metrics: request latency, resources by state, "
             "queue depth, worker heartbeats", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics(request: Request) -> Response:
     body = await run_in_threadpool(generate_latest, request.app.state.metrics_registry)

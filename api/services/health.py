@@ -18,7 +18,8 @@ def readiness(*, settings: Settings, engine: Engine, store: ObjectStore) -> dict
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    checks: dict[str, Callable[[], None]] = {"database": database, "broker": lambda: check_broker(settings), "store": store.check}
+    checks: dict[str, Callable[[], None]] = {"database": database, "broker": lambda: check_broker(settings),
+                                             "store": store.check}
     results = {}
     for name, check in checks.items():
         try:

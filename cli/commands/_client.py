@@ -105,7 +105,7 @@ def handles_errors(command: Command) -> Command:
 
 def _has_request(error: httpx.TransportError) -> bool:
     try:
-        error.request
+        _ = error.request  # httpx raises RuntimeError when no request is attached
     except RuntimeError:
         return False
     return True

@@ -70,7 +70,8 @@ def download_artifact(client, model_id: str, format: str, destination: Path) -> 
 @app.command("create")
 @handles_errors
 def create(experiment_id: str,
-           trial: Annotated[str | None, typer.Option("--trial", help="Trial id (default: the leaderboard best).")] = None,
+           trial: Annotated[str | None,
+                            typer.Option("--trial", help="Trial id (default: the leaderboard best).")] = None,
            epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs (default: a multiple of the "
                                                                    "search's).")] = None,
            url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:

@@ -55,7 +55,7 @@ def test_pareto_front_ties_and_duplicates():
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), max_size=40))
 def test_pareto_front_matches_brute_force(values):
-    points = [(i, float(a), float(p), float(l)) for i, (a, p, l) in enumerate(values)]
+    points = [(i, float(acc), float(params), float(lat)) for i, (acc, params, lat) in enumerate(values)]
     assert pareto_front(points) == _brute_force_front(points)
 
 

@@ -2,7 +2,8 @@
 
 ``postgres``: PostgreSQL (a fresh database per run), Redis broker (random db + key prefix), moto's S3 server.
 ``sqlite``: SQLite file, local object directory, Celery's filesystem transport.
-Each stack runs ``nas migrate``, real ``celery worker``s (one for ``ingest``, one for ``trials,models``) and uvicorn on a
+Each stack runs ``nas migrate``, real ``celery worker``s (one for ``ingest``, one for ``trials,models``) and uvicorn
+on a
 free port as subprocesses.
 """
 

@@ -106,7 +106,8 @@ def sign_in(driver, base_url: str, key: str) -> None:
     driver.get(base_url + "/#/experiments")
     driver.execute_script("sessionStorage.clear()")
     driver.refresh()
-    prompt = wait_until(driver, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()], what="key prompt")
+    prompt = wait_until(driver, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()],
+                        what="key prompt")
     field = by_testid(driver, "key-input", prompt[0])[0]
     field.send_keys(key)
     by_testid(driver, "key-submit", prompt[0])[0].click()
@@ -115,7 +116,8 @@ def sign_in(driver, base_url: str, key: str) -> None:
 def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     finished = client.post("/v1/experiments", json=experiment_body(
-        dataset["id"], strategy="random", name="finished-search", budget={"max_trials": 3, "epochs_per_trial": 1})).json()
+        dataset["id"], strategy="random", name="finished-search",
+        budget={"max_trials": 3, "epochs_per_trial": 1})).json()
     assert wait_for_status(client, finished["id"], TERMINAL)["status"] == "succeeded"
     running = client.post("/v1/experiments", json=experiment_body(
         dataset["id"], strategy="random", name="long-search", budget={"max_trials": 2, "epochs_per_trial": 300})).json()

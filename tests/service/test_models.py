@@ -183,7 +183,8 @@ def test_model_requests_are_validated_and_scoped_to_the_project(stack, client, a
     # Built directly and never enqueued, so it stays queued: the "not ready" case is deterministic.
     with stack.runtime.unit_of_work() as session:
         experiment = session.get(Experiment, experiment_id)
-        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id, experiment=experiment)
+        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id,
+                                     experiment=experiment)
         session.info.pop("after_commit")
     assert model.trial_id == trial_ids[2]  # best feasible accuracy, tie broken by fewer params
     assert model.epochs == stack.settings.model_epochs_multiplier * 1
@@ -234,8 +235,8 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
     settings = settings_from_env(env)
     with stack.runtime.unit_of_work() as session:
         experiment = session.get(Experiment, experiment_id)
-        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id, experiment=experiment,
-                                     epochs=150)
+        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id,
+                                     experiment=experiment, epochs=150)
         session.info.pop("after_commit")
     worker = _start_model_worker(stack, env, tmp_path / "worker.log")
     try:

@@ -25,7 +25,7 @@ from api.queue import create_celery
 from api.repositories import experiments as repository
 from api.services.search import RUN_TRIAL_TASK
 from tests.service.conftest import BIN, _start, _stop, free_port, settings_from_env
-from tests.service.test_experiments import (TINY_SPACE, all_trials, experiment_body, ready_dataset,
+from tests.service.test_experiments import (all_trials, experiment_body, ready_dataset,
                                             wait_for_status)
 
 FAST_LEASES = {"NAS_TRIAL_HEARTBEAT_S": "0.5", "NAS_TRIAL_STALE_AFTER_S": "4", "NAS_TRIAL_REAPER_INTERVAL_S": "1",
