@@ -152,7 +152,8 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(stack, api_key, l
 
 def test_idempotent_experiment_create_and_cancel_replay_and_refuse_another_body(stack, client):
     dataset = ready_dataset(client)
-    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 1})
+    # Long enough that the cancels below always meet a running search (a finished one answers 409).
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 300})
     key = {"Idempotency-Key": secrets.token_hex(8)}
     first = client.post("/v1/experiments", json=body, headers=key)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers, first.text
