@@ -113,7 +113,9 @@ def test_constraints_fail_candidates_before_training(stack, client):
 
 def test_cancel_while_running_then_resume_to_completion(stack, client):
     dataset = ready_dataset(client)
-    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 400})
+    # No pruning: resumed trials must still be running when the test cancels them again.
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 400},
+                           pruner={"kind": "none"})
     experiment = client.post("/v1/experiments", json=body).json()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -159,7 +159,9 @@ def test_redelivery_of_a_running_trial_does_nothing(stack, api_key, cell):
 def test_a_trial_that_keeps_crashing_fails_and_the_search_goes_on(stack, api_key, cell):
     with stack.client(api_key.key) as stack_client, cell.client(api_key.key) as client:
         dataset = ready_dataset(stack_client)
-        body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 200})
+        # No pruning: the next trial must still be running when the test cancels it.
+        body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 200},
+                               pruner={"kind": "none"})
         experiment = client.post("/v1/experiments", json=body).json()
         victim = None
         for attempt in range(1, 3):  # NAS_TRIAL_MAX_ATTEMPTS=2: two deaths and the trial is given up
