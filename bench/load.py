@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--api-workers", type=int, default=os.cpu_count() or 1,
+                        help="uvicorn worker processes (default: one per core, as a deployment would run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nas-load-") as tmp:
         os.environ.setdefault("NAS_DATA_DIR", tmp)
@@ -174,7 +176,8 @@ def main() -> None:
         print(f"seeded {args.trials} trials in {time.perf_counter() - seeded:.1f} s")
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-                                   "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                                   "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                                   "--workers", str(args.api_workers)],
                                   cwd=ROOT, env=dict(os.environ))
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -192,7 +195,8 @@ def main() -> None:
         print(f"{name:>18}: {call['requests']:6d} requests  p50 {call['p50_ms']:7.1f} ms  p99 {call['p99_ms']:7.1f} ms")
     print(f"{figures['requests']} requests, {figures['requests_per_s']:.0f} req/s, {figures['errors']} errors")
     board = figures["calls"].get("leaderboard", {})
-    print(json.dumps({"trials": args.trials, "clients": args.clients, "seconds": args.seconds,
+    print(json.dumps({"trials": args.trials, "clients": args.clients, "api_workers": args.api_workers,
+                      "seconds": args.seconds,
                       "requests_per_s": round(figures["requests_per_s"], 1), "errors": figures["errors"],
                       "leaderboard_p50_ms": round(board.get("p50_ms", 0), 2),
                       "leaderboard_p99_ms": round(board.get("p99_ms", 0), 2),
