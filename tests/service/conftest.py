@@ -93,6 +93,23 @@ def _start(command: list[str], env: dict[str, str], log_path: Path) -> subproces
                             start_new_session=True)
 
 
+def start_api(env: dict[str, str], log_path: Path, *, port: int | None = None,
+              timeout_s: float = 30) -> tuple[subprocess.Popen, str]:
+    """uvicorn with ``env`` on ``port`` (a free one by default); returns it and its base URL once it answers."""
+    port = port or free_port()
+    process = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
+                      "--port", str(port)], env, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return process, base_url
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)

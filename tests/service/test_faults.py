@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.service.conftest import BIN, POSTGRES_ADMIN_URL, REDIS_URL, _start, _stop
+from tests.service.conftest import POSTGRES_ADMIN_URL, REDIS_URL, _stop, start_api
 from tests.service.test_experiments import all_trials, experiment_body, ready_dataset, wait_for_status
 from tests.service.test_trial_recovery import cell, running_trial_with_epochs, trial_rows, wait_for  # noqa: F401
 
@@ -40,9 +40,8 @@ def test_api_restart_mid_search_loses_nothing(stack, api_key, cell):
         wait_for(running_trial_with_epochs(client, experiment["id"]), what="a running trial", cell=cell)
         api = cell.processes[0]
         _stop(api)
-        port = cell.base_url.rsplit(":", 1)[1]
-        cell.processes[0] = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                                    "--port", port], cell.env, cell.log_dir / "api-restarted.log")
+        port = int(cell.base_url.rsplit(":", 1)[1])
+        cell.processes[0], _ = start_api(cell.env, cell.log_dir / "api-restarted.log", port=port)
         wait_for(lambda: _answers(client), what="the restarted API", cell=cell)
         assert_complete(stack, client, experiment["id"], 3)
 

@@ -19,14 +19,7 @@ import pytest
 from api.models import Experiment
 from api.services import search
 from tests import archives
-from tests.service.conftest import (
-    BIN,
-    _start,
-    _stop,
-    free_port,
-    upload,
-    wait_for_dataset,
-)
+from tests.service.conftest import _stop, start_api, upload, wait_for_dataset
 from tests.service.test_experiments import experiment_body, ready_dataset
 
 ARCHIVE = archives.make_image_folder_zip(classes={"ring": 12, "dot": 12}, size=(16, 16))
@@ -51,17 +44,8 @@ def limited(stack, tmp_path_factory) -> Iterator[LimitedApi]:
                NAS_RATE_LIMIT_PER_MINUTE=str(RATE_PER_MINUTE))
     if stack.kind == "postgres":
         env["NAS_BROKER_KEY_PREFIX"] = f"nas-limited-{secrets.token_hex(4)}:"
-    port = free_port()
-    api = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
-                  str(port)], env, data_dir / "api.log")
-    result = LimitedApi(env=env, base_url=f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(result.base_url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    api, base_url = start_api(env, data_dir / "api.log")
+    result = LimitedApi(env=env, base_url=base_url)
     try:
         yield result
     finally:

@@ -24,7 +24,7 @@ from api.models import Trial, TrialAttempt
 from api.queue import create_celery
 from api.repositories import experiments as repository
 from api.services.search import RUN_TRIAL_TASK
-from tests.service.conftest import BIN, _start, _stop, free_port, settings_from_env
+from tests.service.conftest import BIN, _start, _stop, settings_from_env, start_api
 from tests.service.test_experiments import (all_trials, experiment_body, ready_dataset,
                                             wait_for_status)
 
@@ -71,17 +71,8 @@ def cell(stack, tmp_path) -> Iterator[Cell]:
                NAS_DATA_DIR=str(tmp_path))
     if stack.kind == "postgres":
         env["NAS_BROKER_KEY_PREFIX"] = f"nas-cell-{secrets.token_hex(4)}:"
-    port = free_port()
-    result = Cell(env=env, base_url=f"http://127.0.0.1:{port}", log_dir=tmp_path)
-    result.processes.append(_start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                                    "--port", str(port)], env, tmp_path / "api.log"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(result.base_url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    api, base_url = start_api(env, tmp_path / "api.log")
+    result = Cell(env=env, base_url=base_url, log_dir=tmp_path, processes=[api])
     try:
         yield result
     finally:
