@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     worker_device: Literal["auto", "cpu", "cuda"] | str = "auto"
     # One JSON object per log line (request / trial ids included), or plain text for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
+    # How long an API thread may hold the GIL before another (the event loop) gets it; CPython's default is 5 ms.
+    api_switch_interval_ms: float = Field(default=0.5, gt=0, le=100)
 
     # Experiments. A running trial's worker writes a heartbeat every trial_heartbeat_s; an attempt silent for
     # trial_stale_after_s is presumed dead (SIGKILL, power loss) and the trial runs again, at most

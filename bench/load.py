@@ -106,7 +106,6 @@ def drive(base_url: str, key: str, experiment_id: str, *, clients: int, seconds:
     }
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
-    deadline = time.monotonic() + seconds
     lock = threading.Lock()
 
     def client_loop(worker: int) -> None:
@@ -129,18 +128,24 @@ def drive(base_url: str, key: str, experiment_id: str, *, clients: int, seconds:
                     if not ok:
                         errors.append(f"{name}: {getattr(response, 'status_code', response)}")
 
+    # Built before the clock starts: the load generator shares the CPUs with the API and should not compete more
+    # than it must (an upload takes tens of milliseconds, so this is more than one thread can send).
+    archives = [tiny_zip(index) for index in range(int(seconds * 50))]
+
     def upload_loop() -> None:
         index = 0
         with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
             while time.monotonic() < deadline:
                 started = time.perf_counter()
-                response = http.post("/v1/datasets", files={"file": (f"d{index}.zip", tiny_zip(index))})
+                archive = archives[index % len(archives)]
+                response = http.post("/v1/datasets", files={"file": (f"d{index}.zip", archive)})
                 with lock:
                     latencies["upload dataset"].append(time.perf_counter() - started)
                     if response.status_code != 202:
                         errors.append(f"upload: {response.status_code}")
                 index += 1
 
+    deadline = time.monotonic() + seconds
     threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
     threads.append(threading.Thread(target=upload_loop))
     started = time.monotonic()

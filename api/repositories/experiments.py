@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import utcnow
 from api.models import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
@@ -31,8 +30,10 @@ def get(session: Session, experiment_id: str) -> Experiment | None:
 
 
 def lock(session: Session, experiment_id: str) -> Experiment | None:
-    """The experiment, locked for this transaction.
+    """The experiment, locked for this transaction, with ``updated_at`` bumped.
 
+    Every change to trials that readers see goes through here, which makes ``updated_at`` the experiment's
+    revision: readers memoise what they derive from the trials by it (:mod:`api.services.revision_cache`).
     The UPDATE comes first on purpose: on PostgreSQL it takes the row lock, and on SQLite it takes the database's
     write lock *before* anything is read, so two schedulers never plan from the same snapshot.
     """
@@ -106,25 +107,8 @@ def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int,
     return curves
 
 
-def list_trials(session: Session, *, experiment_id: str, limit: int, offset: int,
-                status: str | None = None) -> tuple[list[Trial], int]:
-    where = [Trial.experiment_id == experiment_id]
-    if status:
-        where.append(Trial.status == status)
-    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
-    rows = session.scalars(select(Trial).where(*where).order_by(Trial.number).limit(limit).offset(offset)).all()
-    return list(rows), total
-
-
 _RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
 _RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.number)
-
-
-def ranking_state(session: Session, experiment_id: str) -> tuple[int, datetime | None]:
-    """(ranked trials, latest finish): changes exactly when the leaderboard can change."""
-    count, latest = session.execute(select(func.count(), func.max(Trial.finished_at))
-                                    .where(Trial.experiment_id == experiment_id, *_RANKED)).one()
-    return int(count), latest
 
 
 def ranking_points(session: Session, experiment_id: str) -> list[tuple[str, float, int, float]]:
@@ -134,11 +118,29 @@ def ranking_points(session: Session, experiment_id: str) -> list[tuple[str, floa
     return [(trial_id, accuracy, params or 0, latency or 0.0) for trial_id, accuracy, params, latency in rows]
 
 
-def ranked_trials(session: Session, experiment_id: str, *, limit: int, offset: int) -> list[Trial]:
-    """A page of succeeded feasible trials, best first (ties: fewer params, then the earlier trial)."""
-    return list(session.scalars(select(Trial).options(lazyload(Trial.epochs))
-                                .where(Trial.experiment_id == experiment_id, *_RANKED)
-                                .order_by(*_RANK_ORDER).limit(limit).offset(offset)))
+def ranked_versions(session: Session, experiment_id: str, *, limit: int, offset: int) -> list[tuple]:
+    """(id, status, finished_at) of a page of succeeded feasible trials, best first (ties: fewer params, then the
+    earlier trial); read from ``ix_trials_ranking`` alone."""
+    return [tuple(row) for row in session.execute(
+        select(Trial.id, Trial.status, Trial.finished_at).where(Trial.experiment_id == experiment_id, *_RANKED)
+        .order_by(*_RANK_ORDER).limit(limit).offset(offset))]
+
+
+def trial_versions(session: Session, *, experiment_id: str, limit: int, offset: int,
+                   status: str | None = None) -> tuple[list[tuple], int]:
+    """(id, status, finished_at) of a page of trials in number order, and how many trials match."""
+    where = [Trial.experiment_id == experiment_id]
+    if status:
+        where.append(Trial.status == status)
+    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+    rows = session.execute(select(Trial.id, Trial.status, Trial.finished_at).where(*where)
+                           .order_by(Trial.number).limit(limit).offset(offset))
+    return [tuple(row) for row in rows], total
+
+
+def trials_with_epochs(session: Session, trial_ids: list[str]) -> list[Trial]:
+    """These trials with their curves, in no particular order."""
+    return list(session.scalars(select(Trial).where(Trial.id.in_(trial_ids))))
 
 
 def get_trial(session: Session, trial_id: str, *, for_update: bool = False) -> Trial | None:
@@ -205,14 +207,3 @@ def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:
 
 def update_trial_heartbeat(session: Session, trial_id: str) -> None:
     session.execute(update(Trial).where(Trial.id == trial_id).values(heartbeat_at=utcnow()))
-
-
-def attach_epochs(session: Session, trials: list[Trial]) -> None:
-    """Load the per-epoch curves of just these trials (pages of lists loaded without them)."""
-    curves: dict[str, list[TrialEpoch]] = {trial.id: [] for trial in trials}
-    if curves:
-        for epoch in session.scalars(select(TrialEpoch).where(TrialEpoch.trial_id.in_(list(curves)))
-                                     .order_by(TrialEpoch.trial_id, TrialEpoch.epoch)):
-            curves[epoch.trial_id].append(epoch)
-    for trial in trials:
-        set_committed_value(trial, "epochs", curves[trial.id])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from api.models import ApiKey, Project
 
@@ -22,7 +22,8 @@ def add(session: Session, entity: Project | ApiKey) -> None:
 
 
 def get_api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:
-    return session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    """The key with its project, in one query (every authenticated request runs this)."""
+    return session.scalar(select(ApiKey).options(joinedload(ApiKey.project)).where(ApiKey.prefix == prefix))
 
 
 def get_api_key(session: Session, key_id: str) -> ApiKey | None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
 from api.models import Experiment
 from api.schemas.common import Limit, Offset, error_responses
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
-                                     ExperimentStatus, Leaderboard, RankedTrial, TrialList, TrialRead, TrialStatus)
+                                     ExperimentStatus, Leaderboard, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
+from api.services.trial_documents import dumps, json_array
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute,
                    responses=error_responses(429))
@@ -75,10 +76,11 @@ def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentP
 @router.get("/{experiment_id}/trials", response_model=TrialList, summary="Trials with per-epoch curves",
             operation_id="list_trials", responses=error_responses(401, 404, 422))
 def list_trials(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
-                offset: Offset = 0, status: TrialStatus | None = None) -> TrialList:
-    rows, total = service.list_trials(session=session, project=project, experiment_id=experiment_id, limit=limit,
-                                      offset=offset, status=status)
-    return TrialList(data=[TrialRead.model_validate(row) for row in rows], total=total)
+                offset: Offset = 0, status: TrialStatus | None = None) -> Response:
+    documents, total = service.list_trials(session=session, project=project, experiment_id=experiment_id,
+                                           limit=limit, offset=offset, status=status)
+    # Assembled from per-trial documents rendered once as TrialRead (see api.services.trial_documents).
+    return _json(b'{"data":%s,"total":%d}' % (json_array(documents), total))
 
 
 @router.get("/{experiment_id}/trials/{trial_id}", response_model=TrialRead, summary="One trial",
@@ -92,9 +94,11 @@ def get_trial(experiment_id: str, trial_id: str, session: SessionDep, project: C
             summary="Trials meeting the constraints ranked by validation accuracy, and the Pareto front",
             operation_id="get_leaderboard", responses=error_responses(401, 404, 422))
 def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
-                offset: Offset = 0) -> Leaderboard:
-    page, pareto, total = service.leaderboard(session=session, project=project, experiment_id=experiment_id,
-                                              limit=limit, offset=offset)
-    # Validated once as TrialRead; adding the rank needs no second validation pass (hot path of polled pages).
-    data = [RankedTrial.model_construct(rank=rank, **dict(TrialRead.model_validate(trial))) for rank, trial in page]
-    return Leaderboard(data=data, pareto=pareto, total=total)
+                offset: Offset = 0) -> Response:
+    documents, pareto, total = service.leaderboard(session=session, project=project, experiment_id=experiment_id,
+                                                   limit=limit, offset=offset)
+    return _json(b'{"data":%s,"pareto":%s,"total":%d}' % (json_array(documents), dumps(pareto), total))
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")

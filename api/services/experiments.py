@@ -7,8 +7,7 @@ scheduler after commit.
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +20,9 @@ from api.repositories import experiments as repository
 from api.schemas.experiments import ExperimentCreate, ExperimentResume
 from api.services import datasets as datasets_service
 from api.services import limits as limits_service
-from api.services import search
+from api.services import search, trial_documents
+from api.services.revision_cache import RevisionCache
+from api.services.trial_documents import TrialVersion
 from api.settings import Settings
 from nas_core.environment import package_versions
 
@@ -96,24 +97,27 @@ def list_experiments(*, session: Session, project: Project, limit: int, offset: 
 
 
 def summaries(*, session: Session, experiments: list[Experiment]) -> dict[str, dict[str, Any]]:
-    """Progress counters and best trial of each experiment, in two queries whatever the page size."""
-    ids = [e.id for e in experiments]
-    counts = repository.trial_counts_for(session, ids)
-    best = repository.best_trials(session, ids)
-    out = {}
-    for experiment in experiments:
-        c: Counter[str] = counts[experiment.id]
-        leader = best.get(experiment.id)
-        out[experiment.id] = {
-            "progress": {"completed": c["succeeded"] + c["pruned"] + c["failed"], "succeeded": c["succeeded"],
-                         "running": c["running"], "pending": c["pending"], "failed": c["failed"],
-                         "pruned": c["pruned"], "canceled": c["canceled"],
-                         "max_trials": experiment.budget["max_trials"]},
-            "best": None if leader is None else {"trial_id": leader.id, "number": leader.number,
-                                                 "val_accuracy": leader.val_accuracy, "params": leader.params},
-            "elapsed_s": search.elapsed_seconds(experiment),
-        }
-    return out
+    """Progress counters and best trial of each experiment: two queries for the experiments whose revision moved
+    since they were last read (see :mod:`api.services.revision_cache`), none for the others."""
+    found = {e.id: _memo.get(("summary", e.id), e.updated_at) for e in experiments}
+    stale = [e for e in experiments if found[e.id] is None]
+    if stale:
+        ids = [e.id for e in stale]
+        counts, best = repository.trial_counts_for(session, ids), repository.best_trials(session, ids)
+        for experiment in stale:
+            found[experiment.id] = _counts_and_best(counts[experiment.id], best.get(experiment.id))
+            _memo.put(("summary", experiment.id), experiment.updated_at, found[experiment.id])
+    return {e.id: {"progress": {**found[e.id][0], "max_trials": e.budget["max_trials"]}, "best": found[e.id][1],
+                   "elapsed_s": search.elapsed_seconds(e)} for e in experiments}
+
+
+def _counts_and_best(c: Counter[str], leader: Trial | None) -> tuple[dict[str, int], dict[str, Any] | None]:
+    progress = {"completed": c["succeeded"] + c["pruned"] + c["failed"], "succeeded": c["succeeded"],
+                "running": c["running"], "pending": c["pending"], "failed": c["failed"], "pruned": c["pruned"],
+                "canceled": c["canceled"]}
+    best = None if leader is None else {"trial_id": leader.id, "number": leader.number,
+                                        "val_accuracy": leader.val_accuracy, "params": leader.params}
+    return progress, best
 
 
 def cancel_experiment(*, session: Session, project: Project, experiment_id: str) -> Experiment:
@@ -162,9 +166,14 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
 
 
 def list_trials(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int,
-                status: str | None = None) -> tuple[list[Trial], int]:
+                status: str | None = None) -> tuple[list[bytes], int]:
+    """A page of trials in number order as ``TrialRead`` JSON documents, and how many trials match."""
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
-    return repository.list_trials(session, experiment_id=experiment.id, limit=limit, offset=offset, status=status)
+    versions, total = _memo.get_or_compute(
+        ("trials", experiment.id, limit, offset, status), experiment.updated_at,
+        lambda: repository.trial_versions(session, experiment_id=experiment.id, limit=limit, offset=offset,
+                                          status=status))
+    return trial_documents.documents(session, [TrialVersion(*version) for version in versions]), total
 
 
 def get_trial(*, session: Session, project: Project, experiment_id: str, trial_id: str) -> Trial:
@@ -176,37 +185,25 @@ def get_trial(*, session: Session, project: Project, experiment_id: str, trial_i
 
 
 def leaderboard(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int
-                ) -> tuple[list[tuple[int, Trial]], list[str], int]:
-    """Ranked feasible succeeded trials (a page of them) and the Pareto front over all of them."""
-    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
-    total, latest = repository.ranking_state(session, experiment.id)
-    front = _pareto_front(session, experiment.id, total, latest)
-    trials = repository.ranked_trials(session, experiment.id, limit=limit, offset=offset)
-    repository.attach_epochs(session, trials)
-    return [(offset + index + 1, trial) for index, trial in enumerate(trials)], front, total
-
-
-_fronts: OrderedDict[str, tuple[tuple, list[str]]] = OrderedDict()
-_fronts_lock = threading.Lock()
-FRONT_CACHE_SIZE = 256
-
-
-def _pareto_front(session: Session, experiment_id: str, total: int, latest) -> list[str]:
-    """The front over every ranked trial, recomputed only when a trial finished since the last call.
-
-    Polled leaderboards of large experiments would otherwise read and sweep every trial on every request.
-    """
+                ) -> tuple[list[bytes], list[str], int]:
+    """Ranked feasible succeeded trials (a page of ``RankedTrial`` JSON documents), the Pareto front over all of
+    them, and how many there are. Only a change of the experiment's revision recomputes the front and the page."""
     from nas_core.ranking import pareto_front
 
-    state = (total, latest)
-    with _fronts_lock:
-        cached = _fronts.get(experiment_id)
-        if cached is not None and cached[0] == state:
-            _fronts.move_to_end(experiment_id)
-            return cached[1]
-    front = list(pareto_front(repository.ranking_points(session, experiment_id)))
-    with _fronts_lock:
-        _fronts[experiment_id] = (state, front)
-        while len(_fronts) > FRONT_CACHE_SIZE:
-            _fronts.popitem(last=False)
-    return front
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+
+    def front_and_total() -> tuple[list[str], int]:
+        points = repository.ranking_points(session, experiment.id)
+        return list(pareto_front(points)), len(points)
+
+    front, total = _memo.get_or_compute(("front", experiment.id), experiment.updated_at, front_and_total)
+    versions = _memo.get_or_compute(("ranked", experiment.id, limit, offset), experiment.updated_at,
+                                    lambda: repository.ranked_versions(session, experiment.id, limit=limit,
+                                                                       offset=offset))
+    page = trial_documents.documents(session, [TrialVersion(*version) for version in versions])
+    return [trial_documents.with_rank(document, offset + index + 1) for index, document in enumerate(page)], \
+        front, total
+
+
+# Summaries, trial pages and leaderboards by experiment revision (this process only).
+_memo = RevisionCache()

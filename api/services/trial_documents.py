@@ -1,0 +1,110 @@
+"""Trials as JSON documents, rendered once: what trial lists and leaderboards are assembled from.
+
+A trial that has finished (succeeded, pruned, failed or canceled) no longer changes, so its document — the
+``TrialRead`` JSON with its curve — is rendered once per process and reused, keyed by ``(id, status, finished_at)``:
+a trial that runs again (a reaped attempt, a resumed search) changes its status and its finish time, so a stale
+document is never served. Pages of a large experiment then cost one narrow query for the page's keys plus the
+documents of trials still running.
+
+The cache is bounded in bytes (least recently used documents go first) and private to each API process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import orjson
+from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
+
+from api.repositories import experiments as repository
+from api.schemas.experiments import TrialRead
+
+FINISHED_TRIAL_STATUSES = frozenset({"succeeded", "pruned", "failed", "canceled"})
+CACHE_BYTES = 64 * 1024 * 1024  # per API process; about 20,000 documents of the default search space
+
+_TRIAL = TypeAdapter(TrialRead)
+
+
+class TrialVersion(NamedTuple):
+    """What identifies one state of a trial's document (read from the narrow page query)."""
+
+    id: str
+    status: str
+    finished_at: datetime | None
+
+
+class DocumentCache:
+    """A thread-safe LRU of rendered documents bounded by their total size."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes, self.size = max_bytes, 0
+        self._documents: OrderedDict[TrialVersion, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: TrialVersion) -> bytes | None:
+        with self._lock:
+            document = self._documents.get(version)
+            if document is not None:
+                self._documents.move_to_end(version)
+            return document
+
+    def put(self, version: TrialVersion, document: bytes) -> None:
+        if len(document) > self.max_bytes:
+            return
+        with self._lock:
+            previous = self._documents.pop(version, None)
+            self.size += len(document) - (len(previous) if previous is not None else 0)
+            self._documents[version] = document
+            while self.size > self.max_bytes:
+                _, evicted = self._documents.popitem(last=False)
+                self.size -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._documents.clear()
+            self.size = 0
+
+
+_cache = DocumentCache()
+
+
+def render(trial) -> bytes:
+    """One trial (ORM row with its epochs) as the JSON of ``TrialRead``."""
+    return _TRIAL.dump_json(TrialRead.model_validate(trial))
+
+
+def documents(session: Session, versions: Sequence[TrialVersion]) -> list[bytes]:
+    """The documents of ``versions`` in their order: cached ones reused, the others loaded in one query."""
+    found: dict[str, bytes] = {}
+    for version in versions:
+        if version.status in FINISHED_TRIAL_STATUSES and (document := _cache.get(version)) is not None:
+            found[version.id] = document
+    missing = [version.id for version in versions if version.id not in found]
+    if missing:
+        for trial in repository.trials_with_epochs(session, missing):
+            found[trial.id] = document = render(trial)
+            if trial.status in FINISHED_TRIAL_STATUSES:
+                _cache.put(TrialVersion(trial.id, trial.status, trial.finished_at), document)
+    return [found[version.id] for version in versions if version.id in found]
+
+
+def json_array(items: Sequence[bytes]) -> bytes:
+    return b"[" + b",".join(items) + b"]"
+
+
+def with_rank(document: bytes, rank: int) -> bytes:
+    """A trial document with ``rank`` added (a ``RankedTrial``)."""
+    return b'{"rank":%d,%s' % (rank, document[1:])
+
+
+def dumps(value) -> bytes:
+    return orjson.dumps(value)
+
+
+__all__ = ["DocumentCache", "FINISHED_TRIAL_STATUSES", "TrialVersion", "documents", "dumps", "json_array",
+           "render", "with_rank"]
