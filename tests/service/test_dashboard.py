@@ -224,12 +224,14 @@ def add_finished_trials(stack, experiment_id: str, count: int) -> None:
     import random
 
     from api.models import Trial, TrialEpoch
+    from api.repositories import experiments as repository
 
     rng = random.Random(5)
     arch = {"arch": {"stem_width": 16, "head_dropout": 0.0, "stages": [
         {"op": "mbconv", "depth": 1, "width": 16, "kernel": 3, "expansion": 3, "se": False, "activation": "relu",
          "downsample": True}]}, "train": {"batch_size": 16}}
     with stack.runtime.unit_of_work() as session:
+        repository.lock(session, experiment_id)  # as every writer of trials does: readers see a new revision
         for number in range(1001, 1001 + count):
             accuracy = rng.uniform(0.3, 0.95)
             trial = Trial(experiment_id=experiment_id, number=number, status="succeeded", arch=arch,
