@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from fastapi import FastAPI
@@ -42,4 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(IdempotentReplay, replay_response)
     for router in ROUTERS:
         app.include_router(router)
+    # What exists now (modules, routes, schemas) lives as long as the process: move it out of the cyclic
+    # collector's sight, so full collections under load scan only request garbage (pauses of ~100 ms otherwise).
+    gc.collect()
+    gc.freeze()
     return app

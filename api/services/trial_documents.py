@@ -28,6 +28,7 @@ FINISHED_TRIAL_STATUSES = frozenset({"succeeded", "pruned", "failed", "canceled"
 CACHE_BYTES = 64 * 1024 * 1024  # per API process; about 20,000 documents of the default search space
 
 _TRIAL = TypeAdapter(TrialRead)
+_FIELDS = tuple(TrialRead.model_fields)
 
 
 class TrialVersion(NamedTuple):
@@ -73,9 +74,9 @@ class DocumentCache:
 _cache = DocumentCache()
 
 
-def render(trial) -> bytes:
-    """One trial (ORM row with its epochs) as the JSON of ``TrialRead``."""
-    return _TRIAL.dump_json(TrialRead.model_validate(trial))
+def render(trial: dict) -> bytes:
+    """One trial (a dict of ``TrialRead``'s fields) as the JSON of ``TrialRead``, validated on the way."""
+    return _TRIAL.dump_json(_TRIAL.validate_python(trial))
 
 
 def documents(session: Session, versions: Sequence[TrialVersion]) -> list[bytes]:
@@ -86,10 +87,10 @@ def documents(session: Session, versions: Sequence[TrialVersion]) -> list[bytes]
             found[version.id] = document
     missing = [version.id for version in versions if version.id not in found]
     if missing:
-        for trial in repository.trials_with_epochs(session, missing):
-            found[trial.id] = document = render(trial)
-            if trial.status in FINISHED_TRIAL_STATUSES:
-                _cache.put(TrialVersion(trial.id, trial.status, trial.finished_at), document)
+        for trial in repository.trial_rows(session, missing, _FIELDS):
+            found[trial["id"]] = document = render(trial)
+            if trial["status"] in FINISHED_TRIAL_STATUSES:
+                _cache.put(TrialVersion(trial["id"], trial["status"], trial["finished_at"]), document)
     return [found[version.id] for version in versions if version.id in found]
 
 
