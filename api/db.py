@@ -78,14 +78,16 @@ def _json_loads(text: str | bytes):
         return json.loads(text)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout so API and worker can share it."""
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for ``url`` keeping ``pool_size`` connections (bursts up to 4x that); SQLite gets WAL, foreign keys
+    and a busy timeout so API and worker can share it."""
+    pool = {"pool_size": pool_size, "max_overflow": 3 * pool_size}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               json_deserializer=_json_loads)
+                               json_deserializer=_json_loads, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -99,7 +101,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
+    return create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads, **pool)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -113,7 +115,19 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
     try:
         yield session
-        session.commit()
+    except BaseException:
+        end_unit_of_work(session, commit=False)
+        raise
+    end_unit_of_work(session, commit=True)
+
+
+def end_unit_of_work(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close; a failed commit is rolled back before the error propagates."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     except BaseException:
         session.rollback()
         raise

@@ -3,7 +3,7 @@ project's rate limit), store, and ``IdempotentRoute`` (``Idempotency-Key`` on PO
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.db import unit_of_work
+from api.db import end_unit_of_work
 from api.errors import APIError, Unauthorized
 from api.models import Project
 from api.services import keys as keys_service
@@ -22,10 +22,16 @@ from api.settings import Settings
 from api.storage import ObjectStore
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    # Function scope: the commit happens before the response is sent, so a 2xx means the data is durable.
-    with unit_of_work(request.app.state.sessionmaker) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # Opening a session does no I/O, so it happens on the event loop; the commit (or rollback) and close run in
+    # the thread pool. Function scope: the commit happens before the response is sent (a 2xx means durable).
+    session = request.app.state.sessionmaker()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(end_unit_of_work, session, commit=False)
+        raise
+    await run_in_threadpool(end_unit_of_work, session, commit=True)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -29,7 +29,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     return Runtime(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
                    store=store_from_settings(settings))
 

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # Embedded state root: the SQLite file, local objects and the filesystem broker live here by default.
     data_dir: Path = Path("./.nas-data")
     database_url: str = ""
+    # Connections each process keeps open; more are opened for bursts (up to 4x) and closed after. An API process
+    # serves up to 40 requests at once (its thread pool); a connection opened per request costs more than the query.
+    database_pool_size: int = Field(default=10, ge=1)
     storage_url: str = ""
     broker_url: str = ""
     # Isolates several deployments (or test runs) sharing one Redis; empty means no prefix.
