@@ -37,6 +37,16 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+async def reject_nul_characters(request: Request) -> None:
+    """Every route's guard: a NUL in a path or query parameter is a 422 (PostgreSQL text cannot hold one)."""
+    errors = [{"field": f"path.{name}", "error": "must not contain NUL characters"}
+              for name, value in request.path_params.items() if "\x00" in str(value)]
+    errors += [{"field": f"query.{name}", "error": "must not contain NUL characters"}
+               for name, value in request.query_params.multi_items() if "\x00" in name or "\x00" in value]
+    if errors:
+        raise APIError(422, "validation-error", "the request is not valid", errors=errors)
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 import sys
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from prometheus_client import CollectorRegistry
 
-from api.deps import replay_response
+from api.deps import reject_nul_characters, replay_response
 from api.errors import add_exception_handlers
 from api.logs import RequestId, configure_logging
 from api.metrics import RequestMetrics, StateCollector, request_histogram
@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # loop waits up to 5 ms for the GIL at every hand-off under load, which dominates tail latency.
     sys.setswitchinterval(settings.api_switch_interval_ms / 1000)
     app = FastAPI(title="nas-service", version="0.1.0",
-                  description="Neural architecture search as a self-hosted REST service.")
+                  description="Neural architecture search as a self-hosted REST service.",
+                  dependencies=[Depends(reject_nul_characters)])
     runtime = build_runtime(settings)
     app.state.settings, app.state.engine = settings, runtime.engine
     app.state.sessionmaker, app.state.store = runtime.sessionmaker, runtime.store

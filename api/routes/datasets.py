@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload
 from api.errors import APIError
-from api.schemas.common import Limit, Offset, error_responses
+from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.datasets import DatasetList, DatasetRead, DatasetSampleList, DatasetSampleRead, PerClass
 from api.services import datasets as service
 from api.services.limits import upload_fingerprint
@@ -25,9 +25,18 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
     "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}}}}}
 
 
+def _dataset_links(status: int) -> dict:
+    return links(status, "dataset", {
+        "GetDataset": ("get_dataset", {"dataset_id": "id"}),
+        "ListDatasetSamples": ("list_dataset_samples", {"dataset_id": "id"}),
+        "StartExperiment": ("create_experiment", {"body.dataset_id": "id"}),
+        "DeleteDataset": ("delete_dataset", {"dataset_id": "id"}),
+    })
+
+
 @router.post("", status_code=202, response_model=DatasetRead, openapi_extra=_UPLOAD_BODY, operation_id="upload_dataset",
              summary="Upload a zip of class folders; ingestion runs in a worker",
-             responses=error_responses(401, 413, 415, 422))
+             responses={**error_responses(401, 413, 415, 422), **_dataset_links(202)})
 async def upload_dataset(request: Request, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                          store: StoreDep) -> DatasetRead:
     form = await receive_upload(request, max_bytes=settings.max_upload_bytes)
@@ -35,10 +44,10 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
         raise APIError(422, "validation-error", "the request is not valid",
                        errors=[{"field": "body.file", "error": "Field required"}])
     name = form.fields.get("name") or None
-    if name is not None and not 1 <= len(name.strip()) <= 200:
+    if name is not None and (not 1 <= len(name.strip()) <= 200 or "\x00" in name):
         os.unlink(form.upload.path)
         raise APIError(422, "validation-error", "the request is not valid",
-                       errors=[{"field": "body.name", "error": "must be 1 to 200 characters"}])
+                       errors=[{"field": "body.name", "error": "must be 1 to 200 characters, none of them NUL"}])
     try:
         await check_idempotent_upload(request, fingerprint=upload_fingerprint(file_sha256=form.upload.sha256,
                                                                               fields=form.fields))
@@ -61,7 +70,7 @@ def list_datasets(session: SessionDep, project: CurrentProject, limit: Limit = 5
 
 @router.get("/{dataset_id}", response_model=DatasetRead, operation_id="get_dataset",
             summary="One dataset with its classes, image shape, splits and ingestion errors",
-            responses=error_responses(401, 404, 422))
+            responses={**error_responses(401, 404, 422), **_dataset_links(200)})
 def get_dataset(dataset_id: str, session: SessionDep, project: CurrentProject) -> DatasetRead:
     return DatasetRead.model_validate(service.get_dataset(session=session, project=project, dataset_id=dataset_id))
 

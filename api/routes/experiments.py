@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Response
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
 from api.models import Experiment
-from api.schemas.common import Limit, Offset, error_responses
+from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
@@ -16,6 +16,17 @@ from api.services.trial_documents import dumps, json_array
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute,
                    responses=error_responses(429))
+
+
+def _experiment_links(status: int) -> dict:
+    return links(status, "experiment", {
+        "GetExperiment": ("get_experiment", {"experiment_id": "id"}),
+        "CancelExperiment": ("cancel_experiment", {"experiment_id": "id"}),
+        "ResumeExperiment": ("resume_experiment", {"experiment_id": "id"}),
+        "ListTrials": ("list_trials", {"experiment_id": "id"}),
+        "GetLeaderboard": ("get_leaderboard", {"experiment_id": "id"}),
+        "CreateModel": ("create_model", {"experiment_id": "id"}),
+    })
 
 
 def _read(session, experiments: list[Experiment]) -> list[ExperimentRead]:
@@ -32,7 +43,8 @@ def _columns(e: Experiment) -> dict:
 
 
 @router.post("", status_code=201, response_model=ExperimentRead, summary="Start a search on a ready dataset",
-             operation_id="create_experiment", responses=error_responses(401, 404, 409, 422))
+             operation_id="create_experiment",
+             responses={**error_responses(401, 404, 409, 422), **_experiment_links(201)})
 def create_experiment(data: ExperimentCreate, session: SessionDep, project: CurrentProject,
                       settings: SettingsDep) -> ExperimentRead:
     experiment = service.create_experiment(session=session, settings=settings, project=project, data=data)

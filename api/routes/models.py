@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep
-from api.schemas.common import Limit, Offset, error_responses
+from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.models import ModelCreate, ModelList, ModelRead
 from api.services import models as service
 from api.storage import iter_chunks
@@ -24,7 +24,9 @@ Redirect = Annotated[bool, Query(description="On S3 storage, answer 307 to a pre
 @router.post("/experiments/{experiment_id}/models", status_code=202, response_model=ModelRead,
              operation_id="create_model",
              summary="Retrain a trial (default: the best) on train+val, test it and export it",
-             responses=error_responses(401, 404, 409, 413, 422))
+             responses={**error_responses(401, 404, 409, 413, 422), **links(202, "model", {
+                 "GetModel": ("get_model", {"model_id": "id"}),
+                 "DownloadArtifact": ("download_artifact", {"model_id": "id"})})})
 def create_model(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                  body: ModelCreate | None = None) -> ModelRead:
     body = body or ModelCreate()

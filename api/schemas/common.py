@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.errors import PROBLEM_JSON
 
@@ -38,6 +38,16 @@ _ERROR_MEANINGS = {
 }
 
 
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# A string stored or looked up in the database: PostgreSQL text cannot hold NUL, so it is refused at the edge (422).
+Text = Annotated[str, AfterValidator(_without_nul)]
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: each status documented with the shared Problem schema.
 
@@ -47,6 +57,25 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "description": _ERROR_MEANINGS[status],
                      "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for status in statuses}
+
+
+def links(status: int, source: str, targets: dict[str, tuple[str, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """OpenAPI links of a success response: what a client can call next with the ids it just received.
+
+    ``targets`` maps a link name to (operation id, {parameter: field of the response body}); a parameter named
+    ``body.<field>`` fills that field of the target's JSON body. Clients and contract fuzzers follow them.
+    """
+    out = {}
+    for name, (operation_id, parameters) in targets.items():
+        link: dict[str, Any] = {"operationId": operation_id, "description": f"{operation_id} with this {source}'s id"}
+        path = {k: f"$response.body#/{v}" for k, v in parameters.items() if not k.startswith("body.")}
+        body = {k[5:]: f"$response.body#/{v}" for k, v in parameters.items() if k.startswith("body.")}
+        if path:
+            link["parameters"] = path
+        if body:
+            link["requestBody"] = body
+        out[name] = link
+    return {status: {"links": out}}
 
 
 class SearchSpaceRead(BaseModel):

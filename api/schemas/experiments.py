@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import Text
+
 ExperimentStatus = Literal["queued", "running", "canceling", "canceled", "succeeded", "failed"]
 TrialStatus = Literal["pending", "running", "succeeded", "pruned", "failed", "canceled"]
 
@@ -43,8 +45,8 @@ class Pruner(BaseModel):
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset_id: str
-    name: str | None = Field(default=None, max_length=200)
+    dataset_id: Text
+    name: Text | None = Field(default=None, max_length=200)
     strategy: Literal["tpe", "evolution", "random"]
     strategy_settings: dict[str, Any] = Field(default_factory=dict, description="Overrides of the strategy's "
                                               "defaults, e.g. {\"population_size\": 20} for evolution.")

@@ -7,11 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.common import Text
+
 
 class ModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    trial_id: str | None = Field(default=None, description="default: the experiment's leaderboard best")
+    trial_id: Text | None = Field(default=None, description="default: the experiment's leaderboard best")
     epochs: int | None = Field(default=None, ge=1, description="default: a multiple of the search's epochs")
 
 

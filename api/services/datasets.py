@@ -65,7 +65,8 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
     dataset_id = new_id()
     prefix = dataset_prefix(project.id, dataset_id)
     store.put_file(prefix + UPLOAD_OBJECT, upload.path)
-    dataset = Dataset(id=dataset_id, project_id=project.id, name=name or Path(upload.filename).stem[:200] or dataset_id,
+    from_filename = Path(upload.filename).stem.replace("\x00", "")[:200]  # NUL: PostgreSQL text cannot hold it
+    dataset = Dataset(id=dataset_id, project_id=project.id, name=name or from_filename or dataset_id,
                       status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,
                       storage_prefix=prefix, errors=[])
     repository.add(session, dataset)

@@ -95,6 +95,16 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
         assert any(field in error["field"] for error in response.json()["errors"]), response.json()
     missing = client.post("/v1/experiments", json=experiment_body("0" * 32))
     assert missing.status_code == 404
+    # NUL cannot be stored (PostgreSQL text): refused at the edge, in bodies, paths and queries alike.
+    for method, path, kwargs, field in [
+            ("POST", "/v1/experiments", {"json": experiment_body(dataset["id"], name="a\x00b")}, "name"),
+            ("POST", "/v1/experiments", {"json": experiment_body("a\x00b")}, "dataset_id"),
+            ("GET", "/v1/experiments/a%00b", {}, "path.experiment_id"),
+            ("GET", "/v1/experiments", {"params": {"status": "running\x00"}}, "query.status"),
+            ("POST", "/v1/datasets", {"files": {"file": ("d.zip", b"PK")}, "data": {"name": "a\x00b"}}, "name")]:
+        response = client.request(method, path, **kwargs)
+        assert response.status_code == 422, (path, response.text)
+        assert any(field in error["field"] for error in response.json()["errors"]), response.json()
     assert client.get("/v1/experiments").json()["total"] == 0  # nothing half-created
 
 
