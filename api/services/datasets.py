@@ -149,6 +149,17 @@ def split_seed(sha256: str) -> int:
     return int(sha256[:8], 16)
 
 
+MAX_LISTED_ERRORS = 1000  # per dataset; an archive of a million broken files must not become a huge row
+
+
+def capped_errors(errors: list[dict[str, Any]], limit: int = MAX_LISTED_ERRORS) -> list[dict[str, Any]]:
+    """The first ``limit`` per-file errors, then one entry counting the rest."""
+    if len(errors) <= limit:
+        return errors
+    return [*errors[:limit], {"file": None, "error": f"{len(errors) - limit} more files with errors are not listed "
+                                                     f"(the first {limit} are)"}]
+
+
 def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, dataset_id: str) -> str:
     """Ingest one dataset end to end; returns the status it ended in (or ``"skipped"``). Safe to run twice."""
     with unit_of_work() as session:
@@ -171,7 +182,8 @@ def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settin
     except DatasetRejected as rejected:
         with unit_of_work() as session:
             repository.update_if_processing(session, dataset_id, status="failed", detail=rejected.message,
-                                            errors=rejected.errors or [{"file": None, "error": rejected.message}])
+                                            errors=capped_errors(rejected.errors)
+                                            or [{"file": None, "error": rejected.message}])
             # Nothing of a rejected dataset is kept, not even the upload.
             run_after_commit(session, lambda: store.delete_prefix(prefix))
         return "failed"
@@ -206,7 +218,8 @@ def _build_objects(*, store: ObjectStore, settings: Settings, prefix: str, sha25
         errors.extend({"file": duplicate, "error": f"exact duplicate of {group[0]}"} for duplicate in group[1:])
     return {"num_images": int(result.images.shape[0]), "classes": result.class_counts(),
             "image": {"channels": result.channels, "height": result.height, "width": result.width},
-            "splits": {part: int(len(split[part])) for part in ("train", "val", "test")}, "errors": errors}
+            "splits": {part: int(len(split[part])) for part in ("train", "val", "test")},
+            "errors": capped_errors(errors)}
 
 
 def reap_stale_datasets(*, session: Session, settings: Settings) -> list[str]:

@@ -105,6 +105,17 @@ def test_bad_file_is_skipped_and_reported(stack, client, case):
     assert [item["file"] for item in ready["errors"]] == [bad_file]
 
 
+def test_the_list_of_bad_files_is_capped_and_counts_the_rest():
+    from api.services.datasets import MAX_LISTED_ERRORS, capped_errors
+
+    errors = [{"file": f"cat/notes-{index:05d}.png", "error": "not an image"} for index in range(MAX_LISTED_ERRORS + 7)]
+    capped = capped_errors(errors)
+    assert capped[:MAX_LISTED_ERRORS] == errors[:MAX_LISTED_ERRORS] and len(capped) == MAX_LISTED_ERRORS + 1
+    assert capped[-1] == {"file": None, "error": f"7 more files with errors are not listed (the first "
+                                                 f"{MAX_LISTED_ERRORS} are)"}
+    assert capped_errors(errors[:MAX_LISTED_ERRORS]) == errors[:MAX_LISTED_ERRORS]
+
+
 def test_another_projects_dataset_is_not_found_on_get_and_delete(stack, client):
     dataset_id = upload(client, archives.make_image_folder_zip()).json()["id"]
     with stack.client(stack.new_key().key) as other:
