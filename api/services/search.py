@@ -185,10 +185,14 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
 
             try:
                 with session.begin_nested():  # a refused model must not undo the experiment's finish
+                    # The same gate as a requested model: none is built while the storage quota is full.
+                    limits_service.check_storage_quota(session=session, settings=settings,
+                                                       project_id=experiment.project_id, adding_bytes=1)
                     models_service.create_model(session=session, settings=settings,
                                                 project_id=experiment.project_id, experiment=experiment)
             except APIError as error:
                 log.warning("experiment %s: no final model: %s", experiment.id, error.detail)
+                experiment.detail = experiment.detail or f"no final model: {error.detail}"
     log.info("experiment %s %s", experiment.id, status)
 
 

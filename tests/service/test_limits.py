@@ -7,6 +7,7 @@ the suite never sees those limits. Idempotency runs on the stack's own API.
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from collections.abc import Iterator
@@ -180,3 +181,32 @@ def test_idempotent_dataset_upload_replays_the_first_answer(stack, client):
                                data={"name": "renamed"}, headers=key), 422, "idempotency-key-reused")
     assert client.get("/v1/datasets").json()["total"] == 1
     assert wait_for_dataset(client, first.json()["id"])["status"] == "ready"
+
+
+def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(stack, api_key):
+    from api.models import Dataset, Model, Trial
+    from nas_core.space import default_search_space
+
+    settings = stack.settings.model_copy(update={"project_max_storage_bytes": 1000, "auto_model": True})
+    space = default_search_space()
+    candidate = space.decode(space.param_space.sample(random.Random(0)))
+    with stack.runtime.unit_of_work() as session:
+        dataset = Dataset(project_id=api_key.project_id, name="full", status="ready", sha256="0" * 64,
+                          size_bytes=1000, storage_prefix=f"{api_key.project_id}/datasets/full/", errors=[])
+        session.add(dataset)
+        session.flush()
+        experiment = Experiment(project_id=api_key.project_id, dataset_id=dataset.id, name="quota", status="running",
+                                strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1}, seed=1,
+                                trials_created=1, auto_model=True)
+        session.add(experiment)
+        session.flush()
+        session.add(Trial(experiment_id=experiment.id, number=1, status="succeeded", decisions={},
+                          arch=candidate.to_dict(), arch_hash=candidate.arch.hash(), seed=1, val_accuracy=0.9))
+        session.flush()
+        search.schedule(session=session, settings=settings, experiment_id=experiment.id)  # nothing left: finish
+        experiment_id = experiment.id
+    with stack.runtime.unit_of_work() as session:
+        finished = session.get(Experiment, experiment_id)
+        assert finished.status == "succeeded"
+        assert "storage" in finished.detail and "quota" in finished.detail, finished.detail
+        assert session.query(Model).filter_by(experiment_id=experiment_id).count() == 0
