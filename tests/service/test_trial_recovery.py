@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,14 +64,19 @@ def kill9(process: subprocess.Popen) -> None:
     process.wait()
 
 
-@pytest.fixture
-def cell(stack, tmp_path) -> Iterator[Cell]:
+@contextmanager
+def open_cell(stack, tmp_path: Path, **settings: str) -> Iterator[Cell]:
+    """Run a cell on ``stack`` (data and logs under ``tmp_path``); its processes stop on exit.
+
+    ``settings`` (``NAS_*`` variables) override the cell's, e.g. ``NAS_BROKER_URL`` to give it a broker of its own.
+    """
     env = dict(stack.env, **FAST_LEASES)
     # Same database and objects as the stack, a private broker namespace.
     env.update(NAS_DATABASE_URL=stack.settings.database_url, NAS_STORAGE_URL=stack.settings.storage_url,
                NAS_DATA_DIR=str(tmp_path))
     if stack.kind == "postgres":
         env["NAS_BROKER_KEY_PREFIX"] = f"nas-cell-{secrets.token_hex(4)}:"
+    env.update(settings)
     api, base_url = start_api(env, tmp_path / "api.log")
     result = Cell(env=env, base_url=base_url, log_dir=tmp_path, processes=[api])
     try:
@@ -78,6 +84,12 @@ def cell(stack, tmp_path) -> Iterator[Cell]:
     finally:
         for process in result.processes:
             _stop(process)
+
+
+@pytest.fixture
+def cell(stack, tmp_path) -> Iterator[Cell]:
+    with open_cell(stack, tmp_path) as result:
+        yield result
 
 
 def trial_rows(stack, experiment_id: str) -> list[Trial]:
