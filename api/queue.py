@@ -60,6 +60,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # Reserve one message at a time: long CPU/GPU tasks must not hold back messages another worker could run.
         "worker_prefetch_multiplier": 1,
+        # A broker outage must not kill running trials: their leases live in the database, so a trial keeps
+        # training through a broker restart (Celery 6 will default to cancelling them; stated here explicitly).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_annotations": {"nas.datasets.ingest": {"time_limit": settings.ingest_time_limit_s,
                                                       "soft_time_limit": max(settings.ingest_time_limit_s - 30, 1)},
                              # The soft limit fails the trial cleanly (a domain failure, not a crash to retry).
