@@ -1,10 +1,11 @@
 """Load on the API: concurrent clients over an experiment with 10,000 trials, plus parallel dataset uploads.
 
 Seeds one project with an experiment of ``--trials`` finished trials (real candidates decoded from the default space,
-two epochs of curve each) straight into the database, starts the API (uvicorn, one process, loopback only) and drives
-it with ``--clients`` threads for ``--seconds``, each mixing experiment list / get, trials pages and leaderboard pages,
-while one more thread uploads small datasets. Backends come from ``NAS_*`` settings (default: embedded SQLite in a
-temporary directory).
+two epochs of curve each) straight into the database, starts the API (uvicorn, ``--api-workers`` processes, one per
+core by default, loopback only) and drives it with ``--clients`` threads for ``--seconds``, each mixing experiment
+list / get, trials pages and leaderboard pages, while one more thread uploads small datasets. Backends come from
+``NAS_*`` settings (default: embedded SQLite in a temporary directory). The generator runs on the same CPUs as the
+API, so its figures include that competition.
 
     python -m bench.load [--trials 10000] [--clients 8] [--seconds 20]
 
