@@ -11,12 +11,17 @@ both are set explicitly here so an upgrade cannot change proposals silently. How
   "bad" density: the architecture is known not to fit, which is information worth steering away from;
 - failed / canceled (feasible) → left out: a crash or a cancel says nothing about accuracy, yet they still take part
   in de-duplication so nothing is proposed twice.
+
+With ``local_after`` set, once that many trials have finished, proposals refine the incumbent instead: unseen
+one-decision neighbours of the best observed trial (local search); TPE takes over again whenever no unseen neighbour
+of the incumbent is found.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import random
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -27,11 +32,14 @@ from optuna.samplers import TPESampler
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
-from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, in_memory_study, random_fill,
+from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, in_memory_study, is_finished, random_fill,
                                       suggestion_order)
+from nas_core.strategies.evolution import mutate
 
 OPTUNA_VERSION = "5.0.0"
 _INFEASIBLE = {"nas_feasible": 1.0}  # Optuna reads a positive constraint value as a violation
+# Random one-decision mutations of the incumbent tried per local proposal before TPE takes over.
+_NEIGHBOUR_TRIES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,12 @@ class TPEStrategy(Strategy):
 
     ``group`` decomposes a conditional space (stages that exist only for some depths) into subspaces so the
     multivariate model still applies; ``max_retries`` bounds the asks spent on duplicates before random fill.
+    ``local_after``: once this many trials have finished, each proposal is an unseen neighbour (one active decision
+    changed) of the best succeeded feasible trial; None (the default) never switches. The strategy does not know the
+    budget, so a search that wants a final refinement phase sets it below ``max_trials``.
+    NAS-Bench-201 at 100 evaluations, ``local_after=85`` vs None: 91.504 vs 91.494 (seeds 0..99), 91.491 vs 91.481
+    (100..299), 91.490 vs 91.497 (300..499): no gain beyond noise (standard error about 0.014 per 200 seeds), hence
+    off by default.
     """
 
     n_startup_trials: int = 5
@@ -50,6 +64,7 @@ class TPEStrategy(Strategy):
     prior_weight: float | None = None
     gamma: float | None = None  # fraction of finished trials forming the "good" density (Optuna: 0.1, at most 25)
     max_retries: int = 20
+    local_after: int | None = None
 
     name = "tpe"
 
@@ -59,6 +74,8 @@ class TPEStrategy(Strategy):
                           RuntimeWarning, stacklevel=2)
         if self.group and not self.multivariate:
             raise ValueError("group=True needs multivariate=True")
+        if self.local_after is not None and self.local_after < 1:
+            raise ValueError("local_after must be >= 1 or None")
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
@@ -66,6 +83,15 @@ class TPEStrategy(Strategy):
         study = self._rebuild_study(space, history, sampler_seed=rng.getrandbits(32))
         order = suggestion_order(space)
         proposals: list[dict] = []
+        incumbent = self._incumbent(space, history)
+        while incumbent is not None and len(proposals) < n:
+            neighbour = self._unseen_neighbour(space, incumbent, rng, seen)
+            if neighbour is None:
+                break  # the incumbent's neighbourhood looks exhausted: TPE proposes the rest
+            proposals.append(neighbour)
+            # RUNNING in the study too, so the constant liar keeps TPE's proposals of this batch away from it
+            study.add_trial(to_frozen_trial(space, TrialRecord(number=-1, decisions=neighbour, status="running"),
+                                            placeholder_value=0.0))
         attempts = 0
         while len(proposals) < n and attempts < n * self.max_retries:
             attempts += 1
@@ -83,6 +109,23 @@ class TPEStrategy(Strategy):
         if len(proposals) < n:
             proposals.extend(random_fill(space, rng, seen, n - len(proposals)))
         return proposals
+
+    def _incumbent(self, space: ParamSpace, history: Sequence[TrialRecord]) -> TrialRecord | None:
+        """The best observed succeeded feasible trial once ``local_after`` trials have finished, else None."""
+        if self.local_after is None or sum(is_finished(r) for r in history) < self.local_after:
+            return None
+        candidates = [r for r in history if r.status == "succeeded" and r.feasible and is_finished(r)
+                      and _fits(space, r)]
+        # Ties go to the newer trial, as in evolution's tournaments.
+        return max(candidates, key=lambda r: (r.value, r.number), default=None)
+
+    def _unseen_neighbour(self, space: ParamSpace, incumbent: TrialRecord, rng: random.Random, seen: SeenKeys
+                          ) -> dict | None:
+        for _ in range(_NEIGHBOUR_TRIES):
+            child = mutate(space, dict(incumbent.decisions), rng)
+            if child is not None and seen.add_if_new(child):
+                return child
+        return None
 
     def _rebuild_study(self, space: ParamSpace, history: Sequence[TrialRecord], *, sampler_seed: int
                        ) -> optuna.Study:
@@ -111,7 +154,7 @@ class TPEStrategy(Strategy):
         return {"strategy": self.name, "optuna": OPTUNA_VERSION, "n_startup_trials": self.n_startup_trials,
                 "n_ei_candidates": self.n_ei_candidates, "multivariate": self.multivariate, "group": self.group,
                 "constant_liar": True, "prior_weight": self.prior_weight, "gamma": self.gamma,
-                "max_retries": self.max_retries}
+                "max_retries": self.max_retries, "local_after": self.local_after}
 
 
 def _gamma(fraction: float, n_finished: int) -> int:

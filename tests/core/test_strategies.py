@@ -169,3 +169,48 @@ def test_tpe_and_evolution_beat_random_on_a_synthetic_objective():
     random_best = statistics.fmean(_synthetic_best("random", s, evals) for s in seeds)
     for name in ("tpe", "evolution"):
         assert statistics.fmean(_synthetic_best(name, s, evals) for s in seeds) > random_best + 0.2, name
+
+
+def _local_history(space: ParamSpace, count: int, seed: int = 0) -> tuple[list[TrialRecord], dict]:
+    """``count`` succeeded trials, one pruned and one infeasible trial valued above all, and the best succeeded one."""
+    history = _history(space, count, seed=seed)
+    best = max(history, key=lambda r: r.value)
+    others = [p for p in (space.sample(random.Random(seed + i)) for i in range(100, 110))
+              if space.key(p) not in {space.key(r.decisions) for r in history}][:2]
+    history += [TrialRecord(number=count, decisions=others[0], status="pruned", value=2.0, intermediate={1: 2.0}),
+                TrialRecord(number=count + 1, decisions=others[1], status="succeeded", value=3.0, feasible=False)]
+    return history, best.decisions
+
+
+@pytest.mark.parametrize("space", [FLAT, CONDITIONAL], ids=["flat", "conditional"])
+def test_tpe_refines_the_best_succeeded_feasible_trial_after_local_after(space):
+    history, best = _local_history(space, 20)
+    strategy = make_strategy("tpe", local_after=20)
+    proposals = strategy.ask(space, history, 4, seed=2)
+    assert proposals == make_strategy("tpe", local_after=20).ask(space, list(history), 4, seed=2)
+    assert len({space.key(p) for p in proposals}) == 4
+    assert not {space.key(p) for p in proposals} & {space.key(r.decisions) for r in history}
+    for proposal in proposals:
+        assert space.validate(proposal) == proposal
+        assert len(_one_active_change(space, best, proposal)) == 1
+        assert space.key(proposal) != space.key(best)  # a change of an active decision, not of an inactive one
+
+
+def test_tpe_before_local_after_is_not_confined_to_the_incumbents_neighbourhood():
+    history, best = _local_history(FLAT, 20)  # 22 finished trials: one short of local_after=23
+    flags = [len(_one_active_change(FLAT, best, p)) == 1
+             for seed in range(3) for p in make_strategy("tpe", local_after=23).ask(FLAT, history, 8, seed=seed)]
+    assert not all(flags)
+
+
+def test_tpe_falls_back_to_tpe_when_the_incumbents_neighbourhood_is_exhausted():
+    space = FLAT
+    best = {label: "a" for label in space.labels()}
+    neighbours = [best | {label: choice} for label in space.labels() for choice in ("b", "c", "d")]
+    history = [TrialRecord(number=0, decisions=best, status="succeeded", value=1.0)]
+    history += [TrialRecord(number=i + 1, decisions=p, status="succeeded", value=0.5) for i, p in enumerate(neighbours)]
+    proposals = make_strategy("tpe", local_after=5).ask(space, history, 3, seed=0)
+    assert len({space.key(p) for p in proposals}) == 3
+    assert not {space.key(p) for p in proposals} & {space.key(r.decisions) for r in history}
+    with pytest.raises(ValueError, match="local_after"):
+        make_strategy("tpe", local_after=0)
