@@ -194,10 +194,11 @@ def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, b
                 for k, s in enumerate(s for s in samples if s["class"] == name)]
     wait_until(browser, lambda d: read(d, "[data-testid=sample-thumb]", "alt") == expected, what="thumbnails")
     assert {c["name"] for c in dataset["classes"]} == set(read(browser, "[data-testid=sample-class]", "data-class"))
-    decoded = browser.execute_script("return [...document.querySelectorAll('[data-testid=sample-thumb]')]"
-                                     ".map(i => i.complete && i.naturalWidth === arguments[0])",
-                                     dataset["image"]["width"])
-    assert decoded and all(decoded)
+    # The browser decodes images asynchronously: wait until every thumbnail is decoded at the dataset's width.
+    wait_until(browser, lambda d: all(decoded := d.execute_script(
+        "return [...document.querySelectorAll('[data-testid=sample-thumb]')]"
+        ".map(i => i.complete && i.naturalWidth === arguments[0])", dataset["image"]["width"])) and decoded,
+        what="decoded thumbnails")
     save_screenshot(browser, "datasets")
     by_testid(browser, "nav-models")[0].click()
     wait_until(browser, lambda d: "No final models yet" in (read(d, "[data-testid=models]") or [""])[0], what="models")
