@@ -53,9 +53,5 @@ class RevisionCache:
             self.put(key, revision, value)
         return value
 
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
 
 __all__ = ["RevisionCache"]

@@ -65,11 +65,6 @@ class DocumentCache:
                 _, evicted = self._documents.popitem(last=False)
                 self.size -= len(evicted)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._documents.clear()
-            self.size = 0
-
 
 _cache = DocumentCache()
 
