@@ -143,11 +143,10 @@ _EPOCH_FIELDS = ("epoch", "val_accuracy", "val_loss", "train_loss", "seconds")
 
 
 def trial_rows(session: Session, trial_ids: list[str], fields: Sequence[str]) -> list[dict[str, Any]]:
-    """These trials as plain dicts of ``fields`` (columns of ``trials``, and ``epochs``: their curve as dicts),
-    in no particular order. Two queries, no ORM objects: what trial pages render from."""
+    """These trials as plain dicts of ``fields`` (columns of ``trials``, ``id`` among them, and ``epochs``: their
+    curve as dicts), in no particular order. Two queries, no ORM objects: what trial pages render from."""
     columns = [Trial.__table__.c[name] for name in fields if name != "epochs"]
-    rows = [dict(row) for row in session.execute(select(*columns, Trial.id.label("_id"))
-                                                 .where(Trial.id.in_(trial_ids))).mappings()]
+    rows = [dict(row) for row in session.execute(select(*columns).where(Trial.id.in_(trial_ids))).mappings()]
     if "epochs" in fields:
         curves: dict[str, list[dict[str, Any]]] = {trial_id: [] for trial_id in trial_ids}
         for trial_id, *values in session.execute(
@@ -155,9 +154,7 @@ def trial_rows(session: Session, trial_ids: list[str], fields: Sequence[str]) ->
                 .where(TrialEpoch.trial_id.in_(trial_ids)).order_by(TrialEpoch.trial_id, TrialEpoch.epoch)):
             curves[trial_id].append(dict(zip(_EPOCH_FIELDS, values)))
         for row in rows:
-            row["epochs"] = curves[row["_id"]]
-    for row in rows:
-        row.pop("_id")
+            row["epochs"] = curves[row["id"]]
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Body, Response
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
@@ -12,7 +13,7 @@ from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
-from api.services.trial_documents import dumps, json_array
+from api.services.trial_documents import json_array
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=IdempotentRoute,
                    responses=error_responses(429))
@@ -109,7 +110,7 @@ def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject
                 offset: Offset = 0) -> Response:
     documents, pareto, total = service.leaderboard(session=session, project=project, experiment_id=experiment_id,
                                                    limit=limit, offset=offset)
-    return _json(b'{"data":%s,"pareto":%s,"total":%d}' % (json_array(documents), dumps(pareto), total))
+    return _json(b'{"data":%s,"pareto":%s,"total":%d}' % (json_array(documents), orjson.dumps(pareto), total))
 
 
 def _json(body: bytes) -> Response:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-import orjson
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
@@ -98,9 +97,5 @@ def with_rank(document: bytes, rank: int) -> bytes:
     return b'{"rank":%d,%s' % (rank, document[1:])
 
 
-def dumps(value) -> bytes:
-    return orjson.dumps(value)
-
-
-__all__ = ["DocumentCache", "FINISHED_TRIAL_STATUSES", "TrialVersion", "documents", "dumps", "json_array",
+__all__ = ["DocumentCache", "FINISHED_TRIAL_STATUSES", "TrialVersion", "documents", "json_array",
            "render", "with_rank"]
