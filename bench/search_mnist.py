@@ -46,12 +46,12 @@ def load_mnist(val_images: int = 1000) -> tuple[TrainData, list[float], list[flo
     return TrainData(train_x, train_y, val_x, val_y), [pixels.mean().item()], [pixels.std().item()]
 
 
-def propose(strategy_name: str, space, history: list[TrialRecord], seed: int) -> dict:
+def propose(strategy_name: str, space, history: list[TrialRecord], seed: int, budget: int) -> dict:
     try:
         from nas_core.strategies import make_strategy
     except ImportError:  # strategies not available: uniform sampling from the space
         return space.param_space.sample(random.Random(f"{seed}:{len(history)}"))
-    return make_strategy(strategy_name).ask(space.param_space, history, 1, seed=seed)[0]
+    return make_strategy(strategy_name).ask(space.param_space, history, 1, seed=seed, budget=budget)[0]
 
 
 def search(data: TrainData, mean, std, *, trials: int, epochs: int, strategy: str, seed: int) -> dict:
@@ -62,7 +62,7 @@ def search(data: TrainData, mean, std, *, trials: int, epochs: int, strategy: st
     trained, number = 0, 0
     while trained < trials and number < 4 * trials:  # rejected candidates do not use up the trial budget
         number += 1
-        decisions = propose(strategy, space, history, seed)
+        decisions = propose(strategy, space, history, seed, trials)
         candidate = space.decode(decisions)
         torch.manual_seed(seed + number)
         model = build_model(candidate.arch, 1, 10, input_size=28)

@@ -62,10 +62,13 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
                                for e in error.errors] or None) from None
     try:
         strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
-        pruner = data.pruner.model_dump()
+    except (TypeError, ValueError) as error:
+        raise _invalid("strategy_settings", str(error)) from None
+    pruner = data.pruner.model_dump()
+    try:
         search.make_trial_pruner(pruner)
     except (TypeError, ValueError) as error:
-        raise _invalid("strategy_settings" if "strategy" in str(error) else "pruner", str(error)) from None
+        raise _invalid("pruner", str(error)) from None
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=data.concurrency)
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)

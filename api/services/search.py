@@ -150,7 +150,8 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
 def _create_trials(session: Session, experiment: Experiment, count: int) -> list[str]:
     space = search_space_for(experiment)
     history = history_records(session, experiment.id)
-    proposals = strategy_for(experiment).ask(space.param_space, history, count, seed=experiment.seed)
+    proposals = strategy_for(experiment).ask(space.param_space, history, count, seed=experiment.seed,
+                                             budget=experiment.budget["max_trials"])
     created = []
     for decisions in proposals:
         candidate = space.decode(decisions)

@@ -43,10 +43,13 @@ class Strategy(ABC):
     name: str = ""
 
     @abstractmethod
-    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int) -> list[dict]:
+    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
+            budget: int | None = None) -> list[dict]:
         """Return ``n`` valid decision dicts (every label set), distinct from each other and from ``history``.
 
-        Fewer than ``n`` come back only when the space has no unseen point left.
+        Fewer than ``n`` come back only when the space has no unseen point left. ``budget`` is the number of trials
+        the search will run in all, when known: strategies that work in phases (a start-up, a final refinement)
+        place them within it; without it they fall back to fixed trial counts.
         """
 
     @abstractmethod
@@ -142,3 +145,38 @@ def suggestion_order(space: ParamSpace) -> list[str]:
         ordered.extend(ready)
         pending = [label for label in pending if label not in ready]
     return ordered
+
+
+def fits(space: ParamSpace, record: TrialRecord) -> bool:
+    """Whether a record's decisions fit the space: a record made under an older version of the space may not."""
+    return all(label in record.decisions and param.contains(record.decisions[label])
+               for label, param in space.params.items())
+
+
+def mutate(space: ParamSpace, parent: dict[str, Any], rng: random.Random) -> dict | None:
+    """A copy of ``parent`` with exactly one active decision changed; None when no decision can change."""
+    mutable = [label for label in space.active_labels(parent) if _has_alternative(space.params[label])]
+    if not mutable:
+        return None
+    label = rng.choice(mutable)
+    child = {label_: parent[label_] for label_ in space.labels()}
+    child[label] = _other_value(space.params[label], parent[label], rng)
+    return child
+
+
+def _has_alternative(param: Categorical | IntParam | FloatParam) -> bool:
+    if isinstance(param, Categorical):
+        return len(param.choices) > 1
+    return param.high > param.low
+
+
+def _other_value(param: Categorical | IntParam | FloatParam, current: Any, rng: random.Random) -> Any:
+    if isinstance(param, Categorical):
+        return rng.choice([c for c in param.choices if c != current])
+    if isinstance(param, IntParam):
+        values = [v for v in range(param.low, param.high + 1, param.step) if v != current]
+        return rng.choice(values)
+    while True:  # a continuous draw equals the current value with probability zero; loop for the exact case
+        value = param.sample(rng)
+        if value != current:
+            return value

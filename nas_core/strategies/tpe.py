@@ -12,9 +12,10 @@ both are set explicitly here so an upgrade cannot change proposals silently. How
 - failed / canceled (feasible) → left out: a crash or a cancel says nothing about accuracy, yet they still take part
   in de-duplication so nothing is proposed twice.
 
-With ``local_after`` set, once that many trials have finished, proposals refine the incumbent instead: unseen
-one-decision neighbours of the best observed trial (local search); TPE takes over again whenever no unseen neighbour
-of the incumbent is found.
+The last ``refine_fraction`` of the trial budget (when the budget is known), or everything after ``local_after``
+finished trials, refines the incumbent instead: unseen one-decision neighbours of the best observed trial (local
+search, which follows a better neighbour as soon as one is observed); TPE takes over again whenever no unseen
+neighbour of the incumbent is found. TPE is good at finding the right region and slow at the last step inside it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from optuna.samplers import TPESampler
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
-from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, in_memory_study, is_finished, random_fill,
-                                      suggestion_order)
-from nas_core.strategies.evolution import mutate
+from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, in_memory_study, is_finished, mutate,
+                                      random_fill, suggestion_order)
 
 OPTUNA_VERSION = "5.0.0"
 _INFEASIBLE = {"nas_feasible": 1.0}  # Optuna reads a positive constraint value as a violation
@@ -48,12 +48,12 @@ class TPEStrategy(Strategy):
 
     ``group`` decomposes a conditional space (stages that exist only for some depths) into subspaces so the
     multivariate model still applies; ``max_retries`` bounds the asks spent on duplicates before random fill.
-    ``local_after``: once this many trials have finished, each proposal is an unseen neighbour (one active decision
-    changed) of the best succeeded feasible trial; None (the default) never switches. The strategy does not know the
-    budget, so a search that wants a final refinement phase sets it below ``max_trials``.
-    NAS-Bench-201 at 100 evaluations, ``local_after=85`` vs None: 91.504 vs 91.494 (seeds 0..99), 91.491 vs 91.481
-    (100..299), 91.490 vs 91.497 (300..499): no gain beyond noise (standard error about 0.014 per 200 seeds), hence
-    off by default.
+    Refinement: each proposal is an unseen neighbour (one active decision changed) of the best succeeded feasible
+    trial once ``local_after`` trials have finished or, when ``local_after`` is None and the search's budget is
+    known, once all but ``refine_fraction`` of the budget have (``refine_fraction=0`` turns it off).
+    NAS-Bench-201 at 100 evaluations, refining the last quarter vs never: 91.502 vs 91.489 over seeds 0..399, a
+    paired gain of 0.013 (standard error 0.005). Ordering the neighbours by a univariate good/bad density ratio
+    instead of at random added 0.005 (standard error 0.004): not kept.
     """
 
     n_startup_trials: int = 5
@@ -65,6 +65,7 @@ class TPEStrategy(Strategy):
     gamma: float | None = None  # fraction of finished trials forming the "good" density (Optuna: 0.1, at most 25)
     max_retries: int = 20
     local_after: int | None = None
+    refine_fraction: float = 0.25
 
     name = "tpe"
 
@@ -76,14 +77,17 @@ class TPEStrategy(Strategy):
             raise ValueError("group=True needs multivariate=True")
         if self.local_after is not None and self.local_after < 1:
             raise ValueError("local_after must be >= 1 or None")
+        if not 0.0 <= self.refine_fraction < 1.0:
+            raise ValueError("refine_fraction must be in [0, 1)")
 
-    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int) -> list[dict]:
+    def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
+            budget: int | None = None) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
         seen = SeenKeys(space, history)
         study = self._rebuild_study(space, history, sampler_seed=rng.getrandbits(32))
         order = suggestion_order(space)
         proposals: list[dict] = []
-        incumbent = self._incumbent(space, history)
+        incumbent = self._incumbent(space, history, budget)
         while incumbent is not None and len(proposals) < n:
             neighbour = self._unseen_neighbour(space, incumbent, rng, seen)
             if neighbour is None:
@@ -110,12 +114,22 @@ class TPEStrategy(Strategy):
             proposals.extend(random_fill(space, rng, seen, n - len(proposals)))
         return proposals
 
-    def _incumbent(self, space: ParamSpace, history: Sequence[TrialRecord]) -> TrialRecord | None:
-        """The best observed succeeded feasible trial once ``local_after`` trials have finished, else None."""
-        if self.local_after is None or sum(is_finished(r) for r in history) < self.local_after:
+    def refine_after(self, budget: int | None) -> int | None:
+        """Finished trials after which proposals refine the incumbent; None: never."""
+        if self.local_after is not None:
+            return self.local_after
+        if budget is None or self.refine_fraction == 0.0:
+            return None
+        return max(1, budget - round(self.refine_fraction * budget))
+
+    def _incumbent(self, space: ParamSpace, history: Sequence[TrialRecord], budget: int | None
+                   ) -> TrialRecord | None:
+        """The best observed succeeded feasible trial once the refinement phase has begun, else None."""
+        start = self.refine_after(budget)
+        if start is None or sum(is_finished(r) for r in history) < start:
             return None
         candidates = [r for r in history if r.status == "succeeded" and r.feasible and is_finished(r)
-                      and _fits(space, r)]
+                      and fits(space, r)]
         # Ties go to the newer trial, as in evolution's tournaments.
         return max(candidates, key=lambda r: (r.value, r.number), default=None)
 
@@ -154,7 +168,8 @@ class TPEStrategy(Strategy):
         return {"strategy": self.name, "optuna": OPTUNA_VERSION, "n_startup_trials": self.n_startup_trials,
                 "n_ei_candidates": self.n_ei_candidates, "multivariate": self.multivariate, "group": self.group,
                 "constant_liar": True, "prior_weight": self.prior_weight, "gamma": self.gamma,
-                "max_retries": self.max_retries, "local_after": self.local_after}
+                "max_retries": self.max_retries, "local_after": self.local_after,
+                "refine_fraction": self.refine_fraction}
 
 
 def _gamma(fraction: float, n_finished: int) -> int:
@@ -164,7 +179,7 @@ def _gamma(fraction: float, n_finished: int) -> int:
 
 def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value: float) -> FrozenTrial | None:
     """The Optuna view of one history record (see the module docstring), or None when it carries no signal."""
-    active = space.active_labels(record.decisions) if _fits(space, record) else None
+    active = space.active_labels(record.decisions) if fits(space, record) else None
     if active is None:
         return None  # recorded under an older version of the space; it cannot be expressed in this one
     params = {label: record.decisions[label] for label in active}
@@ -182,11 +197,6 @@ def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value
     if record.status in ("running", "pending"):
         return create_trial(state=TrialState.RUNNING, **common)
     return None
-
-
-def _fits(space: ParamSpace, record: TrialRecord) -> bool:
-    return all(label in record.decisions and param.contains(record.decisions[label])
-               for label, param in space.params.items())
 
 
 def _distribution(param: Param) -> BaseDistribution:

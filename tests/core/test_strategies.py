@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas_core.params import Categorical, Condition, FloatParam, IntParam, ParamSpace, TrialRecord
-from nas_core.strategies import STRATEGIES, EvolutionStrategy, make_strategy
+from nas_core.strategies import STRATEGIES, EvolutionStrategy, TPEStrategy, make_strategy
 from nas_core.strategies.evolution import mutate
 from nas_core.strategies.tpe import to_frozen_trial
 
@@ -81,6 +81,16 @@ def test_settings_are_recorded_and_validated():
         make_strategy("grid")
     with pytest.raises(ValueError, match="invalid settings"):
         make_strategy("random", population_size=3)
+    evolution = make_strategy("evolution").settings_dict()
+    assert (evolution["startup"], evolution["startup_fraction"], evolution["startup_trials"]) == ("tpe", 0.5, None)
+    assert make_strategy("tpe").settings_dict()["refine_fraction"] == 0.25
+    for name, settings, message in [("evolution", {"startup": "grid"}, "startup must be one of"),
+                                    ("evolution", {"startup_fraction": 1.0}, "startup_fraction"),
+                                    ("evolution", {"startup_trials": -1}, "startup_trials"),
+                                    ("tpe", {"refine_fraction": 1.0}, "refine_fraction"),
+                                    ("tpe", {"refine_fraction": -0.1}, "refine_fraction")]:
+        with pytest.raises(ValueError, match=message):
+            make_strategy(name, **settings)
 
 
 def _one_active_change(space, parent, child):
@@ -116,6 +126,37 @@ def test_evolution_ages_out_old_trials_and_skips_infeasible_parents():
     strategy = EvolutionStrategy(population_size=5, sample_size=5)
     for child in strategy.ask(space, history, 4, seed=0):
         assert len(_one_active_change(space, points[5], child)) == 1  # best feasible of the last five
+
+
+@pytest.mark.parametrize("space", [FLAT, CONDITIONAL], ids=["flat", "conditional"])
+def test_evolution_starts_up_with_tpe_for_its_share_of_the_budget_then_mutates(space):
+    history = _history(space, 18)
+    strategy = EvolutionStrategy(population_size=18, sample_size=18)  # tournament = whole population
+    assert strategy.startup_count(40) == 20 and strategy.startup_count(None) == 18
+    # 18 trials of a 40-trial budget: two more start-up proposals, exactly what TPE alone proposes, then evolution.
+    proposals = strategy.ask(space, history, 5, seed=4, budget=40)
+    assert proposals[:2] == TPEStrategy(refine_fraction=0.0).ask(space, history, 2, seed=4)
+    winner = max(history, key=lambda r: r.value)
+    assert all(len(_one_active_change(space, winner.decisions, child)) == 1 for child in proposals[2:])
+    keys = {space.key(p) for p in proposals}
+    assert len(keys) == 5 and not keys & {space.key(r.decisions) for r in history}
+    # Without a budget the start-up is one population; an explicit count overrides both.
+    assert all(len(_one_active_change(space, winner.decisions, child)) == 1
+               for child in strategy.ask(space, history, 3, seed=4))
+    explicit = EvolutionStrategy(population_size=18, sample_size=18, startup_trials=25)
+    assert explicit.ask(space, history, 3, seed=4, budget=30) == TPEStrategy(refine_fraction=0.0).ask(
+        space, history, 3, seed=4)
+
+
+def test_evolution_random_startup_draws_uniformly_until_the_population_is_seeded():
+    strategy = EvolutionStrategy(population_size=6, sample_size=6, startup="random")
+    history = _history(FLAT, 4)
+    proposals = strategy.ask(FLAT, history, 4, seed=1)
+    winner = max(history, key=lambda r: r.value)
+    # Two random draws complete the start-up; the other two mutate the best of the four finished trials.
+    assert all(len(_one_active_change(FLAT, winner.decisions, child)) == 1 for child in proposals[2:])
+    assert proposals[:2] != TPEStrategy(refine_fraction=0.0).ask(FLAT, history, 2, seed=1)
+    assert len({FLAT.key(p) for p in proposals}) == 4
 
 
 def test_mutate_changes_exactly_one_active_label_or_nothing_when_impossible():
@@ -214,3 +255,17 @@ def test_tpe_falls_back_to_tpe_when_the_incumbents_neighbourhood_is_exhausted():
     assert not {space.key(p) for p in proposals} & {space.key(r.decisions) for r in history}
     with pytest.raises(ValueError, match="local_after"):
         make_strategy("tpe", local_after=0)
+
+
+def test_tpe_refines_the_last_fraction_of_a_known_budget():
+    history, best = _local_history(FLAT, 20)  # 22 finished trials
+    tpe = make_strategy("tpe")
+    assert tpe.refine_after(28) == 21 and tpe.refine_after(None) is None
+    assert make_strategy("tpe", refine_fraction=0.0).refine_after(28) is None
+    assert make_strategy("tpe", local_after=40).refine_after(28) == 40  # an explicit count wins
+    refining = tpe.ask(FLAT, history, 4, seed=2, budget=28)  # the last quarter of 28 begins after 21
+    assert all(len(_one_active_change(FLAT, best, p)) == 1 for p in refining)
+    flags = [len(_one_active_change(FLAT, best, p)) == 1
+             for seed in range(3) for budget in (40, None)
+             for p in tpe.ask(FLAT, history, 8, seed=seed, budget=budget)]
+    assert not all(flags)  # early in a 40-trial budget, or with none known, TPE proposes freely

@@ -7,6 +7,10 @@ import time
 import httpx
 import pytest
 
+from api.models import Project
+from api.schemas.experiments import ExperimentCreate
+from api.services import experiments as experiments_service
+from api.services import search
 from tests import archives
 from tests.service.conftest import upload, wait_for_dataset
 
@@ -86,6 +90,10 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
         (experiment_body(dataset["id"], search_space={"kernel": [4]}), "search_space.kernel"),
         (experiment_body(dataset["id"], search_space={"no_such_dimension": 1}), "search_space.no_such_dimension"),
         (experiment_body(dataset["id"], strategy_settings={"no_such_setting": 1}), "strategy_settings"),
+        (experiment_body(dataset["id"], strategy_settings={"startup": "grid"}), "strategy_settings"),
+        (experiment_body(dataset["id"], strategy="tpe", strategy_settings={"refine_fraction": 2}),
+         "strategy_settings"),
+        (experiment_body(dataset["id"], pruner={"kind": "asha", "no_such_setting": 1}), "pruner"),
         (experiment_body(dataset["id"], status="succeeded"), "status"),
     ]
     for body, field in cases:
@@ -224,3 +232,35 @@ def test_search_space_is_served(stack, client):
     body = space.json()
     assert "stage2/kernel" in str(body) and "train/lr" in str(body)
     assert stack.client().get("/v1/search-space").status_code == 401
+
+
+def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(stack, client, api_key, monkeypatch):
+    """Strategies place their phases (evolution's start-up, TPE's refinement) within ``budget.max_trials``."""
+    dataset = ready_dataset(client)
+    asked: list[int | None] = []
+    strategy_for = search.strategy_for
+
+    class Recording:
+        def __init__(self, strategy):
+            self.strategy = strategy
+
+        def ask(self, *args, budget=None, **kwargs):
+            asked.append(budget)
+            return self.strategy.ask(*args, budget=budget, **kwargs)
+
+    monkeypatch.setattr(search, "strategy_for", lambda experiment: Recording(strategy_for(experiment)))
+    session = stack.runtime.sessionmaker()
+    try:  # never committed, so nothing is enqueued and no worker runs it
+        data = ExperimentCreate(**experiment_body(dataset["id"], budget={"max_trials": 9, "epochs_per_trial": 1},
+                                                  concurrency=2))
+        experiment = experiments_service.create_experiment(session=session, settings=stack.settings,
+                                                           project=session.get(Project, api_key.project_id),
+                                                           data=data)
+        session.flush()
+        assert len(search.schedule(session=session, settings=stack.settings, experiment_id=experiment.id)) == 2
+        assert asked == [9]
+        settings = experiment.reproducibility["strategy"]["settings"]
+        assert (settings["startup"], settings["startup_fraction"]) == ("tpe", 0.5)
+    finally:
+        session.rollback()
+        session.close()
