@@ -146,16 +146,27 @@ def run_after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
-@event.listens_for(Session, "after_commit")
-def _run_after_commit_callbacks(session: Session) -> None:
-    callbacks = session.info.pop("after_commit", [])
-    for callback in callbacks:
+def run_after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Undo a side effect made ahead of its rows (an object stored before its row is committed) if the session's
+    current transaction rolls back instead; dropped on commit."""
+    session.info.setdefault("after_rollback", []).append(callback)
+
+
+def _run_callbacks(session: Session, kind: str) -> None:
+    for callback in session.info.pop(kind, []):
         try:
             callback()
-        except Exception:  # the data is committed; a failed side effect is retried by its owner (e.g. the reaper)
-            log.exception("after-commit callback %r failed", callback)
+        except Exception:  # a failed side effect is retried by its owner (the reaper) or leaves a harmless orphan
+            log.exception("%s callback %r failed", kind, callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit_callbacks(session: Session) -> None:
+    session.info.pop("after_rollback", None)
+    _run_callbacks(session, "after_commit")
 
 
 @event.listens_for(Session, "after_rollback")
-def _drop_after_commit_callbacks(session: Session) -> None:
+def _run_after_rollback_callbacks(session: Session) -> None:
     session.info.pop("after_commit", None)
+    _run_callbacks(session, "after_rollback")

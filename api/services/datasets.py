@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.db import UnitOfWork, new_id, run_after_commit, utcnow
+from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, utcnow
 from api.errors import APIError, NotFound
 from api.models import Dataset, Project
 from api.queue import enqueue_after_commit
@@ -65,6 +65,8 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
     dataset_id = new_id()
     prefix = dataset_prefix(project.id, dataset_id)
     store.put_file(prefix + UPLOAD_OBJECT, upload.path)
+    # A transaction that does not commit (a concurrent duplicate won the Idempotency-Key race) takes the file along.
+    run_after_rollback(session, lambda: store.delete_prefix(prefix))
     from_filename = Path(upload.filename).stem.replace("\x00", "")[:200]  # NUL: PostgreSQL text cannot hold it
     dataset = Dataset(id=dataset_id, project_id=project.id, name=name or from_filename or dataset_id,
                       status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,

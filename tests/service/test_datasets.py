@@ -136,3 +136,31 @@ def test_upload_without_file_part_or_not_multipart_is_rejected(stack, client):
     too_long = upload(client, archives.make_image_folder_zip(), name="n" * 201)
     assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "body.name"
     assert client.get("/v1/datasets").json()["total"] == 0
+
+
+def test_a_stored_upload_goes_with_a_transaction_that_rolls_back(stack, api_key, tmp_path):
+    """The upload is stored before its row commits; a rollback (a lost Idempotency-Key race) must not orphan it."""
+    from api.models import Project
+    from api.services import datasets as datasets_service
+
+    data = archives.make_image_folder_zip(classes={"ring": 3, "dot": 3}, size=(16, 16))
+    path = tmp_path / "upload.zip"
+    path.write_bytes(data)
+    received = datasets_service.ReceivedUpload(path=path, filename="upload.zip", size_bytes=len(data),
+                                               sha256=hashlib.sha256(data).hexdigest())
+    store = stack.runtime.store
+    for commit in (False, True):
+        session = stack.runtime.sessionmaker()
+        try:
+            dataset = datasets_service.create_dataset(session=session, store=store, upload=received,
+                                                      project=session.get(Project, api_key.project_id), name=None)
+            session.flush()
+            prefix = dataset.storage_prefix
+            assert store.list_keys(prefix)
+            if commit:
+                session.commit()
+            session.get(Project, api_key.project_id)  # a new transaction, then its rollback
+            session.rollback()
+            assert bool(store.list_keys(prefix)) is commit, commit
+        finally:
+            session.close()
