@@ -27,7 +27,8 @@ STARTUPS = ("tpe", "random")
 class EvolutionStrategy(Strategy):
     """Aging evolution after a start-up of ``startup_trials`` proposals drawn by ``startup`` ("tpe" or "random").
 
-    ``startup_trials`` None: ``startup_fraction`` of the search's budget when it is known, else ``population_size``.
+    ``startup_trials`` None: for a TPE start-up ``startup_fraction`` of the search's budget when it is known, else
+    ``population_size``; a random start-up is one population (classic aging evolution).
     Defaults are the best of the NAS-Bench-201 sweep at 100 evaluations (``python -m bench.nb201``): a TPE start-up
     of half the budget, then P=25, S=10 — 91.491 (seeds 0..199) and 91.485 (200..399), against 91.440 and 91.446
     for the best random start-up (P=15, S=12, start-up P).
@@ -57,8 +58,8 @@ class EvolutionStrategy(Strategy):
         """How many proposals (running ones included) come from the start-up before evolution begins."""
         if self.startup_trials is not None:
             return self.startup_trials
-        if budget is None:
-            return self.population_size
+        if budget is None or self.startup == "random":
+            return self.population_size  # classic aging evolution: one random population
         return round(self.startup_fraction * budget)
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,

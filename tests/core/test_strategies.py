@@ -150,8 +150,9 @@ def test_evolution_starts_up_with_tpe_for_its_share_of_the_budget_then_mutates(s
 
 def test_evolution_random_startup_draws_uniformly_until_the_population_is_seeded():
     strategy = EvolutionStrategy(population_size=6, sample_size=6, startup="random")
+    assert strategy.startup_count(100) == strategy.startup_count(None) == 6  # one population, whatever the budget
     history = _history(FLAT, 4)
-    proposals = strategy.ask(FLAT, history, 4, seed=1)
+    proposals = strategy.ask(FLAT, history, 4, seed=1, budget=100)
     winner = max(history, key=lambda r: r.value)
     # Two random draws complete the start-up; the other two mutate the best of the four finished trials.
     assert all(len(_one_active_change(FLAT, winner.decisions, child)) == 1 for child in proposals[2:])
