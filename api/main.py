@@ -16,7 +16,7 @@ from api.metrics import RequestMetrics, StateCollector, request_histogram
 from api.routes import dashboard, datasets, experiments, health, metrics, models, search_space
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
-from api.services.limits import IdempotentReplay, RateLimiter
+from api.services.limits import IdempotentReplay, make_rate_limiter
 
 ROUTERS = (health.router, metrics.router, datasets.router, experiments.router, search_space.router, models.router,
            dashboard.router)
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, histogram=request_histogram(registry))
     app.add_middleware(RequestId)  # outermost: the request id is set before anything logs
     add_exception_handlers(app)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.rate_limiter = make_rate_limiter(settings)
     app.add_exception_handler(IdempotentReplay, replay_response)
     for router in ROUTERS:
         app.include_router(router)

@@ -88,12 +88,14 @@ class Settings(BaseSettings):
 
     # Per-project quotas and rate limit; 0 means unlimited. Active experiments are queued|running|canceling; active
     # trial slots are the concurrency reserved by a project's active experiments (the scheduler never runs more);
-    # stored bytes are dataset uploads plus model artifacts. Requests per minute are counted per API process.
+    # stored bytes are dataset uploads plus model artifacts. Requests per minute are counted in the broker's Redis
+    # for all API processes together (rate_limit_shared), per API process otherwise.
     # A POST's Idempotency-Key is remembered for idempotency_ttl_s.
     project_max_active_experiments: int = Field(default=20, ge=0)
     project_max_active_trials: int = Field(default=64, ge=0)
     project_max_storage_bytes: int = Field(default=0, ge=0)
     rate_limit_per_minute: int = Field(default=1200, ge=0)
+    rate_limit_shared: bool = True
     idempotency_ttl_s: int = Field(default=24 * 3600, gt=0)
 
     @model_validator(mode="after")

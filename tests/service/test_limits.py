@@ -135,6 +135,24 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(stack, api_key, l
         assert client.get("/v1/datasets").status_code == 200
 
 
+def test_api_replicas_share_each_projects_rate_limit(stack, api_key, limited, tmp_path):
+    if stack.kind != "postgres":
+        pytest.skip("the embedded stack's filesystem broker has no Redis to share buckets through")
+    replica, replica_url = start_api(limited.env, tmp_path / "replica.log")
+    headers = {"Authorization": f"Bearer {api_key.key}"}
+    try:
+        with limited.client(api_key.key) as one, httpx.Client(base_url=replica_url, headers=headers) as two:
+            answers = []
+            for number in range(2 * RATE_PER_MINUTE + 20):  # per-process buckets would allow twice the limit
+                answers.append((one if number % 2 else two).get("/v1/datasets"))
+                if answers[-1].status_code == 429:
+                    break
+            assert_problem(answers[-1], 429, "rate-limited")
+            assert RATE_PER_MINUTE <= len(answers) - 1 <= RATE_PER_MINUTE + 10
+    finally:
+        _stop(replica)
+
+
 def test_idempotent_experiment_create_and_cancel_replay_and_refuse_another_body(stack, client):
     dataset = ready_dataset(client)
     # Long enough that the cancels below always meet a running search (a finished one answers 409).
