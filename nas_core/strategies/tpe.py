@@ -84,8 +84,7 @@ class TPEStrategy(Strategy):
             budget: int | None = None) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
         seen = SeenKeys(space, history)
-        study = self._rebuild_study(space, history, sampler_seed=rng.getrandbits(32))
-        order = suggestion_order(space)
+        sampler_seed = rng.getrandbits(32)
         proposals: list[dict] = []
         incumbent = self._incumbent(space, history, budget)
         while incumbent is not None and len(proposals) < n:
@@ -93,9 +92,14 @@ class TPEStrategy(Strategy):
             if neighbour is None:
                 break  # the incumbent's neighbourhood looks exhausted: TPE proposes the rest
             proposals.append(neighbour)
-            # RUNNING in the study too, so the constant liar keeps TPE's proposals of this batch away from it
+        if len(proposals) == n:
+            return proposals  # refinement alone: no study to rebuild (its cost grows with the history)
+        study = self._rebuild_study(space, history, sampler_seed=sampler_seed)
+        for neighbour in proposals:
+            # RUNNING in the study too, so the constant liar keeps TPE's proposals of this batch away from them
             study.add_trial(to_frozen_trial(space, TrialRecord(number=-1, decisions=neighbour, status="running"),
                                             placeholder_value=0.0))
+        order = suggestion_order(space)
         attempts = 0
         while len(proposals) < n and attempts < n * self.max_retries:
             attempts += 1
