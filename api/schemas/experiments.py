@@ -49,7 +49,9 @@ class ExperimentCreate(BaseModel):
     name: Text | None = Field(default=None, max_length=200)
     strategy: Literal["tpe", "evolution", "random"]
     strategy_settings: dict[str, Any] = Field(default_factory=dict, description="Overrides of the strategy's "
-                                              "defaults, e.g. {\"population_size\": 20} for evolution.")
+                                              "defaults, e.g. {\"population_size\": 20} for evolution or "
+                                              "{\"refine_fraction\": 0} for tpe; an unknown name or a wrong type "
+                                              "is a 422 that lists the strategy's settings.")
     budget: Budget
     concurrency: int = Field(default=1, ge=1, description="Trials running at once across all workers.")
     objective: Objective = Field(default_factory=Objective)

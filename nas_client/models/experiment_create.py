@@ -37,7 +37,8 @@ class ExperimentCreate:
             documents the grammar.
         seed (int | None | Unset):
         strategy_settings (ExperimentCreateStrategySettings | Unset): Overrides of the strategy's defaults, e.g.
-            {"population_size": 20} for evolution.
+            {"population_size": 20} for evolution or {"refine_fraction": 0} for tpe; an unknown name or a wrong type is a
+            422 that lists the strategy's settings.
     """
 
     budget: Budget

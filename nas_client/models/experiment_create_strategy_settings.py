@@ -11,7 +11,10 @@ T = TypeVar("T", bound="ExperimentCreateStrategySettings")
 
 @_attrs_define
 class ExperimentCreateStrategySettings:
-    """Overrides of the strategy's defaults, e.g. {"population_size": 20} for evolution."""
+    """Overrides of the strategy's defaults, e.g. {"population_size": 20} for evolution or {"refine_fraction": 0} for tpe;
+    an unknown name or a wrong type is a 422 that lists the strategy's settings.
+
+    """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

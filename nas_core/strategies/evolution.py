@@ -45,8 +45,8 @@ class EvolutionStrategy(Strategy):
     name = "evolution"
 
     def __post_init__(self) -> None:
-        if self.population_size < 1 or not 1 <= self.sample_size:
-            raise ValueError("evolution needs population_size >= 1 and sample_size >= 1")
+        if self.population_size < 1 or self.sample_size < 1 or self.max_retries < 0:
+            raise ValueError("evolution needs population_size >= 1, sample_size >= 1 and max_retries >= 0")
         if self.startup not in STARTUPS:
             raise ValueError(f"startup must be one of {list(STARTUPS)}, not {self.startup!r}")
         if not 0.0 <= self.startup_fraction < 1.0:

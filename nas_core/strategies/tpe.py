@@ -79,6 +79,12 @@ class TPEStrategy(Strategy):
             raise ValueError("local_after must be >= 1 or None")
         if not 0.0 <= self.refine_fraction < 1.0:
             raise ValueError("refine_fraction must be in [0, 1)")
+        if self.n_startup_trials < 0 or self.n_ei_candidates < 1 or self.max_retries < 0:
+            raise ValueError("TPE needs n_startup_trials >= 0, n_ei_candidates >= 1 and max_retries >= 0")
+        if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
+            raise ValueError("gamma must be in (0, 1] or None")
+        if self.prior_weight is not None and not self.prior_weight > 0.0:
+            raise ValueError("prior_weight must be > 0 or None")
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
             budget: int | None = None) -> list[dict]:

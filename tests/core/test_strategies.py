@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import statistics
 
 import pytest
@@ -88,9 +89,24 @@ def test_settings_are_recorded_and_validated():
                                     ("evolution", {"startup_fraction": 1.0}, "startup_fraction"),
                                     ("evolution", {"startup_trials": -1}, "startup_trials"),
                                     ("tpe", {"refine_fraction": 1.0}, "refine_fraction"),
-                                    ("tpe", {"refine_fraction": -0.1}, "refine_fraction")]:
-        with pytest.raises(ValueError, match=message):
+                                    ("tpe", {"refine_fraction": -0.1}, "refine_fraction"),
+                                    ("tpe", {"n_ei_candidates": 0}, "n_ei_candidates >= 1"),
+                                    ("tpe", {"gamma": 1.5}, "gamma"),
+                                    ("tpe", {"prior_weight": 0}, "prior_weight"),
+                                    ("evolution", {"max_retries": -1}, "max_retries"),
+                                    # Settings arrive as JSON: names and types are checked before any worker runs.
+                                    ("evolution", {"populaton_size": 9}, "unknown setting 'populaton_size'; known: "
+                                                                         "population_size, sample_size"),
+                                    ("evolution", {"population_size": 2.5}, "population_size must be an integer"),
+                                    ("evolution", {"population_size": "9"}, "population_size must be an integer"),
+                                    ("tpe", {"local_after": True}, "local_after must be an integer or null"),
+                                    ("tpe", {"multivariate": 1}, "multivariate must be true or false"),
+                                    ("evolution", {"startup": 3}, "startup must be a string"),
+                                    ("random", {"seed": 1}, "unknown setting 'seed'; known: none")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
             make_strategy(name, **settings)
+    # Integers are numbers; null is accepted where a setting is optional.
+    assert make_strategy("tpe", refine_fraction=0, gamma=1, local_after=None).settings_dict()["gamma"] == 1
 
 
 def _one_active_change(space, parent, child):
