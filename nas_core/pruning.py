@@ -21,6 +21,7 @@ from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvin
 from optuna.pruners._successive_halving import _completed_rung_key  # pinned Optuna 5.0.0: rung bookkeeping key
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from nas_core.options import check_options
 from nas_core.params import TrialRecord
 from nas_core.strategies.base import in_memory_study
 
@@ -50,6 +51,8 @@ class Pruner:
             raise ValueError(f"unknown pruner {self.kind!r}; choose one of {list(PRUNERS)}")
         if self.min_resource < 1 or self.reduction_factor < 2 or self.min_early_stopping_rate < 0:
             raise ValueError("asha needs min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0")
+        if self.n_startup_trials < 0 or self.n_warmup_epochs < 0:
+            raise ValueError("median needs n_startup_trials >= 0 and n_warmup_epochs >= 0")
 
     def should_prune(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float) -> bool:
         """True when the trial ``number``, scoring ``value`` at ``epoch`` (1-based), should stop now."""
@@ -124,8 +127,9 @@ class Pruner:
 
 
 def make_pruner(kind: str = "asha", **settings) -> Pruner:
-    """The pruner ``kind`` (``asha``, ``median``, ``none``) with ``settings`` overriding its defaults."""
-    try:
-        return Pruner(kind=kind, **settings)  # type: ignore[arg-type]
-    except TypeError as error:
-        raise ValueError(f"invalid settings for pruner {kind!r}: {error}") from None
+    """The pruner ``kind`` (``asha``, ``median``, ``none``) with ``settings`` overriding its defaults.
+
+    Settings usually arrive as JSON: their names and types are checked first (ValueError says what is wrong).
+    """
+    check_options(f"pruner {kind!r}", Pruner, settings)
+    return Pruner(kind=kind, **settings)  # type: ignore[arg-type]

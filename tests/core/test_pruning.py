@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nas_core.params import TrialRecord
@@ -68,3 +70,11 @@ def test_stateless_and_validated():
         make_pruner("hyperband")
     with pytest.raises(ValueError, match="invalid settings"):
         make_pruner("asha", eta=3)
+    # Settings arrive as JSON: a wrong type is refused up front, not inside Optuna in the middle of a trial.
+    for kind, settings, message in [("asha", {"min_resource": 1.5}, "min_resource must be an integer, not 1.5"),
+                                    ("asha", {"reduction_factor": True}, "reduction_factor must be an integer"),
+                                    ("median", {"n_startup_trials": "5"}, "n_startup_trials must be an integer"),
+                                    ("median", {"n_warmup_epochs": -1}, "n_warmup_epochs >= 0"),
+                                    ("asha", {"eta": 3}, "unknown setting 'eta'; known: kind, min_resource")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            make_pruner(kind, **settings)
