@@ -94,6 +94,8 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
         (experiment_body(dataset["id"], strategy="tpe", strategy_settings={"refine_fraction": 2}),
          "strategy_settings"),
         (experiment_body(dataset["id"], pruner={"kind": "asha", "no_such_setting": 1}), "pruner"),
+        (experiment_body(dataset["id"], pruner={"kind": "asha", "min_resource": 1.5}), "pruner"),
+        (experiment_body(dataset["id"], strategy_settings={"population_size": 2.5}), "strategy_settings"),
         (experiment_body(dataset["id"], status="succeeded"), "status"),
     ]
     for body, field in cases:
