@@ -13,6 +13,7 @@ from celery import Celery
 from kombu import Connection, Queue
 from sqlalchemy.orm import Session
 
+from api.broker_filesystem import TRANSPORT as FILESYSTEM_TRANSPORT
 from api.db import run_after_commit
 from api.settings import Settings, get_settings
 
@@ -43,6 +44,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                              "polling_interval": 0.05, "control_folder": str(folder / "control")}
     return {
         "broker_url": settings.broker_url,
+        # The filesystem broker's messages must appear whole (see api.broker_filesystem); None: the URL's transport.
+        "broker_transport": FILESYSTEM_TRANSPORT if settings.broker_url.startswith("filesystem") else None,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
@@ -101,6 +104,7 @@ def enqueue_after_commit(session: Session, task_name: str, *, args: list[Any], q
 def check_broker(settings: Settings) -> None:
     """Raise if the broker of ``settings`` cannot be reached (readiness)."""
     config = celery_config(settings)
-    with Connection(config["broker_url"], transport_options=config["broker_transport_options"],
+    with Connection(config["broker_url"], transport=config["broker_transport"],
+                    transport_options=config["broker_transport_options"],
                     connect_timeout=3) as connection:
         connection.ensure_connection(max_retries=1, timeout=3)
