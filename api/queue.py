@@ -33,7 +33,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.broker_key_prefix:
         transport_options["global_keyprefix"] = settings.broker_key_prefix
-    if settings.broker_url.startswith("filesystem"):
+    filesystem = settings.broker_url.startswith("filesystem")
+    if filesystem:
         folder = settings.broker_dir
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         # The filesystem broker's messages must appear whole (see api.broker_filesystem); None: the URL's transport.
-        "broker_transport": FILESYSTEM_TRANSPORT if settings.broker_url.startswith("filesystem") else None,
+        "broker_transport": FILESYSTEM_TRANSPORT if filesystem else None,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",

@@ -76,7 +76,7 @@ class EvolutionStrategy(Strategy):
                 seen.add_if_new(proposal)
         for index in range(len(proposals), n):
             child = None
-            # Until the start-up is done the population is still being seeded at random (running ones included).
+            # A random start-up (or what TPE could not fill) draws uniformly; after it, children of tournaments.
             if index >= startup_left:
                 child = self._evolve(space, population, rng, seen)
             if child is None:
