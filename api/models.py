@@ -98,6 +98,12 @@ class Experiment(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     auto_model: Mapped[bool] = mapped_column(default=True)
     reproducibility: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The whole objective as asked ({"metric": ..., "constraints": ...}); constraints are also kept on their own.
+    objective: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Candidates screened out before they became trials: {"total", "by_reason": {reason: n}, "smallest": {...}}.
+    screened: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The most recent screened-out decisions with their reason, so strategies learn the infeasible region.
+    screened_points: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Trial numbers are taken from this counter under the experiment's row lock: unique and never reused.
     trials_created: Mapped[int] = mapped_column(Integer, default=0)
     # Search time spent in earlier running periods (before a cancel), so max_minutes spans resumes.
@@ -135,6 +141,10 @@ class Trial(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     val_accuracy: Mapped[float | None] = mapped_column()
     val_loss: Mapped[float | None] = mapped_column()
+    val_balanced_accuracy: Mapped[float | None] = mapped_column()
+    # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
+    predicted_epoch_s: Mapped[float | None] = mapped_column()
+    measured_epoch_s: Mapped[float | None] = mapped_column()
     params: Mapped[int | None] = mapped_column(BigInteger)
     flops: Mapped[int | None] = mapped_column(BigInteger)
     latency_ms: Mapped[float | None] = mapped_column()
@@ -183,6 +193,7 @@ class TrialEpoch(Base):
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
     val_accuracy: Mapped[float] = mapped_column()
     val_loss: Mapped[float] = mapped_column()
+    val_balanced_accuracy: Mapped[float | None] = mapped_column()
     train_loss: Mapped[float] = mapped_column()
     seconds: Mapped[float] = mapped_column()
 
@@ -203,6 +214,8 @@ class Model(Base):
     trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     epochs: Mapped[int] = mapped_column(Integer)
+    # Retraining time predicted from the winner's measured epoch time, announced before the job starts.
+    estimated_seconds: Mapped[float | None] = mapped_column()
     seed: Mapped[int] = mapped_column(BigInteger)
     test_accuracy: Mapped[float | None] = mapped_column()
     # {"per_class": [{"name", "precision", "recall", "support"}], "test_images": N, "onnx_max_abs_diff": ...}

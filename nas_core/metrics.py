@@ -88,12 +88,14 @@ def measure_latency_ms(model: nn.Module, input_shape: Sequence[int], *, repeats:
     return float(statistics.median(timings))
 
 
-def check_constraints(cost: ModelCost, *, max_params: int | None = None,
-                      max_latency_ms: float | None = None) -> None:
+def check_constraints(cost: ModelCost, *, max_params: int | None = None, max_latency_ms: float | None = None,
+                      max_mflops: float | None = None) -> None:
     """Raise :class:`ConstraintViolation` (with per-constraint ``errors``) when ``cost`` breaks a limit."""
     errors = []
     if max_params is not None and cost.params > max_params:
         errors.append({"field": "max_params", "error": f"{cost.params} parameters > {max_params}"})
+    if max_mflops is not None and cost.flops / 1e6 > max_mflops:
+        errors.append({"field": "max_mflops", "error": f"{cost.flops / 1e6:.1f} MFLOPs > {max_mflops} MFLOPs"})
     if max_latency_ms is not None:
         if cost.latency_ms is None:
             raise ValueError("max_latency_ms is set but the cost has no measured latency")

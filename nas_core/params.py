@@ -165,7 +165,7 @@ class ParamSpace:
         return {label: param.to_dict() for label, param in self.params.items()}
 
 
-TrialStatus = Literal["pending", "running", "succeeded", "pruned", "failed", "canceled"]
+TrialStatus = Literal["pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled", "screened"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +183,6 @@ class TrialRecord:
     value: float | None = None
     feasible: bool = True
     intermediate: Mapping[int, float] = field(default_factory=dict)
+    # For an infeasible point: how far it broke its constraint (value / limit - 1), so strategies that model the
+    # feasible region (TPE) prefer the near misses; 1.0 when unknown.
+    violation: float = 1.0

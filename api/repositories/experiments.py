@@ -97,14 +97,15 @@ def all_trials(session: Session, experiment_id: str, *, with_epochs: bool = Fals
     return list(session.scalars(query))
 
 
-def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int, float]]:
-    """Validation accuracy per epoch of every trial of the experiment (for pruning and strategies)."""
-    rows = session.execute(select(TrialEpoch.trial_id, TrialEpoch.epoch, TrialEpoch.val_accuracy)
+def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int, tuple[float, float | None, float]]]:
+    """(val_accuracy, val_balanced_accuracy, val_loss) per epoch of every trial of the experiment."""
+    rows = session.execute(select(TrialEpoch.trial_id, TrialEpoch.epoch, TrialEpoch.val_accuracy,
+                                  TrialEpoch.val_balanced_accuracy, TrialEpoch.val_loss)
                            .join(Trial, Trial.id == TrialEpoch.trial_id)
                            .where(Trial.experiment_id == experiment_id))
-    curves: dict[str, dict[int, float]] = {}
-    for trial_id, epoch, accuracy in rows:
-        curves.setdefault(trial_id, {})[epoch] = accuracy
+    curves: dict[str, dict[int, tuple[float, float | None, float]]] = {}
+    for trial_id, epoch, accuracy, balanced, loss in rows:
+        curves.setdefault(trial_id, {})[epoch] = (accuracy, balanced, loss)
     return curves
 
 
@@ -139,7 +140,7 @@ def trial_versions(session: Session, *, experiment_id: str, limit: int, offset: 
     return [tuple(row) for row in rows], total
 
 
-_EPOCH_FIELDS = ("epoch", "val_accuracy", "val_loss", "train_loss", "seconds")
+_EPOCH_FIELDS = ("epoch", "val_accuracy", "val_balanced_accuracy", "val_loss", "train_loss", "seconds")
 
 
 def trial_rows(session: Session, trial_ids: list[str], fields: Sequence[str]) -> list[dict[str, Any]]:

@@ -38,14 +38,15 @@ def _read(session, experiments: list[Experiment]) -> list[ExperimentRead]:
 def _columns(e: Experiment) -> dict:
     return {"id": e.id, "name": e.name, "status": e.status, "dataset_id": e.dataset_id, "strategy": e.strategy,
             "strategy_settings": e.strategy_settings, "budget": e.budget, "concurrency": e.concurrency,
-            "objective": {"constraints": e.constraints}, "search_space": e.search_space, "pruner": e.pruner,
+            "objective": {"metric": (e.objective or {}).get("metric", "accuracy"), "constraints": e.constraints},
+            "screened": e.screened or {}, "search_space": e.search_space, "pruner": e.pruner,
             "seed": e.seed, "auto_model": e.auto_model, "detail": e.detail, "reproducibility": e.reproducibility,
             "created_at": e.created_at, "updated_at": e.updated_at, "finished_at": e.finished_at}
 
 
 @router.post("", status_code=201, response_model=ExperimentRead, summary="Start a search on a ready dataset",
              operation_id="create_experiment",
-             responses={**error_responses(401, 404, 409, 422), **_experiment_links(201)})
+             responses={**error_responses(401, 404, 409, 413, 422), **_experiment_links(201)})
 def create_experiment(data: ExperimentCreate, session: SessionDep, project: CurrentProject,
                       settings: SettingsDep) -> ExperimentRead:
     experiment = service.create_experiment(session=session, settings=settings, project=project, data=data)
@@ -78,7 +79,7 @@ def cancel_experiment(experiment_id: str, session: SessionDep, project: CurrentP
 
 @router.post("/{experiment_id}/resume", status_code=202, response_model=ExperimentRead,
              summary="Continue a canceled or failed search with the budget left",
-             operation_id="resume_experiment", responses=error_responses(401, 404, 409, 422))
+             operation_id="resume_experiment", responses=error_responses(401, 404, 409, 413, 422))
 def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                       data: Annotated[ExperimentResume | None, Body()] = None) -> ExperimentRead:
     experiment = service.resume_experiment(session=session, settings=settings, project=project,

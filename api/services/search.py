@@ -35,6 +35,18 @@ from api.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 RUN_TRIAL_TASK = "nas.trials.run"
+# Screened-out candidates join the strategy's history after every trial (their numbers start here).
+SCREENED_NUMBERS = 1_000_000_000
+# Screening bounds per scheduling pass: candidates drawn, seconds spent (it runs under the experiment's lock), and
+# screened points kept on the experiment for the strategies (the newest).
+SCREEN_MAX_DRAWS = 200
+SCREEN_MAX_SECONDS = 10.0
+SCREENED_POINTS_KEPT = 500
+# A time budget is shared so that at least this many candidates get trained (fewer if max_trials is smaller).
+TARGET_TRAINED = 20
+# After this many draws in a row screened out for time alone, the time share doubles (up to all the time left):
+# a search whose every candidate is slow trains the cheapest ones rather than none.
+TIME_RELAX_AFTER = 40
 SCHEDULE_TASK = "nas.experiments.schedule"
 # Errors that condemn the candidate (bad architecture, diverged training, out of memory), not the machine: the
 # trial is marked failed. Anything else (database or storage unreachable) escapes, and the reaper retries the trial.
@@ -74,21 +86,43 @@ def strategy_for(experiment: Experiment):
     return make_strategy_from(experiment.strategy, experiment.strategy_settings or {})
 
 
-def history_records(session: Session, experiment_id: str, *, exclude: str | None = None) -> list:
-    """The experiment's trials as the engine sees them (``TrialRecord``), oldest first."""
-    from nas_core.params import TrialRecord
+def objective_metric(experiment: Experiment) -> str:
+    """What the search maximises: ``accuracy`` (default) or ``balanced_accuracy`` (mean per-class recall)."""
+    return (experiment.objective or {}).get("metric") or "accuracy"
 
-    curves = repository.epochs_by_trial(session, experiment_id)
+
+def trial_value(trial: Trial, metric: str) -> float | None:
+    if metric == "balanced_accuracy" and trial.val_balanced_accuracy is not None:
+        return trial.val_balanced_accuracy
+    return trial.val_accuracy
+
+
+def history_records(session: Session, experiment: Experiment, *, exclude: str | None = None,
+                    trials: list[Trial] | None = None) -> list:
+    """The experiment's trials as the engine sees them (``TrialRecord``), oldest first, then its screened-out
+    candidates (infeasible, so strategies learn where not to propose again).
+
+    A trial's value is the objective's metric; its curve holds rung scores (:func:`nas_core.pruning.rung_score`),
+    the figure pruning compares at equal epochs.
+    """
+    from nas_core.params import TrialRecord
+    from nas_core.pruning import rung_score
+
+    metric = objective_metric(experiment)
+    curves = repository.epochs_by_trial(session, experiment.id)
     records = []
-    for trial in repository.all_trials(session, experiment_id):
+    for trial in trials if trials is not None else repository.all_trials(session, experiment.id):
         if trial.id == exclude:
             continue
-        curve = curves.get(trial.id, {})
-        value = trial.val_accuracy
+        curve = {epoch: rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
+                 for epoch, (accuracy, balanced, loss) in curves.get(trial.id, {}).items()}
+        value = trial_value(trial, metric)
         if trial.status == "pruned" and value is None and curve:
             value = curve[max(curve)]
         records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=trial.status,
                                    value=value, feasible=trial.feasible, intermediate=curve))
+    for index, point in enumerate(experiment.screened_points or []):
+        records.append(_screened_record(index, point["decisions"], point.get("violation", 1.0)))
     return records
 
 
@@ -144,25 +178,170 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
         if active == 0:
             _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)
         return []
-    return _create_trials(session, experiment, room)
-
-
-def _create_trials(session: Session, experiment: Experiment, count: int) -> list[str]:
-    space = search_space_for(experiment)
-    history = history_records(session, experiment.id)
-    proposals = strategy_for(experiment).ask(space.param_space, history, count, seed=experiment.seed,
-                                             budget=experiment.budget["max_trials"])
-    created = []
-    for decisions in proposals:
-        candidate = space.decode(decisions)
-        experiment.trials_created += 1
-        trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
-                      decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
-                      seed=trial_seed(experiment.seed, experiment.trials_created))
-        repository.add(session, trial)
-        enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
-        created.append(trial.id)
+    created, why_none = _create_trials(session, settings, experiment, room, counts=counts)
+    if not created and active == 0:
+        # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
+        status = _final_status(counts)
+        _finish(session, settings, experiment, status, counts=counts,
+                detail=why_none if status == "failed" or not counts["succeeded"] else f"search ended: {why_none}")
     return created
+
+
+def data_shape(dataset) -> Any:
+    """What screening needs to know of a ready dataset (from its row: no tensors are loaded)."""
+    from nas_core.screening import DataShape
+
+    image, splits = dataset.image or {}, dataset.splits or {}
+    return DataShape(channels=int(image["channels"]), side=int(image["height"]), num_classes=len(dataset.classes),
+                     train_images=int(splits.get("train", 0)), val_images=int(splits.get("val", 0)))
+
+
+def screening_limits(experiment: Experiment, settings: Settings, *, counts, concurrency_busy: int = 0):
+    """The user's constraints plus the seconds a new trial may take.
+
+    With ``max_minutes``: the time left, shared among the candidates still to train (at least
+    :data:`TARGET_TRAINED` per search unless ``max_trials`` is smaller), times the concurrency. Without it: the
+    trial's hard time limit (``NAS_TRIAL_TIME_LIMIT_S``), which a longer trial would hit anyway.
+    """
+    from nas_core.screening import Limits
+
+    constraints = experiment.constraints or {}
+    budget = experiment.budget
+    max_trial_seconds = float(settings.trial_time_limit_s)
+    if budget.get("max_minutes"):
+        left_s = max(0.0, budget["max_minutes"] * 60.0 - elapsed_seconds(experiment))
+        trained = counts["succeeded"] + counts["pruned"] + counts["running"] + counts["pending"]
+        trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
+        still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
+        max_trial_seconds = min(max_trial_seconds, left_s * experiment.concurrency / still_to_train)
+    return Limits(max_params=constraints.get("max_params"), max_mflops=constraints.get("max_mflops"),
+                  max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
+
+
+def epoch_time_correction(trials: list[Trial]) -> float:
+    """How this search's measured epoch times compare with the predictions (median ratio, within [0.25, 4])."""
+    ratios = sorted(t.measured_epoch_s / t.predicted_epoch_s for t in trials
+                    if t.measured_epoch_s and t.predicted_epoch_s)
+    if not ratios:
+        return 1.0
+    return min(4.0, max(0.25, ratios[len(ratios) // 2]))
+
+
+def throughput(settings: Settings, shape) -> Any:
+    """This worker's calibrated training speed at the dataset's input shape (measured once per process)."""
+    from nas_core.cost import throughput_for
+
+    return throughput_for(resolve_device(settings), (shape.channels, shape.side, shape.side))
+
+
+def warm_throughput(*, unit_of_work: UnitOfWork, settings: Settings, experiment_id: str) -> None:
+    """Calibrate this worker's device for the experiment's dataset before the scheduler takes the experiment's lock
+    (the probe takes seconds; nobody should wait on the lock meanwhile)."""
+    with unit_of_work() as session:
+        experiment = repository.get(session, experiment_id)
+        dataset = dataset_repository.get(session, experiment.dataset_id) if experiment and experiment.dataset_id \
+            else None
+        shape = data_shape(dataset) if dataset is not None and dataset.status == "ready" else None
+    if shape is not None:
+        throughput(settings, shape)
+
+
+def _create_trials(session: Session, settings: Settings, experiment: Experiment, count: int, *, counts
+                   ) -> tuple[list[str], str]:
+    """Propose, screen and add up to ``count`` trials; with none added, also why (for the experiment's detail).
+
+    Screened-out candidates are counted on the experiment and join the strategy's history as infeasible points,
+    so the next proposal learns from them; they never consume ``max_trials``. Bounded by :data:`SCREEN_MAX_DRAWS`
+    draws and :data:`SCREEN_MAX_SECONDS` per pass.
+    """
+    from nas_core.screening import describe_infeasible, screen
+
+    space = search_space_for(experiment)
+    dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+    if dataset is None or dataset.status != "ready":
+        return [], "the experiment's dataset is gone"
+    shape = data_shape(dataset)
+    trials = repository.all_trials(session, experiment.id)
+    history = history_records(session, experiment, trials=trials)
+    limits = screening_limits(experiment, settings, counts=counts)
+    device_speed = throughput(settings, shape)
+    correction = epoch_time_correction(trials)
+    epochs = experiment.budget["epochs_per_trial"]
+    strategy = strategy_for(experiment)
+    screened = dict(experiment.screened or {})
+    by_reason: dict[str, int] = dict(screened.get("by_reason", {}))
+    smallest: dict[str, float] = dict(screened.get("smallest", {}))
+    points = list(experiment.screened_points or [])
+    this_pass: dict[str, int] = {}
+    created: list[str] = []
+    draws = time_only_streak = 0
+    exhausted = False
+    deadline = time.monotonic() + SCREEN_MAX_SECONDS
+    while len(created) < count and draws < SCREEN_MAX_DRAWS and time.monotonic() < deadline:
+        proposals = strategy.ask(space.param_space, history, count - len(created), seed=experiment.seed,
+                                 budget=experiment.budget["max_trials"])
+        if not proposals:
+            exhausted = True
+            break
+        for decisions in proposals:
+            draws += 1
+            candidate = space.decode(decisions, input_side=shape.side)
+            verdict = screen(candidate, shape, limits, epochs=epochs, throughput=device_speed, correction=correction)
+            if verdict.passed:
+                time_only_streak = 0
+                experiment.trials_created += 1
+                trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
+                              decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
+                              seed=trial_seed(experiment.seed, experiment.trials_created),
+                              params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
+                repository.add(session, trial)
+                enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
+                created.append(trial.id)
+                history.append(_running_record(experiment.trials_created, decisions))
+                continue
+            reason = verdict.reason
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+            this_pass[reason] = this_pass.get(reason, 0) + 1
+            smallest[reason] = min(smallest.get(reason, verdict.value), verdict.value)
+            violation = verdict.violation(limits)
+            points.append({"decisions": dict(decisions), "reason": reason, "value": verdict.value,
+                           "violation": violation})
+            history.append(_screened_record(len(points) - 1, decisions, violation))
+            time_only_streak = time_only_streak + 1 if reason == "max_trial_seconds" else 0
+            if time_only_streak >= TIME_RELAX_AFTER and limits.max_trial_seconds is not None:
+                limits = _relaxed_time(limits, experiment)
+                time_only_streak = 0
+    if this_pass:
+        experiment.screened = {"total": sum(by_reason.values()), "by_reason": by_reason, "smallest": smallest}
+        experiment.screened_points = points[-SCREENED_POINTS_KEPT:]
+    if created:
+        return created, ""
+    if exhausted or not this_pass:
+        return [], "the search space has no unseen candidate left"
+    binding = dict(sorted(((r, smallest[r]) for r in this_pass), key=lambda item: -this_pass[item[0]]))
+    return [], describe_infeasible(binding, limits, draws)
+
+
+def _relaxed_time(limits, experiment: Experiment):
+    """Twice the time share, at most the whole time left (times the concurrency)."""
+    import dataclasses
+
+    left_s = max(1.0, (experiment.budget.get("max_minutes") or 0) * 60.0 - elapsed_seconds(experiment))
+    cap = left_s * experiment.concurrency if experiment.budget.get("max_minutes") else limits.max_trial_seconds
+    return dataclasses.replace(limits, max_trial_seconds=min(cap, limits.max_trial_seconds * 2))
+
+
+def _running_record(number: int, decisions: dict[str, Any]):
+    from nas_core.params import TrialRecord
+
+    return TrialRecord(number=number, decisions=dict(decisions), status="running")
+
+
+def _screened_record(index: int, decisions: dict[str, Any], violation: float):
+    from nas_core.params import TrialRecord
+
+    return TrialRecord(number=SCREENED_NUMBERS + index, decisions=dict(decisions), status="screened", feasible=False,
+                       violation=violation)
 
 
 def _final_status(counts) -> str:
@@ -170,16 +349,16 @@ def _final_status(counts) -> str:
 
 
 def _finish(session: Session, settings: Settings, experiment: Experiment, status: str, *, counts=None,
-            out_of_time: bool = False) -> None:
+            out_of_time: bool = False, detail: str | None = None) -> None:
     stop_clock(experiment)
     experiment.status, experiment.finished_at = status, utcnow()
     if status == "failed":
         summary = ", ".join(f"{counts[s]} {s}" for s in ("failed", "pruned", "canceled") if counts and counts[s])
-        experiment.detail = f"no trial succeeded ({summary or 'no trials ran'})"
-        if out_of_time and not (counts and (counts["failed"] or counts["pruned"])):
+        experiment.detail = detail or f"no trial succeeded ({summary or 'no trials ran'})"
+        if not detail and out_of_time and not (counts and (counts["failed"] or counts["pruned"])):
             experiment.detail = "the time budget was spent before any trial finished"
     elif status == "succeeded":
-        experiment.detail = "time budget spent" if out_of_time else None
+        experiment.detail = "time budget spent" if out_of_time else detail
         if experiment.auto_model and settings.auto_model:
             from api.errors import APIError
             from api.services import models as models_service
@@ -201,17 +380,27 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
 # Running one trial
 
 
+# A trial stops at its first epoch boundary past the deadline; one whose epoch runs on this far past it (a fraction
+# of max_minutes, at least DEADLINE_GRACE_MIN_S) stops mid-epoch instead.
+DEADLINE_GRACE_FRACTION = 0.05
+DEADLINE_GRACE_MIN_S = 30.0
+
+
 def stop_reason(experiment: Experiment | None) -> str | None:
-    """Why a running trial of ``experiment`` should stop now, if it should."""
+    """Why a running trial of ``experiment`` should stop at once (mid-epoch), if it should: a cancel, or a deadline
+    overrun by more than the grace."""
     if experiment is None or experiment.status == "canceling":
         return "experiment canceled"
-    if time_is_up(experiment):
-        return "time budget spent"
+    max_minutes = (experiment.budget or {}).get("max_minutes")
+    if max_minutes:
+        grace = max(DEADLINE_GRACE_MIN_S, DEADLINE_GRACE_FRACTION * max_minutes * 60)
+        if elapsed_seconds(experiment) >= max_minutes * 60 + grace:
+            return "time budget spent"
     return None
 
 
 def _trial_beat(*, unit_of_work: UnitOfWork, trial_id: str, experiment_id: str, lease_token: str):
-    """One heartbeat of a trial attempt: refresh the lease and notice cancel or the end of the time budget."""
+    """One heartbeat of a trial attempt: refresh the lease and notice a cancel or a deadline long past."""
 
     def beat() -> str | None:
         now = utcnow()
@@ -296,7 +485,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     from nas_core.builder import build_model
     from nas_core.errors import ConstraintViolation, NASError, TrialCanceled, TrialPruned
     from nas_core.metrics import count_flops, count_params, measure_latency_ms, check_constraints, ModelCost
+    from nas_core.pruning import rung_score
     from nas_core.spec import Candidate
+    from nas_core.resolution import resize_images
     from nas_core.trainer import TrainData, train
 
     from api.services import dataset_cache
@@ -313,74 +504,100 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         experiment_id = experiment.id
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
+    throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows
+    size = candidate.arch.input_size((data.height, data.width))
     epoch_reports: list[Any] = []
     cost: dict[str, Any] = {}
     try:
-        model = build_model(candidate.arch, data.channels, len(data.classes), input_size=(data.height, data.width))
-        input_shape = (1, *data.input_shape)
-        # Cheapest first: a too-large candidate is rejected before FLOPs, latency or training cost anything.
+        model = build_model(candidate.arch, data.channels, len(data.classes), input_size=size)
+        input_shape = (1, data.channels, *size)
+        # Screening checked these before the trial was created; checked again on the built network, cheapest first.
         cost["params"] = count_params(model)
         check_constraints(ModelCost(cost["params"], 0), max_params=constraints.get("max_params"))
         cost["flops"] = count_flops(model, input_shape)
         cost["latency_ms"] = measure_latency_ms(model, input_shape, repeats=10, warmup=2)
-        check_constraints(ModelCost(**cost), max_latency_ms=constraints.get("max_latency_ms"))
+        check_constraints(ModelCost(**cost), max_latency_ms=constraints.get("max_latency_ms"),
+                          max_mflops=constraints.get("max_mflops"))
     except ConstraintViolation as violation:
         return {"status": "failed", "feasible": False, "error": f"constraint violated: {violation.message}", **cost}
     except (NASError, *DOMAIN_ERRORS) as error:
         return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
 
-    pruner = make_trial_pruner(pruner_settings)
+    pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"])
 
     def on_epoch(report) -> None:
         epoch_reports.append(report)
+        score = rung_score(val_accuracy=report.val_accuracy, val_balanced_accuracy=report.val_balanced_accuracy,
+                           val_loss=report.val_loss)
         with unit_of_work() as session:
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(),
-                                                  val_accuracy=report.val_accuracy, val_loss=report.val_loss):
+                                                  val_accuracy=report.val_accuracy, val_loss=report.val_loss,
+                                                  val_balanced_accuracy=report.val_balanced_accuracy):
                 raise LeaseLost(trial_id)
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
+                                                        val_balanced_accuracy=report.val_balanced_accuracy,
                                                         train_loss=report.train_loss, seconds=report.seconds))
-            heartbeat.stop_reason = heartbeat.stop_reason or stop_reason(repository.get(session, experiment_id))
+            experiment = repository.get(session, experiment_id)
+            heartbeat.stop_reason = heartbeat.stop_reason or stop_reason(experiment)
+            deadline = experiment is not None and time_is_up(experiment)
             prune = False
-            if not heartbeat.stop_reason and pruner is not None and report.epoch < budget["epochs_per_trial"]:
-                history = history_records(session, experiment_id, exclude=trial_id)
-                prune = pruner.should_prune(history, number=number, epoch=report.epoch, value=report.val_accuracy)
+            last_epoch = report.epoch >= budget["epochs_per_trial"]
+            if not heartbeat.stop_reason and not deadline and pruner is not None and not last_epoch:
+                history = history_records(session, experiment, exclude=trial_id)
+                prune = pruner.should_prune(history, number=number, epoch=report.epoch, value=score)
         # Raised only after the commit above, so a prune or cancel never rolls the epoch's metrics back.
         if heartbeat.stop_reason:
             raise TrialCanceled(heartbeat.stop_reason)
+        if deadline and not last_epoch:
+            raise TrialPruned(f"time budget spent: stopped after epoch {report.epoch}")
         if prune:
-            raise TrialPruned(f"pruned after epoch {report.epoch}: validation accuracy "
-                              f"{report.val_accuracy:.4f} is below earlier trials at this epoch")
+            raise TrialPruned(f"pruned after epoch {report.epoch}: validation score {score:.4f} (balanced accuracy "
+                              f"less a loss tie-break) is below earlier trials at this epoch")
 
     def should_stop() -> bool:
         heartbeat.check()
         return heartbeat.should_stop()
 
-    train_data = TrainData(train_x=data.train_x, train_y=data.train_y, val_x=data.val_x, val_y=data.val_y)
+    def finished(status: str, error: str | None, **values: Any) -> dict[str, Any]:
+        last = epoch_reports[-1] if epoch_reports else None
+        seconds = sorted(r.seconds for r in epoch_reports)
+        return {"status": status, "error": error, "feasible": True, **cost,
+                "val_accuracy": last.val_accuracy if last else None,
+                "val_balanced_accuracy": last.val_balanced_accuracy if last else None,
+                "measured_epoch_s": seconds[len(seconds) // 2] if seconds else None, **values}
+
+    train_x, val_x = data.train_x, data.val_x
+    if size != (data.height, data.width):  # the candidate's input side: resized once per trial, on the device
+        train_x, val_x = resize_images(train_x, size), resize_images(val_x, size)
+    train_data = TrainData(train_x=train_x, train_y=data.train_y, val_x=val_x, val_y=data.val_y)
     try:
         result = train(model, train_data, epochs=budget["epochs_per_trial"], train=candidate.train, mean=data.mean,
-                       std=data.std, seed=seed, device=device, on_epoch=on_epoch, should_stop=should_stop)
+                       std=data.std, seed=seed, device=device, num_classes=len(data.classes), on_epoch=on_epoch,
+                       should_stop=should_stop)
     except TrialPruned as pruned:
-        return {"status": "pruned", "error": pruned.message, "feasible": True, **cost,
-                "val_accuracy": epoch_reports[-1].val_accuracy if epoch_reports else None}
+        return finished("pruned", pruned.message)
     except TrialCanceled:
         heartbeat.check()
-        return {"status": "canceled", "error": heartbeat.stop_reason or "canceled", "feasible": True, **cost,
-                "val_accuracy": epoch_reports[-1].val_accuracy if epoch_reports else None}
+        return finished("canceled", heartbeat.stop_reason or "canceled")
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
         return {"status": "failed", "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
-    return {"status": "succeeded", "error": None, "feasible": True, **cost, "val_accuracy": result.val_accuracy,
-            "val_loss": result.epochs[-1].val_loss}
+    return finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss)
 
 
-def make_trial_pruner(pruner_settings: dict[str, Any]):
+def make_trial_pruner(pruner_settings: dict[str, Any], *, epochs: int | None = None):
+    """The experiment's pruner. ASHA's first rung defaults to a sixth of the trial's epochs (at least 1): after a
+    single epoch of warm-up most curves have not separated yet."""
     from nas_core.pruning import make_pruner
 
     kind = pruner_settings.get("kind", "asha")
     if kind == "none":
         return None
-    return make_pruner(kind, **{k: v for k, v in pruner_settings.items() if k != "kind"})
+    options = {k: v for k, v in pruner_settings.items() if k != "kind"}
+    if kind == "asha" and epochs is not None and "min_resource" not in options:
+        options["min_resource"] = max(1, epochs // 6)
+    return make_pruner(kind, **options)
 
 
 def _complete(*, unit_of_work: UnitOfWork, settings: Settings, trial_id: str, experiment_id: str,

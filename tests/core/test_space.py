@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nas_core.errors import InvalidSearchSpace
 from nas_core.params import Categorical, Condition, FloatParam, IntParam
-from nas_core.space import SEARCH_SPACE_VERSION, WIDTH_GRID, default_search_space
+from nas_core.space import DEFAULT_WIDTHS, SEARCH_SPACE_VERSION, default_search_space, resolution_for
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
 
 SPACE = default_search_space()
@@ -20,24 +20,25 @@ NARROWED = SPACE.with_overrides({"stage_count": [2, 3], "kernel": [3, 5], "width
 
 def test_default_space_covers_the_documented_dimensions():
     params = SPACE.param_space.params
-    assert params["num_stages"] == IntParam(2, 6)
-    assert params["stage1/width"].choices == WIDTH_GRID
-    assert set(params["stage6/op"].choices) == {"conv", "residual", "dwsep", "mbconv"}
-    assert params["stage4/kernel"].choices == (3, 5, 7)
-    assert params["stage4/expansion"].choices == (1, 3, 6)
-    assert params["stage2/downsample"].choices == ("max", "avg", "stride", "none")
+    assert params["num_stages"] == IntParam(2, 5)
+    assert params["stage1/width"].choices == DEFAULT_WIDTHS
+    assert set(params["stage5/op"].choices) == {"conv", "residual", "dwsep", "mbconv"}
+    assert params["stage4/kernel"].choices == (3, 5)
+    assert params["stage4/expansion"].choices == (1, 3, 4)
+    assert params["stage2/downsample"].choices == ("max", "avg", "stride")
     assert params["stage2/activation"].choices == ("relu", "leaky_relu", "swish")
-    assert params["stage3/depth"] == IntParam(1, 4, condition=Condition("num_stages", 3))
+    assert params["stage3/depth"] == IntParam(1, 3, condition=Condition("num_stages", 3))
+    assert params["input_scale"].choices == (0.5, 0.75, 1.0)
     assert params["stage2/depth"].condition is None  # at least two stages always exist
     assert params["train/lr"].log and params["train/lr"].low < params["train/lr"].high
-    assert "stage7/op" not in params
+    assert "stage6/op" not in params
 
 
 def test_to_dict_is_json_and_documents_overrides():
     served = json.loads(json.dumps(SPACE.to_dict()))
     assert served["version"] == SEARCH_SPACE_VERSION
-    assert served["dimensions"]["kernel"]["decisions"] == [f"stage{k}/kernel" for k in range(1, 7)]
-    assert served["dimensions"]["width"]["domain"]["choices"] == list(WIDTH_GRID)
+    assert served["dimensions"]["kernel"]["decisions"] == [f"stage{k}/kernel" for k in range(1, 6)]
+    assert served["dimensions"]["width"]["domain"]["choices"] == list(DEFAULT_WIDTHS)
     assert served["decisions"]["stage5/op"]["condition"] == {"label": "num_stages", "at_least": 5}
     assert {"keys", "values", "example"} <= set(served["override"])
     # the documented example is itself a valid override
@@ -105,10 +106,10 @@ def test_every_bad_field_is_reported_at_once():
 def test_decode_encode_round_trip(seed, narrowed):
     space = NARROWED if narrowed else SPACE
     decisions = space.param_space.sample(random.Random(seed))
-    candidate = space.decode(decisions)
-    encoded = space.encode(candidate)
+    candidate = space.decode(decisions, input_side=128)
+    encoded = space.encode(candidate, input_side=128)
     assert space.effective_decisions(encoded) == space.effective_decisions(decisions)
-    assert space.decode(encoded) == candidate
+    assert space.decode(encoded, input_side=128) == candidate
     assert len(candidate.arch.stages) == decisions["num_stages"]
     # JSON round trip of the spec keeps equality and hash
     again = Candidate.from_dict(json.loads(json.dumps(candidate.to_dict())))
@@ -119,16 +120,16 @@ def test_decode_encode_round_trip(seed, narrowed):
 def test_unused_expansion_does_not_change_the_architecture():
     decisions = SPACE.param_space.sample(random.Random(3))
     decisions.update({"stage1/op": "conv", "stage1/expansion": 1})
-    other = dict(decisions, **{"stage1/expansion": 6})
+    other = dict(decisions, **{"stage1/expansion": 4})
     assert SPACE.decode(decisions).arch.hash() == SPACE.decode(other).arch.hash()
     mbconv = dict(other, **{"stage1/op": "mbconv"})
-    assert SPACE.decode(mbconv).arch.stages[0].expansion == 6
+    assert SPACE.decode(mbconv).arch.stages[0].expansion == 4
 
 
 def test_inactive_stages_do_not_change_the_architecture():
     decisions = SPACE.param_space.sample(random.Random(5))
-    decisions.update({"num_stages": 2, "stage6/kernel": 3})
-    other = dict(decisions, **{"stage6/kernel": 7})
+    decisions.update({"num_stages": 2, "stage5/kernel": 3})
+    other = dict(decisions, **{"stage5/kernel": 5})
     assert SPACE.decode(decisions) == SPACE.decode(other)
 
 
@@ -172,3 +173,18 @@ def test_spec_from_dict_names_unknown_missing_and_invalid_fields():
         TrainSpec(schedule="step")
     with pytest.raises(InvalidSearchSpace, match="op"):
         StageSpec("attention", 1, 32, 3)
+
+
+def test_input_scale_sets_the_resolution_from_the_stored_side():
+    decisions = SPACE.param_space.sample(random.Random(4))
+    half = dict(decisions, input_scale=0.5)
+    assert SPACE.decode(half, input_side=128).arch.resolution == 64
+    assert SPACE.decode(half, input_side=28).arch.resolution is None  # never below 32 px: the stored side
+    assert SPACE.decode(half).arch.resolution is None  # no dataset: the stored side, whatever it is
+    assert SPACE.decode(dict(decisions, input_scale=1.0), input_side=128).arch.resolution is None
+    assert resolution_for(0.75, 96) == 72
+    candidate = SPACE.decode(half, input_side=128)
+    assert SPACE.decode(SPACE.encode(candidate, input_side=128), input_side=128) == candidate
+    # the resolution is part of the architecture's JSON and hash only when it differs from the stored side
+    assert ArchSpec.from_dict(candidate.arch.to_dict()) == candidate.arch
+    assert "resolution" not in SPACE.decode(half).arch.to_dict()

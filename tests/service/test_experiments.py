@@ -118,17 +118,39 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
     assert client.get("/v1/experiments").json()["total"] == 0  # nothing half-created
 
 
-def test_constraints_fail_candidates_before_training(stack, client):
+def test_an_unsatisfiable_constraint_fails_fast_naming_it(stack, client):
     dataset = ready_dataset(client)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 1},
                            objective={"constraints": {"max_params": 10}})
     experiment = client.post("/v1/experiments", json=body).json()
-    done = wait_for_status(client, experiment["id"], TERMINAL)
-    assert done["status"] == "failed" and "no trial succeeded" in done["detail"]
-    for trial in all_trials(client, experiment["id"]):
-        assert trial["status"] == "failed" and not trial["feasible"] and trial["epochs"] == []
-        assert "max_params" in trial["error"] or "parameters" in trial["error"]
+    done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
+    assert done["status"] == "failed"
+    assert "max_params = 10 is binding" in done["detail"] and "smallest value seen" in done["detail"], done["detail"]
+    # screened before anything was trained: no trial exists, the screening is counted by reason
+    assert all_trials(client, experiment["id"]) == []
+    assert done["screened"]["by_reason"]["max_params"] == done["screened"]["total"] > 0
+    assert done["screened"]["smallest"]["max_params"] > 10
+    assert done["progress"]["completed"] == 0
     assert client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()["data"] == []
+
+
+def test_screened_candidates_do_not_consume_the_budget(stack, client):
+    dataset = ready_dataset(client)
+    # Two conv stages of 16 or 256 channels: only 16 → 16 fits 20,000 parameters, a quarter of the architectures.
+    space = {"num_stages": 2, "depth": 1, "op": "conv", "kernel": 3, "stem_width": 16, "width": [16, 256],
+             "se": False, "train/batch_size": 16}
+    body = experiment_body(dataset["id"], strategy="tpe", budget={"max_trials": 3, "epochs_per_trial": 1},
+                           search_space=space, objective={"constraints": {"max_params": 20_000}})
+    experiment = client.post("/v1/experiments", json=body).json()
+    done = wait_for_status(client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded", done
+    trials = all_trials(client, experiment["id"])
+    assert len(trials) == 3 and all(t["status"] == "succeeded" and t["feasible"] for t in trials)
+    assert all(t["params"] <= 20_000 and t["arch"]["arch"]["stages"][1]["width"] == 16 for t in trials)
+    assert done["screened"]["total"] >= 1 and set(done["screened"]["by_reason"]) == {"max_params"}
+    # cost is predicted before training and measured during it
+    assert all(t["predicted_epoch_s"] > 0 and t["measured_epoch_s"] > 0 for t in trials)
+    assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 for t in trials)
 
 
 def test_cancel_while_running_then_resume_to_completion(stack, client):
@@ -266,3 +288,80 @@ def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(stack, cl
     finally:
         session.rollback()
         session.close()
+
+
+def _assert_invalid(response: httpx.Response, field: str) -> list[dict]:
+    """The one 422 shape: validation-error, errors naming the field by where it was sent (``body.…``)."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/validation-error" and body["detail"] == "the request is not valid", body
+    assert [error["field"] for error in body["errors"]] == [field], body
+    return body["errors"]
+
+
+def test_every_budget_passes_one_validator_on_create_and_resume(stack, client):
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 400},
+                           pruner={"kind": "none"})
+    experiment = client.post("/v1/experiments", json=body).json()
+    client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+    most = stack.settings.max_trials
+
+    def budget(**fields) -> dict:
+        return experiment_body(dataset["id"], budget={"max_trials": 2, "epochs_per_trial": 1, **fields})
+
+    resume = f"/v1/experiments/{experiment['id']}/resume"
+    for path, payload, field in [("/v1/experiments", budget(max_trials=most + 1), "body.budget.max_trials"),
+                                 ("/v1/experiments", budget(max_trials=10**30), "body.budget.max_trials"),
+                                 ("/v1/experiments", budget(max_minutes=10**9), "body.budget.max_minutes"),
+                                 ("/v1/experiments", budget(epochs_per_trial=10**30), "body.budget.epochs_per_trial"),
+                                 (resume, {"max_trials": most + 1}, "body.max_trials"),
+                                 (resume, {"max_trials": 10**30}, "body.max_trials"),
+                                 (resume, {"max_minutes": 10**9}, "body.max_minutes")]:
+        _assert_invalid(client.post(path, json=payload), field)
+    # Nothing of it was stored: the experiment still renders on every route.
+    got = client.get(f"/v1/experiments/{experiment['id']}")
+    assert got.status_code == 200 and got.json()["budget"]["max_trials"] == 2 and got.json()["status"] == "canceled"
+    assert client.get("/v1/experiments").json()["total"] == 1
+    assert client.post(f"/v1/experiments/{experiment['id']}/cancel").status_code == 202
+
+
+def test_request_bodies_are_strict_bounded_and_their_settings_checked(stack, client):
+    dataset = ready_dataset(client)
+    few = {"max_trials": 1, "epochs_per_trial": 1}
+    for body, field, mention in [
+            (experiment_body(dataset["id"], budget={**few, "max_trials": True}), "body.budget.max_trials", ""),
+            (experiment_body(dataset["id"], budget={**few, "max_trials": "2"}), "body.budget.max_trials", ""),
+            (experiment_body(dataset["id"], seed=1.0), "body.seed", ""),
+            (experiment_body(dataset["id"], auto_model="yes"), "body.auto_model", ""),
+            (experiment_body(dataset["id"], concurrency=10**30), "body.concurrency", ""),
+            (experiment_body(dataset["id"], objective={"constraints": {"max_params": 10**30}}),
+             "body.objective.constraints.max_params", ""),
+            (experiment_body(dataset["id"], pruner={"kind": "none", "no_such_setting": 1}), "body.pruner",
+             "no_such_setting"),
+            (experiment_body(dataset["id"], pruner={"kind": "asha", "min_early_stopping_rate": 10**9}),
+             "body.pruner", "min_early_stopping_rate"),
+            # A retry loop that runs under the experiment's lock: bounded, and the 422 names the setting.
+            (experiment_body(dataset["id"], strategy_settings={"startup": "random", "startup_trials": 1,
+                                                               "max_retries": 600_000}),
+             "body.strategy_settings", "max_retries"),
+            (experiment_body(dataset["id"], strategy="tpe", strategy_settings={"n_ei_candidates": 10**6}),
+             "body.strategy_settings", "n_ei_candidates")]:
+        errors = _assert_invalid(client.post("/v1/experiments", json=body), field)
+        assert mention in errors[0]["error"], errors
+    _assert_invalid(client.post("/v1/experiments/0123456789abcdef0123456789abcdef/models", json={"epochs": True}),
+                    "body.epochs")
+    # An error names what is wrong without echoing the input back.
+    huge = client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy_settings={
+        "population_size": "p" * 700_000}))
+    assert huge.status_code == 422 and len(huge.content) < 2000, len(huge.content)
+    many = client.post("/v1/experiments", json={**experiment_body(dataset["id"]),
+                                                **{f"unknown_{'x' * 300}_{i}": i for i in range(2000)}})
+    assert many.status_code == 422 and len(many.content) < 20_000, len(many.content)
+    assert len(many.json()["errors"]) == 51 and "1950 more" in many.json()["errors"][-1]["error"]
+    assert client.get("/v1/experiments").json()["total"] == 0
+    # JSON numbers for float fields may be integers.
+    created = client.post("/v1/experiments", json=experiment_body(dataset["id"], budget={**few, "max_minutes": 60}))
+    assert created.status_code == 201 and created.json()["budget"]["max_minutes"] == 60, created.text

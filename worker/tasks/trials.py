@@ -41,6 +41,8 @@ def run_trial(trial_id: str) -> str:
 @celery_app.task(name=search.SCHEDULE_TASK, queue="trials", acks_late=True)
 def schedule(experiment_id: str) -> list[str]:
     runtime = get_runtime()
+    search.warm_throughput(unit_of_work=runtime.unit_of_work, settings=runtime.settings,
+                           experiment_id=str(experiment_id))
     with runtime.unit_of_work() as session:
         return search.schedule(session=session, settings=runtime.settings, experiment_id=str(experiment_id))
 

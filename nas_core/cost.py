@@ -1,0 +1,261 @@
+"""What a candidate costs before it is trained: exact parameters and FLOPs from the spec, predicted seconds per epoch.
+
+- :func:`estimate` follows :func:`nas_core.builder.build_model` layer by layer without building anything
+  (microseconds, so a scheduler can screen hundreds of candidates): parameters and FLOPs are exactly what
+  :func:`~nas_core.metrics.count_params` and :func:`~nas_core.metrics.count_flops` report (a test checks it on random
+  specs), plus the number of activation elements the convolutions write, which is what memory-bound layers
+  (depthwise convolutions, BatchNorm, activations) cost.
+- :func:`calibrate` times a few training steps of four probe networks on the device at the dataset's input size and
+  fits ``seconds per step = per_step + batch * (per_image + a * flops + b * activations)`` (non-negative least
+  squares). A device is calibrated once per process and input shape (:func:`throughput_for` caches it).
+- :class:`Throughput` predicts the seconds of one epoch: training steps at that rate plus a forward pass over the
+  validation split (a third of a training step's work per image).
+
+>>> from nas_core.spec import ArchSpec, StageSpec
+>>> arch = ArchSpec(stem_width=8, stages=(StageSpec("conv", 1, 16, 3),))
+>>> estimate(arch, in_channels=1, num_classes=10, input_size=16)
+ArchCost(params=1498, flops=333248, activations=6144)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nas_core.builder import LARGE_INPUT_PX, MIN_FEATURE_PX, build_model
+from nas_core.spec import ArchSpec, StageSpec
+
+# Seconds spent per epoch outside the training and validation passes (reports, heartbeats, database writes).
+EPOCH_OVERHEAD_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class ArchCost:
+    """Per image, forward pass: trainable parameters, FLOPs (a multiply-add counts 2), activation elements."""
+
+    params: int
+    flops: int
+    activations: int
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.params = self.flops = self.activations = 0
+
+    def conv_bn(self, cin: int, cout: int, kernel: int, height: int, width: int, *, groups: int = 1) -> None:
+        """A conv (no bias) + BatchNorm writing a ``cout × height × width`` map."""
+        weights = cout * (cin // groups) * kernel * kernel
+        self.params += weights + 2 * cout
+        self.flops += 2 * weights * height * width
+        self.activations += cout * height * width
+
+    def squeeze_excitation(self, channels: int, squeeze: int) -> None:
+        self.params += channels * squeeze + squeeze + squeeze * channels + channels
+        self.flops += 2 * channels * squeeze * 2
+
+
+def _halved(size: int) -> int:
+    return (size + 1) // 2
+
+
+def _block(tally: _Tally, stage: StageSpec, cin: int, cout: int, stride: int, height: int, width: int) -> None:
+    """One block of ``stage`` (see :mod:`nas_core.ops`) but a strided MBConv; ``height``/``width``: its output size."""
+    kernel = stage.kernel
+    if stage.op == "conv":
+        tally.conv_bn(cin, cout, kernel, height, width)
+        if stage.se:
+            tally.squeeze_excitation(cout, max(4, cout // 4))
+    elif stage.op == "residual":
+        tally.conv_bn(cin, cout, kernel, height, width)
+        tally.conv_bn(cout, cout, kernel, height, width)
+        if stage.se:
+            tally.squeeze_excitation(cout, max(4, cout // 4))
+        if stride != 1 or cin != cout:
+            tally.conv_bn(cin, cout, 1, height, width)
+    elif stage.op == "dwsep":
+        tally.conv_bn(cin, cin, kernel, height, width, groups=cin)
+        if stage.se:
+            tally.squeeze_excitation(cin, max(4, cin // 4))
+        tally.conv_bn(cin, cout, 1, height, width)
+    else:  # mbconv
+        hidden = cin * stage.expansion
+        if stage.expansion != 1:
+            tally.conv_bn(cin, hidden, 1, height, width)
+        tally.conv_bn(hidden, hidden, kernel, height, width, groups=hidden)
+        if stage.se:
+            tally.squeeze_excitation(hidden, max(4, cin // 4))
+        tally.conv_bn(hidden, cout, 1, height, width)
+
+
+def estimate(arch: ArchSpec, *, in_channels: int, num_classes: int, input_size: int | tuple[int, int]) -> ArchCost:
+    """Parameters, FLOPs and activation elements of ``build_model(arch, …, input_size=input_size)``, per image."""
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    tally = _Tally()
+    if min(height, width) >= LARGE_INPUT_PX:
+        height, width = _halved(height), _halved(width)
+    tally.conv_bn(in_channels, arch.stem_width, 3, height, width)
+    channels = arch.stem_width
+    for stage in arch.stages:
+        downsample = stage.downsample != "none" and min(_halved(height), _halved(width)) >= MIN_FEATURE_PX
+        stride_block = downsample and stage.downsample == "stride"
+        if downsample:
+            # a strided mbconv expands at the input size: keep it for the first block
+            in_height, in_width = height, width
+            height, width = _halved(height), _halved(width)
+        for index in range(stage.depth):
+            stride = 2 if stride_block and index == 0 else 1
+            if stride == 2 and stage.op == "mbconv" and stage.expansion != 1:
+                hidden = channels * stage.expansion
+                tally.conv_bn(channels, hidden, 1, in_height, in_width)
+                tally.conv_bn(hidden, hidden, stage.kernel, height, width, groups=hidden)
+                if stage.se:
+                    tally.squeeze_excitation(hidden, max(4, channels // 4))
+                tally.conv_bn(hidden, stage.width, 1, height, width)
+            else:
+                _block(tally, stage, channels, stage.width, stride if stage.op != "mbconv" else 1, height, width)
+            channels = stage.width
+    tally.params += channels * num_classes + num_classes
+    tally.flops += 2 * channels * num_classes
+    return ArchCost(params=tally.params, flops=tally.flops, activations=tally.activations)
+
+
+# ------------------------------------------------------------------------------------------------ throughput
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Fitted training speed of one device at one input shape (seconds; see the module docstring)."""
+
+    device: str
+    input_shape: tuple[int, int, int]
+    per_step_s: float
+    per_image_s: float
+    per_flop_s: float
+    per_activation_s: float
+
+    def train_step_seconds(self, cost: ArchCost, batch_size: int) -> float:
+        per_image = self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations
+        return self.per_step_s + batch_size * per_image
+
+    def epoch_seconds(self, cost: ArchCost, *, steps: int, batch_size: int, val_images: int) -> float:
+        """One epoch: ``steps`` training steps of ``batch_size`` images, then validation of ``val_images``."""
+        per_image = self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations
+        validation = val_images * per_image / 3.0  # a forward pass is about a third of forward + backward
+        return EPOCH_OVERHEAD_S + steps * self.train_step_seconds(cost, batch_size) + validation
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "input_shape": list(self.input_shape), "per_step_s": self.per_step_s,
+                "per_image_s": self.per_image_s, "per_flop_s": self.per_flop_s,
+                "per_activation_s": self.per_activation_s}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Throughput:
+        return cls(device=data["device"], input_shape=tuple(data["input_shape"]), per_step_s=data["per_step_s"],
+                   per_image_s=data["per_image_s"], per_flop_s=data["per_flop_s"],
+                   per_activation_s=data["per_activation_s"])
+
+
+def _probe_archs() -> list[ArchSpec]:
+    """Networks spanning the space's cost mix: tiny, conv-heavy (FLOP-bound), MBConv (memory-bound), residual."""
+    return [
+        ArchSpec(stem_width=8, stages=(StageSpec("conv", 1, 16, 3),)),
+        ArchSpec(stem_width=32, stages=(StageSpec("conv", 2, 64, 3), StageSpec("conv", 2, 128, 3))),
+        ArchSpec(stem_width=16, stages=(StageSpec("mbconv", 2, 24, 5, expansion=6, activation="swish"),
+                                        StageSpec("mbconv", 2, 48, 3, expansion=6, se=True))),
+        ArchSpec(stem_width=24, stages=(StageSpec("residual", 1, 32, 3, downsample="none"),
+                                        StageSpec("dwsep", 2, 64, 3))),
+    ]
+
+
+def _time_steps(arch: ArchSpec, shape: tuple[int, int, int], batch_size: int, device: torch.device,
+                steps: int) -> float:
+    """Seconds of a training step (forward, backward, AdamW) of ``arch`` on random data."""
+    channels, height, width = shape
+    model = build_model(arch, channels, 10, input_size=(height, width)).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(batch_size, channels, height, width, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,), device=device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    timings = []
+    for index in range(steps + 1):  # the first step warms up allocators and kernels
+        start = time.perf_counter()
+        with autocast:
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if index:
+            timings.append(time.perf_counter() - start)
+    return float(min(timings))  # the least disturbed step: other processes only ever add time
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _nonnegative_fit(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Least squares with every coefficient >= 0 (active set: drop the most negative until none is left)."""
+    active = list(range(rows.shape[1]))
+    coefficients = np.zeros(rows.shape[1])
+    while active:
+        solution, *_ = np.linalg.lstsq(rows[:, active], targets, rcond=None)
+        if (solution >= 0).all():
+            coefficients[active] = solution
+            break
+        active.pop(int(np.argmin(solution)))
+    return coefficients
+
+
+def calibrate(device: torch.device | str, input_shape: tuple[int, int, int], *, steps: int = 4) -> Throughput:
+    """Time the probe networks on ``device`` at ``input_shape`` (C, H, W) and fit a :class:`Throughput`."""
+    device = torch.device(device)
+    shape = tuple(int(v) for v in input_shape)
+    rows, targets = [], []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        for index, arch in enumerate(_probe_archs()):
+            cost = estimate(arch, in_channels=shape[0], num_classes=10, input_size=(shape[1], shape[2]))
+            # the tiny probe at two batch sizes separates the per-step cost from the per-image cost
+            for batch_size in ((4, 32) if index == 0 else (16,)):
+                seconds = _time_steps(arch, shape, batch_size, device, steps)
+                rows.append([1.0, batch_size, batch_size * cost.flops, batch_size * cost.activations])
+                targets.append(seconds)
+    matrix, vector = np.asarray(rows), np.asarray(targets)
+    # Relative errors matter (a 10 ms and a 1 s step alike): weight each probe by 1 / its time; columns are scaled
+    # to comparable magnitudes (FLOPs are ~1e9, step counts ~1) for the solver.
+    weights = 1.0 / np.maximum(vector, 1e-6)
+    scale = np.abs(matrix).max(axis=0)
+    coefficients = _nonnegative_fit(matrix * weights[:, None] / scale, vector * weights) / scale
+    per_step, per_image, per_flop, per_activation = (float(c) for c in coefficients)
+    if per_flop == 0.0 and per_activation == 0.0:  # a degenerate fit (timer noise): charge FLOPs at the probes' rate
+        per_flop = float(vector.sum() / matrix[:, 2].sum())
+    return Throughput(device=str(device), input_shape=shape, per_step_s=per_step, per_image_s=per_image,
+                      per_flop_s=per_flop, per_activation_s=per_activation)
+
+
+_calibrated: dict[tuple[str, tuple[int, int, int]], Throughput] = {}
+_calibration_lock = threading.Lock()
+
+
+def throughput_for(device: torch.device | str, input_shape: tuple[int, int, int]) -> Throughput:
+    """This process's calibration of ``device`` at ``input_shape``, measured on first use."""
+    key = (str(torch.device(device)), tuple(int(v) for v in input_shape))
+    with _calibration_lock:
+        if key not in _calibrated:
+            threads = torch.get_num_threads()
+            try:
+                _calibrated[key] = calibrate(device, key[1])
+            finally:
+                torch.set_num_threads(threads)
+        return _calibrated[key]
