@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nas_core.options import MAX_TRIALS
+
 MiB = 1024 * 1024
 
 
@@ -37,14 +39,18 @@ class Settings(BaseSettings):
     s3_secure: bool = True
     s3_region: str = "us-east-1"
 
-    # Upload and archive limits (the zip limits map onto nas_core.data.IngestLimits).
+    # Upload and archive limits (the zip limits map onto nas_core.data.IngestLimits). A JSON body is capped at
+    # max_json_bytes, and read only once the request's key is known good; a request line and headers together at
+    # max_header_bytes (api.http_protocol).
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
+    max_json_bytes: int = Field(default=1 * MiB, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     zip_max_members: int = Field(default=100_000, gt=0)
     zip_max_uncompressed_bytes: int = Field(default=2048 * MiB, gt=0)
     zip_max_compression_ratio: float = Field(default=200.0, gt=1)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     min_images_per_class: int = Field(default=5, ge=1)
-    max_resolution: int = Field(default=64, ge=8)
+    max_resolution: int = Field(default=128, ge=8)
 
     # Ingestion runs under a hard time limit; a dataset still `processing` well after it is retried (see reaper).
     ingest_time_limit_s: int = Field(default=1800, gt=0)
@@ -66,8 +72,8 @@ class Settings(BaseSettings):
     trial_max_attempts: int = Field(default=3, ge=1)
     trial_time_limit_s: int = Field(default=6 * 3600, gt=0)
     trial_reaper_interval_s: float = Field(default=15.0, gt=0)
-    max_concurrency: int = Field(default=16, ge=1)
-    max_trials: int = Field(default=10_000, ge=1)
+    max_concurrency: int = Field(default=16, ge=1, le=MAX_TRIALS)
+    max_trials: int = Field(default=10_000, ge=1, le=MAX_TRIALS)
 
     # Final models (retrain the winner, test, export). Default epochs = search epochs × model_epochs_multiplier.
     # A model job heartbeats every model_heartbeat_s; one silent for model_stale_after_s is presumed dead and runs

@@ -90,7 +90,7 @@ class IngestLimits:
     max_compression_ratio: float = 200.0  # per member and whole archive; a bomb betrays itself
     max_image_pixels: int = 50_000_000  # Pillow's decompression-bomb limit, turned into an error
     min_images_per_class: int = 5
-    max_resolution: int = 64  # canonical side is chosen from the data, capped by this
+    max_resolution: int = 128  # canonical side is chosen from the data, capped by this
     ratio_check_min_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
@@ -589,14 +589,21 @@ def _check_class_sizes(classes: list[str], valid: list[_Valid], errors: list[dic
         raise DatasetRejected(f"too few valid images in class(es) {names}", errors=short + errors)
 
 
-def canonical_side(heights: Sequence[int], widths: Sequence[int], max_resolution: int) -> int:
-    """The canonical square side: min(median height, median width), at least ``MIN_SIDE``, at most the cap.
+# Decoded images of one dataset stay under this many bytes (uint8, every split; each worker holds them on its
+# device): 1 GiB is 65,000 grayscale or 21,800 colour images at 128 px.
+MAX_TENSOR_BYTES = 1 << 30
+
+
+def canonical_side(heights: Sequence[int], widths: Sequence[int], max_resolution: int, *, channels: int = 1) -> int:
+    """The canonical square side: min(median height, median width), at least ``MIN_SIDE``, at most the cap, and
+    small enough that all images fit :data:`MAX_TENSOR_BYTES` (in steps of 8 px).
 
     >>> canonical_side([100, 120, 500], [80, 90, 90], 64), canonical_side([8, 9], [8, 9], 64)
     (64, 16)
     """
     side = min(statistics.median_low(heights), statistics.median_low(widths))
-    return min(max_resolution, max(MIN_SIDE, side))
+    fits = int(math.sqrt(MAX_TENSOR_BYTES / max(1, len(heights) * channels))) // 8 * 8
+    return min(max_resolution, max(MIN_SIDE, side), max(MIN_SIDE, fits))
 
 
 def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid], errors: list[dict],
@@ -604,8 +611,8 @@ def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid]
     """Stages 5–6: choose the geometry, decode again straight into the one output tensor, gather the report."""
     heights = [item.height for item in valid]
     widths = [item.width for item in valid]
-    side = canonical_side(heights, widths, limits.max_resolution)
     channels = 1 if all(item.grayscale for item in valid) else 3
+    side = canonical_side(heights, widths, limits.max_resolution, channels=channels)
     images = torch.empty((len(valid), channels, side, side), dtype=torch.uint8)
     for index, item in enumerate(valid):
         data = _read_member(archive, item.candidate.info)

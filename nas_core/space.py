@@ -2,11 +2,13 @@
 
 Decisions (the labels strategies see, in :attr:`BlockSearchSpace.param_space`):
 
-- ``num_stages``, ``stem_width``, ``head_dropout``;
+- ``num_stages``, ``stem_width``, ``head_dropout``, ``input_scale`` (the input side as a fraction of the dataset's
+  stored side, never below 32 px or the stored side: :func:`resolution_for`);
 - per stage k (1-based): ``stage{k}/op``, ``/depth``, ``/width``, ``/kernel``, ``/expansion``, ``/se``,
   ``/activation``, ``/downsample`` — active only when ``num_stages >= k`` (a :class:`~nas_core.params.Condition`);
 - training, searched jointly: ``train/lr``, ``train/weight_decay``, ``train/label_smoothing``, ``train/augment``,
-  ``train/hflip``, ``train/schedule``, ``train/optimizer``, ``train/batch_size``.
+  ``train/hflip``, ``train/vflip``, ``train/policy``, ``train/mix``, ``train/schedule``, ``train/optimizer``,
+  ``train/batch_size`` (0: chosen from the dataset size), ``train/ema``.
 
 ``stage{k}/expansion`` only shapes ``mbconv`` stages; :meth:`BlockSearchSpace.decode` stores 1 for other ops, so
 equal networks get equal :meth:`~nas_core.spec.ArchSpec.hash` values.
@@ -44,12 +46,24 @@ from typing import Any, Callable, Mapping
 
 from nas_core.errors import InvalidSearchSpace
 from nas_core.params import Categorical, Condition, FloatParam, IntParam, Param, ParamSpace, Value
-from nas_core.spec import (ACTIVATION_NAMES, DOWNSAMPLE_NAMES, OP_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ArchSpec,
-                           Candidate, StageSpec, TrainSpec)
+from nas_core.spec import (ACTIVATION_NAMES, DOWNSAMPLE_NAMES, MIX_NAMES, OP_NAMES, OPTIMIZER_NAMES, POLICY_NAMES,
+                           SCHEDULE_NAMES, ArchSpec, Candidate, StageSpec, TrainSpec)
 
-SEARCH_SPACE_VERSION = "block-1"
+SEARCH_SPACE_VERSION = "block-2"  # block-2: input_scale, a cheaper default, the training options of 2026-12
 MAX_STAGES = 8
 WIDTH_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256)
+# The default space leaves out the most expensive corners (widths above 128, 7x7 kernels, 4+ blocks a stage, stages
+# that keep the full resolution): on a CPU at 64 px they cost minutes per epoch for little accuracy. All stay
+# reachable through overrides.
+DEFAULT_WIDTHS = (16, 24, 32, 48, 64, 96, 128)
+MIN_SCALED_SIDE = 32  # input_scale never shrinks an image below this (or below its stored side)
+DEFAULT_REASONING = (
+    "The default space is sized so that a random candidate trains in seconds per epoch on a CPU at 64 px and any "
+    "budget trains tens of candidates: every stage halves the resolution (a full-resolution stage multiplies the "
+    "cost of all that follow), stages hold 1-3 blocks of at most 128 channels with 3x3 or 5x5 kernels, and the "
+    "input side is searched (input_scale 0.5, 0.75 or 1 of the stored side, never below 32 px). Wider, deeper, 7x7 "
+    "and full-resolution stages stay reachable by override. Candidates are also screened before training against "
+    "the constraints and their predicted share of max_minutes.")
 STAGE_COUNT_ALIAS = "stage_count"
 
 
@@ -93,32 +107,36 @@ def _boolean(value: Any) -> str | None:
 
 
 GLOBAL_DIMENSIONS = (
-    Dimension("num_stages", "int", _int_in(1, MAX_STAGES), IntParam(2, 6),
+    Dimension("num_stages", "int", _int_in(1, MAX_STAGES), IntParam(2, 5),
               "number of stages; stage k's decisions are active only when num_stages >= k"),
-    Dimension("stem_width", "int", _int_in(4, 512), Categorical((16, 24, 32, 48, 64)),
+    Dimension("stem_width", "int", _int_in(4, 512), Categorical((16, 24, 32, 48)),
               "output channels of the 3x3 stem convolution", grid=True),
     Dimension("head_dropout", "float", _float_in(0.0, 0.9), FloatParam(0.0, 0.5),
               "dropout before the final linear layer"),
+    Dimension("input_scale", "float", _float_in(0.1, 1.0, open_low=True), Categorical((0.5, 0.75, 1.0)),
+              "input side as a fraction of the dataset's stored side (images are resized on the device; never "
+              "below 32 px or the stored side): smaller inputs make every layer cheaper", grid=True),
 )
 STAGE_DIMENSIONS = (
     Dimension("op", "str", _one_of(OP_NAMES), Categorical(OP_NAMES),
               "block type: plain conv, residual (ResNet basic), depthwise-separable, MBConv (inverted bottleneck)"),
-    Dimension("depth", "int", _int_in(1, 8), IntParam(1, 4), "blocks in the stage"),
-    Dimension("width", "int", _int_in(4, 1024), Categorical(WIDTH_GRID), "output channels (filters) of the stage",
+    Dimension("depth", "int", _int_in(1, 8), IntParam(1, 3), "blocks in the stage"),
+    Dimension("width", "int", _int_in(4, 1024), Categorical(DEFAULT_WIDTHS), "output channels (filters) of the stage",
               grid=True),
-    Dimension("kernel", "int", _int_in(1, 9, odd=True), Categorical((3, 5, 7)), "spatial kernel size", grid=True),
-    Dimension("expansion", "int", _int_in(1, 8), Categorical((1, 3, 6)),
+    Dimension("kernel", "int", _int_in(1, 9, odd=True), Categorical((3, 5)), "spatial kernel size", grid=True),
+    Dimension("expansion", "int", _int_in(1, 8), Categorical((1, 3, 4)),
               "MBConv expansion ratio (ignored by the other block types)", grid=True),
     Dimension("se", "bool", _boolean, Categorical((False, True)), "squeeze-and-excitation in every block"),
     Dimension("activation", "str", _one_of(ACTIVATION_NAMES), Categorical(ACTIVATION_NAMES),
               "activation: relu, leaky_relu (slope 0.1), swish (SiLU)"),
-    Dimension("downsample", "str", _one_of(DOWNSAMPLE_NAMES), Categorical(DOWNSAMPLE_NAMES),
-              "halve the resolution at the stage start: max-pool, avg-pool, strided first block, or none "
-              "(skipped automatically below 2 px)"),
+    Dimension("downsample", "str", _one_of(DOWNSAMPLE_NAMES), Categorical(("max", "avg", "stride")),
+              "halve the resolution at the stage start: max-pool, avg-pool, strided first block, or none (not in "
+              "the default: a stage at full resolution multiplies the cost of all that follow; skipped "
+              "automatically below 2 px)"),
 )
 TRAIN_DIMENSIONS = (
     Dimension("train/lr", "float", _float_in(0.0, 10.0, open_low=True), FloatParam(1e-4, 1e-2, log=True),
-              "peak learning rate (log scale)"),
+              "peak learning rate at batch size 128, rescaled to the batch used (log scale)"),
     Dimension("train/weight_decay", "float", _float_in(0.0, 1.0), FloatParam(1e-5, 1e-1, log=True),
               "weight decay (decoupled for adamw)"),
     Dimension("train/label_smoothing", "float", _float_in(0.0, 0.5), FloatParam(0.0, 0.2), "label smoothing"),
@@ -126,11 +144,25 @@ TRAIN_DIMENSIONS = (
               "augmentation strength: random-crop padding is round(augment * size / 8) px"),
     Dimension("train/hflip", "bool", _boolean, Categorical((False, True)),
               "random horizontal flips (fix to false for digits or text)"),
+    Dimension("train/vflip", "bool", _boolean, Categorical((False, True)),
+              "random vertical flips and quarter turns (square images) for orientation-free images such as "
+              "micrographs or satellite tiles (fix to false for digits or text)"),
+    Dimension("train/policy", "str", _one_of(POLICY_NAMES), Categorical(POLICY_NAMES),
+              "augmentation policy on top of crops and flips: none, trivial (TrivialAugmentWide), randaugment"),
+    Dimension("train/mix", "str", _one_of(MIX_NAMES), Categorical(MIX_NAMES),
+              "blend image pairs and their labels: none, mixup, cutmix"),
     Dimension("train/schedule", "str", _one_of(SCHEDULE_NAMES), Categorical(SCHEDULE_NAMES),
               "learning-rate schedule over the whole run"),
     Dimension("train/optimizer", "str", _one_of(OPTIMIZER_NAMES), Categorical(("adamw",)),
               "optimizer: adamw, or sgd (Nesterov momentum 0.9; give it a larger train/lr)"),
-    Dimension("train/batch_size", "int", _int_in(8, 1024), Categorical((128,)), "mini-batch size", grid=True),
+    Dimension("train/batch_size", "int",
+              lambda value: (None if (type(value) is int and value == 0) or _int_in(8, 1024)(value) is None
+                             else "must be 0 (auto) or an integer in [8, 1024]"),
+              Categorical((0,)),
+              "mini-batch size; 0 (auto) picks a power of two in [8, 128] giving ~25 steps per epoch. The "
+              "learning rate is rescaled from batch 128 (sqrt for adamw, linear for sgd)", grid=True),
+    Dimension("train/ema", "bool", _boolean, Categorical((True,)),
+              "evaluate and keep an exponential moving average of the weights"),
 )
 _GLOBAL = {d.name: d for d in GLOBAL_DIMENSIONS}
 _STAGE = {d.name: d for d in STAGE_DIMENSIONS}
@@ -287,8 +319,12 @@ class BlockSearchSpace:
             raise InvalidSearchSpace(f"invalid search-space override: {detail}", errors=errors)
         return BlockSearchSpace(_with_conditions(domains), self.overrides + tuple(overrides.items()))
 
-    def decode(self, decisions: Mapping[str, Any]) -> Candidate:
-        """Validate a full set of decisions and turn it into a :class:`Candidate`."""
+    def decode(self, decisions: Mapping[str, Any], *, input_side: int | None = None) -> Candidate:
+        """Validate a full set of decisions and turn it into a :class:`Candidate`.
+
+        ``input_side``: the dataset's stored side, which ``input_scale`` scales into ``ArchSpec.resolution``;
+        without it (or when the scale keeps the stored side) the resolution is left to the dataset (None).
+        """
         d = self.param_space.validate(decisions)
         stages = []
         for index in range(1, d["num_stages"] + 1):
@@ -296,16 +332,22 @@ class BlockSearchSpace:
             if value["op"] != "mbconv":
                 value["expansion"] = 1
             stages.append(StageSpec(**value))
-        arch = ArchSpec(stem_width=d["stem_width"], stages=tuple(stages), head_dropout=float(d["head_dropout"]))
+        resolution = resolution_for(d["input_scale"], input_side) if input_side is not None else None
+        arch = ArchSpec(stem_width=d["stem_width"], stages=tuple(stages), head_dropout=float(d["head_dropout"]),
+                        resolution=None if resolution == input_side else resolution)
         train = TrainSpec(**{dim.name.removeprefix("train/"): d[dim.name] for dim in TRAIN_DIMENSIONS})
         return Candidate(arch=arch, train=train)
 
-    def encode(self, candidate: Candidate) -> dict[str, Value]:
+    def encode(self, candidate: Candidate, *, input_side: int | None = None) -> dict[str, Value]:
         """Full decisions for ``candidate`` (inactive ones get a fixed placeholder); raises if it is outside."""
         arch, train = candidate.arch, candidate.train
         params = self.param_space.params
         decisions: dict[str, Value] = {label: _placeholder(param) for label, param in params.items()}
         decisions.update(num_stages=len(arch.stages), stem_width=arch.stem_width, head_dropout=arch.head_dropout)
+        scales = params["input_scale"].choices if isinstance(params["input_scale"], Categorical) else (1.0,)
+        wanted = arch.resolution if arch.resolution is not None else input_side
+        matching = [scale for scale in scales if input_side is None or resolution_for(scale, input_side) == wanted]
+        decisions["input_scale"] = max(matching) if matching else max(scales)
         errors: list[dict] = []
         if len(arch.stages) > self.max_stages:
             errors.append({"field": "num_stages", "error": f"{len(arch.stages)} stages > {self.max_stages}"})
@@ -353,7 +395,18 @@ class BlockSearchSpace:
             "decisions": self.param_space.to_dict(),
             "override": OVERRIDE_GRAMMAR,
             "overrides_applied": dict(self.overrides),
+            "default_reasoning": DEFAULT_REASONING,
         }
+
+
+def resolution_for(scale: float, stored_side: int) -> int:
+    """The input side for ``input_scale`` on a dataset stored at ``stored_side`` px.
+
+    >>> resolution_for(0.5, 128), resolution_for(0.5, 28), resolution_for(0.75, 48)
+    (64, 28, 36)
+    """
+    side = round(stored_side * scale)
+    return max(side, min(stored_side, MIN_SCALED_SIDE))
 
 
 def _stage_counts(param: Param) -> list[int]:

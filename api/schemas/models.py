@@ -7,14 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas.common import Text
+from api.schemas.common import MAX_SQL_INT, Text
 
 
 class ModelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # as experiment requests: true is no epoch count
 
     trial_id: Text | None = Field(default=None, description="default: the experiment's leaderboard best")
-    epochs: int | None = Field(default=None, ge=1, description="default: a multiple of the search's epochs")
+    epochs: int | None = Field(default=None, ge=1, le=MAX_SQL_INT,
+                               description="default: a multiple of the search's epochs")
 
 
 class ArtifactRead(BaseModel):
@@ -38,6 +39,9 @@ class ModelRead(BaseModel):
     experiment_id: str
     trial_id: str
     epochs: int
+    estimated_seconds: float | None = Field(default=None, description="Retraining, test and export time announced "
+                                            "before the job starts: the winner's measured epoch time (scaled to "
+                                            "train+val) times the epochs, plus export.")
     seed: int
     test_accuracy: float | None
     test_images: int | None

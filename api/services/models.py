@@ -34,7 +34,7 @@ from api.repositories import models as repository
 from api.services import limits as limits_service
 from api.settings import Settings
 from api.services.leases import LOST, Heartbeat, LeaseLost
-from api.storage import ObjectStore, validate_key
+from api.storage import ObjectNotFound, ObjectStore, validate_key
 from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
 
@@ -72,6 +72,41 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
     return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
 
 
+# Export, verification and upload after the last epoch, on top of the epochs (seconds; measured ~5-15 s on a CPU).
+MODEL_OVERHEAD_S = 15.0
+# With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes.
+DEFAULT_MODEL_SHARE = 0.5
+
+
+def retrain_epoch_seconds(*, trial, dataset) -> float | None:
+    """Seconds of one retraining epoch: the trial's measured epoch time, scaled from its train split to train+val
+    (the final model trains on both and validates on nothing)."""
+    measured = trial.measured_epoch_s or trial.predicted_epoch_s
+    splits = (dataset.splits or {}) if dataset is not None else {}
+    if not measured or not splits.get("train"):
+        return None
+    return measured * (splits["train"] + splits.get("val", 0)) / splits["train"]
+
+
+def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings, epochs: int | None
+                    ) -> tuple[int, float | None]:
+    """Epochs of the final model and its announced duration in seconds (None when nothing was measured).
+
+    Asked-for epochs are kept; the default (``model_epochs_multiplier`` × the search's epochs) is cut to fit
+    ``budget.model_minutes`` or, without it, half of ``budget.max_minutes`` when the search had a time budget.
+    """
+    epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
+    budget = experiment.budget or {}
+    if epochs is None:
+        epochs = default_epochs(experiment=experiment, settings=settings)
+        minutes = budget.get("model_minutes") or (
+            DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
+        if minutes and epoch_s:
+            epochs = max(1, min(epochs, int((minutes * 60 - MODEL_OVERHEAD_S) / epoch_s)))
+    estimate = epochs * epoch_s + MODEL_OVERHEAD_S if epoch_s else None
+    return epochs, estimate
+
+
 # ------------------------------------------------------------------------------------------------ requests
 
 def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,
@@ -96,14 +131,16 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
             raise APIError(409, "trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
     if experiment.dataset_id is None:
         raise APIError(409, "dataset-deleted", "the experiment's dataset was deleted")
-    if epochs is None:
-        epochs = default_epochs(experiment=experiment, settings=settings)
-    elif not 1 <= epochs <= settings.model_max_epochs:
+    if epochs is not None and not 1 <= epochs <= settings.model_max_epochs:
         raise APIError(422, "validation-error", "the request is not valid",
                        errors=[{"field": "body.epochs", "error": f"must be in [1, {settings.model_max_epochs}]"}])
+    dataset = datasets_repository.get(session, experiment.dataset_id)
+    epochs, estimated_seconds = plan_retraining(experiment=experiment, trial=trial, dataset=dataset,
+                                                settings=settings, epochs=epochs)
     model_id = new_id()
     model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
-                  status="queued", epochs=epochs, seed=trial.seed, metrics={}, artifacts=[],
+                  status="queued", epochs=epochs, estimated_seconds=estimated_seconds, seed=trial.seed, metrics={},
+                  artifacts=[],
                   storage_prefix=model_prefix(project_id, model_id))
     repository.add(session, model)
     enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
@@ -223,6 +260,7 @@ class _Claim:
     trial_id: str
     candidate: dict[str, Any]
     dataset: Any  # the Dataset row, detached (expire_on_commit=False)
+    project_id: str = ""
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -416,7 +454,7 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
         return _Claim(model_id=model_id, lease_token=lease_token, attempt=attempt,
                       prefix=model.storage_prefix, epochs=model.epochs, seed=model.seed,
                       experiment_id=model.experiment_id, trial_id=model.trial_id, candidate=dict(trial.arch),
-                      dataset=dataset)
+                      dataset=dataset, project_id=model.project_id)
 
 
 def _drop(store: ObjectStore, prefix: str) -> None:
@@ -437,6 +475,7 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
     from nas_core.evaluation import classification_report, onnx_latency_ms
     from nas_core.export import export_onnx, export_pt2, preprocessing_dict, verify_onnx, verify_pt2
     from nas_core.metrics import count_flops, count_params
+    from nas_core.resolution import resize_images
     from nas_core.spec import Candidate
     from nas_core.trainer import TrainData, normalize, train
 
@@ -444,45 +483,49 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
     data = dataset_cache.load(store=store, dataset=claim.dataset, device=device)
     candidate = Candidate.from_dict(claim.candidate)
     num_classes = len(data.classes)
+    height, width = candidate.arch.input_size((data.height, data.width))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(claim.seed)  # the initial weights are part of what the seed reproduces
-        network = build_model(candidate.arch, data.channels, num_classes, input_size=(data.height, data.width))
+        network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
+    warm_started = _load_trial_weights(store, claim, network)
     # Train on train+val: the search already used val to choose; only the test split stays unseen.
-    train_data = TrainData(train_x=torch.cat([data.train_x, data.val_x]), train_y=torch.cat([data.train_y, data.val_y]),
-                           val_x=data.val_x[:0], val_y=data.val_y[:0])
+    train_x = resize_images(torch.cat([data.train_x, data.val_x]), (height, width))
+    train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
+                           val_x=train_x[:0], val_y=data.val_y[:0])
     train(network, train_data, epochs=claim.epochs, train=candidate.train, mean=data.mean, std=data.std,
-          seed=claim.seed, device=device, should_stop=heartbeat.should_stop)
+          seed=claim.seed, device=device, num_classes=num_classes, should_stop=heartbeat.should_stop)
     heartbeat.check()
 
     # Test in float32 on the CPU, the same computation the exported files are compared against, so the ONNX file
     # reproduces the reported accuracy exactly (not a bf16 GPU variant of it).
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()
-    test_inputs = normalize(data.test_x.cpu(), data.mean, data.std)
+    test_inputs = normalize(resize_images(data.test_x.cpu(), (height, width)), data.mean, data.std)
     with torch.no_grad():
         logits = torch.cat([network(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
             else torch.empty(0, num_classes)
     report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
     params = count_params(network)
-    flops = count_flops(network, data.input_shape)
+    flops = count_flops(network, (data.channels, height, width))
 
     with tempfile.TemporaryDirectory(prefix="nas-model-") as tmp:
         folder = Path(tmp)
-        onnx_path = export_onnx(network, channels=data.channels, height=data.height, width=data.width,
+        onnx_path = export_onnx(network, channels=data.channels, height=height, width=width,
                                 path=folder / ARTIFACT_FILES["onnx"].filename)
         onnx_diff = 0.0
         for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
             onnx_diff = max(onnx_diff, verify_onnx(onnx_path, network, chunk, atol=1e-4).max_abs_diff)
-        pt2_path = export_pt2(network, test_inputs[:2] if len(test_inputs) else torch.zeros(2, *data.input_shape),
+        pt2_path = export_pt2(network, test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height,
+                                                                                          width),
                               folder / ARTIFACT_FILES["pt2"].filename)
         pt2_diff = verify_pt2(pt2_path, network, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
-        latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=data.height, width=data.width,
+        latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
                                      repeats=settings.model_latency_repeats)
         heartbeat.check()
 
         metrics = {"per_class": report.per_class, "test_images": report.count, "onnx_max_abs_diff": onnx_diff,
-                   "pt2_max_abs_diff": pt2_diff, "device": str(device)}
-        preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=data.height,
-                                           width=data.width, mean=data.mean, std=data.std)
+                   "pt2_max_abs_diff": pt2_diff, "device": str(device), "warm_started": warm_started}
+        preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=height,
+                                           width=width, mean=data.mean, std=data.std)
         card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=params,
                      flops=flops, latency_ms=latency_ms, metrics=metrics)
         _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
@@ -491,6 +534,27 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                      for format, file in ARTIFACT_FILES.items()]
     return {"test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix, "metrics": metrics,
             "params": params, "flops": flops, "latency_ms": latency_ms, "artifacts": artifacts}
+
+
+def _load_trial_weights(store: ObjectStore, claim: _Claim, network) -> bool:
+    """Start from the trial's trained weights when the search kept them (its leader's): the retraining on train+val
+    then continues from where the search left off instead of from random weights. False: trained from scratch."""
+    import io
+
+    import torch
+
+    from api.services.search import trial_weights_key
+
+    try:
+        data = store.read_bytes(trial_weights_key(claim.project_id, claim.experiment_id, claim.trial_id))
+    except ObjectNotFound:
+        return False
+    try:
+        network.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
+    except (RuntimeError, ValueError, KeyError) as error:  # an incompatible file: start from scratch
+        log.warning("model %s: trial weights not usable (%s); training from scratch", claim.model_id, error)
+        return False
+    return True
 
 
 def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: int, latency_ms: float,

@@ -30,7 +30,7 @@ from api.repositories import experiments as repository
 from api.services import limits as limits_service
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.settings import Settings
-from api.storage import ObjectStore
+from api.storage import ObjectStore, validate_key
 
 log = logging.getLogger(__name__)
 
@@ -501,7 +501,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         budget, constraints, pruner_settings = dict(experiment.budget), dict(experiment.constraints or {}), \
             dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
-        experiment_id = experiment.id
+        experiment_id, project_id, metric = experiment.id, experiment.project_id, objective_metric(experiment)
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows
@@ -583,7 +583,42 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
         return {"status": "failed", "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
-    return finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss)
+    final = finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss)
+    value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
+    _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
+                             experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)
+    return final
+
+
+def trial_weights_key(project_id: str, experiment_id: str, trial_id: str) -> str:
+    """Where a succeeded trial's trained weights are kept while it leads its search (the final model starts there)."""
+    return validate_key(f"{project_id}/experiments/{experiment_id}/trials/{trial_id}/weights.pt")
+
+
+def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
+                             trial_id: str, metric: str, value: float, model) -> None:
+    """Store ``model``'s weights when this trial scores at least the search's best so far, and drop the weights of
+    the trial it overtakes: only the leader's weights are kept (a few MB), for the final model to start from.
+
+    Best effort: a store error only costs the final model its head start.
+    """
+    import io
+
+    import torch
+
+    with unit_of_work() as session:
+        leader = repository.best_trials(session, [experiment_id]).get(experiment_id)
+        leader_id, leader_value = (leader.id, trial_value(leader, metric)) if leader is not None else (None, None)
+    if leader_value is not None and value < leader_value:
+        return
+    buffer = io.BytesIO()
+    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, buffer)
+    try:
+        store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), buffer.getvalue())
+        if leader_id is not None and leader_id != trial_id:
+            store.delete_prefix(trial_weights_key(project_id, experiment_id, leader_id).removesuffix("weights.pt"))
+    except Exception:
+        log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)
 
 
 def make_trial_pruner(pruner_settings: dict[str, Any], *, epochs: int | None = None):
