@@ -44,6 +44,9 @@ SCREEN_MAX_SECONDS = 10.0
 SCREENED_POINTS_KEPT = 500
 # A time budget is shared so that at least this many candidates get trained (fewer if max_trials is smaller).
 TARGET_TRAINED = 20
+# With ASHA about two thirds of the trials stop at the first rung (a sixth of their epochs), so a trial costs about
+# half its full length on average: the share of a full-length trial is this much larger.
+PRUNED_SHARE_ALLOWANCE = 2.0
 # After this many draws in a row screened out for time alone, the time share doubles (up to all the time left):
 # a search whose every candidate is slow trains the cheapest ones rather than none.
 TIME_RELAX_AFTER = 40
@@ -200,7 +203,8 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts, conc
     """The user's constraints plus the seconds a new trial may take.
 
     With ``max_minutes``: the time left, shared among the candidates still to train (at least
-    :data:`TARGET_TRAINED` per search unless ``max_trials`` is smaller), times the concurrency. Without it: the
+    :data:`TARGET_TRAINED` per search unless ``max_trials`` is smaller), times the concurrency, times
+    :data:`PRUNED_SHARE_ALLOWANCE` under ASHA (most trials stop early). Without it: the
     trial's hard time limit (``NAS_TRIAL_TIME_LIMIT_S``), which a longer trial would hit anyway.
     """
     from nas_core.screening import Limits
@@ -213,7 +217,8 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts, conc
         trained = counts["succeeded"] + counts["pruned"] + counts["running"] + counts["pending"]
         trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
         still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
-        max_trial_seconds = min(max_trial_seconds, left_s * experiment.concurrency / still_to_train)
+        allowance = PRUNED_SHARE_ALLOWANCE if (experiment.pruner or {}).get("kind", "asha") == "asha" else 1.0
+        max_trial_seconds = min(max_trial_seconds, allowance * left_s * experiment.concurrency / still_to_train)
     return Limits(max_params=constraints.get("max_params"), max_mflops=constraints.get("max_mflops"),
                   max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
 
@@ -317,7 +322,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     if created:
         return created, ""
     if exhausted or not this_pass:
-        return [], "the search space has no unseen candidate left"
+        return [], "the search space is exhausted: no unseen candidate is left"
     binding = dict(sorted(((r, smallest[r]) for r in this_pass), key=lambda item: -this_pass[item[0]]))
     return [], describe_infeasible(binding, limits, draws)
 

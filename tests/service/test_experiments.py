@@ -153,6 +153,48 @@ def test_screened_candidates_do_not_consume_the_budget(stack, client):
     assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 for t in trials)
 
 
+def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
+    from api.models import Experiment
+
+    dataset = ready_dataset(client)
+    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"},
+                           budget={"max_trials": 3, "epochs_per_trial": 400, "max_minutes": 10})
+    experiment = client.post("/v1/experiments", json=body).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        trials = all_trials(client, experiment["id"])
+        if any(t["status"] == "running" and t["epochs"] for t in trials):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no trial started: {trials}")
+    with stack.runtime.unit_of_work() as session:  # ten minutes of search time pass at once
+        session.get(Experiment, experiment["id"]).elapsed_s = 600.0
+    done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
+    trials = all_trials(client, experiment["id"])
+    assert len(trials) == 1, "no trial starts after the deadline"
+    [trial] = trials
+    assert trial["status"] == "pruned" and trial["error"].startswith("time budget spent: stopped after epoch")
+    stopped_after = int(trial["error"].rsplit(" ", 1)[1])
+    assert [e["epoch"] for e in trial["epochs"]] == list(range(1, stopped_after + 1)) and stopped_after < 400
+    assert done["status"] == "failed" and "1 pruned" in done["detail"] and done["elapsed_s"] >= 600
+
+
+def test_a_search_that_exhausts_its_space_ends_succeeded(stack, client):
+    dataset = ready_dataset(client)
+    fixed = {"num_stages": 1, "depth": 1, "op": "conv", "width": 16, "stem_width": 16, "kernel": 3, "se": False,
+             "expansion": 1, "activation": "relu", "downsample": "max", "input_scale": 1.0, "head_dropout": 0.0,
+             "train/lr": 0.003, "train/weight_decay": 0.0005, "train/label_smoothing": 0.0, "train/augment": 0.0, "train/vflip": False,
+             "train/policy": "none", "train/mix": "none", "train/schedule": "cosine", "train/batch_size": 16,
+             "train/hflip": [False, True]}  # two points in all
+    body = experiment_body(dataset["id"], strategy="evolution", search_space=fixed,
+                           budget={"max_trials": 3, "epochs_per_trial": 1})
+    experiment = client.post("/v1/experiments", json=body).json()
+    done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
+    assert done["status"] == "succeeded" and "exhausted" in (done["detail"] or ""), (done["detail"], done["progress"])
+    assert done["progress"]["succeeded"] == 2 and done["progress"]["running"] == done["progress"]["pending"] == 0
+
+
 def test_cancel_while_running_then_resume_to_completion(stack, client):
     dataset = ready_dataset(client)
     # No pruning: resumed trials must still be running when the test cancels them again.
