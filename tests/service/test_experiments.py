@@ -184,7 +184,8 @@ def test_a_search_that_exhausts_its_space_ends_succeeded(stack, client):
     dataset = ready_dataset(client)
     fixed = {"num_stages": 1, "depth": 1, "op": "conv", "width": 16, "stem_width": 16, "kernel": 3, "se": False,
              "expansion": 1, "activation": "relu", "downsample": "max", "input_scale": 1.0, "head_dropout": 0.0,
-             "train/lr": 0.003, "train/weight_decay": 0.0005, "train/label_smoothing": 0.0, "train/augment": 0.0, "train/vflip": False,
+             "train/lr": 0.003, "train/weight_decay": 0.0005, "train/label_smoothing": 0.0, "train/augment": 0.0,
+             "train/vflip": False,
              "train/policy": "none", "train/mix": "none", "train/schedule": "cosine", "train/batch_size": 16,
              "train/hflip": [False, True]}  # two points in all
     body = experiment_body(dataset["id"], strategy="evolution", search_space=fixed,
