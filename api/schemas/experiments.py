@@ -7,53 +7,74 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Text
+from api.schemas.common import MAX_BUDGET_MINUTES, MAX_LATENCY_MS, MAX_PARAMS, MAX_TRIALS, Text
+
+# Request bodies are strict: JSON true is no 1, "2" is no 2 and 1.0 is no seed (an integer still is a number), and
+# NaN / Infinity are refused. Every number is bounded above, so whatever is stored can be rendered again.
+STRICT_REQUEST = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 ExperimentStatus = Literal["queued", "running", "canceling", "canceled", "succeeded", "failed"]
 TrialStatus = Literal["pending", "running", "succeeded", "pruned", "failed", "canceled"]
 
 
 class Budget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
-    max_trials: int = Field(ge=1, description="Trials to run in all (pruned and failed ones count, canceled do not).")
-    epochs_per_trial: int = Field(ge=1, le=1000, description="Training epochs of each trial (full fidelity).")
-    max_minutes: float | None = Field(default=None, gt=0, description="Stop planning trials after this much "
-                                      "search time; running trials stop at their next batch.")
+    max_trials: int = Field(default=100, ge=1, description="Trials to run in all (pruned and failed ones count, "
+                            "canceled and screened-out candidates do not). With max_minutes, time usually ends "
+                            "the search first.", le=MAX_TRIALS)
+    epochs_per_trial: int = Field(default=12, ge=1, le=1000, description="Training epochs of each trial (full "
+                                  "fidelity); pruning stops weak trials earlier.")
+    max_minutes: float | None = Field(default=None, gt=0, description="Search time: no trial starts after it and "
+                                      "running trials stop at their next epoch boundary (kept as pruned). "
+                                      "Candidates whose predicted trial time exceeds their fair share of the time "
+                                      "left are screened out before they start.", le=MAX_BUDGET_MINUTES)
+    model_minutes: float | None = Field(default=None, gt=0, description="Bound on the final model's retraining "
+                                        "time: its epochs are cut to fit (estimated from the winner's measured "
+                                        "epoch time).", le=MAX_BUDGET_MINUTES)
 
 
 class Constraints(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
-    max_params: int | None = Field(default=None, ge=1)
-    max_latency_ms: float | None = Field(default=None, gt=0, description="CPU latency per image, batch 1.")
+    max_params: int | None = Field(default=None, ge=1, le=MAX_PARAMS)
+    max_latency_ms: float | None = Field(default=None, gt=0, description="CPU latency per image, batch 1.",
+                                          le=MAX_LATENCY_MS)
+    max_mflops: float | None = Field(default=None, gt=0, description="Forward-pass cost per image, in millions "
+                                     "of floating-point operations (a multiply-add counts 2).", le=1e9)
 
 
 class Objective(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
+    metric: Literal["accuracy", "balanced_accuracy"] = Field(
+        default="accuracy", description="What the search maximises on the validation split: accuracy, or balanced "
+        "accuracy (mean per-class recall; for imbalanced data where every class matters). Pruning always compares "
+        "trials on balanced accuracy, which ranks early epochs better.")
     constraints: Constraints = Field(default_factory=Constraints)
 
 
 class Pruner(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # The other settings are checked by name, type and range against the pruner kind (nas_core.pruning).
+    model_config = ConfigDict(extra="allow", strict=True)
 
     kind: Literal["asha", "median", "none"] = Field(default="asha", description="Multi-fidelity pruning of "
                                                     "trials whose curves fall behind earlier ones.")
 
 
 class ExperimentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
     dataset_id: Text
     name: Text | None = Field(default=None, max_length=200)
-    strategy: Literal["tpe", "evolution", "random"]
+    strategy: Literal["tpe", "evolution", "random"] = "evolution"
     strategy_settings: dict[str, Any] = Field(default_factory=dict, description="Overrides of the strategy's "
                                               "defaults, e.g. {\"population_size\": 20} for evolution or "
                                               "{\"refine_fraction\": 0} for tpe; an unknown name or a wrong type "
                                               "is a 422 that lists the strategy's settings.")
-    budget: Budget
-    concurrency: int = Field(default=1, ge=1, description="Trials running at once across all workers.")
+    budget: Budget = Field(default_factory=Budget)
+    concurrency: int = Field(default=1, ge=1, description="Trials running at once across all workers.",
+                             le=MAX_TRIALS)
     objective: Objective = Field(default_factory=Objective)
     search_space: dict[str, Any] = Field(default_factory=dict, description="Overrides of the default search "
                                          "space; GET /v1/search-space documents the grammar.")
@@ -63,10 +84,12 @@ class ExperimentCreate(BaseModel):
 
 
 class ExperimentResume(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_REQUEST
 
-    max_trials: int | None = Field(default=None, ge=1, description="Raise the trial budget before resuming.")
-    max_minutes: float | None = Field(default=None, gt=0, description="Raise the time budget before resuming.")
+    max_trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS, description="Raise the trial budget before "
+                                   "resuming.")
+    max_minutes: float | None = Field(default=None, gt=0, le=MAX_BUDGET_MINUTES, description="Raise the time "
+                                      "budget before resuming.")
 
 
 class Progress(BaseModel):
@@ -78,6 +101,16 @@ class Progress(BaseModel):
     pruned: int
     canceled: int
     max_trials: int
+
+
+class Screened(BaseModel):
+    total: int = Field(default=0, description="Candidates screened out before they became trials (they do not use "
+                       "max_trials).")
+    by_reason: dict[str, int] = Field(default_factory=dict, description="How many by the limit they broke: "
+                                      "max_params, max_mflops, max_latency_ms, or max_trial_seconds (predicted "
+                                      "trial time above its share of the time budget).")
+    smallest: dict[str, float] = Field(default_factory=dict, description="The smallest value seen among the "
+                                       "candidates screened out for each limit.")
 
 
 class BestTrial(BaseModel):
@@ -102,6 +135,7 @@ class ExperimentRead(BaseModel):
     seed: int
     auto_model: bool
     progress: Progress
+    screened: Screened
     best: BestTrial | None
     elapsed_s: float
     detail: str | None
@@ -121,6 +155,7 @@ class EpochRead(BaseModel):
 
     epoch: int
     val_accuracy: float
+    val_balanced_accuracy: float | None = None
     val_loss: float
     train_loss: float
     seconds: float
@@ -137,7 +172,15 @@ class TrialRead(BaseModel):
     decisions: dict[str, Any]
     seed: int
     val_accuracy: float | None
+    val_balanced_accuracy: float | None = Field(default=None, description="Mean per-class recall on the "
+                                                "validation split.")
+    val_recall: list[float | None] | None = Field(default=None, description="Recall of each class on the "
+                                                  "validation split (dataset class order; null for a class "
+                                                  "absent from it).")
     val_loss: float | None
+    predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
+                                            "training (device calibration and the candidate's FLOPs).")
+    measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")
     params: int | None
     flops: int | None
     latency_ms: float | None

@@ -537,7 +537,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         with unit_of_work() as session:
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(),
                                                   val_accuracy=report.val_accuracy, val_loss=report.val_loss,
-                                                  val_balanced_accuracy=report.val_balanced_accuracy):
+                                                  val_balanced_accuracy=report.val_balanced_accuracy,
+                                                  val_recall=_recall_json(report.val_recall)):
                 raise LeaseLost(trial_id)
             repository.upsert_epoch(session, TrialEpoch(trial_id=trial_id, epoch=report.epoch,
                                                         val_accuracy=report.val_accuracy, val_loss=report.val_loss,
@@ -624,6 +625,10 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
             store.delete_prefix(trial_weights_key(project_id, experiment_id, leader_id).removesuffix("weights.pt"))
     except Exception:
         log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)
+
+
+def _recall_json(recall) -> list[float | None]:
+    return [None if value != value else float(value) for value in recall]  # NaN (class absent) is null in JSON
 
 
 def make_trial_pruner(pruner_settings: dict[str, Any], *, epochs: int | None = None):

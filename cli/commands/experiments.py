@@ -69,16 +69,24 @@ def summary(experiment: dict) -> str:
             f" trials ({progress['succeeded']} succeeded, {progress['pruned']} pruned, {progress['failed']} failed)")
     if best:
         text += f"; best #{best['number']} val acc {best['val_accuracy']:.4f}"
+    screened = experiment.get("screened") or {}
+    if screened.get("total"):
+        reasons = ", ".join(f"{count} {reason}" for reason, count in screened["by_reason"].items())
+        text += f"; {screened['total']} candidates screened out ({reasons})"
     return text + (f" — {experiment['detail']}" if experiment["detail"] else "")
 
 
 @app.command("create")
 @handles_errors
 def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready dataset.")],
-           strategy: Annotated[ExperimentCreateStrategy, typer.Option(help="The search strategy.")],
-           max_trials: Annotated[int, typer.Option(min=1, help="Trials to run in all.")],
-           epochs: Annotated[int, typer.Option(min=1, help="Training epochs per trial.")],
+           strategy: Annotated[ExperimentCreateStrategy | None,
+                               typer.Option(help="The search strategy (default: evolution).")] = None,
+           max_trials: Annotated[int | None, typer.Option(min=1, help="Trials to run in all (default 100).")] = None,
+           epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs per trial (default 12).")] = None,
            max_minutes: Annotated[float | None, typer.Option(help="Time budget of the search.")] = None,
+           model_minutes: Annotated[float | None, typer.Option(help="Time budget of the final model.")] = None,
+           max_mflops: Annotated[float | None, typer.Option(help="Constraint: MFLOPs per image.")] = None,
+           metric: Annotated[str | None, typer.Option(help="accuracy (default) or balanced_accuracy.")] = None,
            concurrency: Annotated[int | None, typer.Option(min=1, help="Trials running at once.")] = None,
            max_params: Annotated[int | None, typer.Option(help="Constraint: at most this many parameters.")] = None,
            max_latency_ms: Annotated[float | None, typer.Option(help="Constraint: CPU latency per image.")] = None,
@@ -89,17 +97,22 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
                                                     help="Retrain and export the best trial at the end.")] = True,
            url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """Start a search and print the experiment's id (the last line of stdout)."""
-    budget = {"max_trials": max_trials, "epochs_per_trial": epochs}
-    constraints = {key: value for key, value in (("max_params", max_params), ("max_latency_ms", max_latency_ms))
-                   if value is not None}
-    body: dict[str, Any] = {"dataset_id": dataset, "strategy": strategy.value, "auto_model": auto_model,
-                            "budget": {**budget, **({"max_minutes": max_minutes} if max_minutes else {})},
-                            "objective": {"constraints": constraints}, "search_space": parse_space(space)}
-    body.update({key: value for key, value in (("concurrency", concurrency), ("seed", seed), ("name", name))
-                 if value is not None})
+    def given(*pairs: tuple[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in pairs if value is not None}
+
+    budget = given(("max_trials", max_trials), ("epochs_per_trial", epochs), ("max_minutes", max_minutes),
+                   ("model_minutes", model_minutes))
+    constraints = given(("max_params", max_params), ("max_latency_ms", max_latency_ms), ("max_mflops", max_mflops))
+    body: dict[str, Any] = {"dataset_id": dataset, "auto_model": auto_model, "budget": budget,
+                            "objective": {"constraints": constraints, **given(("metric", metric))},
+                            "search_space": parse_space(space)}
+    body.update(given(("strategy", strategy and strategy.value), ("concurrency", concurrency), ("seed", seed),
+                      ("name", name)))
     experiment = call(create_experiment, client=connect(url, api_key), body=ExperimentCreate.from_dict(body))
-    err_console.print(f"created experiment {experiment.id} ({experiment.strategy}, {max_trials} trials × "
-                      f"{epochs} epochs); follow it with `nas experiments watch {experiment.id}`")
+    budget = experiment.budget.to_dict() if hasattr(experiment.budget, "to_dict") else dict(experiment.budget)
+    err_console.print(f"created experiment {experiment.id} ({experiment.strategy}, {budget.get('max_trials')} trials "
+                      f"× {budget.get('epochs_per_trial')} epochs); follow it with "
+                      f"`nas experiments watch {experiment.id}`")
     console.print(experiment.id)
 
 

@@ -26,13 +26,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('screened', sa.JSON(), nullable=False, server_default='{}'))
         batch_op.add_column(sa.Column('screened_points', sa.JSON(), nullable=False, server_default='[]'))
     with op.batch_alter_table('trials', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('val_balanced_accuracy', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('predicted_epoch_s', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('measured_epoch_s', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('val_balanced_accuracy', sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column('val_recall', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('predicted_epoch_s', sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column('measured_epoch_s', sa.Double(), nullable=True))
     with op.batch_alter_table('trial_epochs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('val_balanced_accuracy', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('val_balanced_accuracy', sa.Double(), nullable=True))
     with op.batch_alter_table('models', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('estimated_seconds', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('estimated_seconds', sa.Double(), nullable=True))
 
 
 def downgrade() -> None:
@@ -44,6 +45,7 @@ def downgrade() -> None:
     with op.batch_alter_table('trials', schema=None) as batch_op:
         batch_op.drop_column('measured_epoch_s')
         batch_op.drop_column('predicted_epoch_s')
+        batch_op.drop_column('val_recall')
         batch_op.drop_column('val_balanced_accuracy')
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.drop_column('screened_points')

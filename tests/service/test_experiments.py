@@ -150,7 +150,7 @@ def test_screened_candidates_do_not_consume_the_budget(stack, client):
     assert done["screened"]["total"] >= 1 and set(done["screened"]["by_reason"]) == {"max_params"}
     # cost is predicted before training and measured during it
     assert all(t["predicted_epoch_s"] > 0 and t["measured_epoch_s"] > 0 for t in trials)
-    assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 for t in trials)
+    assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 and len(t["val_recall"]) == 2 for t in trials)
 
 
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
