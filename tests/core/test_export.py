@@ -1,6 +1,7 @@
 """Exporters: ONNX parity with dynamic batch, .pt2 reload, preprocessing.json."""
 
 import json
+import random
 
 import onnx
 import pytest
@@ -86,3 +87,38 @@ def test_preprocessing_json_is_what_design_describes():
     assert rgb["color_mode"] == "RGB" and rgb["mean"] == MEAN
     with pytest.raises(NASError, match="mean and std"):
         preprocessing_dict(classes=["a"], channels=3, height=8, width=8, mean=[0.5], std=[0.5])
+
+
+def test_the_searched_input_side_round_trips_into_preprocessing_and_the_onnx_file(tmp_path):
+    """A candidate at input_scale 0.5 of a 64 px dataset: trained on images resized on the device to 32 px, exported
+    at 32 px, and preprocessing.json tells clients to resize raw images to 32 px, which the ONNX file accepts."""
+    import numpy as np
+    import onnxruntime
+    from PIL import Image
+
+    from nas_core.data import preprocess_image
+    from nas_core.resolution import resize_images
+    from nas_core.space import default_search_space
+
+    space = default_search_space().with_overrides({"num_stages": 2, "input_scale": 0.5})
+    candidate = space.decode(space.param_space.sample(random.Random(0)), input_side=64)
+    assert candidate.arch.resolution == 32
+    height, width = candidate.arch.input_size((64, 64))
+    torch.manual_seed(0)
+    model = build_model(candidate.arch, 3, 4, input_size=(height, width)).eval()
+    stored = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    assert resize_images(stored, (height, width)).shape[-2:] == (32, 32)
+    path = export_onnx(model, channels=3, height=height, width=width, path=tmp_path / "model.onnx")
+    preprocessing = json.loads(json.dumps(preprocessing_dict(classes=list("abcd"), channels=3, height=height,
+                                                             width=width, mean=MEAN, std=STD)))
+    assert preprocessing["input"] == {"channels": 3, "height": 32, "width": 32}
+    raw = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8))
+    pixels = preprocess_image(raw, channels=3, height=preprocessing["input"]["height"],
+                              width=preprocessing["input"]["width"])
+    assert pixels.shape == (3, 32, 32)
+    x = normalize(torch.from_numpy(pixels)[None], preprocessing["mean"], preprocessing["std"])
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input": x.numpy()})[0]
+    assert logits.shape == (1, 4)
+    with torch.no_grad():
+        assert np.allclose(logits, model(x).numpy(), atol=1e-4)

