@@ -26,4 +26,4 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 NAS_DATA_DIR=/data
 USER nas
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
-CMD ["uvicorn", "api.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.main:create_app", "--factory", "--http", "api.http_protocol:HttpToolsProtocol", "--host", "0.0.0.0", "--port", "8000"]

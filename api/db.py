@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -139,6 +140,20 @@ def end_unit_of_work(session: Session, *, commit: bool) -> None:
         raise
     finally:
         session.close()
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def storable_text(text: str, *, max_chars: int | None = None) -> str:
+    r"""``text`` as every backend can store it and a person can read it: control characters (NUL among them, which
+    PostgreSQL text refuses) become visible escapes, and the result is cut to ``max_chars``.
+
+    >>> storable_text("cat/evil\x00.png")
+    'cat/evil\\x00.png'
+    """
+    escaped = _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return escaped if max_chars is None or len(escaped) <= max_chars else escaped[:max_chars - 3] + "..."
 
 
 def run_after_commit(session: Session, callback: Callable[[], None]) -> None:

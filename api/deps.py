@@ -1,5 +1,6 @@
 """Request dependencies: ``SessionDep`` (one transaction per request), ``CurrentProject`` (bearer auth and the
-project's rate limit), store, and ``IdempotentRoute`` (``Idempotency-Key`` on POST routes)."""
+project's rate limit), store, ``GuardedRoute`` (the key checked before a JSON body is read, see ``api.bodies``) and
+``IdempotentRoute`` (``Idempotency-Key`` on POST routes)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import carries_body, read_json_body, with_body
 from api.db import end_unit_of_work
 from api.errors import APIError, Unauthorized
 from api.models import Project
@@ -59,16 +61,59 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
-def current_project(request: Request, session: SessionDep) -> Project:
+def bearer_key(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer API key")
-    project = keys_service.authenticate(session=session, key=token.strip())
+    return token.strip()
+
+
+def current_project(request: Request, session: SessionDep) -> Project:
+    project = keys_service.authenticate(session=session, key=bearer_key(request))
     request.app.state.rate_limiter.check(project.id)
     return project
 
 
 CurrentProject = Annotated[Project, Depends(current_project)]
+
+
+def _check_key(request: Request) -> None:
+    """401 unless the bearer key is valid, in a transaction of its own that changes nothing: the route's
+    ``CurrentProject`` authenticates again in the request's transaction (rate limit, last use)."""
+    session = request.app.state.sessionmaker()
+    try:
+        keys_service.authenticate(session=session, key=bearer_key(request))
+    finally:
+        end_unit_of_work(session, commit=False)
+
+
+def streams_own_body(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a handler that reads its request body itself, under its own cap (uploads): ``GuardedRoute`` leaves
+    its body alone (its dependencies, the key check first, still run before it reads)."""
+    endpoint.streams_own_body = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+class GuardedRoute(APIRoute):
+    """A route that reads no request body before the key is known good, and no more of it than NAS_MAX_JSON_BYTES.
+
+    FastAPI would read (and parse) the body before any dependency runs; here a POST, PUT or PATCH that carries a
+    body gets its key checked, then its body read under the cap (``api.bodies``), and only then FastAPI's handler.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.methods & {"POST", "PUT", "PATCH"} or getattr(self.endpoint, "streams_own_body", False):
+            return handler
+
+        async def guarded_handler(request: Request) -> Response:
+            if carries_body(request):
+                await run_in_threadpool(_check_key, request)
+                body = await read_json_body(request, max_bytes=request.app.state.settings.max_json_bytes)
+                request = with_body(request, body)
+            return await handler(request)
+
+        return guarded_handler
 
 # ---------------------------------------------------------------------------------------------------------------
 # Idempotency-Key: the dependency looks for a stored answer before the handler runs; the route class stores the
@@ -126,7 +171,7 @@ def _remember(request: Request, response: Response) -> None:
         raise
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(GuardedRoute):
     """A route whose POSTs honour ``Idempotency-Key``: the first 2xx answer is replayed for the same key and body."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:

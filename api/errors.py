@@ -29,6 +29,19 @@ class APIError(Exception):
         self.headers = headers
 
 
+class ValidationFailed(APIError):
+    """422 ``validation-error``, the shape of every invalid request: ``errors`` names each field by where it was sent
+    (``body.budget.max_trials``, ``path.experiment_id``, ``query.limit``, ``header.Idempotency-Key``)."""
+
+    def __init__(self, errors: list[dict[str, Any]], detail: str = "the request is not valid") -> None:
+        super().__init__(422, "validation-error", detail, errors=errors)
+
+
+class PayloadTooLarge(APIError):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, "payload-too-large", f"the request body exceeds the limit of {max_bytes} bytes")
+
+
 class NotFound(APIError):
     def __init__(self, what: str) -> None:
         super().__init__(404, "not-found", f"{what} not found")
@@ -39,13 +52,40 @@ class Unauthorized(APIError):
         super().__init__(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+# An error names what was wrong, it does not echo the input back: a 1 MiB body must not earn a larger answer.
+MAX_LISTED_ERRORS = 50
+MAX_ECHOED_CHARS = 200
+
+
 def problem(status: int, type: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"type": f"/problems/{type}", "title": HTTPStatus(status).phrase, "status": status,
-                            "detail": detail}
+                            "detail": _shortened(detail, 5 * MAX_ECHOED_CHARS)}
     if errors is not None:
-        body["errors"] = jsonable_encoder(errors)
+        body["errors"] = jsonable_encoder(_bounded(errors))
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _bounded(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first MAX_LISTED_ERRORS errors with every string cut short, then one entry counting the rest."""
+    listed = [{key: _shortened(value, MAX_ECHOED_CHARS) if isinstance(value, str) else value
+               for key, value in error.items()} for error in errors[:MAX_LISTED_ERRORS]]
+    if len(errors) > MAX_LISTED_ERRORS:
+        listed.append({"field": None, "error": f"{len(errors) - MAX_LISTED_ERRORS} more errors are not listed"})
+    return listed
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def render(error: APIError) -> JSONResponse:
+    return problem(error.status, error.type, error.detail, errors=error.errors, headers=error.headers)
+
+
+def not_json(reason: str) -> ValidationFailed:
+    """The answer to a body that does not parse as JSON, wherever that is noticed."""
+    return ValidationFailed([{"field": "body", "error": reason}], detail="the request body is not valid JSON")
 
 
 _HTTP_TYPES = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
@@ -54,22 +94,26 @@ _HTTP_TYPES = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return problem(exc.status, exc.type, exc.detail, errors=exc.errors, headers=exc.headers)
+        return render(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 400 and detail.startswith("There was an error parsing the body"):
             # A body that is not even decodable is one more invalid request: same status and shape as the rest.
-            return problem(422, "validation-error", "the request body could not be parsed",
-                           errors=[{"field": "body", "error": "not valid JSON (or not UTF-8)"}])
+            return render(not_json("not valid JSON (or not UTF-8)"))
         return problem(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http-error"), detail,
                        headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
-        return problem(422, "validation-error", "the request is not valid", errors=errors)
+        errors = exc.errors()
+        if any(e["type"] == "json_invalid" for e in errors):  # loc ("body", <offset>) is no field: one clear error
+            error = next(e for e in errors if e["type"] == "json_invalid")
+            reason = error.get("ctx", {}).get("error", error["msg"])
+            return render(not_json(f"{reason} at character {error['loc'][-1]}"))
+        return render(ValidationFailed(
+            [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in errors]))
 
     @app.exception_handler(NASError)
     async def _engine_error(request: Request, exc: NASError) -> JSONResponse:

@@ -17,14 +17,10 @@ from pathlib import Path
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.errors import APIError
+from api.errors import APIError, PayloadTooLarge
 from api.services.datasets import ReceivedUpload
 
 MAX_FIELD_BYTES = 1024
-
-
-def _too_large(max_bytes: int) -> APIError:
-    return APIError(413, "payload-too-large", f"the request body exceeds the limit of {max_bytes} bytes")
 
 
 @dataclass
@@ -45,18 +41,19 @@ class ReceivedForm:
 async def receive_upload(request: Request, *, max_bytes: int, file_field: str = "file") -> ReceivedForm:
     """Parse a ``multipart/form-data`` body: ``file_field`` to a temp file (caller deletes it), short text fields.
 
-    Raises APIError 413 (over ``max_bytes``), 415 (not multipart) or 422 (malformed body).
+    Raises APIError 413 (over ``max_bytes``), 415 (not multipart), 400 (the body ends before the closing boundary:
+    a cut-short upload is refused here, not found out during ingestion) or 422 (malformed body).
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise APIError(415, "unsupported-media-type", "send the archive as multipart/form-data")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+        raise PayloadTooLarge(max_bytes)
 
     tmp = tempfile.NamedTemporaryFile(prefix="nas-upload-", suffix=".zip", delete=False)
     digest, state, fields = hashlib.sha256(), _PartState(), {}
-    file_seen, file_size, field_buffers = False, 0, {}
+    file_seen, file_size, field_buffers, ended = False, 0, {}, False
 
     def on_part_begin() -> None:
         nonlocal state
@@ -99,16 +96,21 @@ async def receive_upload(request: Request, *, max_bytes: int, file_field: str = 
             if len(buffer) > MAX_FIELD_BYTES:
                 raise APIError(422, "validation-error", f"form field {state.name!r} is too long")
 
+    def on_end() -> None:
+        nonlocal ended
+        ended = True
+
     parser = MultipartParser(params[b"boundary"], {
         "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        "on_end": on_end,
     })
     received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes:
-                raise _too_large(max_bytes)
+                raise PayloadTooLarge(max_bytes)
             try:
                 parser.write(chunk)
             except APIError:
@@ -116,6 +118,8 @@ async def receive_upload(request: Request, *, max_bytes: int, file_field: str = 
             except Exception as error:  # python-multipart raises its own parse errors
                 raise APIError(422, "validation-error", f"malformed multipart body: {error}") from None
         parser.finalize()
+        if not ended:
+            raise APIError(400, "incomplete-body", "the multipart body ends before its closing boundary")
         tmp.close()
     except BaseException:
         tmp.close()

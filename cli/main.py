@@ -96,7 +96,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens 
     # Own sessions: a terminal's Ctrl-C reaches only this process, which then stops the children in order.
     children = {
         "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-                                 "--host", host, "--port", str(port)], start_new_session=True),
+                                 "--http", "api.http_protocol:HttpToolsProtocol", "--host", host, "--port", str(port)],
+                                start_new_session=True),
         # -B runs the periodic reaper in the same process; embedded mode has exactly one worker.
         "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker",
                                     "-Q", "ingest,trials,models", "-c", "1", "-B", "--loglevel", "INFO",

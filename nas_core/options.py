@@ -2,7 +2,9 @@
 
 The components are frozen dataclasses; their fields' annotations say what each setting takes. A wrong name or type
 is reported before the component exists, with a message a user of the HTTP API can act on, instead of surfacing
-later in a worker (a float where a slice index or Optuna wants an integer).
+later in a worker (a float where a slice index or Optuna wants an integer). Each component also bounds its numbers
+(``check_range`` in ``__post_init__``): a setting's loop runs while the scheduler holds the experiment's lock, so an
+unbounded one would be a way to stall every worker.
 """
 
 from __future__ import annotations
@@ -12,6 +14,20 @@ import types
 import typing
 from typing import Any, Mapping
 
+# The most trials one search can plan: the upper bound of every trial-count setting (start-up trials, ...).
+MAX_TRIALS = 1_000_000
+
+
+def check_range(owner: str, name: str, value: float, low: float, high: float) -> None:
+    """Raise ValueError naming ``name`` unless ``low <= value <= high`` (NaN never is).
+
+    >>> check_range("evolution", "max_retries", 600_000, 0, 1000)
+    Traceback (most recent call last):
+    ValueError: evolution needs max_retries >= 0 and <= 1000, not 600000
+    """
+    if not low <= value <= high:
+        raise ValueError(f"{owner} needs {name} >= {low} and <= {high}, not {short_repr(value)}")
+
 
 def check_options(owner: str, cls: type, options: Mapping[str, Any]) -> None:
     """Raise ValueError naming ``owner`` when an option is not a field of ``cls`` or not of the field's type."""
@@ -19,10 +35,11 @@ def check_options(owner: str, cls: type, options: Mapping[str, Any]) -> None:
     known = [field.name for field in dataclasses.fields(cls)]
     for name, value in options.items():
         if name not in known:
-            raise ValueError(f"invalid settings for {owner}: unknown setting {name!r}; "
+            raise ValueError(f"invalid settings for {owner}: unknown setting {short_repr(name)}; "
                              f"known: {', '.join(known) or 'none'}")
         if not _has_type(value, hints[name]):
-            raise ValueError(f"invalid settings for {owner}: {name} must be {_type_name(hints[name])}, not {value!r}")
+            raise ValueError(f"invalid settings for {owner}: {name} must be {_type_name(hints[name])}, "
+                             f"not {short_repr(value)}")
 
 
 def _has_type(value: object, expected: Any) -> bool:
@@ -40,6 +57,14 @@ def _has_type(value: object, expected: Any) -> bool:
     return isinstance(value, expected)
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error message must not echo a huge input back."""
+    if isinstance(value, int) and value.bit_length() > 256:  # Python refuses repr past 4300 digits
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _type_name(expected: Any) -> str:
     origin = typing.get_origin(expected)
     if origin in (typing.Union, types.UnionType):
@@ -51,4 +76,4 @@ def _type_name(expected: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(expected, str(expected))
 
 
-__all__ = ["check_options"]
+__all__ = ["MAX_TRIALS", "check_options", "check_range", "short_repr"]

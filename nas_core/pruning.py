@@ -21,12 +21,16 @@ from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvin
 from optuna.pruners._successive_halving import _completed_rung_key  # pinned Optuna 5.0.0: rung bookkeeping key
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from nas_core.options import check_options
+from nas_core.options import MAX_TRIALS, check_options, check_range, short_repr
 from nas_core.params import TrialRecord
 from nas_core.strategies.base import in_memory_study
 
 PrunerKind = Literal["asha", "median", "none"]
 PRUNERS: tuple[str, ...] = ("asha", "median", "none")
+# Bounds of the settings; more epochs than this would never be reached by a trial anyway.
+MAX_EPOCHS = 1000
+MAX_REDUCTION_FACTOR = 100
+MAX_EARLY_STOPPING_RATE = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +52,13 @@ class Pruner:
 
     def __post_init__(self) -> None:
         if self.kind not in PRUNERS:
-            raise ValueError(f"unknown pruner {self.kind!r}; choose one of {list(PRUNERS)}")
-        if self.min_resource < 1 or self.reduction_factor < 2 or self.min_early_stopping_rate < 0:
-            raise ValueError("asha needs min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0")
-        if self.n_startup_trials < 0 or self.n_warmup_epochs < 0:
-            raise ValueError("median needs n_startup_trials >= 0 and n_warmup_epochs >= 0")
+            raise ValueError(f"unknown pruner {short_repr(self.kind)}; choose one of {list(PRUNERS)}")
+        # Upper bounds too: rung epochs grow as reduction_factor ** (min_early_stopping_rate + rung).
+        check_range("asha", "min_resource", self.min_resource, 1, MAX_EPOCHS)
+        check_range("asha", "reduction_factor", self.reduction_factor, 2, MAX_REDUCTION_FACTOR)
+        check_range("asha", "min_early_stopping_rate", self.min_early_stopping_rate, 0, MAX_EARLY_STOPPING_RATE)
+        check_range("median", "n_startup_trials", self.n_startup_trials, 0, MAX_TRIALS)
+        check_range("median", "n_warmup_epochs", self.n_warmup_epochs, 0, MAX_EPOCHS)
 
     def should_prune(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float) -> bool:
         """True when the trial ``number``, scoring ``value`` at ``epoch`` (1-based), should stop now."""
@@ -133,3 +139,27 @@ def make_pruner(kind: str = "asha", **settings) -> Pruner:
     """
     check_options(f"pruner {kind!r}", Pruner, settings)
     return Pruner(kind=kind, **settings)  # type: ignore[arg-type]
+
+
+# Weight of the validation loss in rung scores: at most this much is taken off for a loss of 10 or more.
+LOSS_TIEBREAK = 0.01
+
+
+def rung_score(*, val_accuracy: float, val_balanced_accuracy: float | None = None,
+               val_loss: float | None = None) -> float:
+    """The per-epoch figure pruning compares trials on: one that already ranks after an epoch or two.
+
+    Balanced accuracy (mean per-class recall) rather than accuracy: on imbalanced data an early network that gives
+    every image the majority class scores the majority share in accuracy, tying with every other degenerate one,
+    and often beating a network that has started to separate the classes. The validation loss (capped at 10) takes
+    off up to :data:`LOSS_TIEBREAK`, which orders networks whose predictions are still equal. Without a balanced
+    accuracy (epochs recorded before it existed) the accuracy stands in.
+
+    >>> rung_score(val_accuracy=0.9, val_balanced_accuracy=0.5, val_loss=0.3)
+    0.4997
+    """
+    score = val_balanced_accuracy if val_balanced_accuracy is not None and math.isfinite(val_balanced_accuracy) \
+        else val_accuracy
+    if val_loss is not None:
+        score -= LOSS_TIEBREAK * (min(val_loss, 10.0) / 10.0 if math.isfinite(val_loss) else 1.0)
+    return score

@@ -9,12 +9,12 @@ Good archive (defaults: 2 classes × 6 RGB PNGs of 20×20 — passes the default
     data = make_image_folder_zip(classes={"cat": 6, "dog": 6}, size=(20, 20), mode="RGB")
 
 Bad archives, one builder each: ``zip_slip(form)`` for every form in ``ZIP_SLIP_FORMS``, ``symlink_zip()``,
-``encrypted_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``, ``many_members_zip(n)``,
-``text_as_png_zip()``, ``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``, ``single_class_zip()``,
-``not_a_zip()``. Whole-archive rejections (slip, symlink, encrypted, understated size, nested, bombs, member count,
-empty or single class) make the dataset fail; per-file problems (text as PNG, truncated JPEG, pixel bomb) leave a
-usable dataset with the bad file listed in its error report, because each of those builders keeps 6 good images per
-class around the bad one.
+``encrypted_zip()``, ``nul_name_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``,
+``many_members_zip(n)``, ``text_as_png_zip()``, ``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``,
+``single_class_zip()``, ``not_a_zip()``. Whole-archive rejections (slip, symlink, encrypted, NUL in a name,
+understated size, nested, bombs, member count, empty or single class) make the dataset fail; per-file problems
+(text as PNG, truncated JPEG, pixel bomb) leave a usable dataset with the bad file listed in its error report, because
+each of those builders keeps 6 good images per class around the bad one.
 """
 
 from __future__ import annotations
@@ -187,6 +187,20 @@ def encrypted_zip() -> bytes:
     info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("cat/cat_000.png")
     for flags_at in (info.header_offset + 6, _central_entry_offset(data, info.filename) + 8):  # local, central
         struct.pack_into("<H", data, flags_at, struct.unpack_from("<H", data, flags_at)[0] | 0x1)
+    return bytes(data)
+
+
+def nul_name_zip() -> bytes:
+    """A good dataset plus a member named ``cat/evil\\x00.png``: a NUL byte in the name, in both headers.
+
+    ``zipfile`` cuts names at NUL when writing, so the byte is patched into the local and central headers after.
+    """
+    placeholder = "cat/evil_.png"
+    data = bytearray(make_image_folder_zip(extra_members=[(placeholder, image_bytes(seed=98))]))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(placeholder)
+    nul_at = placeholder.index("_")
+    data[info.header_offset + 30 + nul_at] = 0  # local header: the name follows 30 fixed bytes
+    data[_central_entry_offset(data, placeholder) + 46 + nul_at] = 0  # central: 46 fixed bytes
     return bytes(data)
 
 

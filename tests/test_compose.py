@@ -57,6 +57,7 @@ def test_commands_refer_to_real_entry_points(name):
         module, _, attribute = argv[1].partition(":")
         factory = getattr(importlib.import_module(module), attribute)
         assert callable(factory) and "--factory" in argv
+        assert argv[argv.index("--http") + 1] == "api.http_protocol:HttpToolsProtocol"  # the header cap
         assert argv[argv.index("--port") + 1] == "8000"
     elif program == "celery":
         module = argv[argv.index("-A") + 1]
@@ -119,6 +120,7 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_real_paths():
         for source in sources.split():
             assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
     entry = re.search(r'^CMD \["uvicorn", "([^"]+)"', dockerfile, flags=re.MULTILINE).group(1)
+    assert '"--http", "api.http_protocol:HttpToolsProtocol"' in dockerfile  # the header cap
     module, _, attribute = entry.partition(":")
     assert callable(getattr(importlib.import_module(module), attribute))
 

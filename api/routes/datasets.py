@@ -9,7 +9,8 @@ import os
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload
+from api.deps import (CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload,
+                      streams_own_body)
 from api.errors import APIError
 from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.datasets import DatasetList, DatasetRead, DatasetSampleList, DatasetSampleRead, PerClass
@@ -36,7 +37,8 @@ def _dataset_links(status: int) -> dict:
 
 @router.post("", status_code=202, response_model=DatasetRead, openapi_extra=_UPLOAD_BODY, operation_id="upload_dataset",
              summary="Upload a zip of class folders; ingestion runs in a worker",
-             responses={**error_responses(401, 413, 415, 422), **_dataset_links(202)})
+             responses={**error_responses(400, 401, 413, 415, 422), **_dataset_links(202)})
+@streams_own_body
 async def upload_dataset(request: Request, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                          store: StoreDep) -> DatasetRead:
     form = await receive_upload(request, max_bytes=settings.max_upload_bytes)

@@ -8,6 +8,15 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.errors import PROBLEM_JSON
+from nas_core.options import MAX_TRIALS as MAX_TRIALS  # re-exported: the bound of every trial count
+
+# Hard ceilings of what a request may store, whatever the settings allow: a stored value always renders and fits
+# the database's integers. NAS_MAX_TRIALS and NAS_MAX_CONCURRENCY are checked below MAX_TRIALS.
+MAX_BUDGET_MINUTES = 30 * 24 * 60  # 30 days
+MAX_EPOCHS_PER_TRIAL = 1000
+MAX_PARAMS = 10**12
+MAX_LATENCY_MS = 3_600_000.0  # an hour per image
+MAX_SQL_INT = 2**31 - 1  # the largest integer every backend's INTEGER column holds
 
 
 class Health(BaseModel):
@@ -27,10 +36,12 @@ class Problem(BaseModel):
 
 
 _ERROR_MEANINGS = {
+    400: "The body is cut short (a multipart upload without its closing boundary).",
     401: "Missing, unknown or revoked API key.",
     404: "No such resource in the key's project.",
     409: "The resource's state does not allow this.",
-    413: "The upload exceeds the size limit, or the project's storage quota.",
+    413: "The body exceeds its size limit (NAS_MAX_UPLOAD_BYTES for uploads, NAS_MAX_JSON_BYTES for JSON), or the "
+         "upload the project's storage quota.",
     429: "Rate limit or quota exceeded; `Retry-After` says when to retry a rate-limited request.",
     415: "The body is not multipart/form-data.",
     422: "The request is not valid; `errors` lists each field.",
@@ -95,4 +106,4 @@ class SearchSpaceRead(BaseModel):
 
 # Page parameters of every list route; the offset bound keeps it inside a 32-bit SQL integer on every backend.
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_SQL_INT, description="Items to skip.")]

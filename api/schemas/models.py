@@ -46,6 +46,9 @@ class ModelRead(BaseModel):
     test_accuracy: float | None
     test_images: int | None
     per_class: list[ClassMetrics] | None
+    warm_started: bool | None = Field(default=None, description="Whether retraining started from the trial's "
+                                      "trained weights (kept by the search for its leader) rather than from "
+                                      "scratch; null until the model is built.")
     confusion_matrix: list[list[int]] | None
     params: int | None
     flops: int | None
@@ -65,7 +68,8 @@ class ModelRead(BaseModel):
             return value
         metrics = value.metrics or {}
         fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
-        return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images")}
+        return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
+                "warm_started": metrics.get("warm_started")}
 
 
 class ModelList(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, utcnow
+from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, storable_text, utcnow
 from api.errors import APIError, NotFound
 from api.models import Dataset, Project
 from api.queue import enqueue_after_commit
@@ -67,7 +67,7 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
     store.put_file(prefix + UPLOAD_OBJECT, upload.path)
     # A transaction that does not commit (a concurrent duplicate won the Idempotency-Key race) takes the file along.
     run_after_rollback(session, lambda: store.delete_prefix(prefix))
-    from_filename = Path(upload.filename).stem.replace("\x00", "")[:200]  # NUL: PostgreSQL text cannot hold it
+    from_filename = storable_text(Path(upload.filename).stem, max_chars=200)
     dataset = Dataset(id=dataset_id, project_id=project.id, name=name or from_filename or dataset_id,
                       status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,
                       storage_prefix=prefix, errors=[])
@@ -152,14 +152,24 @@ def split_seed(sha256: str) -> int:
 
 
 MAX_LISTED_ERRORS = 1000  # per dataset; an archive of a million broken files must not become a huge row
+MAX_REPORTED_CHARS = 1000  # per name or message of the report (a zip member name can be 64 KiB)
+_DETAIL_CHARS = Dataset.__table__.c.detail.type.length
 
 
 def capped_errors(errors: list[dict[str, Any]], limit: int = MAX_LISTED_ERRORS) -> list[dict[str, Any]]:
-    """The first ``limit`` per-file errors, then one entry counting the rest."""
+    """The first ``limit`` per-file errors, then one entry counting the rest; every name and message storable
+    (member names come from the archive: NUL and other control characters are escaped, long ones cut)."""
+    listed = [{key: storable_text(value, max_chars=MAX_REPORTED_CHARS) if isinstance(value, str) else value
+               for key, value in error.items()} for error in errors[:limit]]
     if len(errors) <= limit:
-        return errors
-    return [*errors[:limit], {"file": None, "error": f"{len(errors) - limit} more files with errors are not listed "
-                                                     f"(the first {limit} are)"}]
+        return listed
+    return [*listed, {"file": None, "error": f"{len(errors) - limit} more files with errors are not listed "
+                                             f"(the first {limit} are)"}]
+
+
+def _failure(message: str) -> str:
+    """A failed dataset's ``detail``: the engine's message may quote a member name, so it is made storable."""
+    return storable_text(message, max_chars=_DETAIL_CHARS)
 
 
 def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, dataset_id: str) -> str:
@@ -183,9 +193,9 @@ def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settin
         summary = _build_objects(store=store, settings=settings, prefix=prefix, sha256=sha256)
     except DatasetRejected as rejected:
         with unit_of_work() as session:
-            repository.update_if_processing(session, dataset_id, status="failed", detail=rejected.message,
-                                            errors=capped_errors(rejected.errors)
-                                            or [{"file": None, "error": rejected.message}])
+            repository.update_if_processing(session, dataset_id, status="failed", detail=_failure(rejected.message),
+                                            errors=capped_errors(rejected.errors or
+                                                                 [{"file": None, "error": rejected.message}]))
             # Nothing of a rejected dataset is kept, not even the upload.
             run_after_commit(session, lambda: store.delete_prefix(prefix))
         return "failed"

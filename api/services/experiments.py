@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.errors import APIError, NotFound
+from api.errors import APIError, NotFound, ValidationFailed
 from api.models import Dataset, Experiment, Project, Trial
 from api.queue import enqueue_after_commit
 from api.repositories import experiments as repository
+from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL
 from api.schemas.experiments import ExperimentCreate, ExperimentResume
 from api.services import datasets as datasets_service
 from api.services import limits as limits_service
@@ -38,7 +40,45 @@ datasets_service.DATASET_IN_USE_CHECKS.append(_dataset_in_use)
 
 
 def _invalid(field: str, message: str) -> APIError:
-    return APIError(422, "validation-error", message, errors=[{"field": field, "error": message}])
+    return ValidationFailed([{"field": field, "error": message}])
+
+
+_MINUTES = ("max_minutes", "model_minutes")
+
+
+def checked_budget(*, settings: Settings, budget: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """The one check of a budget, on every route that sets one (create, resume); returns the budget to store.
+
+    At most ``NAS_MAX_TRIALS`` trials, at most MAX_EPOCHS_PER_TRIAL epochs, and finite minutes up to
+    MAX_BUDGET_MINUTES; otherwise a 422 naming each field under ``field`` (``body.budget`` on create).
+
+    >>> checked_budget(settings=Settings(), budget={"max_trials": 20_000, "epochs_per_trial": 1}, field="body")
+    Traceback (most recent call last):
+    api.errors.ValidationFailed: the request is not valid
+    """
+    errors = []
+    for name, most in (("max_trials", settings.max_trials), ("epochs_per_trial", MAX_EPOCHS_PER_TRIAL)):
+        value = budget.get(name)
+        if type(value) is not int or not 1 <= value <= most:
+            errors.append({"field": f"{field}.{name}", "error": f"must be an integer from 1 to {most}"})
+    for name in _MINUTES:
+        value = budget.get(name)
+        if value is not None and (type(value) not in (int, float) or not 0 < value <= MAX_BUDGET_MINUTES):
+            errors.append({"field": f"{field}.{name}",
+                           "error": f"must be a number of minutes above 0 and at most {MAX_BUDGET_MINUTES}"})
+    if errors:
+        raise ValidationFailed(errors)
+    return dict(budget)
+
+
+def _checked_pruner(pruner: dict[str, Any]) -> None:
+    """Names, types and ranges of the pruner's settings, for every kind ("none" takes no settings but its own)."""
+    from nas_core.pruning import make_pruner
+
+    try:
+        make_pruner(**pruner)
+    except (TypeError, ValueError) as error:
+        raise _invalid("body.pruner", str(error)) from None
 
 
 def create_experiment(*, session: Session, settings: Settings, project: Project, data: ExperimentCreate
@@ -47,36 +87,33 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     from nas_core.errors import InvalidSearchSpace
     from nas_core.space import SEARCH_SPACE_VERSION, default_search_space
 
+    budget = checked_budget(settings=settings, budget=data.budget.model_dump(), field="body.budget")
     dataset = datasets_service.get_dataset(session=session, project=project, dataset_id=data.dataset_id)
     if dataset.status != "ready":
         raise APIError(409, "dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
-    if data.budget.max_trials > settings.max_trials:
-        raise _invalid("budget.max_trials", f"at most {settings.max_trials} trials per experiment")
     if data.concurrency > settings.max_concurrency:
-        raise _invalid("concurrency", f"at most {settings.max_concurrency} trials at once")
+        raise _invalid("body.concurrency", f"at most {settings.max_concurrency} trials at once")
     try:
         space = default_search_space().with_overrides(data.search_space)
     except InvalidSearchSpace as error:
         raise APIError(422, "invalid-search-space", error.message,
-                       errors=[{**e, "field": f"search_space.{e.get('field', '')}".rstrip(".")}
+                       errors=[{**e, "field": f"body.search_space.{e.get('field', '')}".rstrip(".")}
                                for e in error.errors] or None) from None
     try:
         strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
     except (TypeError, ValueError) as error:
-        raise _invalid("strategy_settings", str(error)) from None
+        raise _invalid("body.strategy_settings", str(error)) from None
     pruner = data.pruner.model_dump()
-    try:
-        search.make_trial_pruner(pruner)
-    except (TypeError, ValueError) as error:
-        raise _invalid("pruner", str(error)) from None
+    _checked_pruner(pruner)
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=data.concurrency)
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     experiment = Experiment(
         project_id=project.id, dataset_id=dataset.id, name=data.name or f"{data.strategy} on {dataset.name}",
         status="queued", strategy=data.strategy, strategy_settings=dict(data.strategy_settings),
-        budget=data.budget.model_dump(), concurrency=data.concurrency,
+        budget=budget, concurrency=data.concurrency,
         constraints=data.objective.constraints.model_dump(exclude_none=True), search_space=dict(data.search_space),
+        objective=data.objective.model_dump(exclude_none=True),
         pruner=pruner, seed=seed, auto_model=data.auto_model,
         reproducibility={"dataset_sha256": dataset.sha256, "dataset_name": dataset.name,
                          "search_space_version": SEARCH_SPACE_VERSION, "search_space": space.to_dict(),
@@ -148,10 +185,8 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
     if experiment.status not in ("canceled", "failed"):
         raise APIError(409, "experiment-not-resumable",
                        f"experiment {experiment.id} is {experiment.status}; only canceled or failed ones resume")
-    budget = dict(experiment.budget)
-    for field in ("max_trials", "max_minutes"):
-        if getattr(data, field) is not None:
-            budget[field] = getattr(data, field)
+    raised = data.model_dump(include={"max_trials", "max_minutes"}, exclude_none=True)
+    budget = checked_budget(settings=settings, budget={**experiment.budget, **raised}, field="body")
     experiment.budget = budget
     counts = repository.trial_counts(session, experiment.id)
     used = counts["succeeded"] + counts["pruned"] + counts["failed"]

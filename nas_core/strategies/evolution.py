@@ -15,12 +15,15 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
+from nas_core.options import MAX_TRIALS, check_range, short_repr
 from nas_core.params import ParamSpace, TrialRecord
 from nas_core.strategies.base import SeenKeys, Strategy, derive_rng, fits, is_finished, mutate, random_fill
 from nas_core.strategies.tpe import TPEStrategy
 
 
 STARTUPS = ("tpe", "random")
+MAX_POPULATION = 1000  # population and tournament sizes
+MAX_RETRIES = 1000  # tournaments + mutations per proposal
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +48,16 @@ class EvolutionStrategy(Strategy):
     name = "evolution"
 
     def __post_init__(self) -> None:
-        if self.population_size < 1 or self.sample_size < 1 or self.max_retries < 0:
-            raise ValueError("evolution needs population_size >= 1, sample_size >= 1 and max_retries >= 0")
+        # Upper bounds too: ask() runs under the experiment's lock, and its loops grow with these settings.
+        check_range(self.name, "population_size", self.population_size, 1, MAX_POPULATION)
+        check_range(self.name, "sample_size", self.sample_size, 1, MAX_POPULATION)
+        check_range(self.name, "max_retries", self.max_retries, 0, MAX_RETRIES)
         if self.startup not in STARTUPS:
-            raise ValueError(f"startup must be one of {list(STARTUPS)}, not {self.startup!r}")
+            raise ValueError(f"startup must be one of {list(STARTUPS)}, not {short_repr(self.startup)}")
         if not 0.0 <= self.startup_fraction < 1.0:
             raise ValueError("startup_fraction must be in [0, 1)")
-        if self.startup_trials is not None and self.startup_trials < 0:
-            raise ValueError("startup_trials must be >= 0 or None")
+        if self.startup_trials is not None:
+            check_range(self.name, "startup_trials", self.startup_trials, 0, MAX_TRIALS)
 
     def startup_count(self, budget: int | None) -> int:
         """How many proposals (running ones included) come from the start-up before evolution begins."""
@@ -68,7 +73,9 @@ class EvolutionStrategy(Strategy):
         seen = SeenKeys(space, history)
         finished = sorted((r for r in history if is_finished(r)), key=lambda r: r.number)
         population = [r for r in finished[-self.population_size:] if fits(space, r)]
-        startup_left = max(0, min(n, self.startup_count(budget) - len(history)))
+        # screened-out candidates (never trained) do not use up the start-up
+        proposed = sum(1 for r in history if r.status != "screened")
+        startup_left = max(0, min(n, self.startup_count(budget) - proposed))
         proposals: list[dict] = []
         if self.startup == "tpe" and startup_left:
             proposals = TPEStrategy(refine_fraction=0.0).ask(space, history, startup_left, seed=seed)

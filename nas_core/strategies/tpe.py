@@ -32,14 +32,18 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.samplers import TPESampler
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from nas_core.options import MAX_TRIALS, check_range
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
 from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, in_memory_study, is_finished, mutate,
                                       random_fill, suggestion_order)
 
 OPTUNA_VERSION = "5.0.0"
-_INFEASIBLE = {"nas_feasible": 1.0}  # Optuna reads a positive constraint value as a violation
 # Random one-decision mutations of the incumbent tried per local proposal before TPE takes over.
 _NEIGHBOUR_TRIES = 50
+# Bounds of the settings: each retry is a whole TPE ask (milliseconds with a long history), candidates scale each.
+MAX_RETRIES = 100
+MAX_EI_CANDIDATES = 1024
+MAX_PRIOR_WEIGHT = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +79,18 @@ class TPEStrategy(Strategy):
                           RuntimeWarning, stacklevel=2)
         if self.group and not self.multivariate:
             raise ValueError("group=True needs multivariate=True")
-        if self.local_after is not None and self.local_after < 1:
-            raise ValueError("local_after must be >= 1 or None")
+        if self.local_after is not None:
+            check_range(self.name, "local_after", self.local_after, 1, MAX_TRIALS)
         if not 0.0 <= self.refine_fraction < 1.0:
             raise ValueError("refine_fraction must be in [0, 1)")
-        if self.n_startup_trials < 0 or self.n_ei_candidates < 1 or self.max_retries < 0:
-            raise ValueError("TPE needs n_startup_trials >= 0, n_ei_candidates >= 1 and max_retries >= 0")
+        # Upper bounds too: ask() runs under the experiment's lock, and each retry or candidate costs time there.
+        check_range(self.name, "n_startup_trials", self.n_startup_trials, 0, MAX_TRIALS)
+        check_range(self.name, "n_ei_candidates", self.n_ei_candidates, 1, MAX_EI_CANDIDATES)
+        check_range(self.name, "max_retries", self.max_retries, 0, MAX_RETRIES)
         if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
             raise ValueError("gamma must be in (0, 1] or None")
-        if self.prior_weight is not None and not self.prior_weight > 0.0:
-            raise ValueError("prior_weight must be > 0 or None")
+        if self.prior_weight is not None and not 0.0 < self.prior_weight <= MAX_PRIOR_WEIGHT:
+            raise ValueError(f"prior_weight must be in (0, {MAX_PRIOR_WEIGHT}] or None")
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
             budget: int | None = None) -> list[dict]:
@@ -197,8 +203,9 @@ def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value
     has_value = record.value is not None and math.isfinite(record.value)
     common: dict[str, Any] = {"params": params, "distributions": distributions}
     if not record.feasible and record.status not in ("running", "pending"):
+        # Optuna's TPE ranks infeasible trials by their total violation: near misses shape the "good" density
         return create_trial(state=TrialState.COMPLETE, value=record.value if has_value else placeholder_value,
-                            constraints=_INFEASIBLE, **common)
+                            constraints={"nas_feasible": max(record.violation, 1e-6)}, **common)
     if record.status == "succeeded" and has_value:
         return create_trial(state=TrialState.COMPLETE, value=record.value, **common)
     if record.status == "pruned":

@@ -75,6 +75,12 @@ def test_stateless_and_validated():
                                     ("asha", {"reduction_factor": True}, "reduction_factor must be an integer"),
                                     ("median", {"n_startup_trials": "5"}, "n_startup_trials must be an integer"),
                                     ("median", {"n_warmup_epochs": -1}, "n_warmup_epochs >= 0"),
-                                    ("asha", {"eta": 3}, "unknown setting 'eta'; known: kind, min_resource")]:
+                                    ("asha", {"eta": 3}, "unknown setting 'eta'; known: kind, min_resource"),
+                                    # Bounded above too: rungs grow as reduction_factor ** min_early_stopping_rate.
+                                    ("asha", {"min_early_stopping_rate": 10**9}, "min_early_stopping_rate >= 0"),
+                                    ("asha", {"reduction_factor": 10**9}, "reduction_factor >= 2 and <= 100"),
+                                    ("asha", {"min_resource": 10**30}, "min_resource >= 1 and <= 1000"),
+                                    ("median", {"n_startup_trials": 10**30}, "n_startup_trials"),
+                                    ("median", {"n_warmup_epochs": 10**9}, "n_warmup_epochs >= 0 and <= 1000")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             make_pruner(kind, **settings)

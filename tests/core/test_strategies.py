@@ -109,6 +109,26 @@ def test_settings_are_recorded_and_validated():
     assert make_strategy("tpe", refine_fraction=0, gamma=1, local_after=None).settings_dict()["gamma"] == 1
 
 
+@pytest.mark.parametrize("name, setting, value", [
+    ("evolution", "max_retries", 600_000), ("evolution", "population_size", 10**6), ("evolution", "sample_size", 10**6),
+    ("evolution", "startup_trials", 10**30), ("tpe", "max_retries", 10**6), ("tpe", "n_ei_candidates", 10**6),
+    ("tpe", "n_startup_trials", 10**30), ("tpe", "local_after", 10**30), ("tpe", "prior_weight", float("inf")),
+    ("tpe", "prior_weight", float("nan")), ("evolution", "startup_fraction", float("nan"))])
+def test_every_numeric_setting_has_an_upper_bound_and_the_error_names_it(name, setting, value):
+    # Proposals are made under the experiment's row lock: a huge retry count or population would hold it for ages.
+    with pytest.raises(ValueError, match=setting):
+        make_strategy(name, **{setting: value})
+
+
+def test_a_huge_value_is_not_echoed_whole():
+    with pytest.raises(ValueError) as raised:
+        make_strategy("evolution", population_size="x" * 100_000)
+    assert len(str(raised.value)) < 300
+    with pytest.raises(ValueError) as raised:
+        make_strategy("evolution", max_retries=1 << 100_000)
+    assert len(str(raised.value)) < 300
+
+
 def _one_active_change(space, parent, child):
     changed = [label for label in space.active_labels(parent) if parent[label] != child[label]]
     return changed

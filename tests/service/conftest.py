@@ -41,6 +41,15 @@ TEST_LIMITS = {"NAS_MAX_UPLOAD_BYTES": str(2_000_000), "NAS_ZIP_MAX_MEMBERS": "2
                "NAS_TRIAL_HEARTBEAT_S": "1", "NAS_TRIAL_STALE_AFTER_S": "30"}
 
 
+# How every deployment runs the API (Dockerfile, docker-compose.yml, `nas serve`): with the header-capped protocol.
+HTTP_PROTOCOL = "api.http_protocol:HttpToolsProtocol"
+
+
+def api_command(port: int) -> list[str]:
+    return [str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--http", HTTP_PROTOCOL, "--host", "127.0.0.1",
+            "--port", str(port)]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -97,8 +106,7 @@ def start_api(env: dict[str, str], log_path: Path, *, port: int | None = None,
               timeout_s: float = 30) -> tuple[subprocess.Popen, str]:
     """uvicorn with ``env`` on ``port`` (a free one by default); returns it and its base URL once it answers."""
     port = port or free_port()
-    process = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                      "--port", str(port)], env, log_path)
+    process = _start(api_command(port), env, log_path)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
@@ -157,8 +165,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                        "--without-gossip", "--without-mingle", "--without-heartbeat",
                        "-n", f"test-{kind}-{name}-{token}@%h", "--loglevel", "INFO"], env, logs[f"worker-{name}"])
                for name, queues in (("ingest", "ingest"), ("gpu", "trials,models"))]
-    api = _start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                  "--port", str(port)], env, logs["api"])
+    api = _start(api_command(port), env, logs["api"])
     runtime = build_runtime(settings)
     result = Stack(kind=kind, env=env, settings=settings, runtime=runtime, base_url=f"http://127.0.0.1:{port}",
                    logs=logs)

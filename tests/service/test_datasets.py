@@ -69,6 +69,7 @@ REJECTED = {
     "zip-slip-backslash": lambda: archives.zip_slip("backslash"),
     "symlink": archives.symlink_zip,
     "encrypted": archives.encrypted_zip,
+    "nul-in-a-member-name": archives.nul_name_zip,
     "nested-archive": archives.nested_zip,
     "bomb-by-ratio": archives.bomb_ratio_zip,
     "bomb-by-member-count": lambda: archives.many_members_zip(201),  # the stack allows 200 members
@@ -135,6 +136,26 @@ def test_upload_without_file_part_or_not_multipart_is_rejected(stack, client):
     assert not_multipart.headers["content-type"] == "application/problem+json"
     too_long = upload(client, archives.make_image_folder_zip(), name="n" * 201)
     assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "body.name"
+    assert client.get("/v1/datasets").json()["total"] == 0
+
+
+def test_a_nul_in_a_member_name_fails_the_dataset_at_once_with_a_readable_report(stack, client):
+    # PostgreSQL text cannot hold NUL: what is stored of the archive's names has its control characters escaped.
+    failed = wait_for_dataset(client, upload(client, archives.nul_name_zip()).json()["id"], timeout_s=60)
+    assert failed["status"] == "failed", failed
+    assert "\x00" not in failed["detail"] and "cat/evil\\x00.png" in failed["detail"], failed["detail"]
+    assert {"file": "cat/evil\\x00.png", "error": "NUL byte in member name"} in failed["errors"]
+
+
+@pytest.mark.parametrize("cut", ["half-the-file", "no-closing-boundary"])
+def test_a_multipart_body_cut_short_is_refused_at_the_edge(stack, client, cut):
+    data = archives.make_image_folder_zip()
+    head = (b'--cut\r\nContent-Disposition: form-data; name="file"; filename="d.zip"\r\n'
+            b"Content-Type: application/zip\r\n\r\n")
+    body = head + (data[:len(data) // 2] if cut == "half-the-file" else data + b"\r\n")
+    response = client.post("/v1/datasets", content=body, headers={"Content-Type": "multipart/form-data; boundary=cut"})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/incomplete-body"
     assert client.get("/v1/datasets").json()["total"] == 0
 
 

@@ -13,12 +13,13 @@ from api.services.keys import revoke_api_key
 BOUNDARY = "nasboundary"
 
 
-def _raw_request(stack, headers: dict[str, str], body_chunks=(), *, read_timeout_s: float = 10) -> tuple[int, bytes]:
+def _raw_request(stack, headers: dict[str, str], body_chunks=(), *, read_timeout_s: float = 10,
+                 path: str = "/v1/datasets") -> tuple[int, bytes]:
     """Send headers and some body bytes, never finish the body, and read what the server answers meanwhile."""
     url = urlparse(stack.base_url)
     with socket.create_connection((url.hostname, url.port), timeout=read_timeout_s) as sock:
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        sock.sendall(f"POST /v1/datasets HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n".encode())
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n".encode())
         try:
             for chunk in body_chunks:
                 sock.sendall(chunk)
@@ -61,6 +62,81 @@ def test_chunked_body_over_cap_is_413_while_the_client_is_still_sending(stack, a
     status, response = _raw_request(stack, _multipart_head(api_key.key, **{"Transfer-Encoding": "chunked"}),
                                      chunks())
     assert status == 413, response
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nas_" + "A" * 43])
+def test_no_json_body_is_read_before_the_key_is_checked(stack, authorization):
+    # A gigabyte is announced and never sent: the 401 must not wait for it.
+    headers = {"Content-Type": "application/json", "Content-Length": str(10**9),
+               **({"Authorization": authorization} if authorization else {})}
+    started = time.monotonic()
+    status, response = _raw_request(stack, headers, [b'{"dataset_id": "'], path="/v1/experiments")
+    assert status == 401, response
+    assert b"application/problem+json" in response
+    assert time.monotonic() - started < 5
+
+
+def test_json_body_over_the_cap_is_413_before_it_is_read_or_once_it_passes_the_cap(stack, client, api_key):
+    cap = stack.settings.max_json_bytes
+    head = {"Authorization": f"Bearer {api_key.key}", "Content-Type": "application/json"}
+    started = time.monotonic()
+    status, response = _raw_request(stack, {**head, "Content-Length": str(cap + 1)}, path="/v1/experiments")
+    assert status == 413 and b"application/problem+json" in response, response
+    assert time.monotonic() - started < 5
+
+    def chunks():
+        payload = b" " * 65536
+        yield b"%x\r\n%s\r\n" % (len(payload), payload)
+        for _ in range(cap // len(payload) + 4):  # a little over the cap; the body is never terminated
+            yield b"%x\r\n%s\r\n" % (len(payload), payload)
+
+    status, response = _raw_request(stack, {**head, "Transfer-Encoding": "chunked"}, chunks(),
+                                     path="/v1/experiments")
+    assert status == 413, response
+    # Every JSON POST, a body-less one with an Idempotency-Key (whose fingerprint reads the body) included.
+    for path in ("/v1/experiments", "/v1/experiments/0123456789abcdef0123456789abcdef/cancel"):
+        response = client.post(path, content=b" " * (cap + 1), headers={"Content-Type": "application/json",
+                                                                       "Idempotency-Key": "k"})
+        assert response.status_code == 413, response.text
+        assert response.json()["type"] == "/problems/payload-too-large"
+
+
+@pytest.mark.parametrize("content", [b'{"dataset_id": ', b'{"budget": {"max_trials": NaN}}',
+                                     b'{"budget": {"max_minutes": Infinity}}', b"\xff\xfe{", b"[" * 100_000])
+def test_a_body_that_is_not_json_is_one_clear_problem(stack, client, content):
+    response = client.post("/v1/experiments", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/validation-error" and body["detail"] == "the request body is not valid JSON"
+    assert [error["field"] for error in body["errors"]] == ["body"], body  # not "body.15"
+
+
+def _send_head(stack, head_chunks) -> bytes:
+    """Send a GET's request line and then ``head_chunks`` (headers); return what the server answers."""
+    url = urlparse(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        try:
+            sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\n".encode())
+            for chunk in head_chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading, which is the point
+        response = b""
+        while data := sock.recv(65536):
+            response += data
+    return response
+
+
+def test_request_headers_past_the_cap_are_431_problem_before_they_are_parsed(stack):
+    cap = stack.settings.max_header_bytes
+    for head in ([b"X-Big: " + b"a" * cap + b"\r\n\r\n"],  # one large header
+                 [b"".join(b"X-%d: v\r\n" % i for i in range(cap // 8)) + b"\r\n"],  # many small ones
+                 [b"X-Endless: "] + [b"a" * 8192] * (2 * cap // 8192)):  # a head that never ends
+        response = _send_head(stack, head)
+        assert response.startswith(b"HTTP/1.1 431 "), response[:200]
+        assert b"content-type: application/problem+json" in response and b"/problems/headers-too-large" in response
+    with stack.client() as http:
+        assert http.get("/healthz", headers={"X-Fine": "a" * (cap // 2)}).status_code == 200
 
 
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key",

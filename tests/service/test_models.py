@@ -169,6 +169,47 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
     assert card["confusion_matrix"] == model["confusion_matrix"] and card["packages"]["onnxruntime"]
 
 
+def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(stack, client, api_key, dataset):
+    from api.services.search import trial_weights_key
+    from nas_core.builder import build_model
+
+    dataset_row, _ = dataset
+    experiment_id, (leader, other) = add_experiment(
+        stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.9, "params": 500, "measured_epoch_s": 0.5},
+                {"status": "succeeded", "val_accuracy": 0.4, "params": 500, "measured_epoch_s": 0.5}])
+    network = build_model(TINY.arch, 3, len(CLASSES), input_size=(dataset_row["image"]["height"],) * 2)
+    buffer = io.BytesIO()
+    torch.save(network.state_dict(), buffer)
+    stack.runtime.store.put_bytes(trial_weights_key(api_key.project_id, experiment_id, leader), buffer.getvalue())
+    splits = dataset_row["splits"]
+    epoch_s = 0.5 * (splits["train"] + splits["val"]) / splits["train"]  # train+val, no validation pass
+
+    created = client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 4}).json()
+    assert created["trial_id"] == leader
+    assert created["estimated_seconds"] == pytest.approx(4 * epoch_s + service.MODEL_OVERHEAD_S)
+    assert wait_for_model(client, created["id"])["warm_started"] is True
+    # no weights were kept for the other trial: it trains from scratch
+    scratch = client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
+    assert wait_for_model(client, scratch["id"])["warm_started"] is False
+
+
+def test_model_minutes_cut_the_default_epochs_to_fit():
+    experiment = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 1.0})
+    trial = Trial(measured_epoch_s=4.0)
+    dataset_row = type("Row", (), {"splits": {"train": 80, "val": 20, "test": 20}})()
+    settings = settings_from_env({})
+    epochs, estimate = service.plan_retraining(experiment=experiment, trial=trial, dataset=dataset_row,
+                                               settings=settings, epochs=None)
+    assert epochs == int((60 - service.MODEL_OVERHEAD_S) / 5.0) < 30  # 3 × 10 would take 150 s
+    assert estimate == pytest.approx(epochs * 5.0 + service.MODEL_OVERHEAD_S)
+    half = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "max_minutes": 4.0})
+    assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
+                                   epochs=None)[0] == int((120 - service.MODEL_OVERHEAD_S) / 5.0)
+    assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
+                                   epochs=50)[0] == 50  # asked-for epochs are kept
+
+
 def test_model_requests_are_validated_and_scoped_to_the_project(stack, client, api_key, dataset):
     dataset_row, _ = dataset
     experiment_id, trial_ids = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],

@@ -29,7 +29,7 @@ from api.services import models as service
 from api.settings import Settings
 from api.storage import ObjectNotFound, S3Store
 from nas_core.errors import InvalidSearchSpace
-from tests.service.conftest import BIN, _start, _stop, free_port
+from tests.service.conftest import _start, _stop, api_command, free_port
 from tests.service.test_experiments import ready_dataset
 from tests.service.test_models import add_experiment
 from tests.service.test_trial_recovery import Cell, wait_for
@@ -236,8 +236,7 @@ def outage_cell(stack, private_s3, tmp_path) -> Iterator[Cell]:
                NAS_MODEL_MAX_ATTEMPTS="4")
     port = free_port()
     cell = Cell(env=env, base_url=f"http://127.0.0.1:{port}", log_dir=tmp_path)
-    cell.processes.append(_start([str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                                  "--port", str(port)], env, tmp_path / "api.log"))
+    cell.processes.append(_start(api_command(port), env, tmp_path / "api.log"))
     try:
         wait_for(lambda: _answers(cell), timeout_s=30, what="the cell's API", cell=cell)
         yield cell
