@@ -365,6 +365,20 @@ class BlockSearchSpace:
             raise InvalidSearchSpace("candidate is outside the search space", errors=errors)
         return decisions
 
+    def reference_points(self) -> list[dict[str, Value]]:
+        """The :func:`reference_candidates` that lie in this space, as full decisions (overrides may exclude some)."""
+        points = []
+        for candidate, scale in reference_candidates():
+            try:
+                decisions = self.encode(candidate)
+            except InvalidSearchSpace:
+                continue
+            if not self.param_space.params["input_scale"].contains(scale):
+                continue
+            decisions["input_scale"] = scale
+            points.append(decisions)
+        return points
+
     def effective_decisions(self, decisions: Mapping[str, Any]) -> dict[str, Value]:
         """The decisions that shape the candidate: active labels, minus expansion of non-MBConv stages."""
         effective = {label: decisions[label] for label in self.param_space.active_labels(decisions)}
@@ -397,6 +411,27 @@ class BlockSearchSpace:
             "overrides_applied": dict(self.overrides),
             "default_reasoning": DEFAULT_REASONING,
         }
+
+
+def reference_candidates() -> list[tuple[Candidate, float]]:
+    """Hand-designed starting points, each with its ``input_scale``: a search tries them first (when they fit its
+    space and budget), so even a search that can afford few trials starts from networks and a recipe known to work
+    on small image datasets, and the strategies learn from them like from any trial.
+
+    In order: a 3-stage conv/residual network (32-64-128 channels) with a safe recipe (AdamW, cosine schedule, label
+    smoothing 0.1, crops, weight averaging, no flips: orientation may matter); the same at half the input side;
+    an MBConv network with squeeze-excitation at half the side.
+    """
+    recipe = TrainSpec(lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, augment=0.5, hflip=False,
+                       schedule="cosine", optimizer="adamw", batch_size=0)
+    residual = ArchSpec(stem_width=24, head_dropout=0.1, stages=(
+        StageSpec("conv", 1, 32, 3), StageSpec("residual", 1, 64, 3), StageSpec("residual", 1, 128, 3)))
+    mbconv = ArchSpec(stem_width=16, head_dropout=0.2, stages=(
+        StageSpec("mbconv", 2, 24, 3, expansion=3, se=True, activation="swish", downsample="stride"),
+        StageSpec("mbconv", 2, 48, 3, expansion=3, se=True, activation="swish"),
+        StageSpec("mbconv", 2, 96, 5, expansion=3, se=True, activation="swish")))
+    return [(Candidate(residual, recipe), 1.0), (Candidate(residual, recipe), 0.5),
+            (Candidate(mbconv, dataclasses.replace(recipe, lr=4e-3)), 0.5)]
 
 
 def resolution_for(scale: float, stored_side: int) -> int:

@@ -110,7 +110,8 @@ def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int,
 
 
 _RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
-_RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.number)
+# Ties in accuracy and size go to the faster trial, so the leader is always on the Pareto front.
+_RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.latency_ms, Trial.number)
 
 
 def ranking_points(session: Session, experiment_id: str) -> list[tuple[str, float, int, float]]:

@@ -41,7 +41,10 @@ SCREENED_NUMBERS = 1_000_000_000
 # screened points kept on the experiment for the strategies (the newest).
 SCREEN_MAX_DRAWS = 200
 SCREEN_MAX_SECONDS = 10.0
-SCREENED_POINTS_KEPT = 500
+SCREENED_POINTS_KEPT = 200
+# Proposals asked of the strategy at once while screening: one ask rebuilds its model of the history, so a batch
+# (the constant liar keeps it diverse) makes each draw several times cheaper.
+SCREEN_BATCH = 8
 # A time budget is shared so that at least this many candidates get trained (fewer if max_trials is smaller).
 TARGET_TRAINED = 20
 # With ASHA about two thirds of the trials stop at the first rung (a sixth of their epochs), so a trial costs about
@@ -181,7 +184,13 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
         if active == 0:
             _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)
         return []
-    created, why_none = _create_trials(session, settings, experiment, room, counts=counts)
+    try:
+        with session.begin_nested():  # a failing proposal adds nothing; the experiment row stays writable
+            created, why_none = _create_trials(session, settings, experiment, room, counts=counts)
+    except (ValueError, TypeError, KeyError, ArithmeticError, RuntimeError) as error:
+        # A proposal that fails now fails on every retry: end the search rather than leave it running forever.
+        log.exception("experiment %s: proposing trials failed", experiment.id)
+        created, why_none = [], f"proposing new trials failed: {type(error).__name__}: {error}"[:1000]
     if not created and active == 0:
         # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
         status = _final_status(counts)
@@ -255,11 +264,15 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                    ) -> tuple[list[str], str]:
     """Propose, screen and add up to ``count`` trials; with none added, also why (for the experiment's detail).
 
-    Screened-out candidates are counted on the experiment and join the strategy's history as infeasible points,
-    so the next proposal learns from them; they never consume ``max_trials``. Bounded by :data:`SCREEN_MAX_DRAWS`
-    draws and :data:`SCREEN_MAX_SECONDS` per pass.
+    The space's reference candidates come first (those not tried yet), then the strategy's proposals, asked for in
+    batches of :data:`SCREEN_BATCH`. Screened-out candidates are counted on the experiment and join the strategy's
+    history as infeasible points, so the next proposal learns from them; they never consume ``max_trials``.
+    Bounded by :data:`SCREEN_MAX_DRAWS` draws and :data:`SCREEN_MAX_SECONDS` per pass. When every draw was too
+    slow for its time share, the cheapest one still runs if it fits the time left: a search with time left trains
+    something rather than nothing.
     """
     from nas_core.screening import describe_infeasible, screen
+    from nas_core.strategies.base import safe_key
 
     space = search_space_for(experiment)
     dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
@@ -268,6 +281,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     shape = data_shape(dataset)
     trials = repository.all_trials(session, experiment.id)
     history = history_records(session, experiment, trials=trials)
+    seen = {safe_key(space.param_space, record.decisions) for record in history}
+    references = [point for point in space.reference_points() if space.param_space.key(point) not in seen]
     limits = screening_limits(experiment, settings, counts=counts)
     device_speed = throughput(settings, shape)
     correction = epoch_time_correction(trials)
@@ -278,44 +293,67 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     smallest: dict[str, float] = dict(screened.get("smallest", {}))
     points = list(experiment.screened_points or [])
     this_pass: dict[str, int] = {}
+    pass_smallest: dict[str, float] = {}
+    cheapest = None  # (predicted trial seconds, decisions, candidate, verdict) of the draws too slow for their share
     created: list[str] = []
+
+    def add_trial(decisions, candidate, verdict) -> None:
+        experiment.trials_created += 1
+        trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
+                      decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
+                      seed=trial_seed(experiment.seed, experiment.trials_created),
+                      params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
+        repository.add(session, trial)
+        enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
+        created.append(trial.id)
+        history.append(_running_record(experiment.trials_created, decisions))
+
     draws = time_only_streak = 0
     exhausted = False
     deadline = time.monotonic() + SCREEN_MAX_SECONDS
     while len(created) < count and draws < SCREEN_MAX_DRAWS and time.monotonic() < deadline:
-        proposals = strategy.ask(space.param_space, history, count - len(created), seed=experiment.seed,
-                                 budget=experiment.budget["max_trials"])
+        if references:
+            proposals, references = references[:count - len(created)], references[count - len(created):]
+        else:
+            proposals = strategy.ask(space.param_space, history, max(count - len(created), SCREEN_BATCH),
+                                     seed=experiment.seed, budget=experiment.budget["max_trials"])
         if not proposals:
             exhausted = True
             break
         for decisions in proposals:
+            if len(created) >= count:
+                break  # the rest of a batch is dropped unseen: the next pass asks again
             draws += 1
             candidate = space.decode(decisions, input_side=shape.side)
             verdict = screen(candidate, shape, limits, epochs=epochs, throughput=device_speed, correction=correction)
             if verdict.passed:
                 time_only_streak = 0
-                experiment.trials_created += 1
-                trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
-                              decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
-                              seed=trial_seed(experiment.seed, experiment.trials_created),
-                              params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
-                repository.add(session, trial)
-                enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
-                created.append(trial.id)
-                history.append(_running_record(experiment.trials_created, decisions))
+                add_trial(decisions, candidate, verdict)
                 continue
             reason = verdict.reason
             by_reason[reason] = by_reason.get(reason, 0) + 1
             this_pass[reason] = this_pass.get(reason, 0) + 1
             smallest[reason] = min(smallest.get(reason, verdict.value), verdict.value)
+            pass_smallest[reason] = min(pass_smallest.get(reason, verdict.value), verdict.value)
             violation = verdict.violation(limits)
             points.append({"decisions": dict(decisions), "reason": reason, "value": verdict.value,
                            "violation": violation})
             history.append(_screened_record(len(points) - 1, decisions, violation))
-            time_only_streak = time_only_streak + 1 if reason == "max_trial_seconds" else 0
+            if reason == "max_trial_seconds":
+                time_only_streak += 1
+                if cheapest is None or verdict.value < cheapest[0]:
+                    cheapest = (verdict.value, decisions, candidate, verdict)
+            else:
+                time_only_streak = 0
             if time_only_streak >= TIME_RELAX_AFTER and limits.max_trial_seconds is not None:
                 limits = _relaxed_time(limits, experiment)
                 time_only_streak = 0
+    if not created and cheapest is not None and cheapest[0] <= _time_left_s(experiment, settings):
+        _, decisions, candidate, verdict = cheapest
+        add_trial(decisions, candidate, verdict)
+        by_reason["max_trial_seconds"] -= 1  # it runs after all: not screened out
+        this_pass["max_trial_seconds"] -= 1
+        points = [point for point in points if point["decisions"] != decisions]
     if this_pass:
         experiment.screened = {"total": sum(by_reason.values()), "by_reason": by_reason, "smallest": smallest}
         experiment.screened_points = points[-SCREENED_POINTS_KEPT:]
@@ -323,8 +361,17 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
         return created, ""
     if exhausted or not this_pass:
         return [], "the search space is exhausted: no unseen candidate is left"
-    binding = dict(sorted(((r, smallest[r]) for r in this_pass), key=lambda item: -this_pass[item[0]]))
+    binding = dict(sorted(((r, pass_smallest[r]) for r in this_pass if this_pass[r]),
+                          key=lambda item: -this_pass[item[0]]))
     return [], describe_infeasible(binding, limits, draws)
+
+
+def _time_left_s(experiment: Experiment, settings: Settings) -> float:
+    """Seconds a new trial may take in all: the time budget left times the concurrency, or the trial limit."""
+    max_minutes = experiment.budget.get("max_minutes")
+    if not max_minutes:
+        return float(settings.trial_time_limit_s)
+    return max(0.0, max_minutes * 60.0 - elapsed_seconds(experiment)) * experiment.concurrency
 
 
 def _relaxed_time(limits, experiment: Experiment):
