@@ -182,6 +182,8 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
             return []  # the project's trial slots are taken: wait (the reaper reschedules idle experiments)
     if room <= 0:
         if active == 0:
+            if out_of_time and not counts["succeeded"] and _promote_deadline_trial(session, experiment):
+                counts["succeeded"], counts["pruned"] = 1, counts["pruned"] - 1
             _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)
         return []
     try:
@@ -396,6 +398,24 @@ def _screened_record(index: int, decisions: dict[str, Any], violation: float):
                        violation=violation)
 
 
+DEADLINE_STOP = "time budget spent: stopped after epoch"
+
+
+def _promote_deadline_trial(session: Session, experiment: Experiment) -> bool:
+    """When time ran out before any trial finished, the best trial the deadline stopped is the search's answer: it
+    becomes ``succeeded`` (its error says where it stopped), so the search ends with a leader and a final model."""
+    metric = objective_metric(experiment)
+    stopped = [trial for trial in repository.all_trials(session, experiment.id)
+               if trial.status == "pruned" and (trial.error or "").startswith(DEADLINE_STOP)
+               and trial.feasible and trial_value(trial, metric) is not None]
+    if not stopped:
+        return False
+    best = max(stopped, key=lambda trial: (trial_value(trial, metric), -trial.number))
+    best.status = "succeeded"
+    best.error = f"{best.error} (kept: the time budget ended before any trial finished)"
+    return True
+
+
 def _final_status(counts) -> str:
     return "succeeded" if counts["succeeded"] else "failed"
 
@@ -603,7 +623,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         if heartbeat.stop_reason:
             raise TrialCanceled(heartbeat.stop_reason)
         if deadline and not last_epoch:
-            raise TrialPruned(f"time budget spent: stopped after epoch {report.epoch}")
+            raise TrialPruned(f"{DEADLINE_STOP} {report.epoch}")
         if prune:
             raise TrialPruned(f"pruned after epoch {report.epoch}: validation score {score:.4f} (balanced accuracy "
                               f"less a loss tie-break) is below earlier trials at this epoch")
