@@ -137,27 +137,40 @@ class Throughput:
     per_image_s: float
     per_flop_s: float
     per_activation_s: float
+    # Augmentation policy → seconds per image on top of crops and flips (TrivialAugment / RandAugment run per group
+    # of images and can cost as much as a small network's step), and the weight average's cost per parameter.
+    augment_s: tuple[tuple[str, float], ...] = ()
+    per_param_ema_s: float = 0.0
 
-    def train_step_seconds(self, cost: ArchCost, batch_size: int) -> float:
-        per_image = self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations
-        return self.per_step_s + batch_size * per_image
+    def image_seconds(self, cost: ArchCost, *, policy: str = "none") -> float:
+        """Training seconds per image: forward and backward, plus the augmentation policy."""
+        return (self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations
+                + dict(self.augment_s).get(policy, 0.0))
 
-    def epoch_seconds(self, cost: ArchCost, *, steps: int, batch_size: int, val_images: int) -> float:
+    def train_step_seconds(self, cost: ArchCost, batch_size: int, *, policy: str = "none",
+                           ema: bool = False) -> float:
+        ema_s = self.per_param_ema_s * cost.params if ema else 0.0
+        return self.per_step_s + ema_s + batch_size * self.image_seconds(cost, policy=policy)
+
+    def epoch_seconds(self, cost: ArchCost, *, steps: int, batch_size: int, val_images: int, policy: str = "none",
+                      ema: bool = False) -> float:
         """One epoch: ``steps`` training steps of ``batch_size`` images, then validation of ``val_images``."""
-        per_image = self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations
-        validation = val_images * per_image / 3.0  # a forward pass is about a third of forward + backward
-        return EPOCH_OVERHEAD_S + steps * self.train_step_seconds(cost, batch_size) + validation
+        forward = (self.per_image_s + self.per_flop_s * cost.flops + self.per_activation_s * cost.activations) / 3.0
+        return (EPOCH_OVERHEAD_S + steps * self.train_step_seconds(cost, batch_size, policy=policy, ema=ema)
+                + val_images * forward)  # a forward pass is about a third of forward + backward
 
     def to_dict(self) -> dict:
         return {"device": self.device, "input_shape": list(self.input_shape), "per_step_s": self.per_step_s,
                 "per_image_s": self.per_image_s, "per_flop_s": self.per_flop_s,
-                "per_activation_s": self.per_activation_s}
+                "per_activation_s": self.per_activation_s, "augment_s": dict(self.augment_s),
+                "per_param_ema_s": self.per_param_ema_s}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Throughput:
         return cls(device=data["device"], input_shape=tuple(data["input_shape"]), per_step_s=data["per_step_s"],
                    per_image_s=data["per_image_s"], per_flop_s=data["per_flop_s"],
-                   per_activation_s=data["per_activation_s"])
+                   per_activation_s=data["per_activation_s"], augment_s=tuple(sorted(data["augment_s"].items())),
+                   per_param_ema_s=data["per_param_ema_s"])
 
 
 def _probe_archs() -> list[ArchSpec]:
@@ -241,7 +254,46 @@ def calibrate(device: torch.device | str, input_shape: tuple[int, int, int], *, 
     if per_flop == 0.0 and per_activation == 0.0:  # a degenerate fit (timer noise): charge FLOPs at the probes' rate
         per_flop = float(vector.sum() / matrix[:, 2].sum())
     return Throughput(device=str(device), input_shape=shape, per_step_s=per_step, per_image_s=per_image,
-                      per_flop_s=per_flop, per_activation_s=per_activation)
+                      per_flop_s=per_flop, per_activation_s=per_activation, augment_s=_time_policies(shape, device),
+                      per_param_ema_s=_time_ema(shape, device))
+
+
+def _time_policies(shape: tuple[int, int, int], device: torch.device, images: int = 64) -> tuple[tuple[str, float],
+                                                                                                  ...]:
+    """Seconds per image of each augmentation policy, beyond the crops and flips every recipe has."""
+    from nas_core.spec import POLICY_NAMES, TrainSpec
+    from nas_core.trainer import _augment, augmentation
+
+    batch = torch.randint(0, 256, (images, *shape), dtype=torch.uint8, device=device)
+    base = None
+    timings = {}
+    for policy in POLICY_NAMES:
+        transform = augmentation(TrainSpec(augment=0.5, policy=policy), shape[1], shape[2])
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            _augment(batch, transform)
+            best = min(best, time.perf_counter() - start)
+        timings[policy] = best / images
+        base = timings[policy] if policy == "none" else base
+    return tuple(sorted((policy, max(0.0, value - (base or 0.0))) for policy, value in timings.items()))
+
+
+def _time_ema(shape: tuple[int, int, int], device: torch.device) -> float:
+    """Seconds per parameter of one weight-average update (a pass over weights and BatchNorm statistics)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    model = build_model(_probe_archs()[1], shape[0], 10, input_size=(shape[1], shape[2])).to(device)
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.99), use_buffers=True)
+    average.update_parameters(model)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        average.update_parameters(model)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best / sum(p.numel() for p in model.parameters())
 
 
 _calibrated: dict[tuple[str, tuple[int, int, int]], Throughput] = {}

@@ -96,7 +96,8 @@ def predict_epoch_seconds(candidate: Candidate, shape: DataShape, throughput: Th
     plan = plan_epochs(shape.train_images, candidate.train, epochs)
     cost = cost_of(candidate, shape)
     return correction * throughput.epoch_seconds(cost, steps=plan.steps_per_epoch, batch_size=plan.batch_size,
-                                                 val_images=shape.val_images)
+                                                 val_images=shape.val_images, policy=candidate.train.policy,
+                                                 ema=candidate.train.ema)
 
 
 def screen(candidate: Candidate, shape: DataShape, limits: Limits, *, epochs: int,

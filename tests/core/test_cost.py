@@ -114,3 +114,20 @@ def test_rung_score_separates_degenerate_predictions_by_loss():
     assert learning > confident > confused
     assert rung_score(val_accuracy=0.8) == 0.8  # epochs recorded before balanced accuracy existed
     assert math.isfinite(rung_score(val_accuracy=0.5, val_balanced_accuracy=0.5, val_loss=float("nan")))
+
+
+def test_augmentation_policies_and_weight_averaging_are_charged():
+    import dataclasses
+
+    speed = dataclasses.replace(FIXED, augment_s=(("none", 0.0), ("randaugment", 1e-3), ("trivial", 5e-4)),
+                                per_param_ema_s=1e-8)
+    plain = predict_epoch_seconds(_candidate(32, ema=False), SHAPE, speed, epochs=5)
+    plan = plan_epochs(SHAPE.train_images, TrainSpec(), 5)
+    randaugment = predict_epoch_seconds(_candidate(32, ema=False, policy="randaugment"), SHAPE, speed, epochs=5)
+    assert randaugment - plain == pytest.approx(plan.images_per_epoch * 1e-3)
+    averaged = predict_epoch_seconds(_candidate(32, ema=True), SHAPE, speed, epochs=5)
+    params = estimate(_candidate(32).arch, in_channels=1, num_classes=4, input_size=16).params
+    assert averaged - plain == pytest.approx(plan.steps_per_epoch * params * 1e-8)
+    measured = calibrate("cpu", (1, 16, 16), steps=1)
+    assert {policy for policy, _ in measured.augment_s} == {"none", "trivial", "randaugment"}
+    assert measured.per_param_ema_s > 0
