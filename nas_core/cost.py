@@ -253,9 +253,49 @@ def calibrate(device: torch.device | str, input_shape: tuple[int, int, int], *, 
     per_step, per_image, per_flop, per_activation = (float(c) for c in coefficients)
     if per_flop == 0.0 and per_activation == 0.0:  # a degenerate fit (timer noise): charge FLOPs at the probes' rate
         per_flop = float(vector.sum() / matrix[:, 2].sum())
+    # What the trainer does around the network (gathering, crops, normalising, the schedule, bookkeeping), timed on
+    # the real training loop with the tiny probe at two batch sizes: a fixed cost per step plus one per image.
+    small, large = (_time_trainer(shape, device, batch_size) for batch_size in (8, 32))
+    overhead_per_image = max(0.0, (large - small) / 24)
+    per_step += max(0.0, small - 8 * overhead_per_image)
+    per_image += overhead_per_image
     return Throughput(device=str(device), input_shape=shape, per_step_s=per_step, per_image_s=per_image,
                       per_flop_s=per_flop, per_activation_s=per_activation, augment_s=_time_policies(shape, device),
                       per_param_ema_s=_time_ema(shape, device))
+
+
+class _Enough(Exception):
+    """Ends a timing run of the trainer early."""
+
+
+def _time_trainer(shape: tuple[int, int, int], device: torch.device, batch_size: int) -> float:
+    """Seconds per step of :func:`nas_core.trainer.train` with the tiny probe (its network costs next to nothing).
+
+    A trial of many short epochs, stopped after its fourth: the per-trial step floor does not make it long.
+    """
+    from nas_core.spec import TrainSpec
+    from nas_core.trainer import TrainData, plan_epochs, train
+
+    images, epochs = 2 * batch_size, 100
+    x = torch.randint(0, 256, (images, *shape), dtype=torch.uint8, device=device)
+    y = torch.arange(images, device=device) % 2
+    spec = TrainSpec(batch_size=batch_size, augment=0.5, ema=False)
+    model = build_model(_probe_archs()[0], shape[0], 2, input_size=(shape[1], shape[2]))
+    reports = []
+
+    def collect(report) -> None:
+        reports.append(report)
+        if len(reports) == 4:
+            raise _Enough
+
+    try:
+        train(model, TrainData(x, y, x[:0], y[:0]), epochs=epochs, train=spec, mean=(0.5,) * shape[0],
+              std=(0.25,) * shape[0], seed=0, device=device, num_classes=2, on_epoch=collect)
+    except _Enough:
+        pass
+    plan = plan_epochs(images, spec, epochs)
+    # the fastest epoch after the first (which warms up kernels and allocators): other processes only add time
+    return min(plan.images_per_epoch / report.images_per_s for report in reports[1:]) / plan.steps_per_epoch
 
 
 def _time_policies(shape: tuple[int, int, int], device: torch.device, images: int = 64) -> tuple[tuple[str, float],

@@ -109,6 +109,17 @@ def epochs_by_trial(session: Session, experiment_id: str) -> dict[str, dict[int,
     return curves
 
 
+def epoch_seconds_by_trial(session: Session, experiment_id: str) -> dict[str, list[float]]:
+    """Measured seconds of every recorded epoch, per trial (running trials included)."""
+    rows = session.execute(select(TrialEpoch.trial_id, TrialEpoch.seconds)
+                           .join(Trial, Trial.id == TrialEpoch.trial_id)
+                           .where(Trial.experiment_id == experiment_id))
+    seconds: dict[str, list[float]] = {}
+    for trial_id, value in rows:
+        seconds.setdefault(trial_id, []).append(value)
+    return seconds
+
+
 _RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
 # Ties in accuracy and size go to the faster trial, so the leader is always on the Pareto front.
 _RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.latency_ms, Trial.number)

@@ -196,7 +196,8 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     if not created and active == 0:
         # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
         status = _final_status(counts)
-        _finish(session, settings, experiment, status, counts=counts,
+        time_spent = status == "succeeded" and why_none.startswith(TIME_INFEASIBLE)
+        _finish(session, settings, experiment, status, counts=counts, out_of_time=time_spent,
                 detail=why_none if status == "failed" or not counts["succeeded"] else f"search ended: {why_none}")
     return created
 
@@ -234,13 +235,18 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts, conc
                   max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
 
 
-def epoch_time_correction(trials: list[Trial]) -> float:
-    """How this search's measured epoch times compare with the predictions (median ratio, within [0.25, 4])."""
-    ratios = sorted(t.measured_epoch_s / t.predicted_epoch_s for t in trials
-                    if t.measured_epoch_s and t.predicted_epoch_s)
+def epoch_time_correction(trials: list[Trial], epoch_seconds: dict[str, list[float]]) -> float:
+    """How this search's measured epoch times compare with the predictions: the median over its trials (running
+    ones too, from their first epoch on) of median measured / predicted, within [0.25, 8]."""
+    ratios = []
+    for trial in trials:
+        measured = sorted(epoch_seconds.get(trial.id, ()))
+        if measured and trial.predicted_epoch_s:
+            ratios.append(measured[len(measured) // 2] / trial.predicted_epoch_s)
     if not ratios:
         return 1.0
-    return min(4.0, max(0.25, ratios[len(ratios) // 2]))
+    ratios.sort()
+    return min(8.0, max(0.25, ratios[len(ratios) // 2]))
 
 
 def throughput(settings: Settings, shape) -> Any:
@@ -287,7 +293,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     references = [point for point in space.reference_points() if space.param_space.key(point) not in seen]
     limits = screening_limits(experiment, settings, counts=counts)
     device_speed = throughput(settings, shape)
-    correction = epoch_time_correction(trials)
+    correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
     epochs = experiment.budget["epochs_per_trial"]
     strategy = strategy_for(experiment)
     screened = dict(experiment.screened or {})
@@ -366,6 +372,9 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     binding = dict(sorted(((r, pass_smallest[r]) for r in this_pass if this_pass[r]),
                           key=lambda item: -this_pass[item[0]]))
     return [], describe_infeasible(binding, limits, draws)
+
+
+TIME_INFEASIBLE = "no candidate fits the time budget"  # how describe_infeasible starts a time-bound failure
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
