@@ -290,6 +290,9 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     trials = repository.all_trials(session, experiment.id)
     history = history_records(session, experiment, trials=trials)
     seen = {safe_key(space.param_space, record.decisions) for record in history}
+    # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
+    # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
+    tried = {_candidate_hash(trial.arch) for trial in trials}
     references = [point for point in space.reference_points() if space.param_space.key(point) not in seen]
     limits = screening_limits(experiment, settings, counts=counts)
     device_speed = throughput(settings, shape)
@@ -306,6 +309,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     created: list[str] = []
 
     def add_trial(decisions, candidate, verdict) -> None:
+        tried.add(candidate.hash())
         experiment.trials_created += 1
         trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
                       decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
@@ -333,6 +337,9 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                 break  # the rest of a batch is dropped unseen: the next pass asks again
             draws += 1
             candidate = space.decode(decisions, input_side=shape.side)
+            if candidate.hash() in tried:
+                history.append(_screened_record(len(points) + draws, decisions, 1.0))
+                continue
             verdict = screen(candidate, shape, limits, epochs=epochs, throughput=device_speed, correction=correction)
             if verdict.passed:
                 time_only_streak = 0
@@ -375,6 +382,16 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
 
 
 TIME_INFEASIBLE = "no candidate fits the time budget"  # how describe_infeasible starts a time-bound failure
+
+
+def _candidate_hash(arch: dict[str, Any]) -> str | None:
+    from nas_core.errors import InvalidSearchSpace
+    from nas_core.spec import Candidate
+
+    try:
+        return Candidate.from_dict(arch).hash()
+    except InvalidSearchSpace:
+        return None  # stored before a change of the spec: it cannot equal a new candidate
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
