@@ -9,13 +9,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from nas_core.errors import NASError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# nginx's status for a request its client abandoned (closed the connection before the body was read): nobody
+# receives it, but metrics count it apart from the server's own errors.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class APIError(Exception):
@@ -114,6 +118,12 @@ def add_exception_handlers(app: FastAPI) -> None:
             return render(not_json(f"{reason} at character {error['loc'][-1]}"))
         return render(ValidationFailed(
             [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in errors]))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client's doing (a closed tab, a killed upload), not the server's: no traceback, no 500.
+        log.info("client closed the connection during %s %s; request abandoned", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(NASError)
     async def _engine_error(request: Request, exc: NASError) -> JSONResponse:

@@ -17,6 +17,7 @@ from api.routes import dashboard, datasets, experiments, health, metrics, models
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
 from api.services.limits import IdempotentReplay, make_rate_limiter
+from api.uploads import sweep_stale_uploads
 
 ROUTERS = (health.router, metrics.router, datasets.router, experiments.router, search_space.router, models.router,
            dashboard.router)
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="nas-service", version="0.1.0",
                   description="Neural architecture search as a self-hosted REST service.",
                   dependencies=[Depends(reject_nul_characters)])
+    sweep_stale_uploads(settings.upload_tmp_dir)  # what an API killed mid-upload left behind
     runtime = build_runtime(settings)
     app.state.settings, app.state.engine = settings, runtime.engine
     app.state.sessionmaker, app.state.store = runtime.sessionmaker, runtime.store

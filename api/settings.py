@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     zip_max_uncompressed_bytes: int = Field(default=2048 * MiB, gt=0)
     zip_max_compression_ratio: float = Field(default=200.0, gt=1)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
+    # All images of one dataset together, read from their headers before anything is decoded (decoding time follows
+    # pixels, not bytes: a 22 kB zip can declare billions).
+    max_dataset_pixels: int = Field(default=2_000_000_000, gt=0)
     min_images_per_class: int = Field(default=5, ge=1)
     max_resolution: int = Field(default=128, ge=8)
 
@@ -144,6 +147,11 @@ class Settings(BaseSettings):
     def broker_dir(self) -> Path:
         """Where the filesystem transport keeps its messages (embedded mode)."""
         return self.data_dir / "broker"
+
+    @property
+    def upload_tmp_dir(self) -> Path:
+        """Where uploads are received before they go to the store; stale files are swept when an API starts."""
+        return self.data_dir / "tmp" / "uploads"
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,13 +4,18 @@ FastAPI's ``UploadFile`` would read the whole body before the handler runs; here
 chunk (python-multipart's streaming parser), the file part goes to a temporary file and is hashed on the way, and
 the request is refused with 413 as soon as the cap is passed — or before reading anything when Content-Length
 already says so.
+
+Temporary files live under the data dir (``Settings.upload_tmp_dir``), not the system's temp dir: a killed API
+cannot delete its files, so each API sweeps that directory when it starts (``sweep_stale_uploads``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +26,12 @@ from api.errors import APIError, PayloadTooLarge
 from api.services.datasets import ReceivedUpload
 
 MAX_FIELD_BYTES = 1024
+UPLOAD_PREFIX, UPLOAD_SUFFIX = "nas-upload-", ".zip"
+# Several API processes may share the data dir: a file untouched this long belongs to no live upload (a live one
+# is written to as its bytes arrive, then copied to the store within minutes).
+STALE_UPLOAD_AFTER_S = 3600
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,8 +49,30 @@ class ReceivedForm:
     fields: dict[str, str]
 
 
-async def receive_upload(request: Request, *, max_bytes: int, file_field: str = "file") -> ReceivedForm:
-    """Parse a ``multipart/form-data`` body: ``file_field`` to a temp file (caller deletes it), short text fields.
+def sweep_stale_uploads(directory: Path, *, older_than_s: float = STALE_UPLOAD_AFTER_S) -> list[Path]:
+    """Delete upload temp files in ``directory`` left by a killed API: those untouched for ``older_than_s``.
+
+    Younger files may be uploads in flight in another API process sharing the directory, so they stay. Creates the
+    directory if needed; returns what was deleted.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cutoff, removed = time.time() - older_than_s, []
+    for path in directory.glob(f"{UPLOAD_PREFIX}*{UPLOAD_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # another API swept it first
+            continue
+    if removed:
+        log.info("removed %d stale upload file(s) from %s", len(removed), directory)
+    return removed
+
+
+async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, file_field: str = "file"
+                         ) -> ReceivedForm:
+    """Parse a ``multipart/form-data`` body: ``file_field`` to a temp file in ``tmp_dir`` (caller deletes it), short
+    text fields.
 
     Raises APIError 413 (over ``max_bytes``), 415 (not multipart), 400 (the body ends before the closing boundary:
     a cut-short upload is refused here, not found out during ingestion) or 422 (malformed body).
@@ -51,7 +84,8 @@ async def receive_upload(request: Request, *, max_bytes: int, file_field: str = 
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(max_bytes)
 
-    tmp = tempfile.NamedTemporaryFile(prefix="nas-upload-", suffix=".zip", delete=False)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX, dir=tmp_dir, delete=False)
     digest, state, fields = hashlib.sha256(), _PartState(), {}
     file_seen, file_size, field_buffers, ended = False, 0, {}, False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -27,6 +29,7 @@ app.add_typer(models_commands.app, name="models")
 
 log = logging.getLogger("nas")
 STOP_GRACE_S = 30
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _settings():
@@ -82,7 +85,10 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key id printed by `n
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens on."),
-          port: int = typer.Option(8000, help="Port the API listens on.")) -> None:
+          port: int = typer.Option(8000, help="Port the API listens on."),
+          stop_timeout: float = typer.Option(STOP_GRACE_S, min=0, help="Seconds the API and the worker get to stop "
+                                             "(a running trial stops at its next batch) before they and every "
+                                             "process they started are killed.")) -> None:
     """Embedded mode: migrate, then run the API (uvicorn) and one worker (all queues) until Ctrl-C / SIGTERM."""
     from api.migrate import upgrade_head
 
@@ -93,15 +99,18 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens 
     for what, where in settings.describe().items():
         log.info("%s: %s", what, where)
 
-    # Own sessions: a terminal's Ctrl-C reaches only this process, which then stops the children in order.
+    # Own sessions, hence own process groups: a terminal's Ctrl-C reaches only this process, which then stops the
+    # children in order, and each child's group holds everything it started (Celery's pool and beat processes).
+    die_with_us = _signal_on_parent_death(os.getpid())
     children = {
         "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
                                  "--http", "api.http_protocol:HttpToolsProtocol", "--host", host, "--port", str(port)],
-                                start_new_session=True),
+                                start_new_session=True, preexec_fn=die_with_us),
         # -B runs the periodic reaper in the same process; embedded mode has exactly one worker.
         "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker",
                                     "-Q", "ingest,trials,models", "-c", "1", "-B", "--loglevel", "INFO",
-                                    "-n", f"nas-embedded-{os.getpid()}@%h"], start_new_session=True),
+                                    "-n", f"nas-embedded-{os.getpid()}@%h"], start_new_session=True,
+                                   preexec_fn=die_with_us),
     }
     log.info("API on http://%s:%d (create a key with `nas keys create --project NAME`)", host, port)
 
@@ -120,22 +129,40 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens 
                 log.error("%s exited with %s; stopping", name, child.returncode)
                 exit_code, stopping = 1, True
         time.sleep(0.2)
-    _stop_children(children)
+    _stop_children(children, grace_s=stop_timeout)
     raise typer.Exit(exit_code)
 
 
-def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+def _signal_on_parent_death(parent_pid: int):
+    """A ``preexec_fn``: the child gets SIGTERM if this process dies without stopping it (even by SIGKILL).
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere None, and stopping relies on the process groups alone."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def preexec() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _stop_children(children: dict[str, subprocess.Popen], *, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM each child, wait up to ``grace_s`` in all, then SIGKILL each child's process group: whatever a child
+    started (Celery's pool and beat processes) goes with it, even when the child itself was killed first."""
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + grace_s
     for name, child in children.items():
         try:
             child.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %ss; killing it", name, STOP_GRACE_S)
-            child.kill()
-            child.wait()
+            log.warning("%s did not stop in %ss; killing it and every process it started", name, grace_s)
+        # Each child leads its own group (start_new_session), so its pid is the group's id.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
     log.info("stopped")
 
 

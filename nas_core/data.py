@@ -9,18 +9,24 @@ Pipeline of ``ingest_zip`` (each stage runs only when the previous one passed, s
 2. Layout: one folder per class (sorted names = label order); a single top-level folder wrapping all class folders is
    unwrapped; files deeper inside a class folder belong to that class (as torchvision's ``ImageFolder``). Junk is
    ignored and listed in ``IngestResult.ignored``, not in ``errors``: ``__MACOSX/``, ``Thumbs.db``, ``desktop.ini``
-   and every hidden name (a path part starting with ``.``, e.g. ``.DS_Store``). Fewer than 2 classes → rejected.
+   and every hidden name (a path part starting with ``.``, e.g. ``.DS_Store``). Fewer than 2 classes → rejected;
+   so are class names that differ only in Unicode normalisation (NFC ``café`` and NFD ``café`` display the same).
 3. Nested archives, by extension and by magic bytes of each member's first bytes → rejected.
-4. Images, one member in memory at a time, read through a size-limited reader: Pillow restricted to real image
-   formats, declared pixels checked before any decoding, ``verify()`` then a fresh ``load()``. A file that fails
-   (not an image, truncated, pixel bomb, wrong extension, outside any class folder) is skipped and listed in
-   ``errors``. Then every class needs ``min_images_per_class`` valid images, or the dataset is rejected naming it.
+4. Images, one member in memory at a time, read through a size-limited reader, Pillow restricted to real image
+   formats. First every header alone (``Image.open`` decodes nothing): each image's pixels against
+   ``max_image_pixels``, then all of them together against ``max_dataset_pixels`` — a dataset over it is rejected
+   before a single image is decoded. Then ``verify()`` and a fresh ``load()`` of each. A file that fails (not an image,
+   truncated, pixel bomb, wrong extension, outside any class folder) is skipped and listed in ``errors``.
+   Images with the same content (same bytes, or the same decoded pixels) are kept once: copies inside one class are
+   dropped but one, and content found in two classes is dropped from all of them (its label is ambiguous), each
+   listed in ``errors`` naming the other files — so no image can sit in two splits. Then every class needs
+   ``min_images_per_class`` valid images, or the dataset is rejected naming it.
 5. Canonical geometry, chosen from the valid images: side = the smaller of the median height and median width,
    raised to at least 16 and capped at ``max_resolution`` (the cap wins if it is below 16); images are resized to
    side × side (aspect ratio not kept — the same stretch a client applies). Channels: 1 when every image is
    grayscale (``1``, ``L``, ``LA``, ``I``, ``I;16*``, ``F``, or a palette of grays), else 3 (RGB, alpha dropped).
 6. A second streaming pass decodes each valid image again through ``preprocess_image`` into one preallocated
-   tensor — the only copy of pixel data kept. Exact duplicates (same bytes) are reported in groups and kept.
+   tensor — the only copy of pixel data kept.
 
 Members are processed in sorted (class, name) order, so the result does not depend on the order inside the zip.
 Multi-frame files (GIF, TIFF, WebP) contribute their first frame. EXIF orientation is not applied, exactly as a client
@@ -37,10 +43,11 @@ import os
 import re
 import stat
 import statistics
+import unicodedata
 import warnings
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -69,6 +76,9 @@ _SUPPORTED_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zi
 _ENCRYPTED_FLAGS = 0x1 | 0x40  # traditional PKWARE encryption, strong encryption
 _AES_COMPRESSION = 99  # WinZip AES: the real method hides in an extra field
 _READ_CHUNK = 1 << 20
+# Enough for the header of almost every image (a JPEG's EXIF block can be larger; then the whole member is read).
+_HEADER_PREFIX_BYTES = 64 * 1024
+_DIGEST_STRIP_BYTES = 4 << 20  # decoded pixels are hashed in strips of about this size, never copied whole
 MIN_SIDE = 16
 MANIFEST_FORMAT = "nas-dataset"
 MANIFEST_VERSION = 1
@@ -80,26 +90,40 @@ class IngestLimits:
     """Caps applied to one upload; the service builds this from its settings.
 
     The ratio check applies to members (and archives) above ``ratio_check_min_bytes`` uncompressed: a tiny
-    solid-colour BMP can legitimately deflate 500×, but it cannot hurt anyone.
-    The effective pixel cap is ``min(max_image_pixels, PIL.Image.MAX_IMAGE_PIXELS)`` since Pillow's own
-    decompression-bomb warning is turned into an error as well.
+    solid-colour BMP can legitimately deflate 500×, but it cannot hurt anyone. It cannot see decode amplification
+    either (a 1 kB PNG may declare 40 M pixels), hence ``max_dataset_pixels``: the pixels all images declare in their
+    headers, checked before any image is decoded. Pillow's own hard limit (``2 × PIL.Image.MAX_IMAGE_PIXELS``) stays
+    a backstop above ``max_image_pixels``.
+
+    ``setting_names`` says how reports name a limit (the service passes its settings, e.g.
+    ``{"max_image_pixels": "NAS_MAX_IMAGE_PIXELS"}``); by default a limit is named by its field.
+
+    >>> IngestLimits(max_image_pixels=1000).cite("max_image_pixels")
+    'max_image_pixels = 1000'
     """
 
     max_members: int = 100_000
     max_uncompressed_bytes: int = 2 * 1024**3
     max_compression_ratio: float = 200.0  # per member and whole archive; a bomb betrays itself
-    max_image_pixels: int = 50_000_000  # Pillow's decompression-bomb limit, turned into an error
+    max_image_pixels: int = 50_000_000  # per image, from its header, before it is decoded
+    max_dataset_pixels: int = 2_000_000_000  # all images together, from their headers, before any is decoded
     min_images_per_class: int = 5
     max_resolution: int = 128  # canonical side is chosen from the data, capped by this
     ratio_check_min_bytes: int = 1024 * 1024
+    setting_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("max_members", "max_uncompressed_bytes", "max_image_pixels", "max_resolution"):
+        for name in ("max_members", "max_uncompressed_bytes", "max_image_pixels", "max_dataset_pixels",
+                     "max_resolution"):
             if getattr(self, name) < 1:
                 raise ValueError(f"IngestLimits.{name} must be at least 1")
         if self.max_compression_ratio <= 1 or self.min_images_per_class < 1 or self.ratio_check_min_bytes < 0:
             raise ValueError("IngestLimits: max_compression_ratio > 1, min_images_per_class ≥ 1, "
                              "ratio_check_min_bytes ≥ 0 are required")
+
+    def cite(self, name: str) -> str:
+        """A limit as reports name it: ``"NAS_MAX_IMAGE_PIXELS = 40000000"`` (or the field's name by default)."""
+        return f"{self.setting_names.get(name, name)} = {getattr(self, name)}"
 
 
 @dataclass
@@ -116,7 +140,7 @@ class IngestResult:
     mean: tuple[float, ...]  # per channel, of images/255 (training normalisation)
     std: tuple[float, ...]
     errors: list[dict]  # skipped files: {"file": name, "error": reason}
-    duplicates: list[list[str]]  # groups of byte-identical image files (all kept)
+    duplicates: list[list[str]]  # groups of files with the same content: one kept, none if the group spans classes
     source_sizes: dict  # {"min": [h, w], "max": [h, w], "median": [h, w]}, each taken per axis
     ignored: list[str] = field(default_factory=list)  # junk members skipped silently (__MACOSX/, .DS_Store, …)
     source_modes: dict[str, int] = field(default_factory=dict)  # Pillow mode → number of valid images
@@ -162,9 +186,17 @@ class _Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class _Header:
+    candidate: _Candidate
+    height: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Valid:
     candidate: _Candidate
-    sha256: str
+    sha256: str  # of the member's bytes
+    pixels_sha256: str  # of the decoded pixels (mode, size, palette and every pixel)
     height: int
     width: int
     mode: str
@@ -357,9 +389,12 @@ def _ingest_file(handle: BinaryIO, limits: IngestLimits) -> IngestResult:
         _check_headers(infos, limits)
         classes, candidates, files, errors, ignored = _layout(infos)
         _check_nested_archives(archive, files)
-        valid = _validate_images(archive, candidates, errors, limits)
+        headers = _read_headers(archive, candidates, errors, limits)
+        _check_dataset_pixels(headers, errors, limits)
+        valid = _validate_images(archive, headers, errors, limits)
+        valid, duplicates = _drop_duplicates(classes, valid, errors)
         _check_class_sizes(classes, valid, errors, limits)
-        return _tensorize(archive, classes, valid, errors, ignored, limits)
+        return _tensorize(archive, classes, valid, errors, ignored, limits, duplicates)
 
 
 def _check_headers(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
@@ -459,6 +494,7 @@ def _layout(infos: list[zipfile.ZipInfo]
         found = ", ".join(repr(name) for name in class_names) or "none"
         raise DatasetRejected(f"an ImageFolder zip needs at least 2 class folders; found {found}",
                               errors=[{"file": None, "error": f"fewer than 2 classes (found {found})"}])
+    _check_class_names(class_names)
     index_of = {name: index for index, name in enumerate(class_names)}
     candidates: list[_Candidate] = []
     errors: list[dict] = []
@@ -475,6 +511,25 @@ def _layout(infos: list[zipfile.ZipInfo]
     candidates.sort(key=lambda candidate: (candidate.class_index, candidate.name))
     files = [info for info, _ in entries if not info.is_dir()]
     return class_names, candidates, files, errors, ignored
+
+
+def _check_class_names(class_names: list[str]) -> None:
+    """Two folders whose names differ only in Unicode normalisation (NFC vs NFD) would be two classes that look
+    like one everywhere they are shown: the dataset is rejected naming them (escaped, so the difference shows)."""
+    by_form: dict[str, list[str]] = defaultdict(list)
+    for name in class_names:
+        by_form[unicodedata.normalize("NFC", name)].append(name)
+    clashes = [names for names in by_form.values() if len(names) > 1]
+    if not clashes:
+        return
+    errors = [{"file": f"{name}/", "error": f"class folder {ascii(name)} is the same name as "
+                                            f"{' and '.join(ascii(other) for other in names if other != name)} "
+                                            "in another Unicode normalisation form"}
+              for names in clashes for name in names]
+    first = clashes[0]
+    raise DatasetRejected(f"class folders {' and '.join(ascii(name) for name in first)} differ only in Unicode "
+                          "normalisation (NFC/NFD) and would show as one class; rename or merge them",
+                          errors=errors)
 
 
 def _check_nested_archives(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo]) -> None:
@@ -517,9 +572,12 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int 
 def _open_image(data: bytes, limits: IngestLimits) -> Image.Image:
     """Open (headers only) with the allowed decoders, refusing pixel bombs before anything is decoded."""
     try:
-        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise _BadImage(f"pixel bomb: {error}") from None
+        with warnings.catch_warnings():
+            # Pillow's warning threshold is not ours: the check below enforces max_image_pixels, naming it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as error:
+        raise _BadImage(_pixel_bomb(error, limits)) from None
     except Image.UnidentifiedImageError:
         raise _BadImage(f"not an image in an allowed format ({', '.join(IMAGE_FORMATS)})") from None
     except Exception as error:  # Pillow raises many types for hostile headers; each one just means "not usable"
@@ -527,29 +585,57 @@ def _open_image(data: bytes, limits: IngestLimits) -> Image.Image:
     width, height = image.size
     if width * height > limits.max_image_pixels:
         image.close()
-        raise _BadImage(f"pixel bomb: {width}×{height} = {width * height} pixels exceed the limit of "
-                        f"{limits.max_image_pixels}")
+        raise _BadImage(f"pixel bomb: {width}×{height} = {width * height} pixels exceed the per-image limit "
+                        f"{limits.cite('max_image_pixels')}")
     return image
+
+
+def _pixel_bomb(error: Exception, limits: IngestLimits) -> str:
+    """Pillow's decompression-bomb error, told in terms of our limit (Pillow's message cites its own)."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = int(found.group(1)) if found else None
+    if pixels is None or pixels > limits.max_image_pixels:
+        amount = f"{pixels} pixels exceed" if pixels is not None else "the declared size exceeds"
+        return f"pixel bomb: {amount} the per-image limit {limits.cite('max_image_pixels')}"
+    return f"pixel bomb: {pixels} pixels exceed the decoder's hard limit of {2 * Image.MAX_IMAGE_PIXELS}"
 
 
 def _decode(data: bytes, limits: IngestLimits) -> Image.Image:
     """``verify()`` on one handle, then ``load()`` on a fresh one (verify leaves its image unusable)."""
     # catch_warnings edits process-wide filters: fine in one-task-per-process Celery workers, and the pixel check in
-    # _open_image enforces the limit even if another thread's filter wins the race.
+    # _open_image enforces the limit even if another thread's filter wins the race. Loading an animated GIF checks
+    # frame sizes again: Pillow's warning there becomes an error.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with _open_image(data, limits) as image:
             try:
                 image.verify()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+                raise _BadImage(_pixel_bomb(error, limits)) from None
             except Exception as error:
                 raise _BadImage(f"corrupt image: {error}") from None
         image = _open_image(data, limits)
         try:
             image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            image.close()
+            raise _BadImage(_pixel_bomb(error, limits)) from None
         except Exception as error:
             image.close()
             raise _BadImage(f"corrupt or truncated image: {error}") from None
     return image
+
+
+def _pixels_digest(image: Image.Image) -> str:
+    """sha256 of what decoding gave: mode, size, palette and pixels, hashed in strips (a large image is never
+    copied whole). Two files with the same digest are the same image, however differently they were encoded."""
+    digest = hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode())
+    palette = image.getpalette(None) if image.mode in ("P", "PA") else None
+    digest.update(bytes(palette or b""))
+    rows = max(1, _DIGEST_STRIP_BYTES // max(1, 4 * image.width))  # no mode takes more than 4 bytes a pixel
+    for top in range(0, image.height, rows):
+        digest.update(image.crop((0, top, image.width, min(image.height, top + rows))).tobytes())
+    return digest.hexdigest()
 
 
 def _is_grayscale(image: Image.Image) -> bool:
@@ -561,20 +647,101 @@ def _is_grayscale(image: Image.Image) -> bool:
     return False
 
 
-def _validate_images(archive: zipfile.ZipFile, candidates: list[_Candidate], errors: list[dict],
-                     limits: IngestLimits) -> list[_Valid]:
-    """Stage 4: decode every candidate once to learn which are usable, their size and colour; keep no pixels."""
-    valid = []
+def _read_headers(archive: zipfile.ZipFile, candidates: list[_Candidate], errors: list[dict],
+                  limits: IngestLimits) -> list[_Header]:
+    """Stage 4a: every candidate's size from its header alone (``Image.open`` decodes nothing); a file whose header
+    is unusable or over ``max_image_pixels`` is skipped and reported here."""
+    headers = []
     for candidate in candidates:
+        try:
+            width, height = _header_size(archive, candidate.info, limits)
+        except _BadImage as error:
+            errors.append({"file": candidate.info.filename, "error": f"{error}; skipped"})
+            continue
+        headers.append(_Header(candidate=candidate, height=height, width=width))
+    return headers
+
+
+def _header_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits) -> tuple[int, int]:
+    """(width, height) from the member's first bytes, or from all of them when its header lies further in."""
+    if info.file_size > _HEADER_PREFIX_BYTES:
+        try:
+            with _open_image(_read_member(archive, info, limit=_HEADER_PREFIX_BYTES), limits) as image:
+                return image.size
+        except _BadImage:
+            pass  # not decidable from the prefix (or really bad): the whole member decides
+    with _open_image(_read_member(archive, info), limits) as image:
+        return image.size
+
+
+def _check_dataset_pixels(headers: list[_Header], errors: list[dict], limits: IngestLimits) -> None:
+    """Stage 4b: the pixels every header declares, together, against ``max_dataset_pixels`` — before decoding.
+
+    Decoding time and memory follow the declared pixels, not the archive's bytes: 20 PNGs of 6300×6300 zip to
+    21 kB. Over the limit the dataset is rejected at once, listing the largest images."""
+    total = sum(header.width * header.height for header in headers)
+    if total <= limits.max_dataset_pixels:
+        return
+    largest = sorted(headers, key=lambda header: (-header.width * header.height, header.candidate.name))[:10]
+    report = [{"file": None, "error": f"{len(headers)} images declare {total} pixels in all, more than the limit "
+                                      f"{limits.cite('max_dataset_pixels')}; nothing was decoded"}]
+    report += [{"file": header.candidate.info.filename,
+                "error": f"{header.width}×{header.height} = {header.width * header.height} pixels "
+                         "(one of the largest images)"} for header in largest]
+    raise DatasetRejected(f"the images would decode to {total} pixels, more than "
+                          f"{limits.cite('max_dataset_pixels')} allows; use fewer or smaller images",
+                          errors=report + errors)
+
+
+def _validate_images(archive: zipfile.ZipFile, headers: list[_Header], errors: list[dict],
+                     limits: IngestLimits) -> list[_Valid]:
+    """Stage 4c: decode every image once to learn which are usable, their colour and content; keep no pixels."""
+    valid = []
+    for header in headers:
+        candidate = header.candidate
         data = _read_member(archive, candidate.info)
         try:
             with _decode(data, limits) as image:
                 width, height = image.size
-                valid.append(_Valid(candidate=candidate, sha256=hashlib.sha256(data).hexdigest(), height=height,
-                                    width=width, mode=image.mode, grayscale=_is_grayscale(image)))
+                valid.append(_Valid(candidate=candidate, sha256=hashlib.sha256(data).hexdigest(),
+                                    pixels_sha256=_pixels_digest(image), height=height, width=width,
+                                    mode=image.mode, grayscale=_is_grayscale(image)))
         except _BadImage as error:
             errors.append({"file": candidate.info.filename, "error": f"{error}; skipped"})
     return valid
+
+
+def _drop_duplicates(classes: list[str], valid: list[_Valid], errors: list[dict]
+                     ) -> tuple[list[_Valid], list[list[str]]]:
+    """Stage 4d: one copy of each content. Copies inside one class: the first (in sorted order) stays. Content in
+    two or more classes: every copy goes (which label is right is unknowable). Each dropped file is reported with
+    the files it duplicates. Returns the images kept and every group of same-content files."""
+    groups: dict[str, list[_Valid]] = defaultdict(list)
+    for item in valid:
+        groups[item.pixels_sha256].append(item)
+    dropped: set[str] = set()
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        names = [item.candidate.info.filename for item in group]
+        if len({item.candidate.class_index for item in group}) > 1:
+            for name in names:
+                peers = [f"{other} (class {classes[peer.candidate.class_index]!r})"
+                         for peer, other in zip(group, names) if other != name]
+                others = ", ".join(peers[:3]) + (f" and {len(peers) - 3} more" if len(peers) > 3 else "")
+                errors.append({"file": name, "error": f"same image as {others}; an image in more than one class has "
+                                                      "no single label: dropped from all of them"})
+            dropped.update(names)
+            continue
+        first = group[0]
+        for item, name in zip(group[1:], names[1:]):
+            same = "bytes" if item.sha256 == first.sha256 else "decoded pixels"
+            errors.append({"file": name, "error": f"duplicate of {names[0]} (same {same}); skipped, one copy kept"})
+            dropped.add(name)
+    kept = [item for item in valid if item.candidate.info.filename not in dropped]
+    duplicates = sorted(sorted(item.candidate.info.filename for item in group)
+                        for group in groups.values() if len(group) > 1)
+    return kept, duplicates
 
 
 def _check_class_sizes(classes: list[str], valid: list[_Valid], errors: list[dict], limits: IngestLimits) -> None:
@@ -607,7 +774,7 @@ def canonical_side(heights: Sequence[int], widths: Sequence[int], max_resolution
 
 
 def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid], errors: list[dict],
-               ignored: list[str], limits: IngestLimits) -> IngestResult:
+               ignored: list[str], limits: IngestLimits, duplicates: list[list[str]]) -> IngestResult:
     """Stages 5–6: choose the geometry, decode again straight into the one output tensor, gather the report."""
     heights = [item.height for item in valid]
     widths = [item.width for item in valid]
@@ -621,12 +788,9 @@ def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid]
         with _decode(data, limits) as image:
             images[index] = torch.from_numpy(preprocess_image(image, channels=channels, height=side, width=side))
     mean, std = _channel_stats(images)
-    by_hash: dict[str, list[str]] = defaultdict(list)
     modes: dict[str, int] = defaultdict(int)
     for item in valid:
-        by_hash[item.sha256].append(item.candidate.info.filename)
         modes[item.mode] += 1
-    duplicates = sorted(group for group in by_hash.values() if len(group) > 1)
     return IngestResult(
         classes=classes,
         images=images,

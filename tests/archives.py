@@ -11,14 +11,16 @@ Good archive (defaults: 2 classes × 6 RGB PNGs of 20×20 — passes the default
 Bad archives, one builder each: ``zip_slip(form)`` for every form in ``ZIP_SLIP_FORMS``, ``symlink_zip()``,
 ``encrypted_zip()``, ``nul_name_zip()``, ``understated_size_zip()``, ``nested_zip()``, ``bomb_ratio_zip()``,
 ``many_members_zip(n)``, ``text_as_png_zip()``, ``truncated_jpeg_zip()``, ``pixel_bomb_zip()``, ``empty_class_zip()``,
-``single_class_zip()``, ``not_a_zip()``. Whole-archive rejections (slip, symlink, encrypted, NUL in a name,
-understated size, nested, bombs, member count, empty or single class) make the dataset fail; per-file problems
-(text as PNG, truncated JPEG, pixel bomb) leave a usable dataset with the bad file listed in its error report, because
-each of those builders keeps 6 good images per class around the bad one.
+``single_class_zip()``, ``not_a_zip()``, ``decode_amplification_zip()``, ``normalisation_twins_zip()``.
+Whole-archive rejections (slip, symlink, encrypted, NUL in a name, understated size, nested, bombs, member count,
+empty or single class, too many pixels in all, class names that differ only in Unicode form) make the dataset fail;
+per-file problems (text as PNG, truncated JPEG, pixel bomb) leave a usable dataset with the bad file listed in its
+error report, because each of those builders keeps 6 good images per class around the bad one.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -259,17 +261,42 @@ def pixel_bomb_png(width: int = 10_000, height: int = 10_000) -> bytes:
     Only the header is honest-looking: the single IDAT chunk holds a few rows, so decoding would fail late and costly;
     a reader must refuse it from the declared size alone.
     """
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale, no interlace
     rows = zlib.compress(b"\0" * (width + 1) * 4)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b"")
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
 def pixel_bomb_zip() -> bytes:
     """A good dataset plus ``cat/huge.png`` from ``pixel_bomb_png()``: skipped and reported, dataset still usable."""
     return make_image_folder_zip(extra_members=[("cat/huge.png", pixel_bomb_png())])
+
+
+@functools.lru_cache(maxsize=4)
+def flat_png(side: int) -> bytes:
+    """A real, fully decodable ``side`` × ``side`` black grayscale PNG, deflated as hard as zlib can (6300 px: 39 kB
+    that decode to 40 M pixels)."""
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (side + 1)  # filter byte 0, then the row
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def decode_amplification_zip(copies: int = 60, side: int = 6300) -> bytes:
+    """``copies`` of ``flat_png(side)`` spread over ``cat/`` and ``dog/``: every image is valid and under a 40 M-pixel
+    per-image limit and the archive passes every ratio check (60 copies: 22 kB, ~107:1), yet it decodes to
+    ``copies × side²`` pixels (2.4 G by default)."""
+    return _write_zip([(f"{('cat', 'dog')[index % 2]}/{index:03d}.png", flat_png(side)) for index in range(copies)])
+
+
+def normalisation_twins_zip() -> bytes:
+    """Classes ``café`` (NFC, ``caf\\xe9``), ``café`` (NFD, ``cafe\\u0301``) and ``dog``, 6 images each: two folders
+    that display as one class name (rejected)."""
+    return make_image_folder_zip(classes={"caf\u00e9": 6, "cafe\u0301": 6, "dog": 6})
 
 
 def empty_class_zip() -> bytes:

@@ -41,7 +41,7 @@ def _dataset_links(status: int) -> dict:
 @streams_own_body
 async def upload_dataset(request: Request, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                          store: StoreDep) -> DatasetRead:
-    form = await receive_upload(request, max_bytes=settings.max_upload_bytes)
+    form = await receive_upload(request, max_bytes=settings.max_upload_bytes, tmp_dir=settings.upload_tmp_dir)
     if form.upload is None:
         raise APIError(422, "validation-error", "the request is not valid",
                        errors=[{"field": "body.file", "error": "Field required"}])

@@ -134,16 +134,22 @@ def delete_dataset(*, session: Session, store: ObjectStore, project: Project, da
     run_after_commit(session, lambda: store.delete_prefix(prefix))
 
 
+# The engine's IngestLimits field → the setting that sets it.
+_INGEST_LIMIT_SETTINGS = {"max_members": "zip_max_members", "max_uncompressed_bytes": "zip_max_uncompressed_bytes",
+                          "max_compression_ratio": "zip_max_compression_ratio", "max_image_pixels": "max_image_pixels",
+                          "max_dataset_pixels": "max_dataset_pixels", "min_images_per_class": "min_images_per_class",
+                          "max_resolution": "max_resolution"}
+
+
 def ingest_limits(settings: Settings):
-    """The archive limits of ``settings`` as the engine's :class:`IngestLimits`."""
+    """The archive limits of ``settings`` as the engine's :class:`IngestLimits`, whose reports then name each limit
+    by its environment variable (``NAS_MAX_IMAGE_PIXELS = 40000000``)."""
     from nas_core.data import IngestLimits
 
-    return IngestLimits(max_members=settings.zip_max_members,
-                        max_uncompressed_bytes=settings.zip_max_uncompressed_bytes,
-                        max_compression_ratio=settings.zip_max_compression_ratio,
-                        max_image_pixels=settings.max_image_pixels,
-                        min_images_per_class=settings.min_images_per_class,
-                        max_resolution=settings.max_resolution)
+    prefix = Settings.model_config["env_prefix"]
+    return IngestLimits(**{limit: getattr(settings, name) for limit, name in _INGEST_LIMIT_SETTINGS.items()},
+                        setting_names={limit: f"{prefix}{name.upper()}"
+                                       for limit, name in _INGEST_LIMIT_SETTINGS.items()})
 
 
 def split_seed(sha256: str) -> int:
@@ -225,13 +231,11 @@ def _build_objects(*, store: ObjectStore, settings: Settings, prefix: str, sha25
         store.put_bytes(prefix + name, data)
     store.put_bytes(prefix + MANIFEST_OBJECT, json.dumps(manifest, sort_keys=True).encode())  # last: marks complete
 
-    errors = list(result.errors)
-    for group in result.duplicates:
-        errors.extend({"file": duplicate, "error": f"exact duplicate of {group[0]}"} for duplicate in group[1:])
+    # Dropped duplicates are in the engine's errors already, each naming the files it duplicates.
     return {"num_images": int(result.images.shape[0]), "classes": result.class_counts(),
             "image": {"channels": result.channels, "height": result.height, "width": result.width},
             "splits": {part: int(len(split[part])) for part in ("train", "val", "test")},
-            "errors": capped_errors(errors)}
+            "errors": capped_errors(result.errors)}
 
 
 def reap_stale_datasets(*, session: Session, settings: Settings) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
 import numpy as np
@@ -150,7 +151,41 @@ def test_real_image_above_a_low_pixel_limit_is_skipped_before_decoding():
     result = ingest_zip(archives.make_image_folder_zip(extra_members=[("dog/big.png", big)]),
                         IngestLimits(max_image_pixels=1000))
     assert errors_for(result.errors, "dog/big.png") == [
-        "pixel bomb: 40×40 = 1600 pixels exceed the limit of 1000; skipped"]
+        "pixel bomb: 40×40 = 1600 pixels exceed the per-image limit max_image_pixels = 1000; skipped"]
+
+
+@pytest.mark.parametrize("width", [10_000, 20_000])  # over Pillow's warning threshold; over its hard limit too
+def test_pixel_bomb_report_cites_our_limit_not_pillows(width):
+    data = archives.make_image_folder_zip(extra_members=[("cat/huge.png", archives.pixel_bomb_png(width=width))])
+    limits = IngestLimits(max_image_pixels=40_000_000, setting_names={"max_image_pixels": "NAS_MAX_IMAGE_PIXELS"})
+    [error] = errors_for(ingest_zip(data, limits).errors, "cat/huge.png")
+    assert error.startswith("pixel bomb:") and "NAS_MAX_IMAGE_PIXELS = 40000000" in error, error
+    assert str(Image.MAX_IMAGE_PIXELS) not in error and str(2 * Image.MAX_IMAGE_PIXELS) not in error, error
+
+
+def test_dataset_over_the_pixel_limit_is_rejected_from_headers_before_anything_is_decoded(monkeypatch):
+    data = archives.make_image_folder_zip(size=(20, 20), extra_members=[("dog/big.png", archives.flat_png(300))])
+    monkeypatch.setattr(Image.Image, "load", lambda *args, **kwargs: pytest.fail("an image was decoded"))
+    error = rejected(data, IngestLimits(max_dataset_pixels=12 * 400 + 300 * 300 - 1,
+                                        setting_names={"max_dataset_pixels": "NAS_MAX_DATASET_PIXELS"}))
+    assert "NAS_MAX_DATASET_PIXELS = 94799" in error.message
+    assert error.errors[0] == {"file": None, "error": "13 images declare 94800 pixels in all, more than the limit "
+                                                      "NAS_MAX_DATASET_PIXELS = 94799; nothing was decoded"}
+    assert error.errors[1] == {"file": "dog/big.png", "error": "300×300 = 90000 pixels (one of the largest images)"}
+
+
+def test_dataset_at_the_pixel_limit_is_accepted():
+    data = archives.make_image_folder_zip(size=(20, 20), extra_members=[("dog/big.png", archives.flat_png(300))])
+    assert ingest_zip(data, IngestLimits(max_dataset_pixels=12 * 400 + 300 * 300)).num_images == 13
+
+
+def test_a_tiny_zip_that_decodes_to_billions_of_pixels_is_refused_at_once():
+    data = archives.decode_amplification_zip()  # 60 × 6300² = 2.4 G pixels in 22 kB; each image alone is fine
+    assert len(data) < 30_000
+    started = time.monotonic()
+    error = rejected(data, IngestLimits(max_image_pixels=40_000_000))
+    assert time.monotonic() - started < 10  # decoding them takes minutes and ~40 MB each
+    assert "2381400000 pixels" in error.message and "max_dataset_pixels = 2000000000" in error.message
 
 
 def test_files_at_root_and_unknown_extensions_are_reported_junk_is_ignored():
@@ -215,12 +250,62 @@ def test_canonical_size_rule():
     assert ingest_zip(archives.make_image_folder_zip(size=(50, 30)), IngestLimits(max_resolution=24)).height == 24
 
 
-def test_duplicates_reported_and_kept():
-    data = archives.make_image_folder_zip(duplicates={"dog/copy.png": "cat/cat_001.png",
-                                                      "cat/again.png": "cat/cat_001.png"})
+def _reencoded(data: bytes) -> bytes:
+    """The same pixels in other bytes (PNG without compression)."""
+    buffer = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as image:
+        image.save(buffer, format="PNG", compress_level=0)
+    assert buffer.getvalue() != data
+    return buffer.getvalue()
+
+
+def test_copies_inside_one_class_are_kept_once_and_reported():
+    source = zipfile.ZipFile(io.BytesIO(archives.make_image_folder_zip())).read("cat/cat_001.png")
+    data = archives.make_image_folder_zip(duplicates={"cat/copy.png": "cat/cat_001.png"},
+                                          extra_members=[("cat/resaved.png", _reencoded(source))])
     result = ingest_zip(data)
-    assert result.duplicates == [["cat/again.png", "cat/cat_001.png", "dog/copy.png"]]
-    assert len(result.files) == 14
+    assert result.duplicates == [["cat/cat_001.png", "cat/copy.png", "cat/resaved.png"]]
+    assert "cat/cat_001.png" in result.files and len(result.files) == 12  # the first in name order stays
+    assert errors_for(result.errors, "cat/copy.png") == [
+        "duplicate of cat/cat_001.png (same bytes); skipped, one copy kept"]
+    assert errors_for(result.errors, "cat/resaved.png") == [
+        "duplicate of cat/cat_001.png (same decoded pixels); skipped, one copy kept"]
+
+
+def test_an_image_in_two_classes_is_dropped_from_both_naming_both_paths():
+    data = archives.make_image_folder_zip(classes={"cat": 7, "dog": 6}, duplicates={"dog/copy.png": "cat/cat_001.png"})
+    result = ingest_zip(data)
+    assert "cat/cat_001.png" not in result.files and "dog/copy.png" not in result.files
+    assert result.class_counts() == [{"name": "cat", "count": 6}, {"name": "dog", "count": 6}]
+    assert result.duplicates == [["cat/cat_001.png", "dog/copy.png"]]
+    assert errors_for(result.errors, "cat/cat_001.png") == [
+        "same image as dog/copy.png (class 'dog'); an image in more than one class has no single label: dropped "
+        "from all of them"]
+    assert "cat/cat_001.png (class 'cat')" in errors_for(result.errors, "dog/copy.png")[0]
+
+
+def test_a_class_left_too_small_by_dropped_duplicates_rejects_the_dataset():
+    data = archives.make_image_folder_zip(duplicates={"dog/copy.png": "cat/cat_001.png"})  # cat keeps 5, dog 6
+    assert ingest_zip(data).class_counts()[0]["count"] == 5
+    error = rejected(data, IngestLimits(min_images_per_class=6))
+    assert "'cat'" in error.message and errors_for(error.errors, "dog/copy.png")
+
+
+def test_no_image_content_lands_in_two_splits():
+    copies = {f"cat/copy-{index}.png": "cat/cat_000.png" for index in range(12)}
+    copies |= {f"dog/copy-{index}.png": "dog/dog_000.png" for index in range(12)}
+    result = ingest_zip(archives.make_image_folder_zip(classes={"cat": 8, "dog": 8}, duplicates=copies))
+    assert result.num_images == 16 and len(result.duplicates) == 2
+    split = stratified_split(result.labels, seed=0)
+    content = {name: {result.images[index].numpy().tobytes() for index in split[name].tolist()} for name in split}
+    assert not content["train"] & content["test"] and not content["train"] & content["val"]
+    assert not content["val"] & content["test"]
+
+
+def test_class_names_that_differ_only_in_unicode_normalisation_are_rejected():
+    error = rejected(archives.normalisation_twins_zip())
+    assert "'cafe\\u0301' and 'caf\\xe9'" in error.message and "normalisation" in error.message
+    assert sorted(item["file"] for item in error.errors) == sorted(["caf\u00e9/", "cafe\u0301/"])
 
 
 def test_result_does_not_depend_on_member_order_and_accepts_paths_and_files(tmp_path):

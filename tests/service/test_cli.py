@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -25,26 +26,59 @@ def test_keys_create_prints_a_working_key_last_and_revoke_disables_it(stack):
         assert http.get("/v1/datasets").status_code == 401
 
 
-def test_serve_runs_api_and_worker_in_embedded_mode_and_stops_cleanly_on_sigterm(tmp_path):
+def _embedded_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAS_")}
     env.update(NAS_DATA_DIR=str(tmp_path / "state"), OMP_NUM_THREADS="1")
-    key = subprocess.run([str(BIN / "nas"), "keys", "create", "--project", "embedded"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return env
+
+
+def _start_serve(tmp_path, env: dict[str, str], *options: str) -> tuple[subprocess.Popen, int]:
+    """``nas serve`` on a free port, once it answers ``/readyz``; returns it and the port."""
     port = free_port()
     log = open(tmp_path / "serve.log", "wb")
-    serve = subprocess.Popen([str(BIN / "nas"), "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    serve = subprocess.Popen([str(BIN / "nas"), "serve", "--port", str(port), *options], cwd=ROOT, env=env,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline, ready = time.monotonic() + 60, None
+    while time.monotonic() < deadline and serve.poll() is None:
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if ready.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    if ready is None or ready.status_code != 200:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()
+        raise AssertionError(f"nas serve did not get ready:\n{(tmp_path / 'serve.log').read_text()}")
+    return serve, port
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, process group, state) of every process, from /proc (no psutil)."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        found[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
+    return found
+
+
+def _alive_in_groups(groups: set[int]) -> list[int]:
+    # A zombie is dead already (it only waits to be reaped, by whoever adopted it): it does not count.
+    return [pid for pid, (_, group, state) in _processes().items() if group in groups and state != "Z"]
+
+
+def test_serve_runs_api_and_worker_in_embedded_mode_and_stops_cleanly_on_sigterm(tmp_path):
+    env = _embedded_env(tmp_path)
+    key = subprocess.run([str(BIN / "nas"), "keys", "create", "--project", "embedded"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    serve, port = None, None
     try:
-        deadline, ready = time.monotonic() + 60, None
-        while time.monotonic() < deadline and serve.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        assert ready is not None and ready.status_code == 200, (tmp_path / "serve.log").read_text()
+        serve, port = _start_serve(tmp_path, env)
         listed = httpx.get(f"http://127.0.0.1:{port}/v1/datasets", headers={"Authorization": f"Bearer {key}"})
         assert listed.json() == {"data": [], "total": 0}
         serve.send_signal(signal.SIGTERM)
@@ -52,6 +86,34 @@ def test_serve_runs_api_and_worker_in_embedded_mode_and_stops_cleanly_on_sigterm
         output = (tmp_path / "serve.log").read_text()
         assert str(tmp_path / "state") in output and "stopped" in output
     finally:
-        if serve.poll() is None:
+        if serve is not None and serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()
+
+
+def test_serve_stopped_while_the_worker_hangs_leaves_no_process_behind(tmp_path):
+    """Ctrl-C while the worker cannot stop in time (a long trial): past the grace period the API, the worker and
+    everything the worker started (its pool process, its beat process) are gone, none left adopted by init."""
+    env = _embedded_env(tmp_path)
+    serve = None
+    try:
+        serve, _ = _start_serve(tmp_path, env, "--stop-timeout", "2")
+        children = {pid: group for pid, (parent, group, _) in _processes().items() if parent == serve.pid}
+        assert len(children) == 2 and all(pid == group for pid, group in children.items()), children  # own groups
+        worker = next(pid for pid in children if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        deadline = time.monotonic() + 30  # the worker forks its pool and beat once it is up
+        while time.monotonic() < deadline and len(_alive_in_groups({worker})) < 3:
+            time.sleep(0.3)
+        assert len(_alive_in_groups({worker})) >= 3, _processes().get(worker)  # the worker, its pool and beat
+        os.kill(worker, signal.SIGSTOP)  # stuck: it cannot act on SIGTERM within the grace period
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive_in_groups(set(children.values())):
+            time.sleep(0.2)
+        assert _alive_in_groups(set(children.values())) == [], (tmp_path / "serve.log").read_text()
+        assert "killing it and every process it started" in (tmp_path / "serve.log").read_text()
+    finally:
+        if serve is not None and serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
             serve.wait()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from collections import Counter
 
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                  status_code_conformance)
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
 from api.main import create_app
+from api.schemas.common import MAX_BUDGET_MINUTES, MAX_SQL_INT, MAX_TRIALS
 from api.settings import Settings
 
 # The spec comes from the app itself (not a file), so the fuzzing always covers the routes that exist.
@@ -68,3 +72,77 @@ def test_call_sequences_keep_their_contract(stack, api_key):
     # The chains reached real resources through ids taken from earlier responses.
     followed = [call for call in calls if "}" in call and call.endswith((" 200", " 202", " 204"))]
     assert followed, sorted(calls.items())
+
+
+# Numbers a resume body may carry, written as JSON text: the edges of every bound and far past them, integers past
+# 32 and 64 bits, and literals JSON parsers read as infinity (1e309) or as a denormal (5e-324).
+_SETTINGS_MAX_TRIALS = Settings.model_fields["max_trials"].default
+_EDGE_NUMBERS = ["0", "-1", "1", "0.5", "1.0", "5e-324", "1e-300", "1e308", "1e309", "-1e309",
+                 str(_SETTINGS_MAX_TRIALS), str(_SETTINGS_MAX_TRIALS + 1), str(MAX_TRIALS), str(MAX_TRIALS + 1),
+                 str(MAX_SQL_INT), str(MAX_SQL_INT + 1), str(2**63 - 1),
+                 str(2**63), str(2**64), str(MAX_BUDGET_MINUTES), str(MAX_BUDGET_MINUTES + 1),
+                 f"{MAX_BUDGET_MINUTES}.000001", "1" + "0" * 400, "true", "null", '"5"']
+_NUMBERS = st.one_of(st.sampled_from(_EDGE_NUMBERS), st.integers(min_value=-(2**70), max_value=2**70).map(str),
+                     st.floats(allow_nan=False, allow_infinity=False).map(json.dumps))
+RESUME_BODIES = st.fixed_dictionaries({}, optional={"max_trials": _NUMBERS, "max_minutes": _NUMBERS}).map(
+    lambda fields: "{" + ", ".join(f'"{name}": {value}' for name, value in fields.items()) + "}")
+
+
+def test_resume_with_any_budget_leaves_every_route_of_the_experiment_answering(stack, api_key):
+    """Whatever budget a resume is sent, it is refused (422 / 409) or stored renderable: the resume and every later
+    GET, list, trials, leaderboard and cancel answer without a 5xx and match their schema. (A resume once stored
+    what JSON gave it, e.g. an infinite max_minutes, and every later read of the experiment answered 500.)"""
+    from tests.service.test_experiments import experiment_body, ready_dataset
+
+    resumed: Counter[int] = Counter()
+    with stack.client(api_key.key) as client:
+        dataset = ready_dataset(client)
+        experiment_id = client.post("/v1/experiments", json=experiment_body(
+            dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300},
+            pruner={"kind": "none"})).json()["id"]
+        path = f"/v1/experiments/{experiment_id}"
+        client.post(f"{path}/cancel")
+        operation = {"resume": schema["/v1/experiments/{experiment_id}/resume"]["POST"],
+                     "get": schema["/v1/experiments/{experiment_id}"]["GET"],
+                     "list": schema["/v1/experiments"]["GET"],
+                     "trials": schema["/v1/experiments/{experiment_id}/trials"]["GET"],
+                     "leaderboard": schema["/v1/experiments/{experiment_id}/leaderboard"]["GET"],
+                     "cancel": schema["/v1/experiments/{experiment_id}/cancel"]["POST"]}
+
+        def answered(name: str, response) -> None:
+            assert response.status_code < 500, (name, response.status_code, response.text)
+            operation[name].validate_response(response)
+
+        def settled() -> None:
+            """Until the last cancel took effect (a trial that had started stops within a heartbeat)."""
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                response = client.get(path)
+                answered("get", response)
+                if response.json()["status"] in ("canceled", "failed", "succeeded"):
+                    return
+                time.sleep(0.25)
+            raise AssertionError(f"experiment still {response.json()['status']} after 60 s")
+
+        @given(body=RESUME_BODIES)
+        @example(body='{"max_minutes": 1e309}')  # a finite literal that parses to infinity
+        @example(body='{"max_trials": 18446744073709551616, "max_minutes": 1e308}')
+        @example(body=f'{{"max_trials": {MAX_SQL_INT + 1}, "max_minutes": {MAX_BUDGET_MINUTES + 1}}}')
+        @example(body=f'{{"max_trials": {MAX_TRIALS}, "max_minutes": {MAX_BUDGET_MINUTES}}}')
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def resume_then_use(body: str) -> None:
+            settled()
+            response = client.post(f"{path}/resume", content=body, headers={"Content-Type": "application/json"})
+            resumed[response.status_code] += 1
+            answered("resume", response)
+            answered("get", client.get(path))
+            answered("list", client.get("/v1/experiments", params={"limit": 500}))
+            answered("trials", client.get(f"{path}/trials"))
+            answered("leaderboard", client.get(f"{path}/leaderboard"))
+            answered("cancel", client.post(f"{path}/cancel"))
+
+        resume_then_use()
+        settled()  # no trial of it keeps the shared workers busy afterwards
+    # Both sides were exercised: budgets stored and run with, and budgets refused.
+    assert resumed[202] and resumed[422], resumed

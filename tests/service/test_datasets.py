@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -13,6 +14,14 @@ from tests.service.conftest import upload, wait_for_dataset
 
 def _object_keys(stack, dataset: dict, project_id: str) -> list[str]:
     return stack.runtime.store.list_keys(f"{project_id}/datasets/{dataset['id']}/")
+
+
+def _objects_left(stack, dataset: dict, project_id: str, timeout_s: float = 5) -> list[str]:
+    """The dataset's objects once its deletion had time to run: it follows the commit that failed the row."""
+    deadline = time.monotonic() + timeout_s
+    while (keys := _object_keys(stack, dataset, project_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return keys
 
 
 def test_upload_ingests_to_ready_and_stores_shards_then_lists_gets_deletes(stack, client, api_key):
@@ -76,6 +85,8 @@ REJECTED = {
     "empty-class": archives.empty_class_zip,
     "single-class": archives.single_class_zip,
     "not-a-zip": archives.not_a_zip,
+    "decodes-to-too-many-pixels": archives.decode_amplification_zip,
+    "class-names-in-two-unicode-forms": archives.normalisation_twins_zip,
 }
 
 
@@ -87,23 +98,69 @@ def test_bad_archive_fails_with_report_and_stores_nothing(stack, client, api_key
     assert failed["status"] == "failed", failed
     assert failed["errors"] and all("error" in item for item in failed["errors"]) and failed["detail"]
     assert failed["num_images"] is None and failed["splits"] is None
-    assert _object_keys(stack, failed, api_key.project_id) == []
+    assert _objects_left(stack, failed, api_key.project_id) == []
 
 
 SKIPPED_FILES = {
-    "text-as-png": (archives.text_as_png_zip, "cat/notes.png"),
-    "truncated-jpeg": (archives.truncated_jpeg_zip, "dog/broken.jpg"),
-    "pixel-bomb": (archives.pixel_bomb_zip, "cat/huge.png"),
+    "text-as-png": (archives.text_as_png_zip, "cat/notes.png", "not an image"),
+    "truncated-jpeg": (archives.truncated_jpeg_zip, "dog/broken.jpg", "truncated"),
+    # The limit a report cites is the service's setting, not Pillow's own threshold.
+    "pixel-bomb": (archives.pixel_bomb_zip, "cat/huge.png", "the per-image limit NAS_MAX_IMAGE_PIXELS = 40000000"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SKIPPED_FILES))
 def test_bad_file_is_skipped_and_reported(stack, client, case):
-    build, bad_file = SKIPPED_FILES[case]
+    build, bad_file, reason = SKIPPED_FILES[case]
     ready = wait_for_dataset(client, upload(client, build()).json()["id"])
     assert ready["status"] == "ready", ready
     assert ready["num_images"] == 12
     assert [item["file"] for item in ready["errors"]] == [bad_file]
+    assert reason in ready["errors"][0]["error"], ready["errors"]
+
+
+def test_a_small_zip_that_decodes_to_billions_of_pixels_fails_at_once_naming_the_limit(stack, client):
+    data = archives.decode_amplification_zip()  # 22 kB; 60 valid PNGs of 6300×6300, 2.4 G pixels in all
+    started = time.monotonic()
+    failed = wait_for_dataset(client, upload(client, data).json()["id"], timeout_s=60)
+    assert failed["status"] == "failed", failed
+    assert time.monotonic() - started < 30  # decoding them all would take minutes of worker time
+    assert "NAS_MAX_DATASET_PIXELS = 2000000000" in failed["detail"], failed["detail"]
+    assert failed["errors"][0] == {"file": None, "error": "60 images declare 2381400000 pixels in all, more than the "
+                                                          "limit NAS_MAX_DATASET_PIXELS = 2000000000; nothing was "
+                                                          "decoded"}
+
+
+def test_class_names_differing_only_in_unicode_normalisation_fail_the_dataset(stack, client):
+    failed = wait_for_dataset(client, upload(client, archives.normalisation_twins_zip()).json()["id"], timeout_s=60)
+    assert failed["status"] == "failed", failed
+    assert "'cafe\\u0301' and 'caf\\xe9'" in failed["detail"] and "normalisation" in failed["detail"]
+    assert sorted(item["file"] for item in failed["errors"]) == sorted(["caf\u00e9/", "cafe\u0301/"])
+
+
+def test_duplicate_images_are_kept_once_and_never_straddle_splits(stack, client, api_key):
+    copies = {f"cat/copy-{index}.png": "cat/cat_000.png" for index in range(6)}
+    copies["dog/also-a-cat.png"] = "cat/cat_001.png"  # one image in two classes: its label is ambiguous
+    data = archives.make_image_folder_zip(classes={"cat": 8, "dog": 8}, duplicates=copies)
+    ready = wait_for_dataset(client, upload(client, data).json()["id"])
+    assert ready["status"] == "ready", ready
+    assert ready["classes"] == [{"name": "cat", "count": 7}, {"name": "dog", "count": 8}]
+    errors = {item["file"]: item["error"] for item in ready["errors"]}
+    assert sorted(errors) == sorted([*copies, "cat/cat_001.png"])
+    assert all(errors[name] == "duplicate of cat/cat_000.png (same bytes); skipped, one copy kept"
+               for name in copies if name.startswith("cat/"))
+    assert "dog/also-a-cat.png (class 'dog')" in errors["cat/cat_001.png"]
+    assert "cat/cat_001.png (class 'cat')" in errors["dog/also-a-cat.png"]
+
+    from nas_core.data import unpack_dataset
+
+    store, prefix = stack.runtime.store, f"{api_key.project_id}/datasets/{ready['id']}/"
+    tensors = unpack_dataset(json.loads(store.read_bytes(prefix + "manifest.json")),
+                             lambda name: store.read_bytes(prefix + name))
+    content = {part: [tensors.images[index].numpy().tobytes() for index in tensors.split[part].tolist()]
+               for part in ("train", "val", "test")}
+    every = [image for part in content.values() for image in part]
+    assert len(every) == len(set(every)) == 15  # no content twice, so none in two splits
 
 
 def test_the_list_of_bad_files_is_capped_and_counts_the_rest():

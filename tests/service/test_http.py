@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from urllib.parse import urlparse
@@ -9,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from api.services.keys import revoke_api_key
+from tests.service.conftest import _stop, start_api
 
 BOUNDARY = "nasboundary"
 
@@ -37,6 +40,42 @@ def _raw_request(stack, headers: dict[str, str], body_chunks=(), *, read_timeout
 
 def _multipart_head(auth: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {auth}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}", **extra}
+
+
+def test_upload_temp_files_live_in_the_data_dir_and_a_killed_apis_are_swept_at_the_next_start(stack, api_key,
+                                                                                                 tmp_path):
+    uploads = stack.settings.data_dir / "tmp" / "uploads"
+    present = set(uploads.glob("nas-upload-*.zip"))
+    api, base_url = start_api(stack.env, tmp_path / "api.log")
+    try:
+        url = urlparse(base_url)
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            head = "".join(f"{name}: {value}\r\n" for name, value in
+                           _multipart_head(api_key.key, **{"Content-Length": "1000000"}).items())
+            sock.sendall(f"POST /v1/datasets HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n".encode())
+            sock.sendall(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.zip\"\r\n"
+                         "Content-Type: application/zip\r\n\r\n".encode() + b"PK" * 4096)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not set(uploads.glob("nas-upload-*.zip")) - present:
+                time.sleep(0.1)
+            os.killpg(api.pid, signal.SIGKILL)  # mid-upload: nothing gets to clean up
+            api.wait()
+    finally:
+        _stop(api)
+    left = set(uploads.glob("nas-upload-*.zip")) - present
+    assert left, "the upload's temporary file is not under <data dir>/tmp/uploads"
+    in_flight = uploads / "nas-upload-in-flight.zip"  # another API process's upload, still being written
+    in_flight.write_bytes(b"PK")
+    an_hour_ago = time.time() - 3700
+    for path in left:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    api, _ = start_api(stack.env, tmp_path / "api-restarted.log")
+    try:
+        assert not [path for path in left if path.exists()]
+        assert in_flight.exists()
+    finally:
+        _stop(api)
+        in_flight.unlink()
 
 
 def test_body_over_cap_with_content_length_is_413_before_any_body_is_sent(stack, api_key):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 import uuid
+from urllib.parse import urlparse
 
 from tests import archives
 from tests.service.conftest import upload, wait_for_dataset
@@ -43,3 +46,33 @@ def test_logs_are_json_lines_carrying_the_request_id(stack, client):
     lines = [json.loads(line) for line in stack.logs["api"].read_text().splitlines() if line.startswith("{")]
     assert lines and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line.get("request_id") == request_id for line in lines)
+
+
+def test_a_client_hanging_up_mid_upload_counts_as_499_logged_at_info_not_as_a_server_error(stack, api_key):
+    request_id = f"hangup-{uuid.uuid4().hex[:12]}"
+    upload_499 = '{method="POST",route="/v1/datasets",status="499"}'
+    upload_500 = '{method="POST",route="/v1/datasets",status="500"}'
+
+    def counts() -> dict[str, float]:
+        return samples(stack.client().get("/metrics").text, "nas_http_request_duration_seconds_count")
+
+    before = counts()
+    url = urlparse(stack.base_url)
+    head = (f"POST /v1/datasets HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {api_key.key}\r\n"
+            f"Content-Type: multipart/form-data; boundary=cut\r\nContent-Length: 1000000\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n").encode()
+    part = (b'--cut\r\nContent-Disposition: form-data; name="file"; filename="d.zip"\r\n'
+            b"Content-Type: application/zip\r\n\r\n" + b"\0" * 65536)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head + part)
+        time.sleep(1)  # the handler is streaming the body when the client goes away
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and counts().get(upload_499, 0) <= before.get(upload_499, 0):
+        time.sleep(0.3)
+    after = counts()
+    assert after.get(upload_499, 0) == before.get(upload_499, 0) + 1, after
+    assert after.get(upload_500, 0) == before.get(upload_500, 0), after
+    lines = [json.loads(line) for line in stack.logs["api"].read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("request_id") == request_id]
+    assert [line["level"] for line in mine if "closed the connection" in line["message"]] == ["info"], mine
+    assert not [line for line in mine if line["level"] in ("error", "critical") or "exception" in line], mine
