@@ -39,6 +39,7 @@ from .model_list import ModelList
 from .model_read import ModelRead
 from .model_read_status import ModelReadStatus
 from .objective import Objective
+from .objective_metric import ObjectiveMetric
 from .problem import Problem
 from .problem_errors_type_0_item import ProblemErrorsType0Item
 from .progress import Progress
@@ -48,6 +49,9 @@ from .ranked_trial import RankedTrial
 from .ranked_trial_arch import RankedTrialArch
 from .ranked_trial_decisions import RankedTrialDecisions
 from .ranked_trial_status import RankedTrialStatus
+from .screened import Screened
+from .screened_by_reason import ScreenedByReason
+from .screened_smallest import ScreenedSmallest
 from .search_space_read import SearchSpaceRead
 from .search_space_read_decisions import SearchSpaceReadDecisions
 from .search_space_read_decisions_additional_property import (
@@ -107,6 +111,7 @@ __all__ = (
     "ModelRead",
     "ModelReadStatus",
     "Objective",
+    "ObjectiveMetric",
     "Problem",
     "ProblemErrorsType0Item",
     "Progress",
@@ -116,6 +121,9 @@ __all__ = (
     "RankedTrialArch",
     "RankedTrialDecisions",
     "RankedTrialStatus",
+    "Screened",
+    "ScreenedByReason",
+    "ScreenedSmallest",
     "SearchSpaceRead",
     "SearchSpaceReadDecisions",
     "SearchSpaceReadDecisionsAdditionalProperty",

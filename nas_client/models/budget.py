@@ -14,20 +14,24 @@ T = TypeVar("T", bound="Budget")
 class Budget:
     """
     Attributes:
-        epochs_per_trial (int): Training epochs of each trial (full fidelity).
-        max_trials (int): Trials to run in all (pruned and failed ones count, canceled do not).
-        max_minutes (float | None | Unset): Stop planning trials after this much search time; running trials stop at
-            their next batch.
+        epochs_per_trial (int | Unset): Training epochs of each trial (full fidelity); pruning stops weak trials
+            earlier. Default: 12.
+        max_minutes (float | None | Unset): Search time: no trial starts after it and running trials stop at their next
+            epoch boundary (kept as pruned). Candidates whose predicted trial time exceeds their fair share of the time left
+            are screened out before they start.
+        max_trials (int | Unset): Trials to run in all (pruned and failed ones count, canceled and screened-out
+            candidates do not). With max_minutes, time usually ends the search first. Default: 100.
+        model_minutes (float | None | Unset): Bound on the final model's retraining time: its epochs are cut to fit
+            (estimated from the winner's measured epoch time).
     """
 
-    epochs_per_trial: int
-    max_trials: int
+    epochs_per_trial: int | Unset = 12
     max_minutes: float | None | Unset = UNSET
+    max_trials: int | Unset = 100
+    model_minutes: float | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         epochs_per_trial = self.epochs_per_trial
-
-        max_trials = self.max_trials
 
         max_minutes: float | None | Unset
         if isinstance(self.max_minutes, Unset):
@@ -35,25 +39,32 @@ class Budget:
         else:
             max_minutes = self.max_minutes
 
+        max_trials = self.max_trials
+
+        model_minutes: float | None | Unset
+        if isinstance(self.model_minutes, Unset):
+            model_minutes = UNSET
+        else:
+            model_minutes = self.model_minutes
+
         field_dict: dict[str, Any] = {}
 
-        field_dict.update(
-            {
-                "epochs_per_trial": epochs_per_trial,
-                "max_trials": max_trials,
-            }
-        )
+        field_dict.update({})
+        if epochs_per_trial is not UNSET:
+            field_dict["epochs_per_trial"] = epochs_per_trial
         if max_minutes is not UNSET:
             field_dict["max_minutes"] = max_minutes
+        if max_trials is not UNSET:
+            field_dict["max_trials"] = max_trials
+        if model_minutes is not UNSET:
+            field_dict["model_minutes"] = model_minutes
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        epochs_per_trial = d.pop("epochs_per_trial")
-
-        max_trials = d.pop("max_trials")
+        epochs_per_trial = d.pop("epochs_per_trial", UNSET)
 
         def _parse_max_minutes(data: object) -> float | None | Unset:
             if data is None:
@@ -64,10 +75,22 @@ class Budget:
 
         max_minutes = _parse_max_minutes(d.pop("max_minutes", UNSET))
 
+        max_trials = d.pop("max_trials", UNSET)
+
+        def _parse_model_minutes(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        model_minutes = _parse_model_minutes(d.pop("model_minutes", UNSET))
+
         budget = cls(
             epochs_per_trial=epochs_per_trial,
-            max_trials=max_trials,
             max_minutes=max_minutes,
+            max_trials=max_trials,
+            model_minutes=model_minutes,
         )
 
         return budget

@@ -25,10 +25,9 @@ T = TypeVar("T", bound="ExperimentCreate")
 class ExperimentCreate:
     """
     Attributes:
-        budget (Budget):
         dataset_id (str):
-        strategy (ExperimentCreateStrategy):
         auto_model (bool | Unset): Retrain and export the best trial when the search ends. Default: True.
+        budget (Budget | Unset):
         concurrency (int | Unset): Trials running at once across all workers. Default: 1.
         name (None | str | Unset):
         objective (Objective | Unset):
@@ -36,31 +35,32 @@ class ExperimentCreate:
         search_space (ExperimentCreateSearchSpace | Unset): Overrides of the default search space; GET /v1/search-space
             documents the grammar.
         seed (int | None | Unset):
+        strategy (ExperimentCreateStrategy | Unset):  Default: ExperimentCreateStrategy.EVOLUTION.
         strategy_settings (ExperimentCreateStrategySettings | Unset): Overrides of the strategy's defaults, e.g.
             {"population_size": 20} for evolution or {"refine_fraction": 0} for tpe; an unknown name or a wrong type is a
             422 that lists the strategy's settings.
     """
 
-    budget: Budget
     dataset_id: str
-    strategy: ExperimentCreateStrategy
     auto_model: bool | Unset = True
+    budget: Budget | Unset = UNSET
     concurrency: int | Unset = 1
     name: None | str | Unset = UNSET
     objective: Objective | Unset = UNSET
     pruner: Pruner | Unset = UNSET
     search_space: ExperimentCreateSearchSpace | Unset = UNSET
     seed: int | None | Unset = UNSET
+    strategy: ExperimentCreateStrategy | Unset = ExperimentCreateStrategy.EVOLUTION
     strategy_settings: ExperimentCreateStrategySettings | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
-        budget = self.budget.to_dict()
-
         dataset_id = self.dataset_id
 
-        strategy = self.strategy.value
-
         auto_model = self.auto_model
+
+        budget: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.budget, Unset):
+            budget = self.budget.to_dict()
 
         concurrency = self.concurrency
 
@@ -88,6 +88,10 @@ class ExperimentCreate:
         else:
             seed = self.seed
 
+        strategy: str | Unset = UNSET
+        if not isinstance(self.strategy, Unset):
+            strategy = self.strategy.value
+
         strategy_settings: dict[str, Any] | Unset = UNSET
         if not isinstance(self.strategy_settings, Unset):
             strategy_settings = self.strategy_settings.to_dict()
@@ -96,13 +100,13 @@ class ExperimentCreate:
 
         field_dict.update(
             {
-                "budget": budget,
                 "dataset_id": dataset_id,
-                "strategy": strategy,
             }
         )
         if auto_model is not UNSET:
             field_dict["auto_model"] = auto_model
+        if budget is not UNSET:
+            field_dict["budget"] = budget
         if concurrency is not UNSET:
             field_dict["concurrency"] = concurrency
         if name is not UNSET:
@@ -115,6 +119,8 @@ class ExperimentCreate:
             field_dict["search_space"] = search_space
         if seed is not UNSET:
             field_dict["seed"] = seed
+        if strategy is not UNSET:
+            field_dict["strategy"] = strategy
         if strategy_settings is not UNSET:
             field_dict["strategy_settings"] = strategy_settings
 
@@ -131,13 +137,16 @@ class ExperimentCreate:
         from ..models.pruner import Pruner
 
         d = dict(src_dict)
-        budget = Budget.from_dict(d.pop("budget"))
-
         dataset_id = d.pop("dataset_id")
 
-        strategy = ExperimentCreateStrategy(d.pop("strategy"))
-
         auto_model = d.pop("auto_model", UNSET)
+
+        _budget = d.pop("budget", UNSET)
+        budget: Budget | Unset
+        if isinstance(_budget, Unset):
+            budget = UNSET
+        else:
+            budget = Budget.from_dict(_budget)
 
         concurrency = d.pop("concurrency", UNSET)
 
@@ -180,6 +189,13 @@ class ExperimentCreate:
 
         seed = _parse_seed(d.pop("seed", UNSET))
 
+        _strategy = d.pop("strategy", UNSET)
+        strategy: ExperimentCreateStrategy | Unset
+        if isinstance(_strategy, Unset):
+            strategy = UNSET
+        else:
+            strategy = ExperimentCreateStrategy(_strategy)
+
         _strategy_settings = d.pop("strategy_settings", UNSET)
         strategy_settings: ExperimentCreateStrategySettings | Unset
         if isinstance(_strategy_settings, Unset):
@@ -190,16 +206,16 @@ class ExperimentCreate:
             )
 
         experiment_create = cls(
-            budget=budget,
             dataset_id=dataset_id,
-            strategy=strategy,
             auto_model=auto_model,
+            budget=budget,
             concurrency=concurrency,
             name=name,
             objective=objective,
             pruner=pruner,
             search_space=search_space,
             seed=seed,
+            strategy=strategy,
             strategy_settings=strategy_settings,
         )
 

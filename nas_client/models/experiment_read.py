@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         ExperimentReadStrategySettings,
     )
     from ..models.progress import Progress
+    from ..models.screened import Screened
 
 
 T = TypeVar("T", bound="ExperimentRead")
@@ -44,6 +45,7 @@ class ExperimentRead:
         progress (Progress):
         pruner (ExperimentReadPruner):
         reproducibility (ExperimentReadReproducibility):
+        screened (Screened):
         search_space (ExperimentReadSearchSpace):
         seed (int):
         status (ExperimentReadStatus):
@@ -67,6 +69,7 @@ class ExperimentRead:
     progress: Progress
     pruner: ExperimentReadPruner
     reproducibility: ExperimentReadReproducibility
+    screened: Screened
     search_space: ExperimentReadSearchSpace
     seed: int
     status: ExperimentReadStatus
@@ -118,6 +121,8 @@ class ExperimentRead:
 
         reproducibility = self.reproducibility.to_dict()
 
+        screened = self.screened.to_dict()
+
         search_space = self.search_space.to_dict()
 
         seed = self.seed
@@ -149,6 +154,7 @@ class ExperimentRead:
                 "progress": progress,
                 "pruner": pruner,
                 "reproducibility": reproducibility,
+                "screened": screened,
                 "search_space": search_space,
                 "seed": seed,
                 "status": status,
@@ -174,6 +180,7 @@ class ExperimentRead:
             ExperimentReadStrategySettings,
         )
         from ..models.progress import Progress
+        from ..models.screened import Screened
 
         d = dict(src_dict)
         auto_model = d.pop("auto_model")
@@ -244,6 +251,8 @@ class ExperimentRead:
             d.pop("reproducibility")
         )
 
+        screened = Screened.from_dict(d.pop("screened"))
+
         search_space = ExperimentReadSearchSpace.from_dict(d.pop("search_space"))
 
         seed = d.pop("seed")
@@ -274,6 +283,7 @@ class ExperimentRead:
             progress=progress,
             pruner=pruner,
             reproducibility=reproducibility,
+            screened=screened,
             search_space=search_space,
             seed=seed,
             status=status,

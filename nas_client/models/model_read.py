@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.model_read_status import ModelReadStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.artifact_read import ArtifactRead
@@ -40,6 +41,10 @@ class ModelRead:
         test_images (int | None):
         trial_id (str):
         updated_at (datetime.datetime):
+        estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
+            winner's measured epoch time (scaled to train+val) times the epochs, plus export.
+        warm_started (bool | None | Unset): Whether retraining started from the trial's trained weights (kept by the
+            search for its leader) rather than from scratch; null until the model is built.
     """
 
     artifacts: list[ArtifactRead]
@@ -61,6 +66,8 @@ class ModelRead:
     test_images: int | None
     trial_id: str
     updated_at: datetime.datetime
+    estimated_seconds: float | None | Unset = UNSET
+    warm_started: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +139,18 @@ class ModelRead:
 
         updated_at = self.updated_at.isoformat()
 
+        estimated_seconds: float | None | Unset
+        if isinstance(self.estimated_seconds, Unset):
+            estimated_seconds = UNSET
+        else:
+            estimated_seconds = self.estimated_seconds
+
+        warm_started: bool | None | Unset
+        if isinstance(self.warm_started, Unset):
+            warm_started = UNSET
+        else:
+            warm_started = self.warm_started
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -157,6 +176,10 @@ class ModelRead:
                 "updated_at": updated_at,
             }
         )
+        if estimated_seconds is not UNSET:
+            field_dict["estimated_seconds"] = estimated_seconds
+        if warm_started is not UNSET:
+            field_dict["warm_started"] = warm_started
 
         return field_dict
 
@@ -292,6 +315,24 @@ class ModelRead:
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
+        def _parse_estimated_seconds(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        estimated_seconds = _parse_estimated_seconds(d.pop("estimated_seconds", UNSET))
+
+        def _parse_warm_started(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        warm_started = _parse_warm_started(d.pop("warm_started", UNSET))
+
         model_read = cls(
             artifacts=artifacts,
             attempts=attempts,
@@ -312,6 +353,8 @@ class ModelRead:
             test_images=test_images,
             trial_id=trial_id,
             updated_at=updated_at,
+            estimated_seconds=estimated_seconds,
+            warm_started=warm_started,
         )
 
         model_read.additional_properties = d

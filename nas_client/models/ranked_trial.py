@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.ranked_trial_status import RankedTrialStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.epoch_read import EpochRead
@@ -43,6 +44,12 @@ class RankedTrial:
         status (RankedTrialStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
+        predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
+            the candidate's FLOPs).
+        val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
+        val_recall (list[float | None] | None | Unset): Recall of each class on the validation split (dataset class
+            order; null for a class absent from it).
     """
 
     arch: RankedTrialArch
@@ -66,6 +73,10 @@ class RankedTrial:
     status: RankedTrialStatus
     val_accuracy: float | None
     val_loss: float | None
+    measured_epoch_s: float | None | Unset = UNSET
+    predicted_epoch_s: float | None | Unset = UNSET
+    val_balanced_accuracy: float | None | Unset = UNSET
+    val_recall: list[float | None] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +140,37 @@ class RankedTrial:
         val_loss: float | None
         val_loss = self.val_loss
 
+        measured_epoch_s: float | None | Unset
+        if isinstance(self.measured_epoch_s, Unset):
+            measured_epoch_s = UNSET
+        else:
+            measured_epoch_s = self.measured_epoch_s
+
+        predicted_epoch_s: float | None | Unset
+        if isinstance(self.predicted_epoch_s, Unset):
+            predicted_epoch_s = UNSET
+        else:
+            predicted_epoch_s = self.predicted_epoch_s
+
+        val_balanced_accuracy: float | None | Unset
+        if isinstance(self.val_balanced_accuracy, Unset):
+            val_balanced_accuracy = UNSET
+        else:
+            val_balanced_accuracy = self.val_balanced_accuracy
+
+        val_recall: list[float | None] | None | Unset
+        if isinstance(self.val_recall, Unset):
+            val_recall = UNSET
+        elif isinstance(self.val_recall, list):
+            val_recall = []
+            for val_recall_type_0_item_data in self.val_recall:
+                val_recall_type_0_item: float | None
+                val_recall_type_0_item = val_recall_type_0_item_data
+                val_recall.append(val_recall_type_0_item)
+
+        else:
+            val_recall = self.val_recall
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -156,6 +198,14 @@ class RankedTrial:
                 "val_loss": val_loss,
             }
         )
+        if measured_epoch_s is not UNSET:
+            field_dict["measured_epoch_s"] = measured_epoch_s
+        if predicted_epoch_s is not UNSET:
+            field_dict["predicted_epoch_s"] = predicted_epoch_s
+        if val_balanced_accuracy is not UNSET:
+            field_dict["val_balanced_accuracy"] = val_balanced_accuracy
+        if val_recall is not UNSET:
+            field_dict["val_recall"] = val_recall
 
         return field_dict
 
@@ -274,6 +324,65 @@ class RankedTrial:
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
 
+        def _parse_measured_epoch_s(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        measured_epoch_s = _parse_measured_epoch_s(d.pop("measured_epoch_s", UNSET))
+
+        def _parse_predicted_epoch_s(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        predicted_epoch_s = _parse_predicted_epoch_s(d.pop("predicted_epoch_s", UNSET))
+
+        def _parse_val_balanced_accuracy(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        val_balanced_accuracy = _parse_val_balanced_accuracy(
+            d.pop("val_balanced_accuracy", UNSET)
+        )
+
+        def _parse_val_recall(data: object) -> list[float | None] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                val_recall_type_0 = []
+                _val_recall_type_0 = data
+                for val_recall_type_0_item_data in _val_recall_type_0:
+
+                    def _parse_val_recall_type_0_item(data: object) -> float | None:
+                        if data is None:
+                            return data
+                        return cast(float | None, data)
+
+                    val_recall_type_0_item = _parse_val_recall_type_0_item(
+                        val_recall_type_0_item_data
+                    )
+
+                    val_recall_type_0.append(val_recall_type_0_item)
+
+                return val_recall_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[float | None] | None | Unset, data)
+
+        val_recall = _parse_val_recall(d.pop("val_recall", UNSET))
+
         ranked_trial = cls(
             arch=arch,
             arch_hash=arch_hash,
@@ -296,6 +405,10 @@ class RankedTrial:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            measured_epoch_s=measured_epoch_s,
+            predicted_epoch_s=predicted_epoch_s,
+            val_balanced_accuracy=val_balanced_accuracy,
+            val_recall=val_recall,
         )
 
         ranked_trial.additional_properties = d
