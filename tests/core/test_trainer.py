@@ -1,12 +1,18 @@
-"""Trainer: learns, is seeded, reports per epoch, and stops on prune / cancel."""
+"""Trainer: learns, is seeded, reports per epoch, stops on prune / cancel, plans its batches, averages weights."""
+
+import dataclasses
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from nas_core import trainer
 from nas_core.builder import build_model
-from nas_core.errors import TrialCanceled, TrialPruned
-from nas_core.spec import ArchSpec, StageSpec, TrainSpec
-from nas_core.trainer import TrainData, augmentation, evaluate, normalize, train
+from nas_core.errors import InvalidSearchSpace, TrialCanceled, TrialPruned
+from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
+from nas_core.trainer import (MIN_TRIAL_STEPS, TrainData, augmentation, balanced_accuracy, ema_decay, evaluate,
+                              mixing, normalize, plan_epochs, train)
 
 MEAN, STD = [0.5], [0.25]
 SPEC = ArchSpec(8, (StageSpec("conv", 1, 8, 3), StageSpec("residual", 1, 16, 3, downsample="stride")))
@@ -33,9 +39,15 @@ def dataset(train_count: int = 192, val_count: int = 64) -> TrainData:
     return TrainData(train_x, train_y, val_x, val_y)
 
 
-def fresh_model(seed: int = 0):
+@pytest.fixture
+def quick(monkeypatch):
+    """The bars task learns in a few dozen steps: a lower per-trial step floor keeps these tests fast."""
+    monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", 24)
+
+
+def fresh_model(seed: int = 0, channels: int = 1, input_size: int | tuple[int, int] = 16):
     torch.manual_seed(seed)
-    return build_model(SPEC, 1, 2, input_size=16)
+    return build_model(SPEC, channels, 2, input_size=input_size)
 
 
 def test_normalize_matches_the_documented_formula():
@@ -45,7 +57,7 @@ def test_normalize_matches_the_documented_formula():
     assert torch.allclose(normalize(x, mean, std), expected, atol=1e-6)
 
 
-def test_trains_and_reports_every_epoch():
+def test_trains_and_reports_every_epoch(quick):
     reports = []
     result = train(fresh_model(), dataset(), epochs=4, train=RECIPE, mean=MEAN, std=STD, seed=0, device="cpu",
                    on_epoch=reports.append)
@@ -55,7 +67,7 @@ def test_trains_and_reports_every_epoch():
     assert all(r.images_per_s > 0 and r.seconds > 0 for r in reports)
 
 
-def test_same_seed_same_result_and_caller_rng_untouched():
+def test_same_seed_same_result_and_caller_rng_untouched(quick):
     rng_state = torch.random.get_rng_state()
     runs = []
     for _ in range(2):
@@ -69,7 +81,7 @@ def test_same_seed_same_result_and_caller_rng_untouched():
     assert other.epochs[-1].train_loss != runs[0][0]
 
 
-def test_pruning_callback_stops_training_and_propagates():
+def test_pruning_callback_stops_training_and_propagates(quick):
     seen = []
 
     def prune_after_first(report):
@@ -96,7 +108,7 @@ def test_should_stop_cancels_between_batches():
 
 
 @pytest.mark.parametrize(("schedule", "optimizer"), [("cosine", "sgd"), ("onecycle", "adamw")])
-def test_schedules_and_optimizers_run(schedule, optimizer):
+def test_schedules_and_optimizers_run(quick, schedule, optimizer):
     recipe = TrainSpec(lr=0.05 if optimizer == "sgd" else 3e-3, schedule=schedule, optimizer=optimizer,
                        label_smoothing=0.1, augment=0.0, batch_size=33)
     result = train(fresh_model(), dataset(100, 20), epochs=1, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu")
@@ -121,3 +133,179 @@ def test_evaluate_returns_accuracy_and_logits():
                                 batch_size=16)
     assert logits.shape == (40, 2) and logits.dtype == torch.float32
     assert accuracy == pytest.approx((logits.argmax(1) == data.val_y).float().mean().item())
+
+
+# --- batch planning -------------------------------------------------------------------------------------------
+
+
+def test_auto_batch_gives_a_small_split_enough_steps():
+    plan = plan_epochs(100, TrainSpec(batch_size=0), epochs=3)
+    assert plan.batch_size & (plan.batch_size - 1) == 0 and 8 <= plan.batch_size <= 128  # a power of two
+    assert plan.steps_per_epoch >= 10 and 3 * plan.steps_per_epoch >= MIN_TRIAL_STEPS
+    assert plan.images_per_epoch == plan.batch_size * plan.steps_per_epoch
+    big = plan_epochs(50_000, TrainSpec(batch_size=0), epochs=10)
+    assert (big.batch_size, big.steps_per_epoch) == (128, 391)  # one pass per epoch, the last batch topped up
+    assert plan_epochs(5, TrainSpec(batch_size=0), epochs=1).batch_size == 5  # never more than the split
+
+
+def test_explicit_batch_size_is_honoured_and_capped_at_the_split():
+    plan = plan_epochs(1000, TrainSpec(batch_size=50), epochs=20)
+    assert (plan.batch_size, plan.steps_per_epoch) == (50, 20)
+    assert plan_epochs(30, TrainSpec(batch_size=64), epochs=200).batch_size == 30
+
+
+def test_learning_rate_scales_from_batch_128():
+    assert plan_epochs(1000, TrainSpec(lr=0.01, batch_size=128), 10).lr == pytest.approx(0.01)
+    assert plan_epochs(1000, TrainSpec(lr=0.01, batch_size=32), 10).lr == pytest.approx(0.005)  # adamw: sqrt
+    sgd = TrainSpec(lr=0.1, batch_size=32, optimizer="sgd")
+    assert plan_epochs(1000, sgd, 10).lr == pytest.approx(0.025)  # sgd: linear
+
+
+def test_train_runs_exactly_the_plan():
+    data, recipe, epochs = dataset(100, 16), TrainSpec(batch_size=0, augment=0.0), 2
+    plan = plan_epochs(100, recipe, epochs)
+    model, batches, polls = fresh_model(), [], []
+    model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]) if module.training else None)
+    result = train(model, data, epochs=epochs, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu",
+                   should_stop=lambda: polls.append(1) or False)
+    assert len(polls) == len(batches) == epochs * plan.steps_per_epoch  # one optimizer step per polled batch
+    assert set(batches) == {plan.batch_size}  # every batch is full
+    assert result.images_per_s > 0
+
+
+# --- weight averaging -----------------------------------------------------------------------------------------
+
+
+def test_ema_decay_follows_the_run_length():
+    assert ema_decay(10) is None  # too few steps to average
+    assert ema_decay(150) == pytest.approx(1 - 1 / 15)  # horizon: a tenth of the steps
+    assert ema_decay(30) == 0.9 and ema_decay(10**6) == 0.999  # clamped
+
+
+def test_model_ends_with_the_averaged_weights_that_were_validated(quick):
+    data = dataset(96, 48)
+    raw, averaged = fresh_model(), fresh_model()
+    train(raw, data, epochs=2, train=dataclasses.replace(RECIPE, ema=False), mean=MEAN, std=STD, seed=3,
+          device="cpu")
+    result = train(averaged, data, epochs=2, train=RECIPE, mean=MEAN, std=STD, seed=3, device="cpu")
+    # averaging draws no random numbers, so both runs trained the same raw weights; only the average differs
+    assert not all(torch.equal(a, b) for a, b in zip(raw.state_dict().values(), averaged.state_dict().values()))
+    accuracy, logits = evaluate(averaged, data.val_x, data.val_y, mean=MEAN, std=STD, device="cpu")
+    assert accuracy == result.val_accuracy
+    assert F.cross_entropy(logits, data.val_y).item() == pytest.approx(result.epochs[-1].val_loss, abs=1e-6)
+
+
+def test_ema_is_skipped_when_a_run_is_too_short(monkeypatch):
+    monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", 0)
+    data = dataset(32, 16)
+    result = train(fresh_model(), data, epochs=1, train=RECIPE, mean=MEAN, std=STD, seed=0, device="cpu")
+    assert len(result.epochs) == 1 and math.isfinite(result.epochs[0].train_loss)
+
+
+# --- augmentation ---------------------------------------------------------------------------------------------
+
+
+def coloured(data: TrainData) -> TrainData:
+    """The bars task in colour: each channel a different tint of the grey image."""
+    tint = torch.tensor([1.0, 0.7, 0.4]).view(1, 3, 1, 1)
+    to_rgb = lambda x: (x.float() * tint).to(torch.uint8)  # noqa: E731
+    return TrainData(to_rgb(data.train_x), data.train_y, to_rgb(data.val_x), data.val_y)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("option", [{"vflip": True}, {"policy": "trivial"}, {"policy": "randaugment"},
+                                    {"mix": "mixup"}, {"mix": "cutmix"}])
+def test_every_augmentation_trains_on_grey_and_colour_images(monkeypatch, option, channels):
+    monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", 8)  # a few steps prove it runs
+    data = dataset(40, 16) if channels == 1 else coloured(dataset(40, 16))
+    recipe = TrainSpec(batch_size=0, label_smoothing=0.1, hflip=True, **option)
+    result = train(fresh_model(channels=channels), data, epochs=2, train=recipe, mean=[0.5] * channels,
+                   std=[0.25] * channels, seed=0, device="cpu")
+    assert all(math.isfinite(r.train_loss) and r.train_loss > 0 for r in result.epochs)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_policies_and_quarter_turns_keep_uint8_images(channels):
+    x = torch.randint(0, 256, (16, channels, 12, 12), dtype=torch.uint8)
+    for policy in ("trivial", "randaugment"):
+        out = augmentation(TrainSpec(augment=0.0, policy=policy), 12, 12)(x)
+        assert out.shape == x.shape and out.dtype == torch.uint8
+    turns = augmentation(TrainSpec(augment=0.0, vflip=True), 12, 12)
+    image = x[:1]
+    symmetries = [torch.rot90(flipped, k, (-2, -1)) for flipped in (image, image.flip(-2)) for k in range(4)]
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(40):  # quarter turns and flips are exact: every output is one of the 8 symmetries
+        out = turns(image)
+        seen.add(next(i for i, symmetry in enumerate(symmetries) if torch.equal(out, symmetry)))
+    assert len(seen) == 8
+
+
+def test_quarter_turns_are_skipped_for_non_square_images(quick):
+    names = lambda transform: [type(t).__name__ for t in transform.transforms]  # noqa: E731
+    assert names(augmentation(TrainSpec(augment=0.0, vflip=True), 16, 16)) == ["RandomVerticalFlip", "RandomChoice"]
+    assert names(augmentation(TrainSpec(augment=0.0, vflip=True), 16, 20)) == ["RandomVerticalFlip"]
+    wide = dataset(24, 8)
+    pad = lambda x: F.pad(x, (2, 2))  # noqa: E731  16 x 20 images
+    wide = TrainData(pad(wide.train_x), wide.train_y, pad(wide.val_x), wide.val_y)
+    result = train(fresh_model(input_size=(16, 20)), wide, epochs=1, train=TrainSpec(vflip=True, policy="trivial"),
+                   mean=MEAN, std=STD, seed=0, device="cpu")
+    assert math.isfinite(result.epochs[0].train_loss)
+
+
+def test_mixing_makes_soft_targets():
+    assert mixing(TrainSpec(), 3) is None
+    x, y = torch.randn(8, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    for mix in ("mixup", "cutmix"):
+        images, targets = mixing(TrainSpec(mix=mix), 3)(x, y)
+        assert images.shape == x.shape and targets.shape == (8, 3)
+        assert torch.allclose(targets.sum(1), torch.ones(8))
+
+
+# --- balanced accuracy ----------------------------------------------------------------------------------------
+
+
+def test_balanced_accuracy_by_hand():
+    # 8 images of class 0, 2 of class 1, none of class 2; one class-0 image is called 2, one class-1 image 0
+    labels = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    preds = torch.tensor([0, 0, 0, 0, 0, 0, 0, 2, 1, 0])
+    balanced, recall = balanced_accuracy(preds, labels, 3)
+    assert recall[:2] == (7 / 8, 1 / 2) and math.isnan(recall[2])  # class 2 is absent: no recall
+    assert balanced == pytest.approx((7 / 8 + 1 / 2) / 2)  # plain accuracy would be 0.8
+    assert balanced_accuracy(F.one_hot(preds, 3).float(), labels, 3) == (balanced, recall)  # logits work too
+    with pytest.raises(ValueError):
+        balanced_accuracy(preds, labels, 1)
+
+
+def test_reports_balanced_accuracy_and_recall_per_class(quick):
+    data = dataset(64, 32)
+    result = train(fresh_model(), data, epochs=2, train=RECIPE, mean=MEAN, std=STD, seed=0, device="cpu",
+                   num_classes=3)
+    last = result.epochs[-1]
+    assert len(last.val_recall) == 3 and math.isnan(last.val_recall[2])
+    assert last.val_balanced_accuracy == pytest.approx(sum(last.val_recall[:2]) / 2)
+    assert result.val_balanced_accuracy == last.val_balanced_accuracy
+    assert result.best_val_balanced_accuracy == max(r.val_balanced_accuracy for r in result.epochs)
+    inferred = train(fresh_model(), data, epochs=1, train=RECIPE, mean=MEAN, std=STD, seed=0, device="cpu")
+    assert len(inferred.epochs[0].val_recall) == 2  # max label + 1
+
+
+# --- stored recipes -------------------------------------------------------------------------------------------
+
+OLD_RECIPE = {"lr": 0.003, "weight_decay": 0.0005, "label_smoothing": 0.0, "augment": 0.5, "hflip": False,
+              "schedule": "onecycle", "optimizer": "adamw", "batch_size": 128}  # stored before ema, vflip, ...
+
+
+def test_recipes_stored_without_the_new_fields_still_load():
+    recipe = TrainSpec.from_dict(OLD_RECIPE)
+    assert recipe == TrainSpec(batch_size=128)  # the new fields take their defaults
+    assert (recipe.ema, recipe.vflip, recipe.policy, recipe.mix) == (True, False, "none", "none")
+    assert set(recipe.to_dict()) == set(OLD_RECIPE) | {"ema", "vflip", "policy", "mix"}
+    candidate = Candidate.from_dict({"arch": SPEC.to_dict(), "train": OLD_RECIPE})
+    assert candidate.hash() == Candidate.from_dict(candidate.to_dict()).hash()
+    with pytest.raises(InvalidSearchSpace) as caught:
+        TrainSpec.from_dict({**OLD_RECIPE, "swa": True})
+    assert [e["field"] for e in caught.value.errors] == ["swa"]
+    without_lr = {key: value for key, value in OLD_RECIPE.items() if key != "lr"}
+    with pytest.raises(InvalidSearchSpace, match="lr: missing field"):
+        TrainSpec.from_dict(without_lr)
