@@ -180,6 +180,8 @@ class TrialAttempt(Base):
     worker: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(String(4000))
+    # The epoch of the checkpoint this attempt continued from (None: it started the trial from scratch).
+    resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

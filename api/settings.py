@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     trial_stale_after_s: float = Field(default=120.0, gt=0)
     trial_max_attempts: int = Field(default=3, ge=1)
     trial_time_limit_s: int = Field(default=6 * 3600, gt=0)
+    # A running trial stores a checkpoint (weights, optimizer, schedule, RNG) at the first epoch end this long after
+    # the last one (0: every epoch); a new attempt after a crash continues from it. Deleted when the trial ends.
+    trial_checkpoint_s: float = Field(default=300.0, ge=0)
     trial_reaper_interval_s: float = Field(default=15.0, gt=0)
     max_concurrency: int = Field(default=16, ge=1, le=MAX_TRIALS)
     max_trials: int = Field(default=10_000, ge=1, le=MAX_TRIALS)

@@ -38,6 +38,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -294,11 +295,18 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
 def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, mean: Sequence[float],
           std: Sequence[float], seed: int, device: torch.device | str, num_classes: int | None = None,
           on_epoch: Callable[[EpochReport], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None,
+          on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
+          resume: dict | None = None) -> TrainResult:
     """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
 
     ``num_classes`` (default: the largest label in either split, plus one) sizes the per-class recall and the
     mixed targets. With EMA on, ``model`` ends holding the averaged weights that were validated.
+
+    Checkpoints: after each epoch that ``on_epoch`` let pass, ``on_checkpoint(epoch, snapshot)`` may call
+    ``snapshot()`` for everything a later run needs to continue exactly there (weights, optimizer, schedule,
+    average, RNG state, the reports so far; tensors on the CPU). ``resume=`` such a snapshot continues from the
+    epoch after it, with the same data order and augmentations as an uninterrupted run.
     """
     device = torch.device(device)
     if epochs < 1:
@@ -324,9 +332,17 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
         optimizer = make_optimizer(model, train, lr=plan.lr)
         scheduler = make_scheduler(optimizer, train, total_steps, lr=plan.lr)
         reports: list[EpochReport] = []
+        first_epoch = 1
+        if resume is not None:
+            first_epoch = _restore(resume, model=model, optimizer=optimizer, scheduler=scheduler, ema=ema,
+                                   device=device, reports=reports)
+
+        def snapshot() -> dict:
+            return _snapshot(reports, model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, device=device)
+
         train_seconds = 0.0
         started = time.perf_counter()
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
             order = _epoch_order(count, plan, device)
@@ -364,6 +380,8 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
             reports.append(report)
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
+            if on_checkpoint is not None and epoch < epochs:
+                on_checkpoint(epoch, snapshot)
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())  # the exported model is the one that was validated
     return TrainResult(epochs=tuple(reports), val_accuracy=reports[-1].val_accuracy,
@@ -371,4 +389,40 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                        val_balanced_accuracy=reports[-1].val_balanced_accuracy,
                        best_val_balanced_accuracy=max(r.val_balanced_accuracy for r in reports),
                        seconds=time.perf_counter() - started,
-                       images_per_s=plan.images_per_epoch * len(reports) / max(train_seconds, 1e-9))
+                       images_per_s=plan.images_per_epoch * max(1, epochs - first_epoch + 1)
+                       / max(train_seconds, 1e-9))
+
+
+def _cpu(value):
+    """A state dict with every tensor on the CPU (checkpoints are stored and loaded anywhere)."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu(item) for item in value)
+    return value
+
+
+def _snapshot(reports: list[EpochReport], *, model: nn.Module, optimizer, scheduler, ema, device) -> dict:
+    state = {"epoch": reports[-1].epoch, "model": _cpu(model.state_dict()), "optimizer": _cpu(optimizer.state_dict()),
+             "scheduler": scheduler.state_dict(), "ema": _cpu(ema.state_dict()) if ema is not None else None,
+             "rng": torch.get_rng_state(), "reports": [dataclasses.asdict(report) for report in reports]}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore(state: dict, *, model: nn.Module, optimizer, scheduler, ema, device, reports: list) -> int:
+    """Load a :func:`_snapshot` into the live objects; returns the first epoch still to run."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if ema is not None and state.get("ema") is not None:
+        ema.load_state_dict(state["ema"])
+    torch.set_rng_state(state["rng"])
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    reports.extend(EpochReport(**{**report, "val_recall": tuple(report["val_recall"])})
+                   for report in state["reports"])
+    return int(state["epoch"]) + 1

@@ -199,8 +199,9 @@ def update_attempt(session: Session, lease_token: str, **values: Any) -> None:
     session.execute(update(TrialAttempt).where(TrialAttempt.lease_token == lease_token).values(**values))
 
 
-def clear_epochs(session: Session, trial_id: str) -> None:
-    session.execute(delete(TrialEpoch).where(TrialEpoch.trial_id == trial_id))
+def clear_epochs(session: Session, trial_id: str, *, after: int = 0) -> None:
+    """Delete the trial's recorded epochs after epoch ``after`` (all of them by default)."""
+    session.execute(delete(TrialEpoch).where(TrialEpoch.trial_id == trial_id, TrialEpoch.epoch > after))
 
 
 def upsert_epoch(session: Session, epoch: TrialEpoch) -> None:

@@ -531,8 +531,25 @@ def run_trial(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Setting
             log.warning("trial %s: lease lost, attempt abandoned", trial_id)
             return "lost"
     final["duration_s"] = time.perf_counter() - started
-    return _complete(unit_of_work=unit_of_work, settings=settings, trial_id=trial_id, experiment_id=experiment_id,
-                     lease_token=lease_token, final=final)
+    status = _complete(unit_of_work=unit_of_work, settings=settings, trial_id=trial_id, experiment_id=experiment_id,
+                       lease_token=lease_token, final=final)
+    if status != "lost":
+        _drop_checkpoint(unit_of_work=unit_of_work, store=store, trial_id=trial_id)
+    return status
+
+
+def _drop_checkpoint(*, unit_of_work: UnitOfWork, store: ObjectStore, trial_id: str) -> None:
+    """The ended trial's checkpoint is of no further use (best effort: an orphan is harmless)."""
+    with unit_of_work() as session:
+        trial = repository.get_trial(session, trial_id)
+        experiment = repository.get(session, trial.experiment_id) if trial is not None else None
+    if experiment is None:
+        return
+    key = trial_checkpoint_key(experiment.project_id, experiment.id, trial_id)
+    try:
+        store.delete_prefix(key.removesuffix("state.pt"))
+    except Exception:
+        log.warning("trial %s: could not delete its checkpoint", trial_id, exc_info=True)
 
 
 def _claim(session: Session, settings: Settings, trial_id: str) -> tuple[str, str] | None:
@@ -564,7 +581,6 @@ def _claim(session: Session, settings: Settings, trial_id: str) -> tuple[str, st
     trial.attempts += 1
     repository.add(session, TrialAttempt(trial_id=trial.id, number=trial.attempts, lease_token=lease_token,
                                          worker=worker_name(), status="running", started_at=now, heartbeat_at=now))
-    repository.clear_epochs(session, trial.id)  # the new attempt's curve starts afresh
     trial.status, trial.lease_token, trial.heartbeat_at = "running", lease_token, now
     trial.started_at = trial.started_at or now
     trial.error = None
@@ -622,6 +638,17 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
 
     pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"])
+    checkpoint_key = trial_checkpoint_key(project_id, experiment_id, trial_id)
+    resume = _load_checkpoint(store, checkpoint_key)
+    resumed_from = int(resume["epoch"]) if resume is not None else None
+    with unit_of_work() as session:
+        # The curve keeps the epochs the checkpoint covers; later ones (a dead attempt's) go, so none repeats.
+        if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow()):
+            raise LeaseLost(trial_id)
+        repository.clear_epochs(session, trial_id, after=resumed_from or 0)
+        repository.update_attempt(session, lease_token, resumed_from_epoch=resumed_from)
+    if resume is not None:
+        log.info("trial %s resumes after epoch %d", trial_id, resumed_from)
 
     def on_epoch(report) -> None:
         epoch_reports.append(report)
@@ -673,7 +700,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     try:
         result = train(model, train_data, epochs=budget["epochs_per_trial"], train=candidate.train, mean=data.mean,
                        std=data.std, seed=seed, device=device, num_classes=len(data.classes), on_epoch=on_epoch,
-                       should_stop=should_stop)
+                       should_stop=should_stop, resume=resume,
+                       on_checkpoint=_Checkpointer(store=store, key=checkpoint_key, every_s=settings.trial_checkpoint_s,
+                                                   heartbeat=heartbeat))
     except TrialPruned as pruned:
         return finished("pruned", pruned.message)
     except TrialCanceled:
@@ -692,6 +721,51 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 def trial_weights_key(project_id: str, experiment_id: str, trial_id: str) -> str:
     """Where a succeeded trial's trained weights are kept while it leads its search (the final model starts there)."""
     return validate_key(f"{project_id}/experiments/{experiment_id}/trials/{trial_id}/weights.pt")
+
+
+def trial_checkpoint_key(project_id: str, experiment_id: str, trial_id: str) -> str:
+    """Where a running trial's last checkpoint is kept until the trial ends (alone in its folder)."""
+    return validate_key(f"{project_id}/experiments/{experiment_id}/trials/{trial_id}/checkpoint/state.pt")
+
+
+def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:
+    """The trial's last checkpoint, or None when there is none (or it cannot be read: start afresh)."""
+    import io
+
+    import torch
+
+    from api.storage import ObjectNotFound
+
+    try:
+        data = store.read_bytes(key)
+    except ObjectNotFound:
+        return None
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True)
+    except Exception:  # a torn or foreign file is no reason to fail the trial
+        log.warning("checkpoint %s is unreadable; the trial starts afresh", key, exc_info=True)
+        return None
+
+
+class _Checkpointer:
+    """Stores a snapshot at the first epoch end ``every_s`` after the last one, under the attempt's lease."""
+
+    def __init__(self, *, store: ObjectStore, key: str, every_s: float, heartbeat: Heartbeat) -> None:
+        self.store, self.key, self.every_s, self.heartbeat = store, key, every_s, heartbeat
+        self.last = time.monotonic()
+
+    def __call__(self, epoch: int, snapshot) -> None:
+        import io
+
+        import torch
+
+        if time.monotonic() - self.last < self.every_s:
+            return
+        buffer = io.BytesIO()
+        torch.save(snapshot(), buffer)
+        self.heartbeat.check()  # a lost lease writes nothing, not even a checkpoint
+        self.store.put_bytes(self.key, buffer.getvalue())
+        self.last = time.monotonic()
 
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,

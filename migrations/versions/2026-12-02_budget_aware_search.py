@@ -1,5 +1,6 @@
 """Budget-aware search: the objective as asked, screened candidates, predicted and measured epoch times, balanced
-accuracy of trials and epochs, and the final model's announced retraining time.
+accuracy of trials and epochs, the checkpoint an attempt resumed from, and the final model's announced retraining
+time.
 
 Revision ID: 7d2e4b91c0a3
 Revises: 89c793185dbe
@@ -32,6 +33,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('measured_epoch_s', sa.Double(), nullable=True))
     with op.batch_alter_table('trial_epochs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('val_balanced_accuracy', sa.Double(), nullable=True))
+    with op.batch_alter_table('trial_attempts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('resumed_from_epoch', sa.Integer(), nullable=True))
     with op.batch_alter_table('models', schema=None) as batch_op:
         batch_op.add_column(sa.Column('estimated_seconds', sa.Double(), nullable=True))
 
@@ -40,6 +43,8 @@ def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('models', schema=None) as batch_op:
         batch_op.drop_column('estimated_seconds')
+    with op.batch_alter_table('trial_attempts', schema=None) as batch_op:
+        batch_op.drop_column('resumed_from_epoch')
     with op.batch_alter_table('trial_epochs', schema=None) as batch_op:
         batch_op.drop_column('val_balanced_accuracy')
     with op.batch_alter_table('trials', schema=None) as batch_op:

@@ -309,3 +309,34 @@ def test_recipes_stored_without_the_new_fields_still_load():
     without_lr = {key: value for key, value in OLD_RECIPE.items() if key != "lr"}
     with pytest.raises(InvalidSearchSpace, match="lr: missing field"):
         TrainSpec.from_dict(without_lr)
+
+
+@pytest.mark.parametrize("recipe", [RECIPE, dataclasses.replace(RECIPE, mix="cutmix", policy="trivial",
+                                                                schedule="onecycle")])
+def test_a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one(quick, recipe):
+    import io
+
+    data = dataset(96, 48)
+    whole = fresh_model()
+    expected = train(whole, data, epochs=4, train=recipe, mean=MEAN, std=STD, seed=5, device="cpu")
+    saved = {}
+
+    def keep(epoch, snapshot):
+        if epoch == 2:
+            buffer = io.BytesIO()
+            torch.save(snapshot(), buffer)  # through bytes, as the service stores it
+            saved["state"] = buffer.getvalue()
+            raise KeyboardInterrupt  # the worker dies right after its checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh_model(), data, epochs=4, train=recipe, mean=MEAN, std=STD, seed=5, device="cpu",
+              on_checkpoint=keep)
+    state = torch.load(io.BytesIO(saved["state"]), weights_only=True)
+    assert state["epoch"] == 2 and len(state["reports"]) == 2
+    seen = []
+    resumed = fresh_model(seed=9)  # other initial weights: everything comes from the checkpoint
+    result = train(resumed, data, epochs=4, train=recipe, mean=MEAN, std=STD, seed=5, device="cpu", resume=state,
+                   on_epoch=lambda report: seen.append(report.epoch))
+    assert seen == [3, 4] and [r.epoch for r in result.epochs] == [1, 2, 3, 4]
+    assert [r.val_accuracy for r in result.epochs] == [r.val_accuracy for r in expected.epochs]
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))

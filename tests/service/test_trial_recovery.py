@@ -218,3 +218,31 @@ def test_writes_from_a_stale_lease_are_refused(stack, client):
         row = session.scalar(select(Trial).where(Trial.id == trial.id))
         assert row.val_accuracy == trial.val_accuracy
         session.execute(Trial.__table__.update().where(Trial.id == trial.id).values(status="succeeded"))
+
+
+def test_a_killed_trial_resumes_from_its_last_checkpoint(stack, api_key, tmp_path):
+    from api.services.search import trial_checkpoint_key
+
+    with open_cell(stack, tmp_path, NAS_TRIAL_CHECKPOINT_S="0") as cell:  # a checkpoint after every epoch
+        first = cell.start_worker("doomed")
+        with stack.client(api_key.key) as stack_client, cell.client(api_key.key) as client:
+            dataset = ready_dataset(stack_client)
+            body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"},
+                                   budget={"max_trials": 1, "epochs_per_trial": 60})
+            experiment = client.post("/v1/experiments", json=body).json()
+            victim = wait_for(lambda: next((t for t in all_trials(client, experiment["id"])
+                                            if t["status"] == "running" and len(t["epochs"]) >= 3), None),
+                              what="a trial with three epochs", cell=cell)
+            seen_before_kill = len(victim["epochs"])
+            kill9(first)
+            cell.start_worker("rescuer")
+            done = wait_for_status(client, experiment["id"], {"succeeded", "failed"}, timeout_s=180)
+            assert done["status"] == "succeeded", cell.logs()
+            [rescued] = all_trials(client, experiment["id"])
+            assert rescued["attempts"] == 2 and [e["epoch"] for e in rescued["epochs"]] == list(range(1, 61))
+            lost, resumed = attempts_of(stack, victim["id"])
+            assert lost.status == "lost" and resumed.status == "succeeded"
+            # the new attempt started after the last checkpoint, not at epoch 1
+            assert resumed.resumed_from_epoch is not None and resumed.resumed_from_epoch >= seen_before_kill - 1 >= 2
+            key = trial_checkpoint_key(api_key.project_id, experiment["id"], victim["id"])
+            assert not stack.runtime.store.exists(key)  # deleted once the trial ended
