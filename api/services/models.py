@@ -76,6 +76,8 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
 MODEL_OVERHEAD_S = 15.0
 # With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes.
 DEFAULT_MODEL_SHARE = 0.5
+# A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
+MAX_EPOCHS_PER_TRIAL_EPOCH = 8
 
 
 def retrain_epoch_seconds(*, trial, dataset) -> float | None:
@@ -92,8 +94,10 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
                     ) -> tuple[int, float | None]:
     """Epochs of the final model and its announced duration in seconds (None when nothing was measured).
 
-    Asked-for epochs are kept; the default (``model_epochs_multiplier`` × the search's epochs) is cut to fit
-    ``budget.model_minutes`` or, without it, half of ``budget.max_minutes`` when the search had a time budget.
+    Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
+    epochs. With one (``budget.model_minutes`` or, without it, half of ``budget.max_minutes``), the epochs fill it —
+    a longer schedule from the winner's weights keeps improving it — up to :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the
+    search's epochs and ``model_max_epochs``.
     """
     epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
     budget = experiment.budget or {}
@@ -102,7 +106,9 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
         minutes = budget.get("model_minutes") or (
             DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
         if minutes and epoch_s:
-            epochs = max(1, min(epochs, int((minutes * 60 - MODEL_OVERHEAD_S) / epoch_s)))
+            most = min(settings.model_max_epochs,
+                       MAX_EPOCHS_PER_TRIAL_EPOCH * int(budget.get("epochs_per_trial") or 1))
+            epochs = max(1, min(most, int((minutes * 60 - MODEL_OVERHEAD_S) / epoch_s)))
     estimate = epochs * epoch_s + MODEL_OVERHEAD_S if epoch_s else None
     return epochs, estimate
 

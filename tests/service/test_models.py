@@ -194,7 +194,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(sta
     assert wait_for_model(client, scratch["id"])["warm_started"] is False
 
 
-def test_model_minutes_cut_the_default_epochs_to_fit():
+def test_a_time_budget_sets_the_final_models_epochs():
     experiment = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 1.0})
     trial = Trial(measured_epoch_s=4.0)
     dataset_row = type("Row", (), {"splits": {"train": 80, "val": 20, "test": 20}})()
@@ -208,6 +208,9 @@ def test_model_minutes_cut_the_default_epochs_to_fit():
                                    epochs=None)[0] == int((120 - service.MODEL_OVERHEAD_S) / 5.0)
     assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=50)[0] == 50  # asked-for epochs are kept
+    roomy = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 60.0})
+    assert service.plan_retraining(experiment=roomy, trial=trial, dataset=dataset_row, settings=settings,
+                                   epochs=None)[0] == 80  # the time allows 717 epochs: 8 × the search's 10
 
 
 def test_model_requests_are_validated_and_scoped_to_the_project(stack, client, api_key, dataset):
