@@ -49,6 +49,17 @@ def all_trials(client: httpx.Client, experiment_id: str) -> list[dict]:
     return client.get(f"/v1/experiments/{experiment_id}/trials", params={"limit": 500}).json()["data"]
 
 
+def wait_for_a_trained_epoch(client: httpx.Client, experiment_id: str, timeout_s: float = 60) -> None:
+    """Until a running trial of the experiment has finished an epoch."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        trials = all_trials(client, experiment_id)
+        if any(t["status"] == "running" and t["epochs"] for t in trials):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no trial started: {trials}")
+
+
 @pytest.mark.parametrize("strategy", ["tpe", "evolution", "random"])
 def test_four_trial_search_end_to_end(stack, client, strategy):
     dataset = ready_dataset(client)
@@ -161,14 +172,7 @@ def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client)
     body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"},
                            budget={"max_trials": 3, "epochs_per_trial": 400, "max_minutes": 10})
     experiment = client.post("/v1/experiments", json=body).json()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        trials = all_trials(client, experiment["id"])
-        if any(t["status"] == "running" and t["epochs"] for t in trials):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"no trial started: {trials}")
+    wait_for_a_trained_epoch(client, experiment["id"])
     with stack.runtime.unit_of_work() as session:  # ten minutes of search time pass at once
         session.get(Experiment, experiment["id"]).elapsed_s = 600.0
     done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
@@ -205,14 +209,7 @@ def test_cancel_while_running_then_resume_to_completion(stack, client):
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 400},
                            pruner={"kind": "none"})
     experiment = client.post("/v1/experiments", json=body).json()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        trials = all_trials(client, experiment["id"])
-        if any(t["status"] == "running" and t["epochs"] for t in trials):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"no trial started: {trials}")
+    wait_for_a_trained_epoch(client, experiment["id"])
     first = client.post(f"/v1/experiments/{experiment['id']}/cancel")
     assert first.status_code == 202 and first.json()["status"] in ("canceling", "canceled")
     second = client.post(f"/v1/experiments/{experiment['id']}/cancel")
