@@ -324,6 +324,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     exhausted = False
     deadline = time.monotonic() + SCREEN_MAX_SECONDS
     while len(created) < count and draws < SCREEN_MAX_DRAWS and time.monotonic() < deadline:
+        from_references = bool(references)
         if references:
             proposals, references = references[:count - len(created)], references[count - len(created):]
         else:
@@ -340,7 +341,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
             if candidate.hash() in tried:
                 history.append(_screened_record(len(points) + draws, decisions, 1.0))
                 continue
-            verdict = screen(candidate, shape, limits, epochs=epochs, throughput=device_speed, correction=correction)
+            verdict = screen(candidate, shape, _reference_limits(limits, experiment, settings) if from_references
+                             else limits, epochs=epochs, throughput=device_speed, correction=correction)
             if verdict.passed:
                 time_only_streak = 0
                 add_trial(decisions, candidate, verdict)
@@ -392,6 +394,20 @@ def _candidate_hash(arch: dict[str, Any]) -> str | None:
         return Candidate.from_dict(arch).hash()
     except InvalidSearchSpace:
         return None  # stored before a change of the spec: it cannot equal a new candidate
+
+
+# A reference candidate may take up to this share of the time left, whatever the fair share of a proposal: the
+# networks known to work matter most when the budget is short, which is when the fair share is smallest.
+REFERENCE_TIME_SHARE = 0.3
+
+
+def _reference_limits(limits, experiment: Experiment, settings: Settings):
+    import dataclasses
+
+    if limits.max_trial_seconds is None:
+        return limits
+    share = REFERENCE_TIME_SHARE * _time_left_s(experiment, settings)
+    return dataclasses.replace(limits, max_trial_seconds=max(limits.max_trial_seconds, share))
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
