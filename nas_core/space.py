@@ -322,8 +322,8 @@ class BlockSearchSpace:
     def decode(self, decisions: Mapping[str, Any], *, input_side: int | None = None) -> Candidate:
         """Validate a full set of decisions and turn it into a :class:`Candidate`.
 
-        ``input_side``: the dataset's stored side, which ``input_scale`` scales into ``ArchSpec.resolution``;
-        without it (or when the scale keeps the stored side) the resolution is left to the dataset (None).
+        ``input_side``: the dataset's stored side, which ``input_scale`` scales into ``ArchSpec.resolution`` (the
+        side the candidate trains at, stated in its JSON); without it the resolution is left to the dataset (None).
         """
         d = self.param_space.validate(decisions)
         stages = []
@@ -334,7 +334,7 @@ class BlockSearchSpace:
             stages.append(StageSpec(**value))
         resolution = resolution_for(d["input_scale"], input_side) if input_side is not None else None
         arch = ArchSpec(stem_width=d["stem_width"], stages=tuple(stages), head_dropout=float(d["head_dropout"]),
-                        resolution=None if resolution == input_side else resolution)
+                        resolution=resolution)
         train = TrainSpec(**{dim.name.removeprefix("train/"): d[dim.name] for dim in TRAIN_DIMENSIONS})
         return Candidate(arch=arch, train=train)
 

@@ -179,9 +179,9 @@ def test_input_scale_sets_the_resolution_from_the_stored_side():
     decisions = SPACE.param_space.sample(random.Random(4))
     half = dict(decisions, input_scale=0.5)
     assert SPACE.decode(half, input_side=128).arch.resolution == 64
-    assert SPACE.decode(half, input_side=28).arch.resolution is None  # never below 32 px: the stored side
+    assert SPACE.decode(half, input_side=28).arch.resolution == 28  # never below 32 px: the stored side
     assert SPACE.decode(half).arch.resolution is None  # no dataset: the stored side, whatever it is
-    assert SPACE.decode(dict(decisions, input_scale=1.0), input_side=128).arch.resolution is None
+    assert SPACE.decode(dict(decisions, input_scale=1.0), input_side=128).arch.resolution == 128
     assert resolution_for(0.75, 96) == 72
     candidate = SPACE.decode(half, input_side=128)
     assert SPACE.decode(SPACE.encode(candidate, input_side=128), input_side=128) == candidate

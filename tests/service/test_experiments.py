@@ -158,6 +158,7 @@ def test_screened_candidates_do_not_consume_the_budget(stack, client):
     trials = all_trials(client, experiment["id"])
     assert len(trials) == 3 and all(t["status"] == "succeeded" and t["feasible"] for t in trials)
     assert all(t["params"] <= 20_000 and t["arch"]["arch"]["stages"][1]["width"] == 16 for t in trials)
+    assert all(t["arch"]["arch"]["resolution"] == 16 for t in trials)  # the input side each trial trained at
     assert done["screened"]["total"] >= 1 and set(done["screened"]["by_reason"]) == {"max_params"}
     # cost is predicted before training and measured during it
     assert all(t["predicted_epoch_s"] > 0 and t["measured_epoch_s"] > 0 for t in trials)
