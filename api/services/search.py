@@ -182,7 +182,7 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
             return []  # the project's trial slots are taken: wait (the reaper reschedules idle experiments)
     if room <= 0:
         if active == 0:
-            if out_of_time and not counts["succeeded"] and _promote_deadline_trial(session, experiment):
+            if not counts["succeeded"] and counts["pruned"] and _promote_stopped_trial(session, experiment):
                 counts["succeeded"], counts["pruned"] = 1, counts["pruned"] - 1
             _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)
         return []
@@ -193,6 +193,9 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
         # A proposal that fails now fails on every retry: end the search rather than leave it running forever.
         log.exception("experiment %s: proposing trials failed", experiment.id)
         created, why_none = [], f"proposing new trials failed: {type(error).__name__}: {error}"[:1000]
+    if not created and active == 0 and not counts["succeeded"] and counts["pruned"] \
+            and _promote_stopped_trial(session, experiment):
+        counts["succeeded"], counts["pruned"] = 1, counts["pruned"] - 1
     if not created and active == 0:
         # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
         status = _final_status(counts)
@@ -443,18 +446,19 @@ def _screened_record(index: int, decisions: dict[str, Any], violation: float):
 DEADLINE_STOP = "time budget spent: stopped after epoch"
 
 
-def _promote_deadline_trial(session: Session, experiment: Experiment) -> bool:
-    """When time ran out before any trial finished, the best trial the deadline stopped is the search's answer: it
-    becomes ``succeeded`` (its error says where it stopped), so the search ends with a leader and a final model."""
+def _promote_stopped_trial(session: Session, experiment: Experiment) -> bool:
+    """A search ending without any finished trial still has an answer when trials were stopped early (by the
+    deadline or by pruning): the one that trained longest, then scored best, becomes ``succeeded`` (its error says
+    where it stopped), so the search ends with a leader and a final model rather than ``failed``."""
     metric = objective_metric(experiment)
+    curves = repository.epoch_seconds_by_trial(session, experiment.id)
     stopped = [trial for trial in repository.all_trials(session, experiment.id)
-               if trial.status == "pruned" and (trial.error or "").startswith(DEADLINE_STOP)
-               and trial.feasible and trial_value(trial, metric) is not None]
+               if trial.status == "pruned" and trial.feasible and trial_value(trial, metric) is not None]
     if not stopped:
         return False
-    best = max(stopped, key=lambda trial: (trial_value(trial, metric), -trial.number))
+    best = max(stopped, key=lambda trial: (len(curves.get(trial.id, ())), trial_value(trial, metric), -trial.number))
     best.status = "succeeded"
-    best.error = f"{best.error} (kept: the time budget ended before any trial finished)"
+    best.error = f"{best.error} (kept: no trial finished, and this one trained longest and best)"
     return True
 
 

@@ -195,7 +195,7 @@ def test_two_workers_share_one_experiment_without_duplicate_numbers(stack, api_k
                                budget={"max_trials": 6, "epochs_per_trial": 15})
         experiment = client.post("/v1/experiments", json=body).json()
         done = wait_for_status(client, experiment["id"], {"succeeded", "failed"}, timeout_s=180)
-        assert done["status"] == "succeeded"
+        assert done["status"] == "succeeded", (done["detail"], done["progress"])
         trials = trial_rows(stack, experiment["id"])
         assert sorted(t.number for t in trials) == [1, 2, 3, 4, 5, 6]
         assert all(t.attempts == 1 for t in trials)
