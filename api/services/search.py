@@ -214,7 +214,7 @@ def data_shape(dataset) -> Any:
                      train_images=int(splits.get("train", 0)), val_images=int(splits.get("val", 0)))
 
 
-def screening_limits(experiment: Experiment, settings: Settings, *, counts, concurrency_busy: int = 0):
+def screening_limits(experiment: Experiment, settings: Settings, *, counts):
     """The user's constraints plus the seconds a new trial may take.
 
     With ``max_minutes``: the time left, shared among the candidates still to train (at least
@@ -366,7 +366,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
             else:
                 time_only_streak = 0
             if time_only_streak >= TIME_RELAX_AFTER and limits.max_trial_seconds is not None:
-                limits = _relaxed_time(limits, experiment)
+                limits = _relaxed_time(limits, experiment, settings)
                 time_only_streak = 0
     if not created and cheapest is not None and cheapest[0] <= _time_left_s(experiment, settings):
         _, decisions, candidate, verdict = cheapest
@@ -421,12 +421,11 @@ def _time_left_s(experiment: Experiment, settings: Settings) -> float:
     return max(0.0, max_minutes * 60.0 - elapsed_seconds(experiment)) * experiment.concurrency
 
 
-def _relaxed_time(limits, experiment: Experiment):
+def _relaxed_time(limits, experiment: Experiment, settings: Settings):
     """Twice the time share, at most the whole time left (times the concurrency)."""
     import dataclasses
 
-    left_s = max(1.0, (experiment.budget.get("max_minutes") or 0) * 60.0 - elapsed_seconds(experiment))
-    cap = left_s * experiment.concurrency if experiment.budget.get("max_minutes") else limits.max_trial_seconds
+    cap = max(1.0, _time_left_s(experiment, settings))
     return dataclasses.replace(limits, max_trial_seconds=min(cap, limits.max_trial_seconds * 2))
 
 
@@ -767,6 +766,17 @@ def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:
         return None
 
 
+def torch_bytes(state: dict) -> bytes:
+    """``torch.save`` of ``state`` into bytes, for the object store (weights, checkpoints)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
 class _Checkpointer:
     """Stores a snapshot at the first epoch end ``every_s`` after the last one, under the attempt's lease."""
 
@@ -775,16 +785,11 @@ class _Checkpointer:
         self.last = time.monotonic()
 
     def __call__(self, epoch: int, snapshot) -> None:
-        import io
-
-        import torch
-
         if time.monotonic() - self.last < self.every_s:
             return
-        buffer = io.BytesIO()
-        torch.save(snapshot(), buffer)
+        data = torch_bytes(snapshot())
         self.heartbeat.check()  # a lost lease writes nothing, not even a checkpoint
-        self.store.put_bytes(self.key, buffer.getvalue())
+        self.store.put_bytes(self.key, data)
         self.last = time.monotonic()
 
 
@@ -795,19 +800,14 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
 
     Best effort: a store error only costs the final model its head start.
     """
-    import io
-
-    import torch
-
     with unit_of_work() as session:
         leader = repository.best_trials(session, [experiment_id]).get(experiment_id)
         leader_id, leader_value = (leader.id, trial_value(leader, metric)) if leader is not None else (None, None)
     if leader_value is not None and value < leader_value:
         return
-    buffer = io.BytesIO()
-    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, buffer)
+    data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
     try:
-        store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), buffer.getvalue())
+        store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), data)
         if leader_id is not None and leader_id != trial_id:
             store.delete_prefix(trial_weights_key(project_id, experiment_id, leader_id).removesuffix("weights.pt"))
     except Exception:
