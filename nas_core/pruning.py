@@ -163,3 +163,57 @@ def rung_score(*, val_accuracy: float, val_balanced_accuracy: float | None = Non
     if val_loss is not None:
         score -= LOSS_TIEBREAK * (min(val_loss, 10.0) / 10.0 if math.isfinite(val_loss) else 1.0)
     return score
+
+
+# A finished curve "separates" at the first epoch where it has covered this share of its final gain over chance.
+SEPARATION_SHARE = 0.5
+# A finished curve that ends less than this above chance never separated: its last epoch is where it would have.
+MIN_SEPARATION_GAIN = 0.02
+
+
+def separation_epoch(history: Sequence[TrialRecord], *, chance: float) -> int | None:
+    """The epoch at which learning curves separate from chance on this data: for each finished (``succeeded``)
+    trial's curve of rung scores, the first epoch at which it had covered :data:`SEPARATION_SHARE` of its final gain
+    over ``chance``; the median over those trials (the upper one of an even count). None before any trial finished.
+
+    Easy data separates after an epoch or two; a cluttered photo task may still score at chance after a third of
+    its epochs, and there a rung compares noise: every trial that meets a lucky competitor is pruned.
+
+    >>> fast = TrialRecord(number=1, decisions={}, status="succeeded", value=0.9,
+    ...                    intermediate={1: 0.6, 2: 0.8, 3: 0.9, 4: 0.9})
+    >>> slow = TrialRecord(number=2, decisions={}, status="succeeded", value=0.5,
+    ...                    intermediate={1: 0.11, 2: 0.12, 3: 0.2, 4: 0.4, 5: 0.5})
+    >>> separation_epoch([fast], chance=0.1), separation_epoch([fast, slow], chance=0.1)
+    (1, 4)
+    """
+    epochs: list[int] = []
+    for record in history:
+        curve = {int(e): float(v) for e, v in record.intermediate.items() if math.isfinite(v)}
+        if record.status != "succeeded" or not curve:
+            continue
+        ordered = sorted(curve)
+        gain = curve[ordered[-1]] - chance
+        if gain < MIN_SEPARATION_GAIN:
+            epochs.append(ordered[-1])
+            continue
+        target = chance + SEPARATION_SHARE * gain
+        epochs.append(next(e for e in ordered if curve[e] >= target))
+    if not epochs:
+        return None
+    epochs.sort()
+    return epochs[len(epochs) // 2]
+
+
+def adaptive_min_resource(history: Sequence[TrialRecord], *, epochs: int, chance: float) -> int | None:
+    """ASHA's first rung when the user did not set one: a sixth of the trial's ``epochs`` (at least 1), later when
+    this search's finished curves separate from ``chance`` later (:func:`separation_epoch`). None means no rung
+    fits before the last epoch yet (no trial has finished, or curves separate only at the end): do not prune.
+
+    >>> adaptive_min_resource([], epochs=12, chance=0.5) is None
+    True
+    """
+    separated = separation_epoch(history, chance=chance)
+    if separated is None:
+        return None
+    first = max(1, epochs // 6, separated)
+    return first if first < epochs else None

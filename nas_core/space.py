@@ -49,7 +49,8 @@ from nas_core.params import Categorical, Condition, FloatParam, IntParam, Param,
 from nas_core.spec import (ACTIVATION_NAMES, DOWNSAMPLE_NAMES, MIX_NAMES, OP_NAMES, OPTIMIZER_NAMES, POLICY_NAMES,
                            SCHEDULE_NAMES, ArchSpec, Candidate, StageSpec, TrainSpec)
 
-SEARCH_SPACE_VERSION = "block-2"  # block-2: input_scale, a cheaper default, the training options of 2026-12
+# block-2: input_scale, a cheaper default, the training options of 2026-12; block-3: the stem downsamples from 48 px
+SEARCH_SPACE_VERSION = "block-3"
 MAX_STAGES = 8
 WIDTH_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 # The default space leaves out the most expensive corners (widths above 128, 7x7 kernels, 4+ blocks a stage, stages

@@ -238,6 +238,15 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts):
                   max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
 
 
+def strategy_budget(budget: dict[str, Any]) -> int:
+    """The number of trials a strategy plans for (evolution's start-up is a share of it): ``max_trials``, or with a
+    time budget the :data:`TARGET_TRAINED` trials the time is shared for, when fewer. Planning a start-up for 100
+    trials in a search that has time for 30 would spend all of them on start-up draws and never mutate the best."""
+    if budget.get("max_minutes"):
+        return min(budget["max_trials"], TARGET_TRAINED)
+    return budget["max_trials"]
+
+
 def epoch_time_correction(trials: list[Trial], epoch_seconds: dict[str, list[float]]) -> float:
     """How this search's measured epoch times compare with the predictions: the median over its trials (running
     ones too, from their first epoch on) of median measured / predicted, within [0.25, 8]."""
@@ -332,7 +341,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
             proposals, references = references[:count - len(created)], references[count - len(created):]
         else:
             proposals = strategy.ask(space.param_space, history, max(count - len(created), SCREEN_BATCH),
-                                     seed=experiment.seed, budget=experiment.budget["max_trials"])
+                                     seed=experiment.seed, budget=strategy_budget(experiment.budget))
         if not proposals:
             exhausted = True
             break
@@ -656,7 +665,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     except (NASError, *DOMAIN_ERRORS) as error:
         return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
 
-    pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"])
+    make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"])  # settings checked before training
+    chance = 1.0 / max(1, len(data.classes))
     checkpoint_key = trial_checkpoint_key(project_id, experiment_id, trial_id)
     resume = _load_checkpoint(store, checkpoint_key)
     resumed_from = int(resume["epoch"]) if resume is not None else None
@@ -688,9 +698,12 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             deadline = experiment is not None and time_is_up(experiment)
             prune = False
             last_epoch = report.epoch >= budget["epochs_per_trial"]
-            if not heartbeat.stop_reason and not deadline and pruner is not None and not last_epoch:
+            if not heartbeat.stop_reason and not deadline and not last_epoch:
                 history = history_records(session, experiment, exclude=trial_id)
-                prune = pruner.should_prune(history, number=number, epoch=report.epoch, value=score)
+                pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"], history=history,
+                                           chance=chance)
+                prune = pruner is not None and pruner.should_prune(history, number=number, epoch=report.epoch,
+                                                                   value=score)
         # Raised only after the commit above, so a prune or cancel never rolls the epoch's metrics back.
         if heartbeat.stop_reason:
             raise TrialCanceled(heartbeat.stop_reason)
@@ -818,17 +831,27 @@ def _recall_json(recall) -> list[float | None]:
     return [None if value != value else float(value) for value in recall]  # NaN (class absent) is null in JSON
 
 
-def make_trial_pruner(pruner_settings: dict[str, Any], *, epochs: int | None = None):
-    """The experiment's pruner. ASHA's first rung defaults to a sixth of the trial's epochs (at least 1): after a
-    single epoch of warm-up most curves have not separated yet."""
-    from nas_core.pruning import make_pruner
+def make_trial_pruner(pruner_settings: dict[str, Any], *, epochs: int | None = None, history=None,
+                      chance: float | None = None):
+    """The experiment's pruner, or None when nothing is to be pruned now.
+
+    ASHA's first rung, unless the user set ``min_resource``: a sixth of the trial's epochs, or later where this
+    search's finished curves separate from ``chance`` later (:func:`nas_core.pruning.adaptive_min_resource`); no
+    pruning until one trial has finished. Given without ``history``, the sixth alone."""
+    from nas_core.pruning import adaptive_min_resource, make_pruner
 
     kind = pruner_settings.get("kind", "asha")
     if kind == "none":
         return None
     options = {k: v for k, v in pruner_settings.items() if k != "kind"}
     if kind == "asha" and epochs is not None and "min_resource" not in options:
-        options["min_resource"] = max(1, epochs // 6)
+        if history is None or chance is None:
+            options["min_resource"] = max(1, epochs // 6)
+        else:
+            first = adaptive_min_resource(history, epochs=epochs, chance=chance)
+            if first is None:
+                return None
+            options["min_resource"] = first
     return make_pruner(kind, **options)
 
 

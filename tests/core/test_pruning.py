@@ -7,7 +7,7 @@ import re
 import pytest
 
 from nas_core.params import TrialRecord
-from nas_core.pruning import make_pruner
+from nas_core.pruning import adaptive_min_resource, make_pruner, separation_epoch
 
 
 def _finished(count: int, *, epochs: int = 9) -> list[TrialRecord]:
@@ -84,3 +84,41 @@ def test_stateless_and_validated():
                                     ("median", {"n_warmup_epochs": 10**9}, "n_warmup_epochs >= 0 and <= 1000")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             make_pruner(kind, **settings)
+
+
+def _curve(number: int, values: list[float], status: str = "succeeded") -> TrialRecord:
+    curve = {epoch: value for epoch, value in enumerate(values, start=1)}
+    return TrialRecord(number=number, decisions={}, status=status, value=values[-1], intermediate=curve)
+
+
+def test_the_first_rung_waits_until_curves_separate_from_chance():
+    # Ten classes: chance is 0.1. This curve stays at chance for five epochs of twelve, then learns.
+    late = _curve(1, [0.11, 0.12, 0.11, 0.13, 0.15, 0.2, 0.26, 0.3, 0.33, 0.35, 0.36, 0.37])
+    assert separation_epoch([late], chance=0.1) == 7  # first epoch at or above 0.1 + 0.5 * 0.27
+    assert adaptive_min_resource([late], epochs=12, chance=0.1) == 7
+    # Easy data separates at once: the first rung stays at a sixth of the epochs.
+    early = _curve(2, [0.8, 0.9, 0.95, 0.96, 0.97, 0.97, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98])
+    assert adaptive_min_resource([early], epochs=12, chance=0.1) == 2
+    # The median over finished trials; pruned and running curves do not count, they never reached the end.
+    later = _curve(3, [0.1] * 8 + [0.2, 0.3, 0.4, 0.5])
+    assert separation_epoch([early, late, later, _curve(4, [0.1] * 3, "pruned")], chance=0.1) == 7
+    assert separation_epoch([early, late, _curve(3, [0.5] * 12)], chance=0.1) == 1
+
+
+def test_no_rung_before_a_trial_finished_or_when_curves_never_separate():
+    assert adaptive_min_resource([], epochs=12, chance=0.5) is None
+    assert adaptive_min_resource([_curve(1, [0.5, 0.6], "running")], epochs=12, chance=0.5) is None
+    flat = _curve(1, [0.1] * 11 + [0.11])  # never separated: its last epoch, which leaves no rung before the end
+    assert separation_epoch([flat], chance=0.1) == 12
+    assert adaptive_min_resource([flat], epochs=12, chance=0.1) is None
+
+
+def test_a_late_first_rung_keeps_a_slow_starter_that_an_early_rung_would_cut():
+    # The finished trial leapt ahead at epoch 2 by luck of its start; the newcomer is still at chance there.
+    leader = _curve(1, [0.1, 0.16, 0.2, 0.25, 0.3, 0.34, 0.38, 0.4, 0.42, 0.44, 0.45, 0.46])
+    newcomer_at_2 = 0.11
+    assert make_pruner("asha", min_resource=2).should_prune([leader], number=2, epoch=2, value=newcomer_at_2)
+    first = adaptive_min_resource([leader], epochs=12, chance=0.1)
+    assert first == 5
+    assert not make_pruner("asha", min_resource=first).should_prune([leader], number=2, epoch=2,
+                                                                    value=newcomer_at_2)
