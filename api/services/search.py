@@ -625,6 +625,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
              heartbeat: Heartbeat) -> dict[str, Any]:
     """Build, check constraints, train; returns the trial's final columns (status included)."""
     from nas_core.builder import build_model
+    import torch
+
     from nas_core.errors import ConstraintViolation, NASError, TrialCanceled, TrialPruned
     from nas_core.metrics import count_flops, count_params, measure_latency_ms, check_constraints, ModelCost
     from nas_core.pruning import rung_score
@@ -651,7 +653,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     epoch_reports: list[Any] = []
     cost: dict[str, Any] = {}
     try:
-        model = build_model(candidate.arch, data.channels, len(data.classes), input_size=size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the initial weights are part of what the trial's seed reproduces
+            model = build_model(candidate.arch, data.channels, len(data.classes), input_size=size)
         input_shape = (1, data.channels, *size)
         # Screening checked these before the trial was created; checked again on the built network, cheapest first.
         cost["params"] = count_params(model)
