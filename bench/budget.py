@@ -456,7 +456,7 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
     shape = "×".join(str(spec["input"][k]) for k in ("channels", "height", "width"))
     rows = [
         ("data", f"{split.name}: {len(split.train_y)} images uploaded, {len(split.test_y)} held back; input {shape}",
-         f"input {baseline['input_side']} px"),
+         f"input {baseline['input_side']} px" if "input_side" in baseline else ""),
         ("test accuracy (held back)", f"{service['accuracy']:.4f} (ONNX)", f"{baseline['accuracy']:.4f}"),
         ("params", f"{service['params']:,}" if service["params"] is not None else "n/a", f"{baseline['params']:,}"),
         ("margin", f"{margin:+.1f} points", ""),

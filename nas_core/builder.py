@@ -8,9 +8,9 @@ Resolution handling (derived here, never stored in the spec): the builder follow
 ``input_size`` and *skips* a stage's downsampling when the map would get smaller than 2 px, so a 6-stage network
 works on 16 px images. The stem runs at stride 2 when the shorter input side is at least 48 px (keeps large images
 affordable, and makes a smaller ``input_scale`` cheaper from 48 px up: 128, 96, 72 and 48 px inputs leave the stem at
-64, 48, 36 and 24 px). The head uses adaptive pooling, so the network also accepts other resolutions than ``input_size``;
-only the skip decisions were made for ``input_size``. Pools use ``ceil_mode`` and convs 'same' padding, so even then
-no map shrinks below 1 px.
+64, 48, 36 and 24 px). The head uses adaptive pooling, so the network also accepts other resolutions than
+``input_size``; only the skip decisions were made for ``input_size``. Pools use ``ceil_mode`` and convs 'same'
+padding, so even then no map shrinks below 1 px.
 
 >>> import torch
 >>> from nas_core.spec import ArchSpec, StageSpec

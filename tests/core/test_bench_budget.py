@@ -32,6 +32,19 @@ def test_splits_hold_back_test_images_stratified_and_seeded(name, train, test, s
     assert np.array_equal(split.train_x, again.train_x) and np.array_equal(split.test_y, again.test_y)
 
 
+def test_scenes_are_colour_imbalanced_and_seeded(tmp_path):
+    split = budget.build_split("scenes", seed=0)
+    assert split.train_x.shape[1:] == (96, 96, 3) and len(split.train_y) + len(split.test_y) == budget.SCENES_IMAGES
+    counts = np.bincount(split.train_y, minlength=10)
+    assert counts[0] > 5 * counts[9] > 0  # the commonest class about ten times the rarest
+    assert not np.array_equal(split.train_x[..., 0], split.train_x[..., 1])  # colour, not gray in three channels
+    assert np.array_equal(budget.build_split("scenes", seed=0).test_x, split.test_x)
+    budget.write_zip(split, tmp_path / "scenes.zip")
+    with zipfile.ZipFile(tmp_path / "scenes.zip") as archive:
+        image = Image.open(io.BytesIO(archive.read(archive.namelist()[0])))
+        assert image.mode == "RGB" and image.size == (96, 96)
+
+
 def test_held_back_images_are_not_uploaded(tmp_path):
     split = budget.build_split("digits", seed=1)
     budget.write_zip(split, tmp_path / "digits.zip")

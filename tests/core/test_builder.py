@@ -62,9 +62,20 @@ def test_odd_and_rectangular_inputs_and_many_classes():
 
 def test_large_inputs_get_a_strided_stem():
     spec = ArchSpec(8, (StageSpec("dwsep", 1, 16, 3, downsample="none"),))
-    small, large = build_model(spec, 3, 2, input_size=64), build_model(spec, 3, 2, input_size=128)
+    small, large = build_model(spec, 3, 2, input_size=32), build_model(spec, 3, 2, input_size=128)
     assert small.stem[0].stride == (1, 1) and large.stem[0].stride == (2, 2)
     assert large.eval()(torch.zeros(1, 3, 128, 128)).shape == (1, 2)
+
+
+def test_a_smaller_input_never_costs_more_from_48_px_up():
+    """Input scales of a 96 or 128 px dataset (48–128 px) are cheaper the smaller they are: no stem decision makes a
+    three-quarter input run its stages at a larger map than the full one (72 px once cost twice 96 px)."""
+    from nas_core.metrics import count_flops
+
+    spec = ArchSpec(24, (StageSpec("conv", 1, 32, 3), StageSpec("residual", 1, 64, 3)))
+    flops = [count_flops(build_model(spec, 3, 10, input_size=side), (1, 3, side, side))
+             for side in (48, 64, 72, 96, 128)]
+    assert flops == sorted(flops), flops
 
 
 def test_rebuilt_from_json_has_same_params_and_output_shape():

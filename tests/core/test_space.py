@@ -205,3 +205,20 @@ def test_training_dimensions_default_to_the_recipe_the_trainer_documents():
             SPACE.with_overrides({"train/batch_size": bad})
     with pytest.raises(InvalidSearchSpace, match="train/mix"):
         SPACE.with_overrides({"train/mix": "mosaic"})
+
+
+def test_reference_points_lie_in_the_default_space_and_decode_to_the_hand_designed_networks():
+    from nas_core.space import reference_candidates
+
+    points = SPACE.reference_points()
+    expected = reference_candidates()
+    assert len(points) == len(expected) == 4
+    for point, (candidate, scale) in zip(points, expected):
+        decoded = SPACE.decode(point, input_side=96)
+        assert point["input_scale"] == scale
+        assert decoded.arch.stages == candidate.arch.stages and decoded.train == candidate.train
+        assert decoded.arch.resolution == resolution_for(scale, 96)
+    assert len({SPACE.param_space.key(point) for point in points}) == 4
+    # a space that excludes a reference's decisions skips it rather than proposing outside itself
+    narrowed = SPACE.with_overrides({"stage_count": [3], "input_scale": [1.0]})
+    assert [p["input_scale"] for p in narrowed.reference_points()] == [1.0]
