@@ -38,7 +38,8 @@ class Pruner:
     """Stateless pruning decision: ``asha`` (asynchronous successive halving), ``median`` or ``none``.
 
     asha: a trial reaching rung k (epoch ``min_resource * reduction_factor**k``) goes on only if its accuracy there
-    is in the top ``1/reduction_factor`` of every trial that reached that rung. median: it goes on only if its best
+    is in the top ``1/reduction_factor`` of every trial that reached that rung, once
+    :attr:`min_competitors` other trials have. median: it goes on only if its best
     accuracy so far is at least the median of completed trials at the same epoch, after ``n_startup_trials``
     completed trials and ``n_warmup_epochs`` epochs.
     """
@@ -66,6 +67,8 @@ class Pruner:
             return False
         if not math.isfinite(value):
             return True  # a diverged run never recovers its accuracy
+        if self.kind == "asha" and self._competitors(history, number=number, epoch=epoch) < self.min_competitors:
+            return False
         study = in_memory_study(pruner=self._optuna_pruner())
         own_curve: dict[int, float] = {}
         for record in sorted(history, key=lambda r: r.number):
@@ -81,6 +84,19 @@ class Pruner:
                                      system_attrs=self._rungs(own_curve, before=epoch)))
         current = study.get_trials(deepcopy=False)[-1]
         return bool(study.pruner.prune(study, current))
+
+    @property
+    def min_competitors(self) -> int:
+        """ASHA prunes at a rung only once this many other trials reached it: ``2 * reduction_factor - 1``, the
+        fewest with which "the top ``1/reduction_factor``" holds more than the single best. With fewer, Optuna's rule
+        keeps only a trial that beats every one before it, and a newcomer (a hand-designed reference even) is cut
+        because one earlier trial had a lucky start."""
+        return 2 * self.reduction_factor - 1
+
+    @staticmethod
+    def _competitors(history: Sequence[TrialRecord], *, number: int, epoch: int) -> int:
+        return sum(1 for record in history if record.number != number and record.status != "screened"
+                   and any(int(e) >= epoch and math.isfinite(v) for e, v in record.intermediate.items()))
 
     def _optuna_pruner(self) -> BasePruner:
         if self.kind == "asha":

@@ -62,9 +62,12 @@ DEFAULT_REASONING = (
     "The default space is sized so that a random candidate trains in seconds per epoch on a CPU at 64 px and any "
     "budget trains tens of candidates: every stage halves the resolution (a full-resolution stage multiplies the "
     "cost of all that follow), stages hold 1-3 blocks of at most 128 channels with 3x3 or 5x5 kernels, and the "
-    "input side is searched (input_scale 0.5, 0.75 or 1 of the stored side, never below 32 px). Wider, deeper, 7x7 "
-    "and full-resolution stages stay reachable by override. Candidates are also screened before training against "
-    "the constraints and their predicted share of max_minutes.")
+    "input side is searched (input_scale 0.5, 0.75 or 1 of the stored side, never below 32 px; from 48 px up the "
+    "stem convolution halves it, so a smaller input is always cheaper). Wider, deeper, 7x7 and full-resolution "
+    "stages stay reachable by override. A search first trains four hand-designed reference networks that lie in the "
+    "space (residual 32-64-128 at full and three-quarter side, a plain 4-stage conv network, an MBConv network at "
+    "half side), so even a short budget starts from designs known to work. Candidates are also screened before "
+    "training against the constraints and their predicted share of max_minutes.")
 STAGE_COUNT_ALIAS = "stage_count"
 
 

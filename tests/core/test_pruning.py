@@ -115,10 +115,25 @@ def test_no_rung_before_a_trial_finished_or_when_curves_never_separate():
 
 def test_a_late_first_rung_keeps_a_slow_starter_that_an_early_rung_would_cut():
     # The finished trial leapt ahead at epoch 2 by luck of its start; the newcomer is still at chance there.
-    leader = _curve(1, [0.1, 0.16, 0.2, 0.25, 0.3, 0.34, 0.38, 0.4, 0.42, 0.44, 0.45, 0.46])
+    leaders = [_curve(n, [0.1, 0.16 + 0.01 * n, 0.2, 0.25, 0.3, 0.34, 0.38, 0.4, 0.42, 0.44, 0.45, 0.46])
+               for n in range(1, 6)]
     newcomer_at_2 = 0.11
-    assert make_pruner("asha", min_resource=2).should_prune([leader], number=2, epoch=2, value=newcomer_at_2)
-    first = adaptive_min_resource([leader], epochs=12, chance=0.1)
+    assert make_pruner("asha", min_resource=2).should_prune(leaders, number=6, epoch=2, value=newcomer_at_2)
+    first = adaptive_min_resource(leaders, epochs=12, chance=0.1)
     assert first == 5
-    assert not make_pruner("asha", min_resource=first).should_prune([leader], number=2, epoch=2,
+    assert not make_pruner("asha", min_resource=first).should_prune(leaders, number=6, epoch=2,
                                                                     value=newcomer_at_2)
+
+
+def test_asha_prunes_at_a_rung_only_once_enough_trials_reached_it():
+    pruner = make_pruner("asha", min_resource=2, reduction_factor=3)
+    assert pruner.min_competitors == 5
+    strong = [_curve(n, [0.5, 0.8, 0.85, 0.9]) for n in range(1, 7)]
+    # One lucky earlier trial is no reason to cut a newcomer, nor are four: "the top third" of five is the best.
+    assert not pruner.should_prune(strong[:1], number=7, epoch=2, value=0.3)
+    assert not pruner.should_prune(strong[:4], number=7, epoch=2, value=0.3)
+    # Five trials that reached epoch 2 make a rung that ranks; ones that stopped before it (or were screened) don't.
+    assert pruner.should_prune(strong[:5], number=7, epoch=2, value=0.3)
+    short = [_curve(n, [0.5], "pruned") for n in range(10, 20)]
+    assert not pruner.should_prune(strong[:4] + short, number=7, epoch=2, value=0.3)
+    assert not pruner.should_prune(strong[:5], number=7, epoch=2, value=0.85)
