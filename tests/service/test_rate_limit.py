@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 
@@ -43,8 +44,12 @@ def test_the_limiter_is_shared_only_with_a_redis_broker_and_when_asked():
 def test_the_shared_bucket_refills_like_the_in_process_one(per_minute):
     prefix = f"nas-test-{secrets.token_hex(4)}:"
     shared, local = _shared(per_minute, prefix), RateLimiter(per_minute)
+    started = time.monotonic()
     for _ in range(per_minute):
         assert shared.acquire("p") == local.acquire("p") == 0.0
     expected = local.acquire("p")
-    assert expected == pytest.approx(60 / per_minute, rel=0.01)
-    assert shared.acquire("p") == pytest.approx(expected, rel=0.01)
+    # The buckets refill while the loop runs (60 Redis round trips on a loaded machine take tens of ms): the wait
+    # is one token's time less what has refilled since, and the shared bucket's, asked just after, agrees with it.
+    refilled = time.monotonic() - started
+    assert 60 / per_minute - refilled - 0.005 <= expected <= 60 / per_minute
+    assert shared.acquire("p") == pytest.approx(expected, rel=0.01, abs=refilled + 0.005)

@@ -25,7 +25,7 @@ from api.models import Trial, TrialAttempt
 from api.queue import create_celery
 from api.repositories import experiments as repository
 from api.services.search import RUN_TRIAL_TASK
-from tests.service.conftest import BIN, _start, _stop, settings_from_env, start_api
+from tests.service.conftest import BIN, _start, _stop_all, settings_from_env, start_api
 from tests.service.test_experiments import (all_trials, experiment_body, ready_dataset,
                                             wait_for_status)
 
@@ -82,8 +82,7 @@ def open_cell(stack, tmp_path: Path, **settings: str) -> Iterator[Cell]:
     try:
         yield result
     finally:
-        for process in result.processes:
-            _stop(process)
+        _stop_all(result.processes)
 
 
 @pytest.fixture
