@@ -624,9 +624,9 @@ def _abandon_attempt(session: Session, trial: Trial, reason: str) -> None:
 def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, trial_id: str, lease_token: str,
              heartbeat: Heartbeat) -> dict[str, Any]:
     """Build, check constraints, train; returns the trial's final columns (status included)."""
-    from nas_core.builder import build_model
     import torch
 
+    from nas_core.builder import build_model
     from nas_core.errors import ConstraintViolation, NASError, TrialCanceled, TrialPruned
     from nas_core.metrics import count_flops, count_params, measure_latency_ms, check_constraints, ModelCost
     from nas_core.pruning import rung_score
