@@ -91,6 +91,11 @@ class Split:
 # Data
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (``taskset`` narrows them), which both contestants get as threads."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def build_split(name: str, seed: int) -> Split:
     """The images the service receives and the ones held back from it (never uploaded)."""
     from sklearn.model_selection import train_test_split
@@ -235,7 +240,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
     zip_path = workdir / f"{split.name}.zip"
     write_zip(split, zip_path)
     env = dict(os.environ, NAS_DATA_DIR=str(workdir / "state"),
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(usable_cpus())))
     with embedded_service(env=env, port=port, log_path=workdir / "serve.log", project="budget") as (url, key):
         client = AuthenticatedClient(base_url=url, token=key, timeout=httpx.Timeout(60.0))
         http = client.get_httpx_client()
@@ -518,7 +523,7 @@ def main() -> int:
         print(f"service: held-back accuracy {service['accuracy']:.4f} with {service['params']} params; "
               f"server stopped", flush=True)
 
-        torch.set_num_threads(os.cpu_count() or 1)  # the service has stopped: the machine is the baseline's
+        torch.set_num_threads(usable_cpus())  # the service has stopped: the machine is the baseline's
         # The baseline sees the images at the side the service stored them, not the (maybe smaller) input side the
         # search chose for its network.
         stored = service["stored_image"]

@@ -74,8 +74,10 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
 
 # Export, verification and upload after the last epoch, on top of the epochs (seconds; measured ~5-15 s on a CPU).
 MODEL_OVERHEAD_S = 15.0
-# With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes.
-DEFAULT_MODEL_SHARE = 0.5
+# With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes. It
+# continues from the winner's weights, so its minutes go to the one network that is handed back: at equal total time
+# a search of a few minutes on scenes (bench.budget) gave its winner 2/5 of the machine at a share of 0.5.
+DEFAULT_MODEL_SHARE = 1.0
 # A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
 MAX_EPOCHS_PER_TRIAL_EPOCH = 8
 
@@ -95,9 +97,9 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
     """Epochs of the final model and its announced duration in seconds (None when nothing was measured).
 
     Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
-    epochs. With one (``budget.model_minutes`` or, without it, half of ``budget.max_minutes``), the epochs fill it —
-    a longer schedule from the winner's weights keeps improving it — up to :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the
-    search's epochs and ``model_max_epochs``.
+    epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``),
+    the epochs fill it — a longer schedule from the winner's weights keeps improving it — up to
+    :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs and ``model_max_epochs``.
     """
     epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
     budget = experiment.budget or {}

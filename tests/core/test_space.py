@@ -26,6 +26,7 @@ def test_default_space_covers_the_documented_dimensions():
     assert params["stage4/kernel"].choices == (3, 5)
     assert params["stage4/expansion"].choices == (1, 3, 4)
     assert params["stage2/downsample"].choices == ("max", "avg", "stride")
+    assert params["stage1/downsample"].choices == ("max", "avg", "stride", "none")
     assert params["stage2/activation"].choices == ("relu", "leaky_relu", "swish")
     assert params["stage3/depth"] == IntParam(1, 3, condition=Condition("num_stages", 3))
     assert params["input_scale"].choices == (0.5, 0.75, 1.0)
@@ -220,5 +221,8 @@ def test_reference_points_lie_in_the_default_space_and_decode_to_the_hand_design
         assert decoded.arch.resolution == resolution_for(scale, 96)
     assert len({SPACE.param_space.key(point) for point in points}) == 4
     # a space that excludes a reference's decisions skips it rather than proposing outside itself
-    narrowed = SPACE.with_overrides({"stage_count": [3], "input_scale": [1.0]})
-    assert [p["input_scale"] for p in narrowed.reference_points()] == [1.0]
+    narrowed = SPACE.with_overrides({"stage_count": [3], "input_scale": [0.75]})
+    assert [p["input_scale"] for p in narrowed.reference_points()] == [0.75]
+    # the plain network with a full-resolution first stage needs "none" there, which later stages do not offer
+    assert [p["stage1/downsample"] for p in SPACE.reference_points()] == ["max", "none", "max", "stride"]
+    assert SPACE.with_overrides({"downsample": ["max", "avg", "stride"]}).reference_points()[1]["input_scale"] == 0.75

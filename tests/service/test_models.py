@@ -205,7 +205,8 @@ def test_a_time_budget_sets_the_final_models_epochs():
     assert estimate == pytest.approx(epochs * 5.0 + service.MODEL_OVERHEAD_S)
     half = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "max_minutes": 4.0})
     assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
-                                   epochs=None)[0] == int((120 - service.MODEL_OVERHEAD_S) / 5.0)
+                                   epochs=None)[0] == int((service.DEFAULT_MODEL_SHARE * 240 - service.MODEL_OVERHEAD_S)
+                                                          / 5.0)
     assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=50)[0] == 50  # asked-for epochs are kept
     roomy = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 60.0})
