@@ -67,6 +67,7 @@ class Dataset(Base):
 
 EXPERIMENT_STATUSES = ("queued", "running", "canceling", "canceled", "succeeded", "failed")
 ACTIVE_EXPERIMENT_STATUSES = ("queued", "running", "canceling")
+ACTIVE_TRIAL_STATUSES = ("pending", "running")
 TRIAL_STATUSES = ("pending", "running", "succeeded", "pruned", "failed", "canceled")
 ATTEMPT_STATUSES = ("running", "succeeded", "pruned", "failed", "canceled", "lost")
 MODEL_STATUSES = ("queued", "running", "ready", "failed")

@@ -1,4 +1,4 @@
-"""Multi-objective view of an experiment: rank by accuracy under constraints, and the Pareto front.
+"""Multi-objective view of an experiment: the Pareto front over accuracy, parameters and latency.
 
 >>> pareto_front([("a", 0.90, 1e6, 2.0), ("b", 0.92, 3e6, 2.0), ("c", 0.89, 2e6, 3.0), ("d", 0.90, 1e6, 2.0)])
 ['a', 'b', 'd']
@@ -9,41 +9,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
-
-from nas_core.params import TrialRecord
+from typing import Hashable, Sequence
 
 ParetoPoint = tuple[Hashable, float, float, float]  # (id, accuracy ↑, params ↓, latency_ms ↓)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderboardEntry:
-    """``rank`` is competition ranking (1, 2, 2, 4): equal values share a rank."""
-
-    rank: int
-    number: int
-    value: float
-
-
-def rank(records: Sequence[TrialRecord], *, constraints_ok: Callable[[TrialRecord], bool] | None = None
-         ) -> list[TrialRecord]:
-    """Succeeded, feasible trials (and passing ``constraints_ok``) by value, best first; ties: earlier trial first."""
-    eligible = [r for r in records
-                if r.status == "succeeded" and r.feasible and r.value is not None and math.isfinite(r.value)
-                and (constraints_ok is None or constraints_ok(r))]
-    return sorted(eligible, key=lambda r: (-r.value, r.number))
-
-
-def leaderboard(records: Sequence[TrialRecord], *, constraints_ok: Callable[[TrialRecord], bool] | None = None,
-                limit: int | None = None) -> list[LeaderboardEntry]:
-    """:func:`rank` with competition ranks attached, cut to ``limit`` entries."""
-    entries: list[LeaderboardEntry] = []
-    for position, record in enumerate(rank(records, constraints_ok=constraints_ok)):
-        shared = entries and entries[-1].value == record.value
-        entries.append(LeaderboardEntry(rank=entries[-1].rank if shared else position + 1, number=record.number,
-                                        value=float(record.value)))
-    return entries if limit is None else entries[:limit]
 
 
 def pareto_front(points: Sequence[ParetoPoint]) -> list[Hashable]:

@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session, lazyload
 from api.db import utcnow
 from api.models import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
 
-ACTIVE_TRIAL_STATUSES = ("pending", "running")
-
 
 def add(session: Session, row: Experiment | Trial | TrialAttempt | TrialEpoch) -> None:
     session.add(row)
@@ -223,10 +221,6 @@ def stale_pending_trial_ids(session: Session, *, older_than: datetime) -> list[s
     not_nudged_since = Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than)
     return list(session.scalars(select(Trial.id).where(Trial.status == "pending", Trial.created_at < older_than,
                                                        not_nudged_since)))
-
-
-def current_attempt(session: Session, lease_token: str) -> TrialAttempt | None:
-    return session.scalar(select(TrialAttempt).where(TrialAttempt.lease_token == lease_token))
 
 
 def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from api.models import (
     ACTIVE_EXPERIMENT_STATUSES,
+    ACTIVE_TRIAL_STATUSES,
     Dataset,
     Experiment,
     IdempotencyKey,
@@ -16,8 +17,6 @@ from api.models import (
     Project,
     Trial,
 )
-
-ACTIVE_TRIAL_STATUSES = ("pending", "running")
 
 
 def lock_project(session: Session, project_id: str) -> None:

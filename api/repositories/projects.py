@@ -12,10 +12,6 @@ def get_project_by_name(session: Session, name: str) -> Project | None:
     return session.scalar(select(Project).where(Project.name == name))
 
 
-def get_project(session: Session, project_id: str) -> Project | None:
-    return session.get(Project, project_id)
-
-
 def add(session: Session, entity: Project | ApiKey) -> None:
     session.add(entity)
     session.flush()

@@ -1,4 +1,4 @@
-"""Ranking under constraints and the Pareto front over (accuracy ↑, params ↓, latency ↓)."""
+"""The Pareto front over (accuracy ↑, params ↓, latency ↓)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nas_core.params import TrialRecord
-from nas_core.ranking import leaderboard, pareto_front, rank
+from nas_core.ranking import pareto_front
 
 
 def _brute_force_front(points):
@@ -17,23 +16,6 @@ def _brute_force_front(points):
         no_worse = q[1] >= p[1] and q[2] <= p[2] and q[3] <= p[3]
         return no_worse and (q[1] > p[1] or q[2] < p[2] or q[3] < p[3])
     return [p[0] for p in points if not any(dominates(q, p) for q in points)]
-
-
-def test_rank_keeps_feasible_succeeded_trials_best_first():
-    records = [
-        TrialRecord(number=0, decisions={}, status="succeeded", value=0.80),
-        TrialRecord(number=1, decisions={}, status="succeeded", value=0.95, feasible=False),
-        TrialRecord(number=2, decisions={}, status="pruned", value=0.99),
-        TrialRecord(number=3, decisions={}, status="failed"),
-        TrialRecord(number=4, decisions={}, status="succeeded", value=0.90),
-        TrialRecord(number=5, decisions={}, status="succeeded", value=0.90),
-        TrialRecord(number=6, decisions={}, status="running"),
-    ]
-    assert [r.number for r in rank(records)] == [4, 5, 0]
-    assert [r.number for r in rank(records, constraints_ok=lambda r: r.number != 4)] == [5, 0]
-    board = leaderboard(records)
-    assert [(e.rank, e.number) for e in board] == [(1, 4), (1, 5), (3, 0)]  # equal values share a rank
-    assert len(leaderboard(records, limit=2)) == 2
 
 
 def test_pareto_front_ties_and_duplicates():
