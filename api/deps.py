@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import carries_body, read_json_body, with_body
 from api.db import end_unit_of_work
-from api.errors import APIError, Unauthorized
+from api.errors import Unauthorized, ValidationFailed
 from api.models import Project
 from api.services import keys as keys_service
 from api.services import limits as limits_service
@@ -46,7 +46,7 @@ async def reject_nul_characters(request: Request) -> None:
     errors += [{"field": f"query.{name}", "error": "must not contain NUL characters"}
                for name, value in request.query_params.multi_items() if "\x00" in name or "\x00" in value]
     if errors:
-        raise APIError(422, "validation-error", "the request is not valid", errors=errors)
+        raise ValidationFailed(errors)
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -131,9 +131,8 @@ async def idempotency_key(request: Request, session: SessionDep, project: Curren
         return
     key = key.strip()
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise APIError(422, "validation-error", "the request is not valid", errors=[
-            {"field": f"header.{IDEMPOTENCY_HEADER}",
-             "error": f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"}])
+        raise ValidationFailed.field(f"header.{IDEMPOTENCY_HEADER}",
+                                     f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     # A multipart upload is streamed by its handler, which hashes it and calls check_idempotent_upload.
     multipart = request.headers.get("content-type", "").startswith("multipart/")
     fingerprint = None if multipart else limits_service.body_fingerprint(await request.body())

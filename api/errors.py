@@ -1,4 +1,11 @@
-"""One error type for the API and one place that renders every error as ``application/problem+json``."""
+"""The API's errors and the one place that renders every one of them as ``application/problem+json``.
+
+The catalogue: :class:`ValidationFailed` (422, one shape: ``errors`` names each field), :class:`NotFound` (404),
+:class:`Conflict` (409: the resource's state forbids the request), :class:`QuotaExceeded` (429) and
+:class:`StorageQuotaExceeded` (413), :class:`RateLimited` (429 with ``Retry-After``), :class:`PayloadTooLarge`
+(413), :class:`UnsupportedMediaType` (415), :class:`IncompleteBody` (400), :class:`Unauthorized` (401) and
+:class:`NotReady` (503). Services raise these; :class:`APIError` itself is their base.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +41,18 @@ class APIError(Exception):
 
 
 class ValidationFailed(APIError):
-    """422 ``validation-error``, the shape of every invalid request: ``errors`` names each field by where it was sent
-    (``body.budget.max_trials``, ``path.experiment_id``, ``query.limit``, ``header.Idempotency-Key``)."""
+    """422, the shape of every invalid request: ``errors`` names each field by where it was sent
+    (``body.budget.max_trials``, ``path.experiment_id``, ``query.limit``, ``header.Idempotency-Key``). ``type`` is
+    ``validation-error`` unless a more specific slug says what was wrong (``invalid-search-space``)."""
 
-    def __init__(self, errors: list[dict[str, Any]], detail: str = "the request is not valid") -> None:
-        super().__init__(422, "validation-error", detail, errors=errors)
+    def __init__(self, errors: list[dict[str, Any]], detail: str = "the request is not valid", *,
+                 type: str = "validation-error") -> None:
+        super().__init__(422, type, detail, errors=errors)
+
+    @classmethod
+    def field(cls, field: str, error: str, detail: str = "the request is not valid") -> ValidationFailed:
+        """One invalid field."""
+        return cls([{"field": field, "error": error}], detail)
 
 
 class PayloadTooLarge(APIError):
@@ -51,9 +65,49 @@ class NotFound(APIError):
         super().__init__(404, "not-found", f"{what} not found")
 
 
+class Conflict(APIError):
+    """409: the request is valid but the resource's state forbids it; ``type`` says which state (``dataset-in-use``,
+    ``model-not-ready``, ``budget-spent``, …)."""
+
+    def __init__(self, type: str, detail: str) -> None:
+        super().__init__(409, type, detail)
+
+
+class QuotaExceeded(APIError):
+    """429 without ``Retry-After``: the slot frees when the project's own work finishes, not after a known time."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(429, "quota-exceeded", detail)
+
+
+class StorageQuotaExceeded(APIError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, "storage-quota-exceeded", detail)
+
+
+class RateLimited(APIError):
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(429, "rate-limited", detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class UnsupportedMediaType(APIError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(415, "unsupported-media-type", detail)
+
+
+class IncompleteBody(APIError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, "incomplete-body", detail)
+
+
 class Unauthorized(APIError):
     def __init__(self, detail: str = "a valid API key is required") -> None:
         super().__init__(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotReady(APIError):
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]]) -> None:
+        super().__init__(503, "not-ready", detail, errors=errors)
 
 
 # An error names what was wrong, it does not echo the input back: a 1 MiB body must not earn a larger answer.

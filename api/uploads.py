@@ -22,7 +22,7 @@ from pathlib import Path
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.errors import APIError, PayloadTooLarge
+from api.errors import APIError, IncompleteBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from api.services.datasets import ReceivedUpload
 
 MAX_FIELD_BYTES = 1024
@@ -79,7 +79,7 @@ async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, fil
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise APIError(415, "unsupported-media-type", "send the archive as multipart/form-data")
+        raise UnsupportedMediaType("send the archive as multipart/form-data")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(max_bytes)
@@ -113,7 +113,8 @@ async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, fil
         state.filename = filename.decode("utf-8", "replace") if filename is not None else None
         if state.name == file_field:
             if file_seen:
-                raise APIError(422, "validation-error", f"send exactly one {file_field!r} part")
+                raise ValidationFailed.field(f"body.{file_field}", "sent more than once",
+                                             f"send exactly one {file_field!r} part")
             file_seen = True
             fields["__filename__"] = state.filename or "upload.zip"
 
@@ -128,7 +129,8 @@ async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, fil
             buffer = field_buffers.setdefault(state.name, bytearray())
             buffer += chunk
             if len(buffer) > MAX_FIELD_BYTES:
-                raise APIError(422, "validation-error", f"form field {state.name!r} is too long")
+                raise ValidationFailed.field(f"body.{state.name}", f"longer than {MAX_FIELD_BYTES} bytes",
+                                             f"form field {state.name!r} is too long")
 
     def on_end() -> None:
         nonlocal ended
@@ -150,10 +152,11 @@ async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, fil
             except APIError:
                 raise
             except Exception as error:  # python-multipart raises its own parse errors
-                raise APIError(422, "validation-error", f"malformed multipart body: {error}") from None
+                raise ValidationFailed.field("body", f"malformed multipart: {error}",
+                                             f"malformed multipart body: {error}") from None
         parser.finalize()
         if not ended:
-            raise APIError(400, "incomplete-body", "the multipart body ends before its closing boundary")
+            raise IncompleteBody("the multipart body ends before its closing boundary")
         tmp.close()
     except BaseException:
         tmp.close()

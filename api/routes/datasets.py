@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import (CurrentProject, IdempotentRoute, SessionDep, SettingsDep, StoreDep, check_idempotent_upload,
                       streams_own_body)
-from api.errors import APIError
+from api.errors import ValidationFailed
 from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.datasets import DatasetList, DatasetRead, DatasetSampleList, DatasetSampleRead, PerClass
 from api.services import datasets as service
@@ -43,13 +43,11 @@ async def upload_dataset(request: Request, session: SessionDep, project: Current
                          store: StoreDep) -> DatasetRead:
     form = await receive_upload(request, max_bytes=settings.max_upload_bytes, tmp_dir=settings.upload_tmp_dir)
     if form.upload is None:
-        raise APIError(422, "validation-error", "the request is not valid",
-                       errors=[{"field": "body.file", "error": "Field required"}])
+        raise ValidationFailed.field("body.file", "Field required")
     name = form.fields.get("name") or None
     if name is not None and (not 1 <= len(name.strip()) <= 200 or "\x00" in name):
         os.unlink(form.upload.path)
-        raise APIError(422, "validation-error", "the request is not valid",
-                       errors=[{"field": "body.name", "error": "must be 1 to 200 characters, none of them NUL"}])
+        raise ValidationFailed.field("body.name", "must be 1 to 200 characters, none of them NUL")
     try:
         await check_idempotent_upload(request, fingerprint=upload_fingerprint(file_sha256=form.upload.sha256,
                                                                               fields=form.fields))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import APIError
+from api.errors import NotReady
 from api.schemas.common import Health, error_responses
 from api.services.health import readiness
 
@@ -24,5 +24,5 @@ async def readyz(request: Request) -> Health:
     checks = await run_in_threadpool(readiness, settings=state.settings, engine=state.engine, store=state.store)
     failed = [{"check": name, "error": result} for name, result in checks.items() if result != "ok"]
     if failed:
-        raise APIError(503, "not-ready", f"not ready: {', '.join(f['check'] for f in failed)}", errors=failed)
+        raise NotReady(f"not ready: {', '.join(f['check'] for f in failed)}", errors=failed)
     return Health(status="ok", checks=checks)

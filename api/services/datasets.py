@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, storable_text, utcnow
-from api.errors import APIError, NotFound
+from api.errors import Conflict, NotFound
 from api.models import Dataset, Project
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as repository
 from api.services import limits as limits_service
+from api.services.object_keys import MANIFEST_OBJECT
 from api.settings import Settings
 from api.storage import ObjectStore, dataset_prefix
 from nas_core.errors import DatasetRejected
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 INGEST_TASK = "nas.datasets.ingest"
 UPLOAD_OBJECT = "upload.zip"
-MANIFEST_OBJECT = "manifest.json"
 
 
 # Checks that refuse deleting a dataset still in use: each returns a reason or None. Resources that reference
@@ -106,11 +106,11 @@ def list_dataset_samples(*, session: Session, store: ObjectStore, project: Proje
     import torch
     from PIL import Image
 
-    from api.services import dataset_cache  # imports this module: loaded on first use
+    from api.services import dataset_cache  # loads torch: only when samples are asked for
 
     dataset = get_dataset(session=session, project=project, dataset_id=dataset_id)
     if dataset.status != "ready":
-        raise APIError(409, "dataset-not-ready", f"the dataset is {dataset.status}; samples exist once it is ready")
+        raise Conflict("dataset-not-ready", f"the dataset is {dataset.status}; samples exist once it is ready")
     tensors = dataset_cache.load(store=store, dataset=dataset, device=torch.device("cpu"))
     samples = []
     for label, class_name in enumerate(tensors.classes):
@@ -128,7 +128,7 @@ def delete_dataset(*, session: Session, store: ObjectStore, project: Project, da
     dataset = get_dataset(session=session, project=project, dataset_id=dataset_id)
     for check in DATASET_IN_USE_CHECKS:
         if reason := check(session, dataset):
-            raise APIError(409, "dataset-in-use", reason)
+            raise Conflict("dataset-in-use", reason)
     prefix = dataset.storage_prefix
     repository.delete(session, dataset)
     run_after_commit(session, lambda: store.delete_prefix(prefix))

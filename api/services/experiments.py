@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.errors import APIError, NotFound, ValidationFailed
+from api.errors import APIError, Conflict, NotFound, ValidationFailed
 from api.models import Dataset, Experiment, Project, Trial
 from api.queue import enqueue_after_commit
 from api.repositories import experiments as repository
@@ -40,7 +40,7 @@ datasets_service.DATASET_IN_USE_CHECKS.append(_dataset_in_use)
 
 
 def _invalid(field: str, message: str) -> APIError:
-    return ValidationFailed([{"field": field, "error": message}])
+    return ValidationFailed.field(field, message)
 
 
 _MINUTES = ("max_minutes", "model_minutes")
@@ -90,15 +90,15 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     budget = checked_budget(settings=settings, budget=data.budget.model_dump(), field="body.budget")
     dataset = datasets_service.get_dataset(session=session, project=project, dataset_id=data.dataset_id)
     if dataset.status != "ready":
-        raise APIError(409, "dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
+        raise Conflict("dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
     if data.concurrency > settings.max_concurrency:
         raise _invalid("body.concurrency", f"at most {settings.max_concurrency} trials at once")
     try:
         space = default_search_space().with_overrides(data.search_space)
     except InvalidSearchSpace as error:
-        raise APIError(422, "invalid-search-space", error.message,
-                       errors=[{**e, "field": f"body.search_space.{e.get('field', '')}".rstrip(".")}
-                               for e in error.errors] or None) from None
+        raise ValidationFailed([{**e, "field": f"body.search_space.{e.get('field', '')}".rstrip(".")}
+                                for e in error.errors] or [{"field": "body.search_space", "error": error.message}],
+                               error.message, type="invalid-search-space") from None
     try:
         strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
     except (TypeError, ValueError) as error:
@@ -167,7 +167,7 @@ def cancel_experiment(*, session: Session, project: Project, experiment_id: str)
     if experiment.status in ("canceling", "canceled"):
         return experiment
     if experiment.status in ("succeeded", "failed"):
-        raise APIError(409, "experiment-finished", f"experiment {experiment.id} already {experiment.status}")
+        raise Conflict("experiment-finished", f"experiment {experiment.id} already {experiment.status}")
     repository.cancel_pending_trials(session, experiment.id, reason="experiment canceled")
     if repository.trial_counts(session, experiment.id)["running"]:
         experiment.status = "canceling"
@@ -183,7 +183,7 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
     experiment = repository.lock(session, experiment.id)
     if experiment.status not in ("canceled", "failed"):
-        raise APIError(409, "experiment-not-resumable",
+        raise Conflict("experiment-not-resumable",
                        f"experiment {experiment.id} is {experiment.status}; only canceled or failed ones resume")
     raised = data.model_dump(include={"max_trials", "max_minutes"}, exclude_none=True)
     budget = checked_budget(settings=settings, budget={**experiment.budget, **raised}, field="body")
@@ -191,10 +191,9 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
     counts = repository.trial_counts(session, experiment.id)
     used = counts["succeeded"] + counts["pruned"] + counts["failed"]
     if used >= budget["max_trials"]:
-        raise APIError(409, "budget-spent", f"all {budget['max_trials']} trials are spent; "
-                                            "resume with a higher max_trials")
+        raise Conflict("budget-spent", f"all {budget['max_trials']} trials are spent; resume with a higher max_trials")
     if search.time_is_up(experiment):
-        raise APIError(409, "budget-spent", "the time budget is spent; resume with a higher max_minutes")
+        raise Conflict("budget-spent", "the time budget is spent; resume with a higher max_minutes")
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
     experiment.status, experiment.running_since = "running", utcnow()

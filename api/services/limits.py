@@ -19,18 +19,13 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.errors import APIError
+from api.errors import QuotaExceeded, RateLimited, StorageQuotaExceeded, ValidationFailed
 from api.models import IdempotencyKey
 from api.repositories import limits as repository
 from api.settings import Settings
 
 UNLIMITED = 2**31 - 1
 log = logging.getLogger(__name__)
-
-
-def _quota_exceeded(detail: str) -> APIError:
-    # 429 without Retry-After: the slot frees when the project's own work finishes, not after a known time.
-    return APIError(429, "quota-exceeded", detail)
 
 
 def check_experiment_quotas(*, session: Session, settings: Settings, project_id: str, concurrency: int,
@@ -43,12 +38,12 @@ def check_experiment_quotas(*, session: Session, settings: Settings, project_id:
     repository.lock_project(session, project_id)
     active = repository.active_experiments(session, project_id, exclude=exclude_experiment_id)
     if max_experiments and len(active) >= max_experiments:
-        raise _quota_exceeded(f"the project already has {len(active)} active experiments; the quota "
+        raise QuotaExceeded(f"the project already has {len(active)} active experiments; the quota "
                               f"project_max_active_experiments is {max_experiments}")
     # Reserved, not merely running: a queued experiment will use its concurrency as soon as it is scheduled.
     reserved = sum(experiment.concurrency for experiment in active)
     if max_trials and reserved + concurrency > max_trials:
-        raise _quota_exceeded(f"concurrency {concurrency} does not fit: active experiments reserve {reserved} of "
+        raise QuotaExceeded(f"concurrency {concurrency} does not fit: active experiments reserve {reserved} of "
                               f"the {max_trials} trial slots of the quota project_max_active_trials")
 
 
@@ -67,9 +62,9 @@ def check_storage_quota(*, session: Session, settings: Settings, project_id: str
     repository.lock_project(session, project_id)
     used = repository.stored_bytes(session, project_id)
     if used + adding_bytes > quota:
-        raise APIError(413, "storage-quota-exceeded",
-                       f"storing {adding_bytes} more bytes would exceed the quota project_max_storage_bytes of "
-                       f"{quota} bytes ({used} bytes used); delete datasets to free space")
+        raise StorageQuotaExceeded(f"storing {adding_bytes} more bytes would exceed the quota "
+                                   f"project_max_storage_bytes of {quota} bytes ({used} bytes used); delete datasets "
+                                   "to free space")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -106,8 +101,8 @@ class RateLimiter:
         """Raise 429 ``rate-limited`` with ``Retry-After`` (whole seconds) once the project's bucket is empty."""
         wait_s = self.acquire(project_id)
         if wait_s:
-            raise APIError(429, "rate-limited", f"more than {int(self.capacity)} requests per minute; retry later",
-                           headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+            raise RateLimited(f"more than {int(self.capacity)} requests per minute; retry later",
+                              retry_after_s=max(1, math.ceil(wait_s)))
 
 
 # The same bucket as RateLimiter.acquire, atomic in Redis on the server's clock; returns the wait as a string
@@ -217,8 +212,9 @@ def find_replay(*, session: Session, request: IdempotentRequest) -> None:
         session.flush()
         return
     if row.fingerprint != request.fingerprint:
-        raise APIError(422, "idempotency-key-reused",
-                       f"Idempotency-Key {request.key!r} was already used with a different request body")
+        raise ValidationFailed([{"field": "header.Idempotency-Key", "error": "already used with a different request "
+                                 "body"}], f"Idempotency-Key {request.key!r} was already used with a different "
+                               "request body", type="idempotency-key-reused")
     raise IdempotentReplay(StoredResponse(status_code=row.status_code, media_type=row.media_type, body=row.body))
 
 
