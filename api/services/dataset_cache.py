@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from api.models import Dataset
-from api.services.datasets import MANIFEST_OBJECT
+from api.services.object_keys import MANIFEST_OBJECT
 from api.storage import ObjectStore
 
 CACHE_SIZE = 2  # datasets kept per process; workers usually serve one experiment at a time

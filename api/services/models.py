@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, new_id, run_after_commit, utcnow
-from api.errors import APIError, NotFound
+from api.errors import Conflict, NotFound, ValidationFailed
 from api.models import Experiment, Model, Project
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as datasets_repository
@@ -33,8 +33,10 @@ from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
 from api.services import limits as limits_service
 from api.settings import Settings
+from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
-from api.storage import ObjectNotFound, ObjectStore, validate_key
+from api.services.object_keys import model_prefix, trial_weights_key
+from api.storage import ObjectNotFound, ObjectStore
 from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
 
@@ -58,12 +60,6 @@ ARTIFACT_FILES = {
     "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
     "card": ArtifactFile("card.json", "application/json"),
 }
-VERIFY_CHUNK = 1024  # test images per onnxruntime/PyTorch comparison: bounds memory on large test splits
-
-
-def model_prefix(project_id: str, model_id: str) -> str:
-    """The prefix that holds every object of one model."""
-    return validate_key(f"{project_id}/models/{model_id}/", prefix=True)
 
 
 def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
@@ -129,19 +125,18 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
     if trial_id is None:
         trial = experiments_repository.best_trials(session, [experiment.id]).get(experiment.id)
         if trial is None:
-            raise APIError(409, "no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
+            raise Conflict("no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
     else:
         trial = experiments_repository.get_trial_for_experiment(session, experiment_id=experiment.id,
                                                                 trial_id=trial_id)
         if trial is None:
             raise NotFound("trial")
         if trial.status != "succeeded":
-            raise APIError(409, "trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
+            raise Conflict("trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
     if experiment.dataset_id is None:
-        raise APIError(409, "dataset-deleted", "the experiment's dataset was deleted")
+        raise Conflict("dataset-deleted", "the experiment's dataset was deleted")
     if epochs is not None and not 1 <= epochs <= settings.model_max_epochs:
-        raise APIError(422, "validation-error", "the request is not valid",
-                       errors=[{"field": "body.epochs", "error": f"must be in [1, {settings.model_max_epochs}]"}])
+        raise ValidationFailed.field("body.epochs", f"must be in [1, {settings.model_max_epochs}]")
     dataset = datasets_repository.get(session, experiment.dataset_id)
     epochs, estimated_seconds = plan_retraining(experiment=experiment, trial=trial, dataset=dataset,
                                                 settings=settings, epochs=epochs)
@@ -203,7 +198,7 @@ def artifact_download(*, session: Session, store: ObjectStore, settings: Setting
     if format not in ARTIFACT_FILES:
         raise NotFound(f"artifact format {format!r}")
     if model.status != "ready":
-        raise APIError(409, "model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
+        raise Conflict("model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
     artifact = next((item for item in model.artifacts if item["format"] == format), None)
     if artifact is None:
         raise NotFound(f"artifact {format!r}")
@@ -474,95 +469,56 @@ def _drop(store: ObjectStore, prefix: str) -> None:
 
 def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: Heartbeat,
            attempt_prefix: str) -> dict[str, Any]:
-    """Retrain, test, export, verify, upload; returns the columns of the ready row."""
-    import torch
-
-    from api.services import dataset_cache
-    from api.services.search import resolve_device  # imported here: search imports this module too
-    from nas_core.builder import build_model
-    from nas_core.evaluation import classification_report, onnx_latency_ms
-    from nas_core.export import export_onnx, export_pt2, preprocessing_dict, verify_onnx, verify_pt2
-    from nas_core.metrics import count_flops, count_params
-    from nas_core.resolution import resize_images
+    """Retrain, test, export, verify (:func:`nas_core.final.build_final_model`), upload; the columns of the ready
+    row."""
+    from api.services import dataset_cache  # loads torch: only where a model is built
+    from nas_core.export import preprocessing_dict
+    from nas_core.final import build_final_model
     from nas_core.spec import Candidate
-    from nas_core.trainer import TrainData, normalize, train
 
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=claim.dataset, device=device)
-    candidate = Candidate.from_dict(claim.candidate)
-    num_classes = len(data.classes)
-    height, width = candidate.arch.input_size((data.height, data.width))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(claim.seed)  # the initial weights are part of what the seed reproduces
-        network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
-    warm_started = _load_trial_weights(store, claim, network)
-    # Train on train+val: the search already used val to choose; only the test split stays unseen.
-    train_x = resize_images(torch.cat([data.train_x, data.val_x]), (height, width))
-    train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
-                           val_x=train_x[:0], val_y=data.val_y[:0])
-    train(network, train_data, epochs=claim.epochs, train=candidate.train, mean=data.mean, std=data.std,
-          seed=claim.seed, device=device, num_classes=num_classes, should_stop=heartbeat.should_stop)
-    heartbeat.check()
-
-    # Test in float32 on the CPU, the same computation the exported files are compared against, so the ONNX file
-    # reproduces the reported accuracy exactly (not a bf16 GPU variant of it).
-    network = network.to("cpu", memory_format=torch.contiguous_format).eval()
-    test_inputs = normalize(resize_images(data.test_x.cpu(), (height, width)), data.mean, data.std)
-    with torch.no_grad():
-        logits = torch.cat([network(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
-            else torch.empty(0, num_classes)
-    report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
-    params = count_params(network)
-    flops = count_flops(network, (data.channels, height, width))
-
     with tempfile.TemporaryDirectory(prefix="nas-model-") as tmp:
         folder = Path(tmp)
-        onnx_path = export_onnx(network, channels=data.channels, height=height, width=width,
-                                path=folder / ARTIFACT_FILES["onnx"].filename)
-        onnx_diff = 0.0
-        for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
-            onnx_diff = max(onnx_diff, verify_onnx(onnx_path, network, chunk, atol=1e-4).max_abs_diff)
-        pt2_path = export_pt2(network, test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height,
-                                                                                          width),
-                              folder / ARTIFACT_FILES["pt2"].filename)
-        pt2_diff = verify_pt2(pt2_path, network, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
-        latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
-                                     repeats=settings.model_latency_repeats)
-        heartbeat.check()
-
-        metrics = {"per_class": report.per_class, "test_images": report.count, "onnx_max_abs_diff": onnx_diff,
-                   "pt2_max_abs_diff": pt2_diff, "device": str(device), "warm_started": warm_started}
-        preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=height,
-                                           width=width, mean=data.mean, std=data.std)
-        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=params,
-                     flops=flops, latency_ms=latency_ms, metrics=metrics)
+        candidate = Candidate.from_dict(claim.candidate)
+        built = build_final_model(candidate, data, epochs=claim.epochs, seed=claim.seed,
+                                  device=device, onnx_path=folder / ARTIFACT_FILES["onnx"].filename,
+                                  pt2_path=folder / ARTIFACT_FILES["pt2"].filename,
+                                  initial_state=_trial_weights(store, claim),
+                                  latency_repeats=settings.model_latency_repeats,
+                                  should_stop=heartbeat.should_stop, checkpoint=heartbeat.check)
+        report = built.report
+        metrics = {"per_class": report.per_class, "test_images": report.count,
+                   "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
+                   "device": str(device), "warm_started": built.warm_started}
+        preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=built.height,
+                                           width=built.width, mean=data.mean, std=data.std)
+        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=built.params,
+                     flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
         _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
         _write_json(folder / ARTIFACT_FILES["card"].filename, card)
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
                      for format, file in ARTIFACT_FILES.items()]
     return {"test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix, "metrics": metrics,
-            "params": params, "flops": flops, "latency_ms": latency_ms, "artifacts": artifacts}
+            "params": built.params, "flops": built.flops, "latency_ms": built.latency_ms, "artifacts": artifacts}
 
 
-def _load_trial_weights(store: ObjectStore, claim: _Claim, network) -> bool:
-    """Start from the trial's trained weights when the search kept them (its leader's): the retraining on train+val
-    then continues from where the search left off instead of from random weights. False: trained from scratch."""
+def _trial_weights(store: ObjectStore, claim: _Claim) -> dict | None:
+    """The winning trial's trained weights when the search kept them (its leader's): the retraining on train+val
+    then continues from where the search left off. None (trained from scratch) when absent or unreadable."""
     import io
 
     import torch
 
-    from api.services.search import trial_weights_key
-
     try:
         data = store.read_bytes(trial_weights_key(claim.project_id, claim.experiment_id, claim.trial_id))
     except ObjectNotFound:
-        return False
+        return None
     try:
-        network.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
-    except (RuntimeError, ValueError, KeyError) as error:  # an incompatible file: start from scratch
-        log.warning("model %s: trial weights not usable (%s); training from scratch", claim.model_id, error)
-        return False
-    return True
+        return torch.load(io.BytesIO(data), weights_only=True)
+    except (RuntimeError, ValueError, KeyError) as error:  # damaged: start from scratch (an ill-fitting one: too)
+        log.warning("model %s: trial weights not readable (%s); training from scratch", claim.model_id, error)
+        return None
 
 
 def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: int, latency_ms: float,

@@ -27,10 +27,14 @@ from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.queue import enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
+from api.errors import APIError
 from api.services import limits as limits_service
+from api.services import models as models_service
+from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
+from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.settings import Settings
-from api.storage import ObjectStore, validate_key
+from api.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -486,9 +490,6 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
     elif status == "succeeded":
         experiment.detail = "time budget spent" if out_of_time else detail
         if experiment.auto_model and settings.auto_model:
-            from api.errors import APIError
-            from api.services import models as models_service
-
             try:
                 with session.begin_nested():  # a refused model must not undo the experiment's finish
                     # The same gate as a requested model: none is built while the storage quota is full.
@@ -634,7 +635,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     from nas_core.resolution import resize_images
     from nas_core.trainer import TrainData, train
 
-    from api.services import dataset_cache
+    from api.services import dataset_cache  # loads torch: only in the workers that train
 
     with unit_of_work() as session:
         trial = repository.get_trial(session, trial_id)
@@ -754,23 +755,12 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     return final
 
 
-def trial_weights_key(project_id: str, experiment_id: str, trial_id: str) -> str:
-    """Where a succeeded trial's trained weights are kept while it leads its search (the final model starts there)."""
-    return validate_key(f"{project_id}/experiments/{experiment_id}/trials/{trial_id}/weights.pt")
-
-
-def trial_checkpoint_key(project_id: str, experiment_id: str, trial_id: str) -> str:
-    """Where a running trial's last checkpoint is kept until the trial ends (alone in its folder)."""
-    return validate_key(f"{project_id}/experiments/{experiment_id}/trials/{trial_id}/checkpoint/state.pt")
-
-
 def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:
     """The trial's last checkpoint, or None when there is none (or it cannot be read: start afresh)."""
     import io
 
     import torch
 
-    from api.storage import ObjectNotFound
 
     try:
         data = store.read_bytes(key)
@@ -874,15 +864,6 @@ def _complete(*, unit_of_work: UnitOfWork, settings: Settings, trial_id: str, ex
                                   error=final.get("error"))
         schedule(session=session, settings=settings, experiment_id=experiment_id)
     return status
-
-
-def resolve_device(settings: Settings):
-    import torch
-
-    wanted = settings.worker_device
-    if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(wanted)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""The final model of a search: retrain the winner on train+val, test it on the held-out split, export and verify.
+
+:func:`build_final_model` is the whole job as a pure function (tensors and a candidate in; files in a folder and
+their report out). Where the data comes from, where the files go and who may still write the result is the
+caller's business (the models service: object store, leases, heartbeats).
+
+Testing runs in float32 on the CPU, the computation the exported files are compared against, so the ONNX file
+reproduces the reported accuracy exactly (not a bf16 GPU variant of it). Every test image is run through the ONNX
+file (same argmax, logits within ``atol``); the ``torch.export`` program is checked on the first chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import torch
+
+from nas_core.builder import build_model
+from nas_core.evaluation import ClassificationReport, classification_report, onnx_latency_ms
+from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
+from nas_core.metrics import count_flops, count_params
+from nas_core.resolution import resize_images
+from nas_core.spec import Candidate
+from nas_core.trainer import TrainData, normalize, train
+
+log = logging.getLogger(__name__)
+
+VERIFY_CHUNK = 1024  # test images per onnxruntime/PyTorch comparison: bounds memory on large test splits
+
+
+class SplitTensors(Protocol):
+    """A dataset's splits as uint8 ``[N, C, H, W]`` images and int64 labels, with what preprocessing needs."""
+
+    classes: list[str]
+    channels: int
+    height: int
+    width: int
+    mean: Sequence[float]
+    std: Sequence[float]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class FinalModel:
+    """What :func:`build_final_model` wrote and measured."""
+
+    report: ClassificationReport  # on the test split, from the float32 CPU network the files reproduce
+    params: int
+    flops: int
+    latency_ms: float  # onnxruntime CPU, batch 1, median
+    height: int  # the input side the network was trained and exported at
+    width: int
+    onnx_path: Path
+    pt2_path: Path
+    onnx_max_abs_diff: float
+    pt2_max_abs_diff: float
+    warm_started: bool  # trained on from ``initial_state`` rather than from the seed's random weights
+
+
+def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
+                      onnx_path: Path, pt2_path: Path, initial_state: dict | None = None, latency_repeats: int = 50,
+                      should_stop: Callable[[], bool] | None = None,
+                      checkpoint: Callable[[], None] | None = None) -> FinalModel:
+    """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
+    stays unseen), test it, export it to ``onnx_path`` and (``torch.export``) ``pt2_path`` and verify both.
+
+    ``initial_state``: the winning trial's weights, trained on from where the search left off (an incompatible
+    state is logged and ignored: training starts from the seed's weights). ``should_stop`` ends training early
+    (the trainer raises ``TrialCanceled``); ``checkpoint`` is called between the stages and may raise to abandon
+    the job.
+    """
+    checkpoint = checkpoint or (lambda: None)
+    num_classes = len(data.classes)
+    height, width = candidate.arch.input_size((data.height, data.width))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
+        network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
+    warm_started = _warm_start(network, initial_state)
+    train_x = resize_images(torch.cat([data.train_x, data.val_x]), (height, width))
+    train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
+                           val_x=train_x[:0], val_y=data.val_y[:0])
+    train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std, seed=seed,
+          device=device, num_classes=num_classes, should_stop=should_stop)
+    checkpoint()
+
+    network = network.to("cpu", memory_format=torch.contiguous_format).eval()
+    test_inputs = normalize(resize_images(data.test_x.cpu(), (height, width)), data.mean, data.std)
+    with torch.no_grad():
+        logits = torch.cat([network(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
+            else torch.empty(0, num_classes)
+    report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
+
+    onnx_path = export_onnx(network, channels=data.channels, height=height, width=width, path=onnx_path)
+    onnx_diff = 0.0
+    for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
+        onnx_diff = max(onnx_diff, verify_onnx(onnx_path, network, chunk, atol=1e-4).max_abs_diff)
+    example = test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height, width)
+    pt2_path = export_pt2(network, example, pt2_path)
+    pt2_diff = verify_pt2(pt2_path, network, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
+    latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
+                                 repeats=latency_repeats)
+    checkpoint()
+    return FinalModel(report=report, params=count_params(network),
+                      flops=count_flops(network, (data.channels, height, width)), latency_ms=latency_ms,
+                      height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
+                      onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started)
+
+
+def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:
+    if state is None:
+        return False
+    try:
+        network.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as error:  # an incompatible file: start from the seed's weights
+        log.warning("the winning trial's weights do not fit its network (%s); training from scratch", error)
+        return False
+    return True

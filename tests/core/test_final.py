@@ -1,0 +1,88 @@
+"""The final model as a pure function: retrain on train+val, test, export and verify, warm start or not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import onnxruntime
+import pytest
+import torch
+
+from nas_core.builder import build_model
+from nas_core.final import build_final_model
+from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
+from nas_core.trainer import normalize
+
+CANDIDATE = Candidate(ArchSpec(8, (StageSpec("conv", 1, 8, 3), StageSpec("residual", 1, 16, 3))),
+                      TrainSpec(lr=3e-3, batch_size=16, ema=False))
+
+
+@dataclass
+class Splits:
+    """Stripes: class 0 horizontal, class 1 vertical (12×12, one channel)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list[str]
+    channels: int = 1
+    height: int = 12
+    width: int = 12
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+
+def stripes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 2
+    phase = torch.randint(0, 2, (count, 1, 1), generator=generator)
+    rows = (torch.arange(12).view(12, 1) + phase) % 2
+    cols = (torch.arange(12).view(1, 12) + phase) % 2
+    images = torch.where(labels.view(-1, 1, 1) == 0, rows.expand(count, 12, 12), cols.expand(count, 12, 12))
+    return (images * 255).to(torch.uint8).unsqueeze(1), labels
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = stripes(48, 0), stripes(16, 1), stripes(20, 2)
+    return Splits(train_x, train_y, val_x, val_y, test_x, test_y, classes=["horizontal", "vertical"])
+
+
+@pytest.mark.slow
+def test_the_final_model_is_trained_on_from_the_winner_tested_exported_and_verified(splits, tmp_path):
+    donor = build_model(CANDIDATE.arch, 1, 2, input_size=12)
+    checks = []
+    built = build_final_model(CANDIDATE, splits, epochs=3, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
+                              pt2_path=tmp_path / "m.pt2", initial_state=donor.state_dict(), latency_repeats=3,
+                              checkpoint=lambda: checks.append(True))
+    assert built.warm_started and checks == [True, True]  # after training, after exporting
+    assert built.report.count == 20 and built.report.accuracy == 1.0  # stripes are easy; the test split is scored
+    assert built.onnx_path.exists() and built.pt2_path.exists()
+    assert built.onnx_max_abs_diff <= 1e-4 and built.pt2_max_abs_diff <= 1e-4
+    assert (built.height, built.width) == (12, 12)
+    assert built.params == sum(p.numel() for p in donor.parameters())
+    assert built.flops > 0 and built.latency_ms > 0
+    # the ONNX file reproduces the reported accuracy on the test split
+    session = onnxruntime.InferenceSession(str(built.onnx_path), providers=["CPUExecutionProvider"])
+    inputs = normalize(splits.test_x, splits.mean, splits.std).numpy()
+    logits = session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    assert (logits.argmax(1) == splits.test_y.numpy()).mean() == built.report.accuracy
+
+
+def test_an_ill_fitting_state_is_ignored_and_a_raising_checkpoint_abandons_the_job_before_any_file(
+        splits, tmp_path, caplog):
+    class Lost(Exception):
+        pass
+
+    def lost() -> None:
+        raise Lost
+
+    wrong = build_model(ArchSpec(8, (StageSpec("conv", 1, 12, 3),)), 1, 2, input_size=12).state_dict()
+    with pytest.raises(Lost):
+        build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "c.onnx",
+                          pt2_path=tmp_path / "c.pt2", initial_state=wrong, checkpoint=lost)
+    assert "training from scratch" in caplog.text
+    assert not any(tmp_path.iterdir())
