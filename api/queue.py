@@ -2,11 +2,16 @@
 
 Messages carry ids only (JSON); the database is the source of truth. Services enqueue with
 :func:`enqueue_after_commit`, so a worker can never see a row whose transaction has not committed.
+
+Every task is stated once, in :data:`TASKS`: its name, queue, delivery policy and time limits. Services enqueue a
+:class:`Task` from there; the worker's task modules only bind a function to it (:func:`task_options`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -20,6 +25,43 @@ from api.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 QUEUES = ("ingest", "trials", "models")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One kind of task message: where it goes and how it is delivered.
+
+    ``late`` (every task today): acknowledged after the body returns and re-queued when the worker process dies
+    (``acks_late`` + ``reject_on_worker_lost``), for tasks whose second run is safe (status guards, leases,
+    idempotent sweeps); False would acknowledge on receipt. ``limits``: the hard and
+    soft time limits from the settings (the soft one comes first, so the body marks its row failed itself).
+    ``max_retries``: None when something else bounds the retries (a model's attempt counter).
+    """
+
+    name: str
+    queue: str
+    late: bool = True
+    limits: Callable[[Settings], tuple[int, int]] | None = None
+    max_retries: int | None = 3
+
+
+INGEST = Task("nas.datasets.ingest", "ingest",
+              limits=lambda s: (s.ingest_time_limit_s, max(s.ingest_time_limit_s - 30, 1)))
+REAP_DATASETS = Task("nas.datasets.reap", "ingest")
+SCHEDULE = Task("nas.experiments.schedule", "trials")
+RUN_TRIAL = Task("nas.trials.run", "trials",
+                 limits=lambda s: (s.trial_time_limit_s + 60, s.trial_time_limit_s))
+BUILD_MODEL = Task("nas.models.build", "models", max_retries=None,
+                   limits=lambda s: (s.model_time_limit_s, max(s.model_time_limit_s - 60, 1)))
+REAP_MODELS = Task("nas.models.reap", "models")
+TASKS = (INGEST, REAP_DATASETS, SCHEDULE, RUN_TRIAL, BUILD_MODEL, REAP_MODELS)
+
+
+def task_options(task: Task) -> dict[str, Any]:
+    """What ``@celery_app.task(...)`` needs to bind a function to ``task`` (routing and limits come from the
+    app's configuration, which :func:`celery_config` derives from the same table)."""
+    return {"name": task.name, "max_retries": task.max_retries, "acks_late": task.late,
+            "reject_on_worker_lost": task.late}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -56,8 +98,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "ingest",
-        "task_routes": {"nas.datasets.*": {"queue": "ingest"}, "nas.trials.*": {"queue": "trials"},
-                        "nas.models.*": {"queue": "models"}},
+        "task_routes": {task.name: {"queue": task.queue} for task in TASKS},
         # Acknowledge after the task body returns: a worker killed mid-task leaves the message to be re-delivered.
         "task_acks_late": True,
         # A child process that dies (OOM, SIGKILL) re-queues its message instead of acknowledging it as failed.
@@ -67,13 +108,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A broker outage must not kill running trials: their leases live in the database, so a trial keeps
         # training through a broker restart (Celery 6 will default to cancelling them; stated here explicitly).
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        "task_annotations": {"nas.datasets.ingest": {"time_limit": settings.ingest_time_limit_s,
-                                                      "soft_time_limit": max(settings.ingest_time_limit_s - 30, 1)},
-                             # The soft limit fails the trial cleanly (a domain failure, not a crash to retry).
-                             "nas.trials.run": {"time_limit": settings.trial_time_limit_s + 60,
-                                                "soft_time_limit": settings.trial_time_limit_s}},
-        "beat_schedule": {"nas.datasets.reap": {"task": "nas.datasets.reap", "schedule": settings.reaper_interval_s,
-                                                "options": {"queue": "ingest"}}},
+        # Hard and soft time limits (prefork pools enforce the hard one; the soft one fails the row cleanly).
+        "task_annotations": {task.name: dict(zip(("time_limit", "soft_time_limit"), task.limits(settings),
+                                                 strict=True))
+                             for task in TASKS if task.limits is not None},
+        "beat_schedule": {REAP_DATASETS.name: {"task": REAP_DATASETS.name, "schedule": settings.reaper_interval_s,
+                                               "options": {"queue": REAP_DATASETS.queue}}},
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "worker_hijack_root_logger": False,
     }
@@ -93,13 +133,13 @@ def enqueue(task_name: str, *, args: list[Any], queue: str) -> None:
     celery_app.send_task(task_name, args=args, queue=queue)
 
 
-def enqueue_after_commit(session: Session, task_name: str, *, args: list[Any], queue: str) -> None:
-    """Send ``task_name(*args)`` to ``queue`` once ``session`` commits; nothing is sent if it rolls back.
+def enqueue_after_commit(session: Session, task: Task, *, args: list[Any]) -> None:
+    """Send ``task(*args)`` to its queue once ``session`` commits; nothing is sent if it rolls back.
 
     A send that fails after the commit is logged; the resource stays in its pending state and the reaper
     re-enqueues it.
     """
-    run_after_commit(session, lambda: enqueue(task_name, args=args, queue=queue))
+    run_after_commit(session, lambda: enqueue(task.name, args=args, queue=task.queue))
 
 
 def check_broker(settings: Settings) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, storable_text, utcnow
 from api.errors import Conflict, NotFound
 from api.models import Dataset, Project
-from api.queue import enqueue_after_commit
+from api.queue import INGEST, enqueue_after_commit
 from api.repositories import datasets as repository
 from api.services import limits as limits_service
 from api.services.object_keys import MANIFEST_OBJECT
@@ -33,7 +33,6 @@ from nas_core.errors import DatasetRejected
 
 log = logging.getLogger(__name__)
 
-INGEST_TASK = "nas.datasets.ingest"
 UPLOAD_OBJECT = "upload.zip"
 
 
@@ -72,7 +71,7 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
                       status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,
                       storage_prefix=prefix, errors=[])
     repository.add(session, dataset)
-    enqueue_after_commit(session, INGEST_TASK, args=[dataset_id], queue="ingest")
+    enqueue_after_commit(session, INGEST, args=[dataset_id])
     return dataset
 
 
@@ -249,7 +248,7 @@ def reap_stale_datasets(*, session: Session, settings: Settings) -> list[str]:
     for dataset_id in stale:
         # Touch the row so the next sweep waits a full period before re-enqueueing again.
         repository.update_if_processing(session, dataset_id)
-        enqueue_after_commit(session, INGEST_TASK, args=[dataset_id], queue="ingest")
+        enqueue_after_commit(session, INGEST, args=[dataset_id])
     if stale:
         log.warning("re-enqueued %d stale datasets: %s", len(stale), stale)
     return stale

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.db import utcnow
 from api.errors import APIError, Conflict, NotFound, ValidationFailed
 from api.models import Dataset, Experiment, Project, Trial
-from api.queue import enqueue_after_commit
+from api.queue import SCHEDULE, enqueue_after_commit
 from api.repositories import experiments as repository
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL
 from api.schemas.experiments import ExperimentCreate, ExperimentResume
@@ -120,7 +120,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
                          "strategy": {"name": data.strategy, "settings": strategy.settings_dict()},
                          "pruner": pruner, "seed": seed, "packages": package_versions()})
     repository.add(session, experiment)
-    enqueue_after_commit(session, search.SCHEDULE_TASK, args=[experiment.id], queue="trials")
+    enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return experiment
 
 
@@ -198,7 +198,7 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
     experiment.status, experiment.running_since = "running", utcnow()
     experiment.finished_at, experiment.detail = None, None
-    enqueue_after_commit(session, search.SCHEDULE_TASK, args=[experiment.id], queue="trials")
+    enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return experiment
 
 

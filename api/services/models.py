@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from api.db import UnitOfWork, new_id, run_after_commit, utcnow
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.models import Experiment, Model, Project
-from api.queue import enqueue_after_commit
+from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
@@ -42,8 +42,7 @@ from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
 
-BUILD_TASK = "nas.models.build"
-QUEUE = "models"
+BUILD_TASK = BUILD_MODEL.name  # the name tests and tools send by
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +145,7 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
                   artifacts=[],
                   storage_prefix=model_prefix(project_id, model_id))
     repository.add(session, model)
-    enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+    enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
     return model
 
 
@@ -237,12 +236,12 @@ def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
         # Clearing the lease makes any write of the dead attempt (should it still be alive) refused.
         if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="queued",
                                        lease_token=None):
-            enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+            enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
             acted.append(model_id)
     untouched_since = now - timedelta(seconds=settings.model_queued_stale_after_s)
     for model_id in repository.stale_queued_ids(session, untouched_since=untouched_since):
         repository.update_status(session, model_id, expected_status="queued")  # touch: wait a full period again
-        enqueue_after_commit(session, BUILD_TASK, args=[model_id], queue=QUEUE)
+        enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
         acted.append(model_id)
     if acted:
         log.warning("reaped %d stale models: %s", len(acted), acted)

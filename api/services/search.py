@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, utcnow
 from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
-from api.queue import enqueue_after_commit
+from api.queue import RUN_TRIAL, SCHEDULE, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
 from api.errors import APIError
@@ -38,7 +38,7 @@ from api.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 
-RUN_TRIAL_TASK = "nas.trials.run"
+RUN_TRIAL_TASK = RUN_TRIAL.name  # the names tests and tools send by
 # Screened-out candidates join the strategy's history after every trial (their numbers start here).
 SCREENED_NUMBERS = 1_000_000_000
 # Screening bounds per scheduling pass: candidates drawn, seconds spent (it runs under the experiment's lock), and
@@ -57,7 +57,7 @@ PRUNED_SHARE_ALLOWANCE = 2.0
 # After this many draws in a row screened out for time alone, the time share doubles (up to all the time left):
 # a search whose every candidate is slow trains the cheapest ones rather than none.
 TIME_RELAX_AFTER = 40
-SCHEDULE_TASK = "nas.experiments.schedule"
+SCHEDULE_TASK = SCHEDULE.name
 # Errors that condemn the candidate (bad architecture, diverged training, out of memory), not the machine: the
 # trial is marked failed. Anything else (database or storage unreachable) escapes, and the reaper retries the trial.
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, ArithmeticError, MemoryError,
@@ -332,7 +332,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                       seed=trial_seed(experiment.seed, experiment.trials_created),
                       params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
         repository.add(session, trial)
-        enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
+        enqueue_after_commit(session, RUN_TRIAL, args=[trial.id])
         created.append(trial.id)
         history.append(_running_record(experiment.trials_created, decisions))
 
@@ -893,13 +893,13 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
             trial.status, trial.finished_at = "failed", utcnow()
             trial.error = f"the worker running this trial was lost {trial.attempts} times"
         else:
-            enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial.id], queue="trials")
+            enqueue_after_commit(session, RUN_TRIAL, args=[trial.id])
             requeued.append(trial.id)
     for trial_id in repository.stale_pending_trial_ids(session, older_than=older_than):
         if trial_id in requeued:
             continue
         repository.update_trial_heartbeat(session, trial_id)
-        enqueue_after_commit(session, RUN_TRIAL_TASK, args=[trial_id], queue="trials")
+        enqueue_after_commit(session, RUN_TRIAL, args=[trial_id])
         requeued.append(trial_id)
     rescheduled = []
     for experiment_id in set(repository.experiments_needing_schedule(session, older_than=older_than)) | touched:

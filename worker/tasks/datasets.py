@@ -6,16 +6,16 @@ import logging
 
 from celery.signals import worker_ready
 
-from api.queue import celery_app
+from api.queue import INGEST, REAP_DATASETS, celery_app, task_options
 from api.runtime import get_runtime
 from api.services import datasets as service
 
 log = logging.getLogger(__name__)
 
 
-# acks_late + reject_on_worker_lost: a worker killed mid-ingest leaves the message to be delivered again; the
+# Delivered late (api.queue.INGEST): a worker killed mid-ingest leaves the message to be delivered again; the
 # service's status guard and deterministic object names make that second run safe.
-@celery_app.task(name="nas.datasets.ingest", queue="ingest", acks_late=True, reject_on_worker_lost=True)
+@celery_app.task(**task_options(INGEST))
 def ingest(dataset_id: str) -> str:
     runtime = get_runtime()
     status = service.run_ingest(unit_of_work=runtime.unit_of_work, store=runtime.store, settings=runtime.settings,
@@ -24,7 +24,7 @@ def ingest(dataset_id: str) -> str:
     return status
 
 
-@celery_app.task(name="nas.datasets.reap", queue="ingest")
+@celery_app.task(**task_options(REAP_DATASETS))
 def reap() -> list[str]:
     """Re-enqueue datasets stuck in ``processing`` (run by beat and once when a worker starts)."""
     runtime = get_runtime()
@@ -36,4 +36,4 @@ def reap() -> list[str]:
 def _reap_on_start(**_: object) -> None:
     # Brokers without acknowledgements (the filesystem transport) lose a message whose worker died; a restarted
     # worker therefore sweeps once instead of waiting for the first beat tick.
-    reap.apply_async(queue="ingest")
+    reap.apply_async(queue=REAP_DATASETS.queue)

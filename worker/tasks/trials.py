@@ -15,17 +15,17 @@ import nas_core.space  # noqa: F401
 import nas_core.strategies  # noqa: F401
 import nas_core.trainer  # noqa: F401
 from api import logs
-from api.queue import celery_app
+from api.queue import RUN_TRIAL, SCHEDULE, celery_app, task_options
 from api.runtime import get_runtime
 from api.services import search
 
 log = logging.getLogger(__name__)
 
 
-# One trial occupies one device for minutes to hours. acks_late + reject_on_worker_lost: a worker that dies
+# One trial occupies one device for minutes to hours. Delivered late (api.queue.RUN_TRIAL): a worker that dies
 # mid-trial leaves the message to be re-delivered; the lease on the trial row turns any duplicate delivery into a
 # no-op, and the reaper (heartbeats, below) re-runs a dead attempt long before Redis' visibility timeout would.
-@celery_app.task(name=search.RUN_TRIAL_TASK, queue="trials", acks_late=True, reject_on_worker_lost=True)
+@celery_app.task(**task_options(RUN_TRIAL))
 def run_trial(trial_id: str) -> str:
     runtime = get_runtime()
     token = logs.trial_id.set(str(trial_id))  # every log line of this trial carries its id
@@ -38,7 +38,7 @@ def run_trial(trial_id: str) -> str:
         logs.trial_id.reset(token)
 
 
-@celery_app.task(name=search.SCHEDULE_TASK, queue="trials", acks_late=True)
+@celery_app.task(**task_options(SCHEDULE))
 def schedule(experiment_id: str) -> list[str]:
     runtime = get_runtime()
     search.warm_throughput(unit_of_work=runtime.unit_of_work, settings=runtime.settings,
