@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-sqlite test-postgres demo openapi client clean
+.PHONY: setup test test-fast test-sqlite test-postgres demo openapi client clean
 
 setup: $(STAMP)
 
@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	touch $(STAMP)
 
-# The whole suite: engine tests, then the service suite on PostgreSQL + Redis + S3 and again on SQLite + files
-# (one parametrized stack fixture). pytest's exit code 5 (nothing collected) fails the target like any other.
+# The whole suite: engine tests, then the service suite in process and on the real stack, each on PostgreSQL and on
+# SQLite (the stack: PostgreSQL + Redis + S3, SQLite + files). pytest's exit code 5 (nothing collected) fails the
+# target like any other.
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# The fast layer: the service in process on both backends (the app built in the test process, queued tasks run by the
+# tests themselves: no uvicorn, worker or broker processes) and the engine tests; nothing marked slow or stack.
+test-fast: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not stack and not slow" tests/service tests/core
 
 # The service suite on one backend only (quicker while working on the control plane).
 test-sqlite: setup

@@ -1,66 +1,121 @@
-"""The service under test, on real backends: one session-scoped stack per backend, fresh projects per test.
+"""Fixtures of the service tests, in two layers, each on both backends.
 
+In process (``app_service``, ``app_key``, ``app_client``): the FastAPI app built here, on a fresh PostgreSQL
+database (with the Redis broker's settings) or a SQLite file (with the filesystem broker), objects in a local
+directory. Enqueued tasks are captured; a test runs them with ``app_service.drain()`` through the worker's own task
+bodies. Most tests live here: they need no worker process and no broker.
+
+The real stack (``stack``, ``api_key``, ``client``; tests marked ``stack``): one session-scoped stack per backend.
 ``postgres``: PostgreSQL (a fresh database per run), Redis broker (random db + key prefix), moto's S3 server.
 ``sqlite``: SQLite file, local object directory, Celery's filesystem transport.
 Each stack runs ``nas migrate``, real ``celery worker``s (one for ``ingest``, one for ``trials,models``) and uvicorn
-on a
-free port as subprocesses.
+on a free port as subprocesses. Crashes, outages, the CLI's processes and the browser need it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import httpx
 import psycopg
 import pytest
+from anyio.from_thread import start_blocking_portal
 
+from api.main import create_app
+from api.migrate import upgrade_head
 from api.runtime import Runtime, build_runtime
 from api.services.keys import CreatedKey, create_api_key
 from api.settings import Settings
+from tests.service.helpers import (BIN, POSTGRES_ADMIN_URL, REDIS_URL, ROOT, AppService, Cell, api_command,
+                                   free_port, open_cell, process_env, settings_from_env, start_process, start_worker,
+                                   stop_processes)
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-POSTGRES_ADMIN_URL = os.environ.get("NAS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("NAS_TEST_REDIS", "redis://127.0.0.1:6379")
 S3_BUCKET = "nas-test"
-# Small limits keep the bad-input archives small and the suite fast.
-TEST_LIMITS = {"NAS_MAX_UPLOAD_BYTES": str(2_000_000), "NAS_ZIP_MAX_MEMBERS": "200",
-               "NAS_INGEST_TIME_LIMIT_S": "120", "NAS_INGEST_STALE_AFTER_S": "600", "NAS_MAX_RESOLUTION": "16",
-               # Running trials notice cancel within a second; a dead worker is presumed dead after 30 s.
-               "NAS_TRIAL_HEARTBEAT_S": "1", "NAS_TRIAL_STALE_AFTER_S": "30"}
 
 
-# How every deployment runs the API (Dockerfile, docker-compose.yml, `nas serve`): with the header-capped protocol.
-HTTP_PROTOCOL = "api.http_protocol:HttpToolsProtocol"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the real stack carries the ``stack`` mark, so ``-m "not stack"`` never starts one."""
+    unmarked = [item.nodeid for item in items
+                if {"stack", "cell"} & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("stack")]
+    if unmarked:
+        raise pytest.UsageError(f"tests using the stack without @pytest.mark.stack: {unmarked}")
 
 
-def api_command(port: int) -> list[str]:
-    return [str(BIN / "uvicorn"), "api.main:create_app", "--factory", "--http", HTTP_PROTOCOL, "--host", "127.0.0.1",
-            "--port", str(port)]
+# ------------------------------------------------------------------------------------------------ databases
+
+def create_database(name: str) -> str:
+    """A new, empty PostgreSQL database ``name`` on the test server; returns its SQLAlchemy URL."""
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    admin_url = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
+    return (f"postgresql+psycopg://{admin_url.get('user', 'postgres')}@{admin_url.get('host')}:"
+            f"{admin_url.get('port', 5432)}/{name}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def drop_database(name: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def settings_from_env(env: dict[str, str]) -> Settings:
-    with mock.patch.dict(os.environ, env):
-        return Settings()
+def redis_broker(token: str) -> dict[str, str]:
+    """A Redis broker namespace of its own (random db and key prefix) on the test Redis."""
+    return {"NAS_BROKER_URL": f"{REDIS_URL}/{secrets.randbelow(15) + 1}", "NAS_BROKER_KEY_PREFIX": f"nas-test-{token}:"}
 
+
+# ------------------------------------------------------------------------------------------------ in process
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+def app_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppService]:
+    """The in-process service of one backend, migrated once per session (tests isolate by project)."""
+    kind, token = request.param, secrets.token_hex(4)
+    env = process_env(tmp_path_factory.mktemp(f"app-{kind}"))
+    database = f"nas_test_app_{token}"
+    if kind == "postgres":
+        env.update(NAS_DATABASE_URL=create_database(database), **redis_broker(f"app-{token}"))
+    try:
+        settings = settings_from_env(env)
+        upgrade_head(settings.database_url)
+        with start_blocking_portal() as portal:
+            service = AppService.of(create_app(settings), kind=kind, env=env, portal=portal)
+            yield service
+            service.runtime.engine.dispose()
+    finally:
+        if kind == "postgres":
+            drop_database(database)
+
+
+@pytest.fixture
+def app_service(app_backend: AppService, monkeypatch: pytest.MonkeyPatch) -> AppService:
+    """The in-process service for one test: its task queue starts empty, enqueued tasks are captured, and the
+    worker's task bodies, when drained, run on this service's database and store."""
+    import api.queue
+    from worker import tasks
+
+    app_backend.queued.clear()
+    monkeypatch.setattr(api.queue, "enqueue", app_backend.enqueue)
+    for module in (tasks.datasets, tasks.models, tasks.trials):
+        monkeypatch.setattr(module, "get_runtime", lambda: app_backend.runtime)
+    return app_backend
+
+
+@pytest.fixture
+def app_key(app_service: AppService) -> CreatedKey:
+    """A fresh project and key per test: isolation on a shared database."""
+    return app_service.new_key()
+
+
+@pytest.fixture
+def app_client(app_service: AppService, app_key: CreatedKey) -> Iterator[httpx.Client]:
+    with app_service.client(app_key.key) as http:
+        yield http
+
+
+# ------------------------------------------------------------------------------------------------ the real stack
 
 @dataclass
 class Stack:
@@ -97,75 +152,25 @@ def moto_s3() -> Iterator[str]:
         server.stop()
 
 
-def _start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log_file = open(log_path, "wb")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def start_api(env: dict[str, str], log_path: Path, *, port: int | None = None,
-              timeout_s: float = 30) -> tuple[subprocess.Popen, str]:
-    """uvicorn with ``env`` on ``port`` (a free one by default); returns it and its base URL once it answers."""
-    port = port or free_port()
-    process = _start(api_command(port), env, log_path)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    return process, base_url
-
-
-def _stop_all(processes: list[subprocess.Popen], timeout_s: float = 15) -> None:
-    """Stop processes together: SIGTERM to every group first, then one shared wait (SIGKILL after it), so a cell of
-    an API and two workers costs one graceful shutdown, not three in a row."""
-    running = [process for process in processes if process.poll() is None]
-    for process in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for process in running:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    _stop_all([process])
-
-
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     kind = request.param
     token = secrets.token_hex(4)
     data_dir = tmp_path_factory.mktemp(f"stack-{kind}")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("NAS_")}
-    env.update(TEST_LIMITS, NAS_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env = process_env(data_dir)
     cleanups = []
     if kind == "postgres":
         database = f"nas_test_{token}"
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{database}"')
-        cleanups.append(lambda: _drop_database(database))
+        env["NAS_DATABASE_URL"] = create_database(database)
+        cleanups.append(lambda: drop_database(database))
         endpoint = request.getfixturevalue("moto_s3")
         from minio import Minio
 
         s3 = Minio(endpoint.split("://")[1], access_key="test", secret_key="test", secure=False, region="us-east-1")
         if not s3.bucket_exists(S3_BUCKET):
             s3.make_bucket(S3_BUCKET)
-        admin_url = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
-        env.update(
-            NAS_DATABASE_URL=f"postgresql+psycopg://{admin_url.get('user', 'postgres')}@{admin_url.get('host')}:"
-                             f"{admin_url.get('port', 5432)}/{database}",
-            NAS_BROKER_URL=f"{REDIS_URL}/{secrets.randbelow(15) + 1}", NAS_BROKER_KEY_PREFIX=f"nas-test-{token}:",
-            NAS_STORAGE_URL=f"s3://{S3_BUCKET}", NAS_S3_ENDPOINT=endpoint, NAS_S3_ACCESS_KEY="test",
-            NAS_S3_SECRET_KEY="test", NAS_S3_SECURE="false")
+        env.update(redis_broker(token), NAS_STORAGE_URL=f"s3://{S3_BUCKET}", NAS_S3_ENDPOINT=endpoint,
+                   NAS_S3_ACCESS_KEY="test", NAS_S3_SECRET_KEY="test", NAS_S3_SECURE="false")
     settings = settings_from_env(env)
     subprocess.run([str(BIN / "nas"), "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
 
@@ -173,11 +178,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             "api": data_dir / "api.log"}
     port = free_port()
     # One worker per queue family, as in production: ingestion never waits behind a training task.
-    workers = [_start([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", queues, "-c", "1", "-P", "solo",
-                       "--without-gossip", "--without-mingle", "--without-heartbeat",
-                       "-n", f"test-{kind}-{name}-{token}@%h", "--loglevel", "INFO"], env, logs[f"worker-{name}"])
+    workers = [start_worker(env, logs[f"worker-{name}"], queues=queues, name=f"test-{kind}-{name}-{token}")
                for name, queues in (("ingest", "ingest"), ("gpu", "trials,models"))]
-    api = _start(api_command(port), env, logs["api"])
+    api = start_process(api_command(port), env, logs["api"])
     runtime = build_runtime(settings)
     result = Stack(kind=kind, env=env, settings=settings, runtime=runtime, base_url=f"http://127.0.0.1:{port}",
                    logs=logs)
@@ -185,7 +188,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         _wait_ready(result, api)
         yield result
     finally:
-        _stop_all([api, *workers])
+        stop_processes([api, *workers])
         runtime.engine.dispose()
         if request.session.testsfailed:
             print(f"\n===== {kind} stack logs =====\n{result.dump_logs()}")
@@ -207,11 +210,6 @@ def _wait_ready(stack: Stack, api: subprocess.Popen, timeout_s: float = 60) -> N
     pytest.fail(f"{stack.kind} stack did not become ready\n{stack.dump_logs()}")
 
 
-def _drop_database(database: str) -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
 @pytest.fixture
 def api_key(stack: Stack) -> CreatedKey:
     """A fresh project and key per test: isolation without restarting servers."""
@@ -224,18 +222,8 @@ def client(stack: Stack, api_key: CreatedKey) -> Iterator[httpx.Client]:
         yield http
 
 
-def wait_for_dataset(client: httpx.Client, dataset_id: str, timeout_s: float = 120) -> dict:
-    """Poll until the dataset leaves ``processing``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/datasets/{dataset_id}").json()
-        if body["status"] != "processing":
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"dataset {dataset_id} still processing after {timeout_s}s")
-
-
-def upload(client: httpx.Client, data: bytes, *, name: str | None = None, filename: str = "data.zip"
-           ) -> httpx.Response:
-    return client.post("/v1/datasets", files={"file": (filename, data, "application/zip")},
-                       data={"name": name} if name else None)
+@pytest.fixture
+def cell(stack: Stack, tmp_path: Path) -> Iterator[Cell]:
+    """A private cell on the stack (see :class:`tests.service.helpers.Cell`); it stops when the test ends."""
+    with open_cell(stack, tmp_path) as result:
+        yield result

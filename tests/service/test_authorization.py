@@ -7,7 +7,7 @@ import re
 from fastapi.routing import APIRoute
 
 from api.main import create_app
-from tests.service.test_experiments import all_trials, experiment_body, ready_dataset, wait_for_status
+from tests.service.helpers import all_trials, experiment_body, ready_dataset
 
 
 def api_routes(routes, prefix: str = ""):
@@ -21,26 +21,27 @@ def api_routes(routes, prefix: str = ""):
             yield from api_routes(route.routes, prefix + getattr(route, "path", ""))
 
 
-def v1_routes(stack) -> list[tuple[str, str]]:
-    app = create_app(stack.settings)
+def v1_routes(service) -> list[tuple[str, str]]:
+    app = create_app(service.settings)
     return sorted({(method, path) for path, route in api_routes(app.routes) if path.startswith("/v1")
                    for method in route.methods})
 
 
-def test_every_route_hides_another_projects_resources(stack, client):
-    dataset = ready_dataset(client)
+def test_every_route_hides_another_projects_resources(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    wait_for_status(client, experiment["id"], {"succeeded"})
-    trial = all_trials(client, experiment["id"])[0]
-    model = client.post(f"/v1/experiments/{experiment['id']}/models", json={"epochs": 1}).json()
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()  # the search, to its end
+    assert app_client.get(f"/v1/experiments/{experiment['id']}").json()["status"] == "succeeded"
+    trial = all_trials(app_client, experiment["id"])[0]
+    model = app_client.post(f"/v1/experiments/{experiment['id']}/models", json={"epochs": 1}).json()
     ids = {"dataset_id": dataset["id"], "experiment_id": experiment["id"], "trial_id": trial["id"],
            "model_id": model["id"], "format": "onnx"}
     owned = set(ids.values()) - {"onnx"}
 
-    routes = v1_routes(stack)
+    routes = v1_routes(app_service)
     assert len(routes) >= 15, routes
-    with stack.client(stack.new_key().key) as other, stack.client() as anonymous:
+    with app_service.client(app_service.new_key().key) as other, app_service.client() as anonymous:
         for method, path in routes:
             url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
             assert anonymous.request(method, url).status_code == 401, (method, path)
@@ -55,15 +56,15 @@ def test_every_route_hides_another_projects_resources(stack, client):
         attempt = other.post("/v1/experiments", json=experiment_body(dataset["id"]))
         assert attempt.status_code == 404
     # Nothing changed for the owner: the sweep's POSTs and DELETEs did nothing.
-    assert client.get(f"/v1/datasets/{dataset['id']}").json()["status"] == "ready"
-    assert client.get(f"/v1/experiments/{experiment['id']}").json()["status"] == "succeeded"
-    assert client.get(f"/v1/models/{model['id']}").status_code == 200
+    assert app_client.get(f"/v1/datasets/{dataset['id']}").json()["status"] == "ready"
+    assert app_client.get(f"/v1/experiments/{experiment['id']}").json()["status"] == "succeeded"
+    assert app_client.get(f"/v1/models/{model['id']}").status_code == 200
 
 
-def test_fields_the_user_must_not_set_are_rejected(stack, client):
-    dataset = ready_dataset(client)
+def test_fields_the_user_must_not_set_are_rejected(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     for field, value in (("project_id", "0" * 32), ("status", "succeeded"), ("trials_created", 99),
                          ("progress", {"completed": 5}), ("id", "0" * 32)):
-        response = client.post("/v1/experiments", json={**experiment_body(dataset["id"]), field: value})
+        response = app_client.post("/v1/experiments", json={**experiment_body(dataset["id"]), field: value})
         assert response.status_code == 422, (field, response.text)
-    assert client.get("/v1/experiments").json()["total"] == 0
+    assert app_client.get("/v1/experiments").json()["total"] == 0

@@ -1,4 +1,5 @@
-"""The ``nas`` console script: keys create/revoke against a stack, and ``nas serve`` start-up and clean stop."""
+"""The ``nas`` console script: keys create/revoke (on the in-process service's database), and ``nas serve`` start-up
+and clean stop (real processes, so marked ``stack``)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,20 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.service.conftest import BIN, ROOT, free_port
+from tests.service.helpers import BIN, ROOT, free_port
 
 
-def test_keys_create_prints_a_working_key_last_and_revoke_disables_it(stack):
+def test_keys_create_prints_a_working_key_last_and_revoke_disables_it(app_service):
     created = subprocess.run([str(BIN / "nas"), "keys", "create", "--project", "cli-project"], cwd=ROOT,
-                             env=stack.env, capture_output=True, text=True, check=True)
+                             env=app_service.env, capture_output=True, text=True, check=True)
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("nas_")
-    with stack.client(key) as http:
+    with app_service.client(key) as http:
         assert http.get("/v1/datasets").status_code == 200
         key_id = created.stdout.split("key id ")[1].split(";")[0]
-        subprocess.run([str(BIN / "nas"), "keys", "revoke", key_id], cwd=ROOT, env=stack.env, check=True,
+        subprocess.run([str(BIN / "nas"), "keys", "revoke", key_id], cwd=ROOT, env=app_service.env, check=True,
                        capture_output=True)
         assert http.get("/v1/datasets").status_code == 401
 
@@ -72,6 +74,7 @@ def _alive_in_groups(groups: set[int]) -> list[int]:
     return [pid for pid, (_, group, state) in _processes().items() if group in groups and state != "Z"]
 
 
+@pytest.mark.stack
 def test_serve_runs_api_and_worker_in_embedded_mode_and_stops_cleanly_on_sigterm(tmp_path):
     env = _embedded_env(tmp_path)
     key = subprocess.run([str(BIN / "nas"), "keys", "create", "--project", "embedded"], cwd=ROOT, env=env,
@@ -91,6 +94,7 @@ def test_serve_runs_api_and_worker_in_embedded_mode_and_stops_cleanly_on_sigterm
             serve.wait()
 
 
+@pytest.mark.stack
 def test_serve_stopped_while_the_worker_hangs_leaves_no_process_behind(tmp_path):
     """Ctrl-C while the worker cannot stop in time (a long trial): past the grace period the API, the worker and
     everything the worker started (its pool process, its beat process) are gone, none left adopted by init."""

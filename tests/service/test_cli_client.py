@@ -15,10 +15,10 @@ from nas_client.api.experiments import get_experiment, list_experiments
 from nas_client.api.search_space import get_search_space
 from nas_client.models import DatasetList, DatasetRead, ExperimentList, Problem
 from tests import archives
-from tests.service.conftest import BIN, ROOT, free_port
-from tests.service.test_experiments import TINY_SPACE, ready_dataset
+from tests.service.helpers import BIN, ROOT, TINY_SPACE, free_port, ready_dataset
 
-pytestmark = pytest.mark.slow
+# The commands run as processes of their own and reach the server over the network, as a user's would.
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
 
 def nas(stack, key: str, *args: str, url: str | None = None, timeout_s: float = 120

@@ -15,14 +15,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.service.conftest import ROOT
-from tests.service.test_experiments import TERMINAL, experiment_body, ready_dataset, wait_for_status
+from tests.service.helpers import ROOT, TERMINAL, experiment_body, ready_dataset, wait_for_status
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / "test-artifacts"
 STATIC = ROOT / "api" / "static"
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
 
 
 def test_page_and_assets_are_served_without_external_urls(stack):

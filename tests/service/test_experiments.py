@@ -1,8 +1,10 @@
-"""Experiments over HTTP against the real stack: searches run by Celery workers, cancel, resume, leaderboard."""
+"""Experiments over HTTP: searches, cancel, resume, leaderboard.
+
+In process, the test runs the worker's tasks (scheduler, trials) itself once the API has queued them. A trial that
+must be stopped while it trains (cancel, the time budget) runs in a worker process of the stack.
+"""
 
 from __future__ import annotations
-
-import time
 
 import httpx
 import pytest
@@ -11,59 +13,14 @@ from api.models import Project
 from api.schemas.experiments import ExperimentCreate
 from api.services import experiments as experiments_service
 from api.services import search
-from tests import archives
-from tests.service.conftest import upload, wait_for_dataset
+from tests.service.helpers import (TERMINAL, all_trials, experiment_body, ready_dataset, wait_for_a_trained_epoch,
+                                   wait_for_status, wait_until_trials)
 
-# Tiny networks on 16 px images: each trial trains in well under a second on one CPU thread.
-TINY_SPACE = {"num_stages": [1, 2], "depth": 1, "width": {"low": 16, "high": 24}, "stem_width": 16, "kernel": 3,
-              "se": False, "expansion": [1, 3], "train/batch_size": 16}
-TERMINAL = {"succeeded", "failed", "canceled"}
-
-
-def ready_dataset(client: httpx.Client, **kwargs) -> dict:
-    data = archives.make_image_folder_zip(classes=kwargs.pop("classes", {"ring": 12, "dot": 12}), size=(16, 16),
-                                          **kwargs)
-    dataset = wait_for_dataset(client, upload(client, data).json()["id"])
-    assert dataset["status"] == "ready", dataset
-    return dataset
-
-
-def experiment_body(dataset_id: str, **overrides) -> dict:
-    body = {"dataset_id": dataset_id, "strategy": "evolution", "budget": {"max_trials": 4, "epochs_per_trial": 2},
-            "search_space": TINY_SPACE, "seed": 7, "auto_model": False}
-    body.update(overrides)
-    return body
-
-
-def wait_for_status(client: httpx.Client, experiment_id: str, statuses: set[str], timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/experiments/{experiment_id}").json()
-        if body["status"] in statuses:
-            return body
-        time.sleep(0.25)
-    raise AssertionError(f"experiment {experiment_id} still {body['status']} after {timeout_s}s: {body}")
-
-
-def all_trials(client: httpx.Client, experiment_id: str) -> list[dict]:
-    return client.get(f"/v1/experiments/{experiment_id}/trials", params={"limit": 500}).json()["data"]
-
-
-def wait_for_a_trained_epoch(client: httpx.Client, experiment_id: str, timeout_s: float = 60) -> None:
-    """Until a running trial of the experiment has finished an epoch."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        trials = all_trials(client, experiment_id)
-        if any(t["status"] == "running" and t["epochs"] for t in trials):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no trial started: {trials}")
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["tpe", "evolution", "random"])
-def test_four_trial_search_end_to_end(stack, client, strategy):
-    dataset = ready_dataset(client)
-    created = client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy=strategy, concurrency=2))
+def test_four_trial_search_end_to_end(app_service, app_client, strategy):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    created = app_client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy=strategy, concurrency=2))
     assert created.status_code == 201, created.text
     experiment = created.json()
     assert experiment["status"] in ("queued", "running") and experiment["strategy"] == strategy
@@ -71,10 +28,11 @@ def test_four_trial_search_end_to_end(stack, client, strategy):
     assert record["dataset_sha256"] == dataset["sha256"] and record["seed"] == 7
     assert record["search_space_version"] and record["packages"]["torch"] and record["strategy"]["name"] == strategy
 
-    done = wait_for_status(client, experiment["id"], TERMINAL)
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
     assert done["status"] == "succeeded", done
     assert done["progress"]["completed"] == 4 and done["progress"]["running"] == 0
-    trials = all_trials(client, experiment["id"])
+    trials = all_trials(app_client, experiment["id"])
     assert sorted(t["number"] for t in trials) == [1, 2, 3, 4]
     assert len({t["arch_hash"] + str(t["decisions"]) for t in trials}) == 4
     finished = [t for t in trials if t["status"] == "succeeded"]
@@ -85,7 +43,7 @@ def test_four_trial_search_end_to_end(stack, client, strategy):
         assert [e["epoch"] for e in trial["epochs"]] == [1, 2]
         assert trial["arch"]["arch"]["stages"] and trial["seed"] >= 0
 
-    board = client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()
+    board = app_client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()
     accuracies = [row["val_accuracy"] for row in board["data"]]
     assert accuracies == sorted(accuracies, reverse=True) and board["total"] == len(finished)
     assert [row["rank"] for row in board["data"]] == list(range(1, len(finished) + 1))
@@ -93,8 +51,8 @@ def test_four_trial_search_end_to_end(stack, client, strategy):
     assert set(board["pareto"]) <= {row["id"] for row in board["data"]}
 
 
-def test_invalid_requests_are_rejected_with_problem_details(stack, client):
-    dataset = ready_dataset(client)
+def test_invalid_requests_are_rejected_with_problem_details(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     cases = [
         (experiment_body(dataset["id"], strategy="grid"), "strategy"),
         (experiment_body(dataset["id"], budget={"max_trials": 0, "epochs_per_trial": 1}), "max_trials"),
@@ -110,11 +68,11 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
         (experiment_body(dataset["id"], status="succeeded"), "status"),
     ]
     for body, field in cases:
-        response = client.post("/v1/experiments", json=body)
+        response = app_client.post("/v1/experiments", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert any(field in error["field"] for error in response.json()["errors"]), response.json()
-    missing = client.post("/v1/experiments", json=experiment_body("0" * 32))
+    missing = app_client.post("/v1/experiments", json=experiment_body("0" * 32))
     assert missing.status_code == 404
     # NUL cannot be stored (PostgreSQL text): refused at the edge, in bodies, paths and queries alike.
     for method, path, kwargs, field in [
@@ -123,39 +81,42 @@ def test_invalid_requests_are_rejected_with_problem_details(stack, client):
             ("GET", "/v1/experiments/a%00b", {}, "path.experiment_id"),
             ("GET", "/v1/experiments", {"params": {"status": "running\x00"}}, "query.status"),
             ("POST", "/v1/datasets", {"files": {"file": ("d.zip", b"PK")}, "data": {"name": "a\x00b"}}, "name")]:
-        response = client.request(method, path, **kwargs)
+        response = app_client.request(method, path, **kwargs)
         assert response.status_code == 422, (path, response.text)
         assert any(field in error["field"] for error in response.json()["errors"]), response.json()
-    assert client.get("/v1/experiments").json()["total"] == 0  # nothing half-created
+    assert app_client.get("/v1/experiments").json()["total"] == 0  # nothing half-created
 
 
-def test_an_unsatisfiable_constraint_fails_fast_naming_it(stack, client):
-    dataset = ready_dataset(client)
+def test_an_unsatisfiable_constraint_fails_fast_naming_it(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 1},
                            objective={"constraints": {"max_params": 10}})
-    experiment = client.post("/v1/experiments", json=body).json()
-    done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL, timeout_s=60)
     assert done["status"] == "failed"
     assert "max_params = 10 is binding" in done["detail"] and "smallest value seen" in done["detail"], done["detail"]
     # screened before anything was trained: no trial exists, the screening is counted by reason
-    assert all_trials(client, experiment["id"]) == []
+    assert all_trials(app_client, experiment["id"]) == []
     assert done["screened"]["by_reason"]["max_params"] == done["screened"]["total"] > 0
     assert done["screened"]["smallest"]["max_params"] > 10
     assert done["progress"]["completed"] == 0
-    assert client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()["data"] == []
+    assert app_client.get(f"/v1/experiments/{experiment['id']}/leaderboard").json()["data"] == []
 
 
-def test_screened_candidates_do_not_consume_the_budget(stack, client):
-    dataset = ready_dataset(client)
+@pytest.mark.slow
+def test_screened_candidates_do_not_consume_the_budget(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     # Two conv stages of 16 or 256 channels: only 16 → 16 fits 20,000 parameters, a quarter of the architectures.
     space = {"num_stages": 2, "depth": 1, "op": "conv", "kernel": 3, "stem_width": 16, "width": [16, 256],
              "se": False, "train/batch_size": 16}
     body = experiment_body(dataset["id"], strategy="tpe", budget={"max_trials": 3, "epochs_per_trial": 1},
                            search_space=space, objective={"constraints": {"max_params": 20_000}})
-    experiment = client.post("/v1/experiments", json=body).json()
-    done = wait_for_status(client, experiment["id"], TERMINAL)
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
     assert done["status"] == "succeeded", done
-    trials = all_trials(client, experiment["id"])
+    trials = all_trials(app_client, experiment["id"])
     assert len(trials) == 3 and all(t["status"] == "succeeded" and t["feasible"] for t in trials)
     assert all(t["params"] <= 20_000 and t["arch"]["arch"]["stages"][1]["width"] == 16 for t in trials)
     assert all(t["arch"]["arch"]["resolution"] == 16 for t in trials)  # the input side each trial trained at
@@ -165,6 +126,7 @@ def test_screened_candidates_do_not_consume_the_budget(stack, client):
     assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 and len(t["val_recall"]) == 2 for t in trials)
 
 
+@pytest.mark.stack
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
     """Ten minutes pass while the first trial runs: it stops after its epoch, and nothing starts after it."""
     from api.models import Experiment
@@ -188,8 +150,8 @@ def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client)
     assert done["best"]["trial_id"] == trial["id"]
 
 
-def test_a_search_that_exhausts_its_space_ends_succeeded(stack, client):
-    dataset = ready_dataset(client)
+def test_a_search_that_exhausts_its_space_ends_succeeded(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     fixed = {"num_stages": 1, "depth": 1, "op": "conv", "width": 16, "stem_width": 16, "kernel": 3, "se": False,
              "expansion": 1, "activation": "relu", "downsample": "max", "input_scale": 1.0, "head_dropout": 0.0,
              "train/lr": 0.003, "train/weight_decay": 0.0005, "train/label_smoothing": 0.0, "train/augment": 0.0,
@@ -198,12 +160,14 @@ def test_a_search_that_exhausts_its_space_ends_succeeded(stack, client):
              "train/hflip": [False, True]}  # two points in all
     body = experiment_body(dataset["id"], strategy="evolution", search_space=fixed,
                            budget={"max_trials": 3, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    done = wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL, timeout_s=60)
     assert done["status"] == "succeeded" and "exhausted" in (done["detail"] or ""), (done["detail"], done["progress"])
     assert done["progress"]["succeeded"] == 2 and done["progress"]["running"] == done["progress"]["pending"] == 0
 
 
+@pytest.mark.stack
 def test_cancel_while_running_then_resume_to_completion(stack, client):
     dataset = ready_dataset(client)
     # No pruning: resumed trials must still be running when the test cancels them again.
@@ -231,59 +195,55 @@ def test_cancel_while_running_then_resume_to_completion(stack, client):
     assert numbers[:2] == [1, 2] and len(set(numbers)) == len(numbers)
 
 
-def wait_until_trials(client: httpx.Client, experiment_id: str, *, count: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if len(all_trials(client, experiment_id)) >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {count} trials after {timeout_s}s")
-
-
-def test_resume_after_cancel_finishes_the_budget(stack, client):
-    dataset = ready_dataset(client)
+@pytest.mark.slow
+def test_resume_after_cancel_finishes_the_budget(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="tpe", budget={"max_trials": 3, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    client.post(f"/v1/experiments/{experiment['id']}/cancel")
-    canceled = wait_for_status(client, experiment["id"], {"canceled"})
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    app_service.drain()  # the scheduler's message, delivered after the cancel
+    canceled = wait_for_status(app_client, experiment["id"], {"canceled"})
     assert canceled["progress"]["completed"] < 3
-    resumed = client.post(f"/v1/experiments/{experiment['id']}/resume")
+    resumed = app_client.post(f"/v1/experiments/{experiment['id']}/resume")
     assert resumed.status_code == 202, resumed.text
-    done = wait_for_status(client, experiment["id"], {"succeeded", "failed"})
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded" and done["progress"]["completed"] == 3
-    numbers = [t["number"] for t in all_trials(client, experiment["id"])]
+    numbers = [t["number"] for t in all_trials(app_client, experiment["id"])]
     assert len(numbers) == len(set(numbers))
 
 
-def test_cancel_and_resume_of_finished_experiments_conflict(stack, client):
-    dataset = ready_dataset(client)
+def test_cancel_and_resume_of_finished_experiments_conflict(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    wait_for_status(client, experiment["id"], {"succeeded"})
-    conflict = client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    wait_for_status(app_client, experiment["id"], {"succeeded"})
+    conflict = app_client.post(f"/v1/experiments/{experiment['id']}/cancel")
     assert conflict.status_code == 409 and conflict.json()["type"] == "/problems/experiment-finished"
-    assert client.post(f"/v1/experiments/{experiment['id']}/resume").status_code == 409
+    assert app_client.post(f"/v1/experiments/{experiment['id']}/resume").status_code == 409
     # The dataset is free again once nothing runs on it.
-    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert app_client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
 
 
-def test_dataset_in_use_cannot_be_deleted(stack, client):
-    dataset = ready_dataset(client)
+def test_dataset_in_use_cannot_be_deleted(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300})
-    experiment = client.post("/v1/experiments", json=body).json()
-    response = client.delete(f"/v1/datasets/{dataset['id']}")
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    response = app_client.delete(f"/v1/datasets/{dataset['id']}")
     assert response.status_code == 409 and response.json()["type"] == "/problems/dataset-in-use"
-    client.post(f"/v1/experiments/{experiment['id']}/cancel")
-    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
+    app_client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(app_client, experiment["id"], {"canceled"}, timeout_s=60)
 
 
-def test_another_projects_experiment_is_404_on_every_route(stack, client):
-    dataset = ready_dataset(client)
+def test_another_projects_experiment_is_404_on_every_route(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    wait_for_status(client, experiment["id"], TERMINAL)
-    trial_id = all_trials(client, experiment["id"])[0]["id"]
-    with stack.client(stack.new_key().key) as other:
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    wait_for_status(app_client, experiment["id"], TERMINAL)
+    trial_id = all_trials(app_client, experiment["id"])[0]["id"]
+    with app_service.client(app_service.new_key().key) as other:
         base = f"/v1/experiments/{experiment['id']}"
         for method, path in [("GET", base), ("GET", base + "/trials"), ("GET", f"{base}/trials/{trial_id}"),
                              ("GET", base + "/leaderboard"), ("POST", base + "/cancel"), ("POST", base + "/resume")]:
@@ -294,21 +254,21 @@ def test_another_projects_experiment_is_404_on_every_route(stack, client):
         assert other.post("/v1/experiments", json=experiment_body(dataset["id"])).status_code == 404
 
 
-def test_search_space_is_served(stack, client):
-    space = client.get("/v1/search-space")
+def test_search_space_is_served(app_service, app_client):
+    space = app_client.get("/v1/search-space")
     assert space.status_code == 200
     body = space.json()
     assert "stage2/kernel" in str(body) and "train/lr" in str(body)
-    assert stack.client().get("/v1/search-space").status_code == 401
+    assert app_service.client().get("/v1/search-space").status_code == 401
 
 
 @pytest.mark.parametrize("budget, planned", [({"max_trials": 9, "epochs_per_trial": 1}, 9),
                                              ({"max_trials": 90, "epochs_per_trial": 1, "max_minutes": 60}, 20)])
-def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(stack, client, api_key, monkeypatch, budget,
-                                                                      planned):
+def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(app_service, app_client, app_key, monkeypatch,
+                                                                      budget, planned):
     """Strategies place their phases (evolution's start-up, TPE's refinement) within ``budget.max_trials``, or
     within the trials a time budget is shared for when that is fewer."""
-    dataset = ready_dataset(client)
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     asked: list[int | None] = []
     strategy_for = search.strategy_for
 
@@ -321,14 +281,14 @@ def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(stack, cl
             return self.strategy.ask(*args, budget=budget, **kwargs)
 
     monkeypatch.setattr(search, "strategy_for", lambda experiment: Recording(strategy_for(experiment)))
-    session = stack.runtime.sessionmaker()
+    session = app_service.runtime.sessionmaker()
     try:  # never committed, so nothing is enqueued and no worker runs it
         data = ExperimentCreate(**experiment_body(dataset["id"], budget=budget, concurrency=2))
-        experiment = experiments_service.create_experiment(session=session, settings=stack.settings,
-                                                           project=session.get(Project, api_key.project_id),
+        experiment = experiments_service.create_experiment(session=session, settings=app_service.settings,
+                                                           project=session.get(Project, app_key.project_id),
                                                            data=data)
         session.flush()
-        assert len(search.schedule(session=session, settings=stack.settings, experiment_id=experiment.id)) == 2
+        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 2
         assert asked and set(asked) == {planned}
         settings = experiment.reproducibility["strategy"]["settings"]
         assert (settings["startup"], settings["startup_fraction"]) == ("tpe", 0.5)
@@ -347,14 +307,14 @@ def _assert_invalid(response: httpx.Response, field: str) -> list[dict]:
     return body["errors"]
 
 
-def test_every_budget_passes_one_validator_on_create_and_resume(stack, client):
-    dataset = ready_dataset(client)
+def test_every_budget_passes_one_validator_on_create_and_resume(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 400},
                            pruner={"kind": "none"})
-    experiment = client.post("/v1/experiments", json=body).json()
-    client.post(f"/v1/experiments/{experiment['id']}/cancel")
-    wait_for_status(client, experiment["id"], {"canceled"}, timeout_s=60)
-    most = stack.settings.max_trials
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_client.post(f"/v1/experiments/{experiment['id']}/cancel")
+    wait_for_status(app_client, experiment["id"], {"canceled"}, timeout_s=60)
+    most = app_service.settings.max_trials
 
     def budget(**fields) -> dict:
         return experiment_body(dataset["id"], budget={"max_trials": 2, "epochs_per_trial": 1, **fields})
@@ -367,16 +327,16 @@ def test_every_budget_passes_one_validator_on_create_and_resume(stack, client):
                                  (resume, {"max_trials": most + 1}, "body.max_trials"),
                                  (resume, {"max_trials": 10**30}, "body.max_trials"),
                                  (resume, {"max_minutes": 10**9}, "body.max_minutes")]:
-        _assert_invalid(client.post(path, json=payload), field)
+        _assert_invalid(app_client.post(path, json=payload), field)
     # Nothing of it was stored: the experiment still renders on every route.
-    got = client.get(f"/v1/experiments/{experiment['id']}")
+    got = app_client.get(f"/v1/experiments/{experiment['id']}")
     assert got.status_code == 200 and got.json()["budget"]["max_trials"] == 2 and got.json()["status"] == "canceled"
-    assert client.get("/v1/experiments").json()["total"] == 1
-    assert client.post(f"/v1/experiments/{experiment['id']}/cancel").status_code == 202
+    assert app_client.get("/v1/experiments").json()["total"] == 1
+    assert app_client.post(f"/v1/experiments/{experiment['id']}/cancel").status_code == 202
 
 
-def test_request_bodies_are_strict_bounded_and_their_settings_checked(stack, client):
-    dataset = ready_dataset(client)
+def test_request_bodies_are_strict_bounded_and_their_settings_checked(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     few = {"max_trials": 1, "epochs_per_trial": 1}
     for body, field, mention in [
             (experiment_body(dataset["id"], budget={**few, "max_trials": True}), "body.budget.max_trials", ""),
@@ -396,19 +356,19 @@ def test_request_bodies_are_strict_bounded_and_their_settings_checked(stack, cli
              "body.strategy_settings", "max_retries"),
             (experiment_body(dataset["id"], strategy="tpe", strategy_settings={"n_ei_candidates": 10**6}),
              "body.strategy_settings", "n_ei_candidates")]:
-        errors = _assert_invalid(client.post("/v1/experiments", json=body), field)
+        errors = _assert_invalid(app_client.post("/v1/experiments", json=body), field)
         assert mention in errors[0]["error"], errors
-    _assert_invalid(client.post("/v1/experiments/0123456789abcdef0123456789abcdef/models", json={"epochs": True}),
+    _assert_invalid(app_client.post("/v1/experiments/0123456789abcdef0123456789abcdef/models", json={"epochs": True}),
                     "body.epochs")
     # An error names what is wrong without echoing the input back.
-    huge = client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy_settings={
+    huge = app_client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy_settings={
         "population_size": "p" * 700_000}))
     assert huge.status_code == 422 and len(huge.content) < 2000, len(huge.content)
-    many = client.post("/v1/experiments", json={**experiment_body(dataset["id"]),
+    many = app_client.post("/v1/experiments", json={**experiment_body(dataset["id"]),
                                                 **{f"unknown_{'x' * 300}_{i}": i for i in range(2000)}})
     assert many.status_code == 422 and len(many.content) < 20_000, len(many.content)
     assert len(many.json()["errors"]) == 51 and "1950 more" in many.json()["errors"][-1]["error"]
-    assert client.get("/v1/experiments").json()["total"] == 0
+    assert app_client.get("/v1/experiments").json()["total"] == 0
     # JSON numbers for float fields may be integers.
-    created = client.post("/v1/experiments", json=experiment_body(dataset["id"], budget={**few, "max_minutes": 60}))
+    created = app_client.post("/v1/experiments", json=experiment_body(dataset["id"], budget={**few, "max_minutes": 60}))
     assert created.status_code == 201 and created.json()["budget"]["max_minutes"] == 60, created.text

@@ -22,10 +22,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.service.conftest import POSTGRES_ADMIN_URL, _start, _stop, free_port, start_api
-from tests.service.test_experiments import all_trials, experiment_body, ready_dataset, wait_for_status
-from tests.service.test_trial_recovery import (Cell, cell, kill9, open_cell, running_trial_with_epochs,  # noqa: F401
-                                               trial_rows, wait_for)
+from tests.service.helpers import (POSTGRES_ADMIN_URL, Cell, all_trials, experiment_body, free_port, kill9, open_cell,
+                                   ready_dataset, running_trial_with_epochs, start_api, start_process, stop_process,
+                                   trial_rows, wait_for, wait_for_status)
+
+pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,7 @@ def test_api_restart_mid_search_loses_nothing(stack, api_key, cell):
         experiment = client.post("/v1/experiments", json=body).json()
         wait_for(running_trial_with_epochs(client, experiment["id"]), what="a running trial", cell=cell)
         api = cell.processes[0]
-        _stop(api)
+        stop_process(api)
         port = int(cell.base_url.rsplit(":", 1)[1])
         cell.processes[0], _ = start_api(cell.env, cell.log_dir / "api-restarted.log", port=port)
         wait_for(lambda: _answers(client), what="the restarted API", cell=cell)
@@ -81,9 +82,9 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.starts += 1
-        self.process = _start([self.executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                               "--appendonly", "no", "--dir", str(self.directory)],
-                              dict(os.environ), self.log_dir / f"redis-{self.starts}.log")
+        self.process = start_process([self.executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save",
+                                      "", "--appendonly", "no", "--dir", str(self.directory)],
+                                     dict(os.environ), self.log_dir / f"redis-{self.starts}.log")
         wait_for(self.answers, timeout_s=10, what=f"redis-server on port {self.port}")
 
     def answers(self) -> bool:

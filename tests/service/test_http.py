@@ -1,4 +1,8 @@
-"""HTTP contract: byte cap before the body is read, auth, problem+json everywhere, probes."""
+"""HTTP contract: byte cap before the body is read, auth, problem+json everywhere, probes.
+
+Caps on the request head and body are properties of the server as deployed (uvicorn with the capped protocol, raw
+bytes on a socket) and run on the stack; what the app answers runs in process.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 
 from api.services.keys import revoke_api_key
-from tests.service.conftest import _stop, start_api
+from tests.service.helpers import start_api, stop_process
 
 BOUNDARY = "nasboundary"
 
@@ -42,6 +46,7 @@ def _multipart_head(auth: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {auth}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}", **extra}
 
 
+@pytest.mark.stack
 def test_upload_temp_files_live_in_the_data_dir_and_a_killed_apis_are_swept_at_the_next_start(stack, api_key,
                                                                                                  tmp_path):
     uploads = stack.settings.data_dir / "tmp" / "uploads"
@@ -61,7 +66,7 @@ def test_upload_temp_files_live_in_the_data_dir_and_a_killed_apis_are_swept_at_t
             os.killpg(api.pid, signal.SIGKILL)  # mid-upload: nothing gets to clean up
             api.wait()
     finally:
-        _stop(api)
+        stop_process(api)
     left = set(uploads.glob("nas-upload-*.zip")) - present
     assert left, "the upload's temporary file is not under <data dir>/tmp/uploads"
     in_flight = uploads / "nas-upload-in-flight.zip"  # another API process's upload, still being written
@@ -74,10 +79,11 @@ def test_upload_temp_files_live_in_the_data_dir_and_a_killed_apis_are_swept_at_t
         assert not [path for path in left if path.exists()]
         assert in_flight.exists()
     finally:
-        _stop(api)
+        stop_process(api)
         in_flight.unlink()
 
 
+@pytest.mark.stack
 def test_body_over_cap_with_content_length_is_413_before_any_body_is_sent(stack, api_key):
     cap = stack.settings.max_upload_bytes
     started = time.monotonic()
@@ -87,6 +93,7 @@ def test_body_over_cap_with_content_length_is_413_before_any_body_is_sent(stack,
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.stack
 def test_chunked_body_over_cap_is_413_while_the_client_is_still_sending(stack, api_key):
     cap = stack.settings.max_upload_bytes
     part_head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.zip\"\r\n"
@@ -103,6 +110,7 @@ def test_chunked_body_over_cap_is_413_while_the_client_is_still_sending(stack, a
     assert status == 413, response
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("authorization", [None, "Bearer nas_" + "A" * 43])
 def test_no_json_body_is_read_before_the_key_is_checked(stack, authorization):
     # A gigabyte is announced and never sent: the 401 must not wait for it.
@@ -115,6 +123,7 @@ def test_no_json_body_is_read_before_the_key_is_checked(stack, authorization):
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.stack
 def test_json_body_over_the_cap_is_413_before_it_is_read_or_once_it_passes_the_cap(stack, client, api_key):
     cap = stack.settings.max_json_bytes
     head = {"Authorization": f"Bearer {api_key.key}", "Content-Type": "application/json"}
@@ -142,8 +151,8 @@ def test_json_body_over_the_cap_is_413_before_it_is_read_or_once_it_passes_the_c
 
 @pytest.mark.parametrize("content", [b'{"dataset_id": ', b'{"budget": {"max_trials": NaN}}',
                                      b'{"budget": {"max_minutes": Infinity}}', b"\xff\xfe{", b"[" * 100_000])
-def test_a_body_that_is_not_json_is_one_clear_problem(stack, client, content):
-    response = client.post("/v1/experiments", content=content, headers={"Content-Type": "application/json"})
+def test_a_body_that_is_not_json_is_one_clear_problem(app_client, content):
+    response = app_client.post("/v1/experiments", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["type"] == "/problems/validation-error" and body["detail"] == "the request body is not valid JSON"
@@ -166,6 +175,7 @@ def _send_head(stack, head_chunks) -> bytes:
     return response
 
 
+@pytest.mark.stack
 def test_request_headers_past_the_cap_are_431_problem_before_they_are_parsed(stack):
     cap = stack.settings.max_header_bytes
     for head in ([b"X-Big: " + b"a" * cap + b"\r\n\r\n"],  # one large header
@@ -180,9 +190,9 @@ def test_request_headers_past_the_cap_are_431_problem_before_they_are_parsed(sta
 
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key",
                                            "Bearer nas_" + "A" * 43])
-def test_missing_malformed_or_unknown_key_is_401_problem(stack, authorization):
+def test_missing_malformed_or_unknown_key_is_401_problem(app_service, authorization):
     headers = {"Authorization": authorization} if authorization else {}
-    with stack.client() as http:
+    with app_service.client() as http:
         response = http.get("/v1/datasets", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -191,26 +201,27 @@ def test_missing_malformed_or_unknown_key_is_401_problem(stack, authorization):
     assert body["status"] == 401 and body["type"] == "/problems/unauthorized" and body["title"] and body["detail"]
 
 
-def test_revoked_key_is_401(stack, client, api_key):
-    assert client.get("/v1/datasets").status_code == 200
-    with stack.runtime.unit_of_work() as session:
-        revoke_api_key(session=session, key_id=api_key.key_id)
-    response = client.get("/v1/datasets")
+def test_revoked_key_is_401(app_service, app_client, app_key):
+    assert app_client.get("/v1/datasets").status_code == 200
+    with app_service.runtime.unit_of_work() as session:
+        revoke_api_key(session=session, key_id=app_key.key_id)
+    response = app_client.get("/v1/datasets")
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
 
 
-def test_unknown_route_method_and_invalid_query_are_problems(stack, client):
-    not_found = client.get("/v1/nothing-here")
+def test_unknown_route_method_and_invalid_query_are_problems(app_client):
+    not_found = app_client.get("/v1/nothing-here")
     assert not_found.status_code == 404 and not_found.headers["content-type"] == "application/problem+json"
-    wrong_method = client.put("/v1/datasets")
+    wrong_method = app_client.put("/v1/datasets")
     assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "/problems/method-not-allowed"
-    invalid = client.get("/v1/datasets", params={"limit": 0, "offset": -1})
+    invalid = app_client.get("/v1/datasets", params={"limit": 0, "offset": -1})
     assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
     assert {error["field"] for error in invalid.json()["errors"]} == {"query.limit", "query.offset"}
-    missing = client.get("/v1/datasets/0123456789abcdef0123456789abcdef")
+    missing = app_client.get("/v1/datasets/0123456789abcdef0123456789abcdef")
     assert missing.status_code == 404 and missing.json()["detail"] == "dataset not found"
 
 
+@pytest.mark.stack
 def test_probes(stack):
     with stack.client() as http:
         assert http.get("/healthz").json() == {"status": "ok", "checks": {}}

@@ -1,10 +1,12 @@
-"""Crash safety of ingestion: idempotent re-runs, bounded attempts, and the reaper that retries stuck datasets."""
+"""Crash safety of ingestion: idempotent re-runs, bounded attempts (in process), and the reaper that retries stuck
+datasets (on the stack, through the broker and a worker)."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
 
+import pytest
 from celery import Celery
 from sqlalchemy import update
 
@@ -14,57 +16,59 @@ from api.queue import celery_config
 from api.services import datasets as service
 from api.services.datasets import ReceivedUpload
 from tests import archives
-from tests.service.conftest import wait_for_dataset
+from tests.service.helpers import wait_for_dataset
 
 
-def _processing_dataset(stack, api_key, tmp_path, data: bytes) -> Dataset:
-    """A dataset row in ``processing`` with its upload stored, as ``POST`` leaves it (without enqueueing)."""
+def _processing_dataset(target, key, tmp_path, data: bytes) -> Dataset:
+    """A dataset row in ``processing`` with its upload stored, as ``POST`` leaves it (without enqueueing), in
+    ``target``'s database and store (a stack or the in-process service)."""
     path = tmp_path / "upload.zip"
     path.write_bytes(data)
     upload = ReceivedUpload(path=path, filename="upload.zip", sha256=hashlib.sha256(data).hexdigest(),
                             size_bytes=len(data))
-    with stack.runtime.unit_of_work() as session:
-        project = session.get(Project, api_key.project_id)
-        dataset = service.create_dataset(session=session, store=stack.runtime.store, project=project,
+    with target.runtime.unit_of_work() as session:
+        project = session.get(Project, key.project_id)
+        dataset = service.create_dataset(session=session, store=target.runtime.store, project=project,
                                          upload=upload, name="direct")
         session.info.pop("after_commit")  # this test drives ingestion itself instead of the worker
     return dataset
 
 
-def _set(stack, dataset_id: str, **values) -> None:
-    with stack.runtime.unit_of_work() as session:
+def _set(target, dataset_id: str, **values) -> None:
+    with target.runtime.unit_of_work() as session:
         session.execute(update(Dataset).where(Dataset.id == dataset_id).values(**values))
 
 
-def _run(stack, dataset_id: str) -> str:
-    return service.run_ingest(unit_of_work=stack.runtime.unit_of_work, store=stack.runtime.store,
-                              settings=stack.settings, dataset_id=dataset_id)
+def _run(target, dataset_id: str) -> str:
+    return service.run_ingest(unit_of_work=target.runtime.unit_of_work, store=target.runtime.store,
+                              settings=target.settings, dataset_id=dataset_id)
 
 
-def test_rerunning_ingest_is_idempotent_and_finished_datasets_are_left_alone(stack, api_key, tmp_path):
-    dataset = _processing_dataset(stack, api_key, tmp_path, archives.make_image_folder_zip())
-    assert _run(stack, dataset.id) == "ready"
-    store = stack.runtime.store
+def test_rerunning_ingest_is_idempotent_and_finished_datasets_are_left_alone(app_service, app_key, tmp_path):
+    dataset = _processing_dataset(app_service, app_key, tmp_path, archives.make_image_folder_zip())
+    assert _run(app_service, dataset.id) == "ready"
+    store = app_service.runtime.store
     first = {key: store.read_bytes(key) for key in store.list_keys(dataset.storage_prefix)}
 
-    assert _run(stack, dataset.id) == "skipped"  # a duplicate delivery of a finished dataset does nothing
+    assert _run(app_service, dataset.id) == "skipped"  # a duplicate delivery of a finished dataset does nothing
     # A crash after the objects were written but before the row turned ready: the re-run rewrites the same bytes.
-    _set(stack, dataset.id, status="processing")
-    assert _run(stack, dataset.id) == "ready"
+    _set(app_service, dataset.id, status="processing")
+    assert _run(app_service, dataset.id) == "ready"
     second = {key: store.read_bytes(key) for key in store.list_keys(dataset.storage_prefix)}
     assert first == second and len(first) >= 4
 
 
-def test_ingest_gives_up_after_max_attempts_and_removes_objects(stack, api_key, tmp_path):
-    dataset = _processing_dataset(stack, api_key, tmp_path, archives.make_image_folder_zip())
-    _set(stack, dataset.id, ingest_attempts=stack.settings.ingest_max_attempts)
-    assert _run(stack, dataset.id) == "failed"
-    with stack.runtime.unit_of_work() as session:
+def test_ingest_gives_up_after_max_attempts_and_removes_objects(app_service, app_key, tmp_path):
+    dataset = _processing_dataset(app_service, app_key, tmp_path, archives.make_image_folder_zip())
+    _set(app_service, dataset.id, ingest_attempts=app_service.settings.ingest_max_attempts)
+    assert _run(app_service, dataset.id) == "failed"
+    with app_service.runtime.unit_of_work() as session:
         row = session.get(Dataset, dataset.id)
         assert row.status == "failed" and "attempts" in row.detail
-    assert stack.runtime.store.list_keys(dataset.storage_prefix) == []
+    assert app_service.runtime.store.list_keys(dataset.storage_prefix) == []
 
 
+@pytest.mark.stack
 def test_reaper_retries_a_dataset_left_processing_by_a_dead_worker(stack, client, api_key, tmp_path):
     # The row a crashed ingest leaves behind: processing, one attempt used, untouched for a long time.
     dataset = _processing_dataset(stack, api_key, tmp_path, archives.make_image_folder_zip(seed=3))

@@ -1,8 +1,8 @@
-"""Per-project quotas, the rate limit and idempotent POSTs, over HTTP on both backends.
+"""Per-project quotas, the rate limit and idempotent POSTs, over HTTP on both backends, in process.
 
-Quota and rate-limit tests talk to their own API process with small limits (same database and object store as the
-stack, a private broker namespace so its experiments stay queued and no worker spends time on them); the rest of
-the suite never sees those limits. Idempotency runs on the stack's own API.
+Quota and rate-limit tests talk to an API of their own with small limits (same database and object store as the
+in-process service; on PostgreSQL its rate-limit buckets live in Redis under a key prefix of its own); the rest of
+the suite never sees those limits. Nothing drains the experiments they create, so those stay queued.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -20,37 +19,20 @@ import pytest
 from api.models import Experiment
 from api.services import search
 from tests import archives
-from tests.service.conftest import _stop, start_api, upload, wait_for_dataset
-from tests.service.test_experiments import experiment_body, ready_dataset
+from tests.service.helpers import AppService, experiment_body, ready_dataset, upload, wait_for_dataset
 
 ARCHIVE = archives.make_image_folder_zip(classes={"ring": 12, "dot": 12}, size=(16, 16))
 RATE_PER_MINUTE = 120
 
 
-@dataclass
-class LimitedApi:
-    env: dict[str, str]
-    base_url: str
-
-    def client(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def limited(stack, tmp_path_factory) -> Iterator[LimitedApi]:
-    data_dir = tmp_path_factory.mktemp(f"limited-{stack.kind}")
-    env = dict(stack.env, NAS_DATABASE_URL=stack.settings.database_url, NAS_STORAGE_URL=stack.settings.storage_url,
-               NAS_DATA_DIR=str(data_dir), NAS_PROJECT_MAX_ACTIVE_EXPERIMENTS="2", NAS_PROJECT_MAX_ACTIVE_TRIALS="3",
-               NAS_PROJECT_MAX_STORAGE_BYTES=str(len(ARCHIVE) * 3 // 2),
-               NAS_RATE_LIMIT_PER_MINUTE=str(RATE_PER_MINUTE))
-    if stack.kind == "postgres":
-        env["NAS_BROKER_KEY_PREFIX"] = f"nas-limited-{secrets.token_hex(4)}:"
-    api, base_url = start_api(env, data_dir / "api.log")
-    result = LimitedApi(env=env, base_url=base_url)
-    try:
+@pytest.fixture
+def limited(app_service) -> Iterator[AppService]:
+    overrides = {"project_max_active_experiments": 2, "project_max_active_trials": 3,
+                 "project_max_storage_bytes": len(ARCHIVE) * 3 // 2, "rate_limit_per_minute": RATE_PER_MINUTE}
+    if app_service.kind == "postgres":
+        overrides["broker_key_prefix"] = f"nas-limited-{secrets.token_hex(4)}:"
+    with app_service.variant(**overrides) as result:
         yield result
-    finally:
-        _stop(api)
 
 
 def assert_problem(response: httpx.Response, status: int, type: str, *mentions: str) -> dict:
@@ -63,9 +45,9 @@ def assert_problem(response: httpx.Response, status: int, type: str, *mentions: 
     return body
 
 
-def test_experiment_quotas_refuse_and_create_nothing(stack, api_key, limited):
-    with stack.client(api_key.key) as stack_client, limited.client(api_key.key) as client:
-        dataset = ready_dataset(stack_client)
+def test_experiment_quotas_refuse_and_create_nothing(app_service, app_client, app_key, limited):
+    with limited.client(app_key.key) as client:
+        dataset = ready_dataset(app_client, drain=app_service.drain)
 
         def create(concurrency: int) -> httpx.Response:
             return client.post("/v1/experiments", json=experiment_body(dataset["id"], strategy="random",
@@ -83,8 +65,8 @@ def test_experiment_quotas_refuse_and_create_nothing(stack, api_key, limited):
 
         # The scheduler never plans beyond the project's trial slots (here squeezed to 2), and a squeezed
         # experiment waits instead of finishing.
-        squeezed = stack.settings.model_copy(update={"project_max_active_trials": 2})
-        session = stack.runtime.sessionmaker()
+        squeezed = app_service.settings.model_copy(update={"project_max_active_trials": 2})
+        session = app_service.runtime.sessionmaker()
         try:
             assert len(search.schedule(session=session, settings=squeezed, experiment_id=first.json()["id"])) == 2
             assert search.schedule(session=session, settings=squeezed, experiment_id=second.json()["id"]) == []
@@ -105,19 +87,19 @@ def test_experiment_quotas_refuse_and_create_nothing(stack, api_key, limited):
             assert client.post(f"/v1/experiments/{experiment.json()['id']}/cancel").status_code == 202
 
 
-def test_storage_quota_refuses_an_upload_before_storing_it(stack, api_key, limited):
-    with limited.client(api_key.key) as client:
+def test_storage_quota_refuses_an_upload_before_storing_it(app_service, app_key, limited):
+    with limited.client(app_key.key) as client:
         first = upload(client, ARCHIVE)
         assert first.status_code == 202, first.text
         assert_problem(upload(client, ARCHIVE), 413, "storage-quota-exceeded", "project_max_storage_bytes",
                        str(len(ARCHIVE) * 3 // 2))
         assert client.get("/v1/datasets").json()["total"] == 1
-    stored = stack.runtime.store.list_keys(f"{api_key.project_id}/datasets/")
+    stored = app_service.runtime.store.list_keys(f"{app_key.project_id}/datasets/")
     assert stored and {key.split("/")[2] for key in stored} == {first.json()["id"]}
 
 
-def test_rate_limit_answers_429_with_retry_after_then_recovers(stack, api_key, limited):
-    with limited.client(api_key.key) as client:
+def test_rate_limit_answers_429_with_retry_after_then_recovers(app_service, app_key, limited):
+    with limited.client(app_key.key) as client:
         answers = []
         for _ in range(RATE_PER_MINUTE + 20):
             answers.append(client.get("/v1/datasets"))
@@ -128,92 +110,89 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(stack, api_key, l
         assert RATE_PER_MINUTE <= len(answers) - 1 <= RATE_PER_MINUTE + 10
         retry_after = int(limited_answer.headers["Retry-After"])
         assert 1 <= retry_after <= 60 // RATE_PER_MINUTE + 1
-        other = stack.new_key()
+        other = app_service.new_key()
         with limited.client(other.key) as other_client:  # per project: another project is not limited
             assert other_client.get("/v1/datasets").status_code == 200
         time.sleep(retry_after)
         assert client.get("/v1/datasets").status_code == 200
 
 
-def test_api_replicas_share_each_projects_rate_limit(stack, api_key, limited, tmp_path):
-    if stack.kind != "postgres":
-        pytest.skip("the embedded stack's filesystem broker has no Redis to share buckets through")
-    replica, replica_url = start_api(limited.env, tmp_path / "replica.log")
-    headers = {"Authorization": f"Bearer {api_key.key}"}
-    try:
-        with limited.client(api_key.key) as one, httpx.Client(base_url=replica_url, headers=headers) as two:
-            answers = []
-            for number in range(2 * RATE_PER_MINUTE + 20):  # per-process buckets would allow twice the limit
-                answers.append((one if number % 2 else two).get("/v1/datasets"))
-                if answers[-1].status_code == 429:
-                    break
-            assert_problem(answers[-1], 429, "rate-limited")
-            assert RATE_PER_MINUTE <= len(answers) - 1 <= RATE_PER_MINUTE + 10
-    finally:
-        _stop(replica)
+def test_api_replicas_share_each_projects_rate_limit(app_service, app_key, limited):
+    if app_service.kind != "postgres":
+        pytest.skip("the embedded deployment's filesystem broker has no Redis to share buckets through")
+    # A second API with the same settings: a limiter object of its own, the same buckets in Redis.
+    with limited.variant() as replica, limited.client(app_key.key) as one, replica.client(app_key.key) as two:
+        answers = []
+        for number in range(2 * RATE_PER_MINUTE + 20):  # per-process buckets would allow twice the limit
+            answers.append((one if number % 2 else two).get("/v1/datasets"))
+            if answers[-1].status_code == 429:
+                break
+        assert_problem(answers[-1], 429, "rate-limited")
+        assert RATE_PER_MINUTE <= len(answers) - 1 <= RATE_PER_MINUTE + 10
 
 
-def test_idempotent_experiment_create_and_cancel_replay_and_refuse_another_body(stack, client):
-    dataset = ready_dataset(client)
-    # Long enough that the cancels below always meet a running search (a finished one answers 409).
+def test_idempotent_experiment_create_and_cancel_replay_and_refuse_another_body(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    # Never drained, so the cancels below always meet an unfinished search (a finished one answers 409).
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 2, "epochs_per_trial": 300})
     key = {"Idempotency-Key": secrets.token_hex(8)}
-    first = client.post("/v1/experiments", json=body, headers=key)
+    first = app_client.post("/v1/experiments", json=body, headers=key)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers, first.text
-    replay = client.post("/v1/experiments", json=dict(reversed(list(body.items()))), headers=key)
+    replay = app_client.post("/v1/experiments", json=dict(reversed(list(body.items()))), headers=key)
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert_problem(client.post("/v1/experiments", json={**body, "seed": 8}, headers=key), 422,
+    assert_problem(app_client.post("/v1/experiments", json={**body, "seed": 8}, headers=key), 422,
                    "idempotency-key-reused")
-    assert client.get("/v1/experiments").json()["total"] == 1
+    assert app_client.get("/v1/experiments").json()["total"] == 1
 
     # Concurrent duplicates: one executes, the others get its answer.
     race_key = {"Idempotency-Key": secrets.token_hex(8)}
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: client.post("/v1/experiments", json=body, headers=race_key), range(4)))
+        answers = list(pool.map(lambda _: app_client.post("/v1/experiments", json=body, headers=race_key), range(4)))
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
-    assert client.get("/v1/experiments").json()["total"] == 2
+    assert app_client.get("/v1/experiments").json()["total"] == 2
 
     # The same key on another path is another request.
     cancel_key = {"Idempotency-Key": key["Idempotency-Key"]}
-    canceled = client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
-    again = client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
+    canceled = app_client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
+    again = app_client.post(f"/v1/experiments/{first.json()['id']}/cancel", headers=cancel_key)
     assert canceled.status_code == again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == canceled.json()
-    client.post(f"/v1/experiments/{answers[0].json()['id']}/cancel")
+    app_client.post(f"/v1/experiments/{answers[0].json()['id']}/cancel")
 
 
-def test_idempotent_dataset_upload_replays_the_first_answer(stack, client):
+def test_idempotent_dataset_upload_replays_the_first_answer(app_service, app_client):
     key = {"Idempotency-Key": secrets.token_hex(8)}
-    first = client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
+    first = app_client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
     assert first.status_code == 202, first.text
-    replay = client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
+    replay = app_client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")}, headers=key)
     assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["id"] == first.json()["id"]
     other = archives.make_image_folder_zip(classes={"ring": 6, "dot": 6}, size=(16, 16))
-    assert_problem(client.post("/v1/datasets", files={"file": ("a.zip", other, "application/zip")}, headers=key),
+    assert_problem(app_client.post("/v1/datasets", files={"file": ("a.zip", other, "application/zip")}, headers=key),
                    422, "idempotency-key-reused")
-    assert_problem(client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")},
+    assert_problem(app_client.post("/v1/datasets", files={"file": ("a.zip", ARCHIVE, "application/zip")},
                                data={"name": "renamed"}, headers=key), 422, "idempotency-key-reused")
-    assert client.get("/v1/datasets").json()["total"] == 1
-    assert wait_for_dataset(client, first.json()["id"])["status"] == "ready"
+    assert app_client.get("/v1/datasets").json()["total"] == 1
+    app_service.drain()
+    assert wait_for_dataset(app_client, first.json()["id"])["status"] == "ready"
 
 
-def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(stack, api_key):
+def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(app_service, app_key):
     from api.models import Dataset, Model, Trial
     from nas_core.space import default_search_space
 
-    settings = stack.settings.model_copy(update={"project_max_storage_bytes": 1000, "auto_model": True})
+    settings = app_service.settings.model_copy(update={"project_max_storage_bytes": 1000, "auto_model": True})
     space = default_search_space()
     candidate = space.decode(space.param_space.sample(random.Random(0)))
-    with stack.runtime.unit_of_work() as session:
-        dataset = Dataset(project_id=api_key.project_id, name="full", status="ready", sha256="0" * 64,
-                          size_bytes=1000, storage_prefix=f"{api_key.project_id}/datasets/full/", errors=[])
+    with app_service.runtime.unit_of_work() as session:
+        dataset = Dataset(project_id=app_key.project_id, name="full", status="ready", sha256="0" * 64,
+                          size_bytes=1000, storage_prefix=f"{app_key.project_id}/datasets/full/", errors=[])
         session.add(dataset)
         session.flush()
-        experiment = Experiment(project_id=api_key.project_id, dataset_id=dataset.id, name="quota", status="running",
+        experiment = Experiment(project_id=app_key.project_id, dataset_id=dataset.id, name="quota", status="running",
                                 strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1}, seed=1,
                                 trials_created=1, auto_model=True)
         session.add(experiment)
@@ -223,7 +202,7 @@ def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(s
         session.flush()
         search.schedule(session=session, settings=settings, experiment_id=experiment.id)  # nothing left: finish
         experiment_id = experiment.id
-    with stack.runtime.unit_of_work() as session:
+    with app_service.runtime.unit_of_work() as session:
         finished = session.get(Experiment, experiment_id)
         assert finished.status == "succeeded"
         assert "storage" in finished.detail and "quota" in finished.detail, finished.detail

@@ -12,26 +12,26 @@ from alembic.script import ScriptDirectory
 
 from api.db import Base, make_engine
 from api.migrate import alembic_config
-from tests.service.conftest import BIN, POSTGRES_ADMIN_URL, ROOT
+from tests.service.helpers import BIN, POSTGRES_ADMIN_URL, ROOT
 
 
-def test_stack_database_is_at_head_without_drift(stack):
-    head = ScriptDirectory.from_config(alembic_config(stack.settings.database_url)).get_current_head()
-    with stack.runtime.engine.connect() as connection:
+def test_service_database_is_at_head_without_drift(app_service):
+    head = ScriptDirectory.from_config(alembic_config(app_service.settings.database_url)).get_current_head()
+    with app_service.runtime.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert context.get_current_revision() == head
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_alembic_cli_upgrade_head_then_check_on_an_empty_database(stack, tmp_path):
-    if stack.kind == "postgres":
+def test_alembic_cli_upgrade_head_then_check_on_an_empty_database(app_service, tmp_path):
+    if app_service.kind == "postgres":
         name = f"nas_test_mig_{secrets.token_hex(4)}"
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        url = stack.settings.database_url.rsplit("/", 1)[0] + "/" + name
+        url = app_service.settings.database_url.rsplit("/", 1)[0] + "/" + name
     else:
         url = f"sqlite:///{tmp_path / 'empty.db'}"
-    env = {**stack.env, "NAS_DATABASE_URL": url}
+    env = {**app_service.env, "NAS_DATABASE_URL": url}
     try:
         for args in (["upgrade", "head"], ["check"], ["downgrade", "base"], ["upgrade", "head"]):
             result = subprocess.run([str(BIN / "alembic"), *args], cwd=ROOT, env=env, capture_output=True,
@@ -42,6 +42,6 @@ def test_alembic_cli_upgrade_head_then_check_on_an_empty_database(stack, tmp_pat
             assert set(Base.metadata.tables) <= set(connection.dialect.get_table_names(connection))
         engine.dispose()
     finally:
-        if stack.kind == "postgres":
+        if app_service.kind == "postgres":
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

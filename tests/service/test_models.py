@@ -2,6 +2,7 @@
 
 The experiment and its succeeded trial are written straight to the database (a tiny candidate), so these tests
 exercise the model job alone. The client-side check uses only numpy + Pillow + onnxruntime on the raw zip members.
+The verified downloads (streamed, or presigned on S3) and the killed job run on the stack; the rest in process.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import time
 import zipfile
 
@@ -28,53 +28,36 @@ from api.models import Experiment, Model, Trial
 from api.queue import celery_config
 from api.services import models as service
 from nas_core.data import IngestLimits, ingest_zip
-from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
 from tests import archives
-from tests.service.conftest import BIN, ROOT, settings_from_env, upload, wait_for_dataset
+from tests.service.helpers import (TINY, add_experiment, settings_from_env, start_worker, upload, wait_for_dataset,
+                                   wait_for_model)
 
 CLASSES = {"ant": 20, "bee": 20, "cow": 20}
-TINY = Candidate(arch=ArchSpec(stem_width=4, stages=(StageSpec(op="conv", depth=1, width=8, kernel=3),)),
-                 train=TrainSpec(lr=1e-2, augment=0.0, batch_size=16))
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
-@pytest.fixture
-def dataset(stack, client) -> tuple[dict, bytes]:
+def _tiny_dataset(client, *, drain=None) -> tuple[dict, bytes]:
+    """Upload three classes of 20 images and return the ready dataset and the zip; ``drain`` as in
+    :func:`tests.service.helpers.ready_dataset`."""
     data = archives.make_image_folder_zip(classes=CLASSES, seed=secrets.randbelow(1000))
     response = upload(client, data, name="tiny")
     assert response.status_code == 202, response.text
+    if drain is not None:
+        drain()
     body = wait_for_dataset(client, response.json()["id"])
     assert body["status"] == "ready", body
     return body, data
 
 
-def add_experiment(stack, *, project_id: str, dataset_id: str, trials: list[dict]) -> tuple[str, list[str]]:
-    """A finished experiment with the given trials (status, val_accuracy, params, feasible) of the tiny candidate."""
-    with stack.runtime.unit_of_work() as session:
-        experiment = Experiment(project_id=project_id, dataset_id=dataset_id, name="direct", status="succeeded",
-                                strategy="random", budget={"max_trials": len(trials), "epochs_per_trial": 1},
-                                seed=7, auto_model=False, finished_at=utcnow())
-        session.add(experiment)
-        session.flush()
-        ids = []
-        for number, values in enumerate(trials):
-            trial = Trial(experiment_id=experiment.id, number=number, decisions={}, arch=TINY.to_dict(),
-                          arch_hash=TINY.hash(), seed=1000 + number, **values)
-            session.add(trial)
-            session.flush()
-            ids.append(trial.id)
-        return experiment.id, ids
+@pytest.fixture
+def dataset(stack, client) -> tuple[dict, bytes]:
+    return _tiny_dataset(client)
 
 
-def wait_for_model(client, model_id: str, timeout_s: float = 90) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/models/{model_id}").json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"model {model_id} not finished after {timeout_s}s: {body}")
+@pytest.fixture
+def app_dataset(app_service, app_client) -> tuple[dict, bytes]:
+    return _tiny_dataset(app_client, drain=app_service.drain)
 
 
 def test_images_from_zip(stack, dataset_row: dict, zip_bytes: bytes) -> tuple[list[Image.Image], list[str]]:
@@ -111,6 +94,7 @@ def preprocess(images: list[Image.Image], spec: dict) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ tests
 
+@pytest.mark.stack
 def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, client, api_key, dataset):
     dataset_row, zip_bytes = dataset
     experiment_id, (trial_id,) = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
@@ -169,29 +153,33 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
     assert card["confusion_matrix"] == model["confusion_matrix"] and card["packages"]["onnxruntime"]
 
 
-def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(stack, client, api_key, dataset):
+@pytest.mark.slow
+def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app_service, app_client, app_key,
+                                                                            app_dataset):
     from api.services.search import trial_weights_key
     from nas_core.builder import build_model
 
-    dataset_row, _ = dataset
+    dataset_row, _ = app_dataset
     experiment_id, (leader, other) = add_experiment(
-        stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
         trials=[{"status": "succeeded", "val_accuracy": 0.9, "params": 500, "measured_epoch_s": 0.5},
                 {"status": "succeeded", "val_accuracy": 0.4, "params": 500, "measured_epoch_s": 0.5}])
     network = build_model(TINY.arch, 3, len(CLASSES), input_size=(dataset_row["image"]["height"],) * 2)
     buffer = io.BytesIO()
     torch.save(network.state_dict(), buffer)
-    stack.runtime.store.put_bytes(trial_weights_key(api_key.project_id, experiment_id, leader), buffer.getvalue())
+    app_service.runtime.store.put_bytes(trial_weights_key(app_key.project_id, experiment_id, leader), buffer.getvalue())
     splits = dataset_row["splits"]
     epoch_s = 0.5 * (splits["train"] + splits["val"]) / splits["train"]  # train+val, no validation pass
 
-    created = client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 4}).json()
+    created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 4}).json()
     assert created["trial_id"] == leader
     assert created["estimated_seconds"] == pytest.approx(4 * epoch_s + service.MODEL_OVERHEAD_S)
-    assert wait_for_model(client, created["id"])["warm_started"] is True
+    app_service.drain()
+    assert wait_for_model(app_client, created["id"])["warm_started"] is True
     # no weights were kept for the other trial: it trains from scratch
-    scratch = client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
-    assert wait_for_model(client, scratch["id"])["warm_started"] is False
+    scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
+    app_service.drain()
+    assert wait_for_model(app_client, scratch["id"])["warm_started"] is False
 
 
 def test_a_time_budget_sets_the_final_models_epochs():
@@ -214,60 +202,57 @@ def test_a_time_budget_sets_the_final_models_epochs():
                                    epochs=None)[0] == 80  # the time allows 717 epochs: 8 × the search's 10
 
 
-def test_model_requests_are_validated_and_scoped_to_the_project(stack, client, api_key, dataset):
-    dataset_row, _ = dataset
-    experiment_id, trial_ids = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
+    dataset_row, _ = app_dataset
+    experiment_id, trial_ids = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
                                               trials=[{"status": "succeeded", "val_accuracy": 0.4, "params": 10},
                                                       {"status": "succeeded", "val_accuracy": 0.6, "params": 90},
                                                       {"status": "succeeded", "val_accuracy": 0.6, "params": 80},
                                                       {"status": "succeeded", "val_accuracy": 0.9, "params": 5,
                                                        "feasible": False},
                                                       {"status": "failed"}])
-    empty_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+    empty_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
                                  trials=[{"status": "failed"}])
     # Built directly and never enqueued, so it stays queued: the "not ready" case is deterministic.
-    with stack.runtime.unit_of_work() as session:
+    with app_service.runtime.unit_of_work() as session:
         experiment = session.get(Experiment, experiment_id)
-        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id,
+        model = service.create_model(session=session, settings=app_service.settings, project_id=app_key.project_id,
                                      experiment=experiment)
         session.info.pop("after_commit")
     assert model.trial_id == trial_ids[2]  # best feasible accuracy, tie broken by fewer params
-    assert model.epochs == stack.settings.model_epochs_multiplier * 1
+    assert model.epochs == app_service.settings.model_epochs_multiplier * 1
 
-    assert client.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 409
-    unknown = client.get(f"/v1/models/{model.id}/artifacts/weights")
+    assert app_client.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 409
+    unknown = app_client.get(f"/v1/models/{model.id}/artifacts/weights")
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
-    assert client.get(f"/v1/models/{model.id}/artifacts/..%2F..%2Fetc").status_code == 404
-    assert client.post(f"/v1/experiments/{empty_id}/models", json={}).status_code == 409
-    assert client.post(f"/v1/experiments/{experiment_id}/models",
+    assert app_client.get(f"/v1/models/{model.id}/artifacts/..%2F..%2Fetc").status_code == 404
+    assert app_client.post(f"/v1/experiments/{empty_id}/models", json={}).status_code == 409
+    assert app_client.post(f"/v1/experiments/{experiment_id}/models",
                        json={"trial_id": trial_ids[4]}).status_code == 409
-    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": "nope"}).status_code == 404
-    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 0}).status_code == 422
-    assert client.post(f"/v1/experiments/{experiment_id}/models", json={"color": 1}).status_code == 422
+    assert app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": "nope"}).status_code == 404
+    assert app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 0}).status_code == 422
+    assert app_client.post(f"/v1/experiments/{experiment_id}/models", json={"color": 1}).status_code == 422
 
-    with stack.client(stack.new_key().key) as other:
+    with app_service.client(app_service.new_key().key) as other:
         assert other.get(f"/v1/models/{model.id}").status_code == 404
         assert other.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 404
         assert other.post(f"/v1/experiments/{experiment_id}/models", json={}).status_code == 404
         assert other.get(f"/v1/experiments/{experiment_id}/models").status_code == 404
         assert other.get("/v1/models").json() == {"data": [], "total": 0}
-    assert client.get(f"/v1/models/{model.id}").json()["status"] == "queued"
-    assert client.get("/v1/models", params={"limit": 1}).json()["total"] == 1
+    assert app_client.get(f"/v1/models/{model.id}").json()["status"] == "queued"
+    assert app_client.get("/v1/models", params={"limit": 1}).json()["total"] == 1
 
 
-def _start_model_worker(stack, env: dict[str, str], log_path) -> subprocess.Popen:
-    log_file = open(log_path, "ab")
-    return subprocess.Popen([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "models", "-c", "1", "-P",
-                             "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                             "-n", f"models-{secrets.token_hex(3)}@%h", "--loglevel", "INFO"],
-                            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+def _start_model_worker(env: dict[str, str], log_path):
+    return start_worker(env, log_path, queues="models", name=f"models-{secrets.token_hex(3)}")
 
 
-def _row(stack, model_id: str) -> Model:
-    with stack.runtime.unit_of_work() as session:
+def _row(service, model_id: str) -> Model:
+    with service.runtime.unit_of_work() as session:
         return session.get(Model, model_id)
 
 
+@pytest.mark.stack
 def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api_key, dataset, tmp_path):
     dataset_row, _ = dataset
     experiment_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
@@ -283,7 +268,7 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
         model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id,
                                      experiment=experiment, epochs=150)
         session.info.pop("after_commit")
-    worker = _start_model_worker(stack, env, tmp_path / "worker.log")
+    worker = _start_model_worker(env, tmp_path / "worker.log")
     try:
         Celery("nas-test", config_source=celery_config(settings)).send_task(
             service.BUILD_TASK, args=[model.id], queue="models")
@@ -299,7 +284,7 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
         while (utcnow() - _row(stack, model.id).heartbeat_at).total_seconds() <= settings.model_stale_after_s:
             time.sleep(0.2)
 
-        worker = _start_model_worker(stack, env, tmp_path / "worker.log")  # its start-up sweep requeues the model
+        worker = _start_model_worker(env, tmp_path / "worker.log")  # its start-up sweep requeues the model
         body = wait_for_model(client, model.id, timeout_s=120)
         assert body["status"] == "ready", (body["detail"], (tmp_path / "worker.log").read_text()[-4000:])
         assert body["attempts"] == 2
@@ -312,58 +297,59 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
             worker.wait(timeout=30)
 
 
-def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(stack, client, api_key, dataset):
+def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(app_service, app_client, app_key,
+                                                                         app_dataset):
     from datetime import timedelta
 
     from sqlalchemy import update
 
     from api.repositories import models as repository
 
-    dataset_row, _ = dataset
-    experiment_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset_row["id"],
+    dataset_row, _ = app_dataset
+    experiment_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
                                       trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
-    with stack.runtime.unit_of_work() as session:
-        model = service.create_model(session=session, settings=stack.settings, project_id=api_key.project_id,
+    with app_service.runtime.unit_of_work() as session:
+        model = service.create_model(session=session, settings=app_service.settings, project_id=app_key.project_id,
                                      experiment=session.get(Experiment, experiment_id), epochs=1)
         session.info.pop("after_commit")
 
     def set_row(**values) -> None:
-        with stack.runtime.unit_of_work() as session:
+        with app_service.runtime.unit_of_work() as session:
             session.execute(update(Model).where(Model.id == model.id).values(**values))
 
     def run() -> str:
-        return service.run_model_job(unit_of_work=stack.runtime.unit_of_work, store=stack.runtime.store,
-                                     settings=stack.settings, model_id=model.id)
+        return service.run_model_job(unit_of_work=app_service.runtime.unit_of_work, store=app_service.runtime.store,
+                                     settings=app_service.settings, model_id=model.id)
 
     def reap() -> list[str]:
-        with stack.runtime.unit_of_work() as session:
-            reaped = service.reap_stale_models(session=session, settings=stack.settings)
+        with app_service.runtime.unit_of_work() as session:
+            reaped = service.reap_stale_models(session=session, settings=app_service.settings)
             session.info.pop("after_commit", None)  # this test inspects the rows; no worker should build it
         return reaped
 
-    long_ago = utcnow() - timedelta(seconds=stack.settings.model_stale_after_s + 60)
+    long_ago = utcnow() - timedelta(seconds=app_service.settings.model_stale_after_s + 60)
     set_row(status="running", attempts=1, lease_token="a" * 32, heartbeat_at=utcnow())
     assert run() == "skipped"  # a live attempt holds it: a duplicate delivery does nothing
     assert model.id not in reap()
-    with stack.runtime.unit_of_work() as session:  # a write carrying another lease is refused
+    with app_service.runtime.unit_of_work() as session:  # a write carrying another lease is refused
         assert not repository.update_with_lease(session, model.id, "b" * 32, status="ready")
         assert repository.update_with_lease(session, model.id, "a" * 32, heartbeat_at=long_ago)
 
     assert model.id in reap()  # silent for longer than the stale period: back to the queue, lease revoked
-    row = _row(stack, model.id)
+    row = _row(app_service, model.id)
     assert (row.status, row.lease_token, row.attempts) == ("queued", None, 1)
-    with stack.runtime.unit_of_work() as session:  # the dead attempt, should it wake up, can no longer write
+    with app_service.runtime.unit_of_work() as session:  # the dead attempt, should it wake up, can no longer write
         assert not repository.update_with_lease(session, model.id, "a" * 32, status="ready")
 
-    set_row(status="running", attempts=stack.settings.model_max_attempts, heartbeat_at=long_ago)
+    set_row(status="running", attempts=app_service.settings.model_max_attempts, heartbeat_at=long_ago)
     assert model.id in reap()
-    row = _row(stack, model.id)
+    row = _row(app_service, model.id)
     assert row.status == "failed" and "stopped responding" in row.detail
-    assert client.get(f"/v1/models/{model.id}").json()["status"] == "failed"
+    assert app_client.get(f"/v1/models/{model.id}").json()["status"] == "failed"
 
     # The dataset deleted after the search finished: the job fails with a reason instead of crashing.
     set_row(status="queued", attempts=0, detail=None)
-    assert client.delete(f"/v1/datasets/{dataset_row['id']}").status_code == 204
+    assert app_client.delete(f"/v1/datasets/{dataset_row['id']}").status_code == 204
     assert run() == "failed"
-    assert "dataset" in _row(stack, model.id).detail
-    assert client.post(f"/v1/experiments/{experiment_id}/models", json={}).status_code == 409
+    assert "dataset" in _row(app_service, model.id).detail
+    assert app_client.post(f"/v1/experiments/{experiment_id}/models", json={}).status_code == 409

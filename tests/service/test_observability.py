@@ -1,4 +1,4 @@
-"""/metrics and structured logs on the live stack."""
+"""/metrics (in process) and structured logs of the API process (on the live stack)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import time
 import uuid
 from urllib.parse import urlparse
 
+import pytest
+
 from tests import archives
-from tests.service.conftest import upload, wait_for_dataset
+from tests.service.helpers import upload, wait_for_dataset
 
 
 def samples(text: str, name: str) -> dict[str, float]:
@@ -23,10 +25,12 @@ def samples(text: str, name: str) -> dict[str, float]:
     return found
 
 
-def test_metrics_report_requests_resources_and_queues(stack, client):
-    dataset = wait_for_dataset(client, upload(client, archives.make_image_folder_zip()).json()["id"])
-    client.get(f"/v1/datasets/{dataset['id']}")
-    response = stack.client().get("/metrics")  # like the probes, no key needed: counts only, no ids
+def test_metrics_report_requests_resources_and_queues(app_service, app_client):
+    dataset_id = upload(app_client, archives.make_image_folder_zip()).json()["id"]
+    app_service.drain()
+    dataset = wait_for_dataset(app_client, dataset_id)
+    app_client.get(f"/v1/datasets/{dataset['id']}")
+    response = app_service.client().get("/metrics")  # like the probes, no key needed: counts only, no ids
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert samples(text, "nas_datasets")['{status="ready"}'] >= 1
@@ -37,6 +41,7 @@ def test_metrics_report_requests_resources_and_queues(stack, client):
     assert "# TYPE nas_worker_heartbeat_age_seconds gauge" in text and "# TYPE nas_trials gauge" in text
 
 
+@pytest.mark.stack
 def test_logs_are_json_lines_carrying_the_request_id(stack, client):
     request_id = f"test-{uuid.uuid4().hex[:12]}"
     response = client.get("/v1/datasets", headers={"X-Request-ID": request_id})
@@ -48,6 +53,7 @@ def test_logs_are_json_lines_carrying_the_request_id(stack, client):
     assert any(line.get("request_id") == request_id for line in lines)
 
 
+@pytest.mark.stack
 def test_a_client_hanging_up_mid_upload_counts_as_499_logged_at_info_not_as_a_server_error(stack, api_key):
     request_id = f"hangup-{uuid.uuid4().hex[:12]}"
     upload_499 = '{method="POST",route="/v1/datasets",status="499"}'

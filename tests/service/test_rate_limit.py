@@ -9,7 +9,7 @@ import pytest
 
 from api.services.limits import RateLimiter, SharedRateLimiter, make_rate_limiter
 from api.settings import Settings
-from tests.service.conftest import REDIS_URL, free_port
+from tests.service.helpers import REDIS_URL, free_port
 
 
 def _shared(per_minute: int, prefix: str, url: str = f"{REDIS_URL}/0") -> SharedRateLimiter:

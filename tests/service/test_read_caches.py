@@ -18,11 +18,11 @@ def _candidate():
     return space.decode(space.param_space.sample(random.Random(3)))
 
 
-def add_experiment(stack, project_id: str, *, finished: int) -> tuple[str, list[str], str]:
+def add_experiment(service, project_id: str, *, finished: int) -> tuple[str, list[str], str]:
     """A running experiment with ``finished`` succeeded trials and one running trial (its id last)."""
     candidate = _candidate()
     now = utcnow()
-    with stack.runtime.unit_of_work() as session:
+    with service.runtime.unit_of_work() as session:
         experiment = Experiment(project_id=project_id, name="cached", status="running", strategy="random",
                                 budget={"max_trials": finished + 1, "epochs_per_trial": 2}, seed=1,
                                 trials_created=finished + 1, auto_model=False)
@@ -52,29 +52,29 @@ def read_all(client, experiment_id: str) -> tuple[dict, dict, dict]:
     return board, trials, experiment
 
 
-def test_reads_follow_a_trial_that_finishes_and_one_that_runs_again(stack, client, api_key):
-    experiment_id, finished_ids, running_id = add_experiment(stack, api_key.project_id, finished=3)
+def test_reads_follow_a_trial_that_finishes_and_one_that_runs_again(app_service, app_client, app_key):
+    experiment_id, finished_ids, running_id = add_experiment(app_service, app_key.project_id, finished=3)
     for _ in range(2):  # the second round is served from the caches
-        board, trials, experiment = read_all(client, experiment_id)
+        board, trials, experiment = read_all(app_client, experiment_id)
     assert [row["id"] for row in board["data"]] == finished_ids[::-1] and board["total"] == 3
     assert [row["rank"] for row in board["data"]] == [1, 2, 3]
     assert {row["id"]: row["status"] for row in trials["data"]}[running_id] == "running"
     assert experiment["progress"]["running"] == 1 and experiment["best"]["trial_id"] == finished_ids[-1]
 
     # A running trial's epochs are written without the experiment lock: its document is never cached.
-    with stack.runtime.unit_of_work() as session:
+    with app_service.runtime.unit_of_work() as session:
         session.add(TrialEpoch(trial_id=running_id, epoch=1, val_accuracy=0.7, val_loss=0.5, train_loss=0.5,
                                seconds=0.1))
-    row = next(r for r in client.get(f"/v1/experiments/{experiment_id}/trials").json()["data"]
+    row = next(r for r in app_client.get(f"/v1/experiments/{experiment_id}/trials").json()["data"]
                if r["id"] == running_id)
     assert [epoch["val_accuracy"] for epoch in row["epochs"]] == [0.7]
 
     # It finishes the way a worker finishes it: with the experiment locked.
-    with stack.runtime.unit_of_work() as session:
+    with app_service.runtime.unit_of_work() as session:
         repository.lock(session, experiment_id)
         trial = session.get(Trial, running_id)
         trial.status, trial.val_accuracy, trial.finished_at = "succeeded", 0.99, utcnow()
-    board, trials, experiment = read_all(client, experiment_id)
+    board, trials, experiment = read_all(app_client, experiment_id)
     assert board["data"][0]["id"] == running_id and board["data"][0]["val_accuracy"] == 0.99
     assert board["total"] == 4 and running_id in board["pareto"]
     assert {row["id"]: row["status"] for row in trials["data"]}[running_id] == "succeeded"
@@ -82,33 +82,33 @@ def test_reads_follow_a_trial_that_finishes_and_one_that_runs_again(stack, clien
     assert experiment["best"]["trial_id"] == running_id
 
     # A finished trial that runs again (a reaped attempt, say) and finishes anew shows its new result.
-    with stack.runtime.unit_of_work() as session:
+    with app_service.runtime.unit_of_work() as session:
         repository.lock(session, experiment_id)
         trial = session.get(Trial, running_id)
         trial.status, trial.attempts, trial.finished_at = "running", 2, None
-    assert client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()["total"] == 3
-    with stack.runtime.unit_of_work() as session:
+    assert app_client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()["total"] == 3
+    with app_service.runtime.unit_of_work() as session:
         repository.lock(session, experiment_id)
         trial = session.get(Trial, running_id)
         trial.status, trial.val_accuracy, trial.finished_at = "succeeded", 0.42, utcnow()
-    board, trials, _ = read_all(client, experiment_id)
+    board, trials, _ = read_all(app_client, experiment_id)
     row = next(r for r in board["data"] if r["id"] == running_id)
     assert row["val_accuracy"] == 0.42 and row["attempts"] == 2 and board["data"][-1]["id"] == running_id
     assert next(r for r in trials["data"] if r["id"] == running_id)["attempts"] == 2
 
 
-def test_documents_match_the_schema_rendering(stack, client, api_key):
+def test_documents_match_the_schema_rendering(app_service, app_client, app_key):
     """The assembled pages equal what the response models would render (same fields, values and formats)."""
     from api.schemas.experiments import RankedTrial, TrialRead
 
-    experiment_id, _, running_id = add_experiment(stack, api_key.project_id, finished=2)
-    board = client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()
-    with stack.runtime.unit_of_work() as session:
+    experiment_id, _, running_id = add_experiment(app_service, app_key.project_id, finished=2)
+    board = app_client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()
+    with app_service.runtime.unit_of_work() as session:
         for row in board["data"]:
             expected = RankedTrial(rank=row["rank"], **dict(TrialRead.model_validate(session.get(Trial, row["id"]))))
             assert row == expected.model_dump(mode="json")
-    trials = client.get(f"/v1/experiments/{experiment_id}/trials").json()
-    with stack.runtime.unit_of_work() as session:
+    trials = app_client.get(f"/v1/experiments/{experiment_id}/trials").json()
+    with app_service.runtime.unit_of_work() as session:
         for row in trials["data"]:
             assert row == TrialRead.model_validate(session.get(Trial, row["id"])).model_dump(mode="json")
 

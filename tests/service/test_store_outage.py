@@ -29,10 +29,8 @@ from api.services import models as service
 from api.settings import Settings
 from api.storage import ObjectNotFound, S3Store
 from nas_core.errors import InvalidSearchSpace
-from tests.service.conftest import _start, _stop, api_command, free_port
-from tests.service.test_experiments import ready_dataset
-from tests.service.test_models import add_experiment
-from tests.service.test_trial_recovery import Cell, wait_for
+from tests.service.helpers import (Cell, add_experiment, api_command, free_port, ready_dataset, start_process,
+                                   stop_process, wait_for)
 
 
 # ------------------------------------------------------------------------------------------------ classification
@@ -176,6 +174,7 @@ class StopsAfterFirstUpload:
             self._s3.stop()
 
 
+@pytest.mark.stack
 def test_an_outage_mid_upload_requeues_the_model_and_the_next_attempt_cleans_up(stack, api_key, private_s3):
     with stack.client(api_key.key) as client:
         dataset = ready_dataset(client)
@@ -211,6 +210,7 @@ def test_an_outage_mid_upload_requeues_the_model_and_the_next_attempt_cleans_up(
         assert hashlib.sha256(store.read_bytes(artifact["object"])).hexdigest() == artifact["sha256"]
 
 
+@pytest.mark.stack
 def test_an_outage_on_the_last_attempt_fails_the_model_naming_the_outage(stack, api_key, private_s3):
     with stack.client(api_key.key) as client:
         dataset = ready_dataset(client)
@@ -236,13 +236,13 @@ def outage_cell(stack, private_s3, tmp_path) -> Iterator[Cell]:
                NAS_MODEL_MAX_ATTEMPTS="4")
     port = free_port()
     cell = Cell(env=env, base_url=f"http://127.0.0.1:{port}", log_dir=tmp_path)
-    cell.processes.append(_start(api_command(port), env, tmp_path / "api.log"))
+    cell.processes.append(start_process(api_command(port), env, tmp_path / "api.log"))
     try:
         wait_for(lambda: _answers(cell), timeout_s=30, what="the cell's API", cell=cell)
         yield cell
     finally:
         for process in cell.processes:
-            _stop(process)
+            stop_process(process)
 
 
 def _answers(cell: Cell) -> bool:
@@ -252,6 +252,7 @@ def _answers(cell: Cell) -> bool:
         return False
 
 
+@pytest.mark.stack
 def test_the_store_down_during_a_model_job_then_back_yields_a_ready_model(stack, api_key, private_s3,
                                                                            outage_cell):
     cell = outage_cell

@@ -1,121 +1,24 @@
 """Crash safety of searches with real worker processes: SIGKILL mid-trial, redelivery, a trial that always crashes,
-two workers on one experiment, and refused writes from a stale lease.
+two workers on one experiment; and refused writes from a stale lease (in process).
 
-Each test runs its own *cell*: an API and trial workers on a private broker namespace (same database and object
-store as the session's stack), with short heartbeat settings, so killing a worker never disturbs other tests.
+Each stack test runs its own *cell* (:class:`tests.service.helpers.Cell`): an API and trial workers on a private
+broker namespace (same database and object store as the session's stack), with short heartbeat settings, so killing
+a worker never disturbs other tests.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from api.models import Trial, TrialAttempt
-from api.queue import create_celery
+from api.models import Trial
 from api.repositories import experiments as repository
-from api.services.search import RUN_TRIAL_TASK
-from tests.service.conftest import BIN, _start, _stop_all, settings_from_env, start_api
-from tests.service.test_experiments import (all_trials, experiment_body, ready_dataset,
-                                            wait_for_status)
+from tests.service.helpers import (all_trials, attempts_of, experiment_body, kill9, open_cell, ready_dataset,
+                                   running_trial_with_epochs, trial_rows, wait_for, wait_for_status)
 
-FAST_LEASES = {"NAS_TRIAL_HEARTBEAT_S": "0.5", "NAS_TRIAL_STALE_AFTER_S": "4", "NAS_TRIAL_REAPER_INTERVAL_S": "1",
-               "NAS_TRIAL_MAX_ATTEMPTS": "2"}
-
-
-@dataclass
-class Cell:
-    env: dict[str, str]
-    base_url: str
-    log_dir: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    def start_worker(self, name: str) -> subprocess.Popen:
-        process = _start([str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "trials,models", "-c", "1",
-                          "-P", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          "-n", f"{name}-{secrets.token_hex(3)}@%h", "--loglevel", "INFO"],
-                         self.env, self.log_dir / f"{name}.log")
-        self.processes.append(process)
-        return process
-
-    def client(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-    def send_trial(self, trial_id: str) -> None:
-        create_celery(settings_from_env(self.env)).send_task(RUN_TRIAL_TASK, args=[trial_id], queue="trials")
-
-    def logs(self) -> str:
-        return "\n".join(f"----- {p.name} -----\n{p.read_text(errors='replace')[-4000:]}"
-                         for p in sorted(self.log_dir.glob("*.log")))
-
-
-def kill9(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-@contextmanager
-def open_cell(stack, tmp_path: Path, **settings: str) -> Iterator[Cell]:
-    """Run a cell on ``stack`` (data and logs under ``tmp_path``); its processes stop on exit.
-
-    ``settings`` (``NAS_*`` variables) override the cell's, e.g. ``NAS_BROKER_URL`` to give it a broker of its own.
-    """
-    env = dict(stack.env, **FAST_LEASES)
-    # Same database and objects as the stack, a private broker namespace.
-    env.update(NAS_DATABASE_URL=stack.settings.database_url, NAS_STORAGE_URL=stack.settings.storage_url,
-               NAS_DATA_DIR=str(tmp_path))
-    if stack.kind == "postgres":
-        env["NAS_BROKER_KEY_PREFIX"] = f"nas-cell-{secrets.token_hex(4)}:"
-    env.update(settings)
-    api, base_url = start_api(env, tmp_path / "api.log")
-    result = Cell(env=env, base_url=base_url, log_dir=tmp_path, processes=[api])
-    try:
-        yield result
-    finally:
-        _stop_all(result.processes)
-
-
-@pytest.fixture
-def cell(stack, tmp_path) -> Iterator[Cell]:
-    with open_cell(stack, tmp_path) as result:
-        yield result
-
-
-def trial_rows(stack, experiment_id: str) -> list[Trial]:
-    with stack.runtime.unit_of_work() as session:
-        return repository.all_trials(session, experiment_id)
-
-
-def attempts_of(stack, trial_id: str) -> list[TrialAttempt]:
-    with stack.runtime.unit_of_work() as session:
-        return repository.attempts_for_trial(session, trial_id)
-
-
-def wait_for(predicate, *, timeout_s: float = 60, what: str = "condition", cell: Cell | None = None):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{cell.logs() if cell else ''}")
-
-
-def running_trial_with_epochs(client: httpx.Client, experiment_id: str, *, attempt: int = 1):
-    return lambda: next((t for t in all_trials(client, experiment_id)
-                         if t["status"] == "running" and t["epochs"] and t["attempts"] == attempt), None)
-
-
+@pytest.mark.stack
 def test_sigkill_mid_trial_then_a_restarted_worker_completes_the_search(stack, api_key, cell):
     first = cell.start_worker("doomed")
     with stack.client(api_key.key) as stack_client, cell.client(api_key.key) as client:
@@ -142,6 +45,7 @@ def test_sigkill_mid_trial_then_a_restarted_worker_completes_the_search(stack, a
         assert len({row["id"] for row in board["data"]}) == len(board["data"]) <= 2
 
 
+@pytest.mark.stack
 def test_redelivery_of_a_running_trial_does_nothing(stack, api_key, cell):
     cell.start_worker("first")
     cell.start_worker("second")
@@ -162,6 +66,7 @@ def test_redelivery_of_a_running_trial_does_nothing(stack, api_key, cell):
         assert "skipped" in cell.logs()
 
 
+@pytest.mark.stack
 def test_a_trial_that_keeps_crashing_fails_and_the_search_goes_on(stack, api_key, cell):
     with stack.client(api_key.key) as stack_client, cell.client(api_key.key) as client:
         dataset = ready_dataset(stack_client)
@@ -189,6 +94,7 @@ def test_a_trial_that_keeps_crashing_fails_and_the_search_goes_on(stack, api_key
         assert [a.status for a in attempts_of(stack, victim)] == ["lost", "lost"]
 
 
+@pytest.mark.stack
 def test_two_workers_share_one_experiment_without_duplicate_numbers(stack, api_key, cell):
     cell.start_worker("left")
     cell.start_worker("right")
@@ -206,13 +112,14 @@ def test_two_workers_share_one_experiment_without_duplicate_numbers(stack, api_k
         assert len(workers) == 2, workers  # both workers took trials of the one experiment
 
 
-def test_writes_from_a_stale_lease_are_refused(stack, client):
-    dataset = ready_dataset(client)
+def test_writes_from_a_stale_lease_are_refused(app_service, app_client):
+    dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
-    experiment = client.post("/v1/experiments", json=body).json()
-    wait_for_status(client, experiment["id"], {"succeeded"})
-    trial = trial_rows(stack, experiment["id"])[0]
-    with stack.runtime.unit_of_work() as session:
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    wait_for_status(app_client, experiment["id"], {"succeeded"})
+    trial = trial_rows(app_service, experiment["id"])[0]
+    with app_service.runtime.unit_of_work() as session:
         # A new attempt holds the lease now; the old attempt's token no longer writes anything.
         session.execute(Trial.__table__.update().where(Trial.id == trial.id)
                         .values(status="running", lease_token="new-lease"))
@@ -223,6 +130,7 @@ def test_writes_from_a_stale_lease_are_refused(stack, client):
         session.execute(Trial.__table__.update().where(Trial.id == trial.id).values(status="succeeded"))
 
 
+@pytest.mark.stack
 def test_a_killed_trial_resumes_from_its_last_checkpoint(stack, api_key, tmp_path):
     from api.services.search import trial_checkpoint_key
 
