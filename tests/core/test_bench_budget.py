@@ -19,6 +19,7 @@ SPEC = {"classes": [str(d) for d in range(10)], "input": {"channels": 1, "height
         "color_mode": "L", "resize": "bilinear", "scale": 255.0, "mean": [0.5], "std": [0.25]}
 
 
+@pytest.mark.slow  # loads and resamples the public data sets
 @pytest.mark.parametrize(("name", "train", "test", "side"),
                          [("digits", 1437, 360, 32), ("mnist5k", 4000, 1000, 28), ("mnist500", 500, 1000, 28)])
 def test_splits_hold_back_test_images_stratified_and_seeded(name, train, test, side):
@@ -32,6 +33,7 @@ def test_splits_hold_back_test_images_stratified_and_seeded(name, train, test, s
     assert np.array_equal(split.train_x, again.train_x) and np.array_equal(split.test_y, again.test_y)
 
 
+@pytest.mark.slow
 def test_scenes_are_colour_imbalanced_and_seeded(tmp_path, monkeypatch):
     monkeypatch.setattr(budget, "SCENES_IMAGES", 400)  # the same generator, fewer images: seconds, not tens
     split = budget.build_split("scenes", seed=0)
@@ -78,6 +80,7 @@ def test_baseline_network_and_augmentation():
     assert torch.equal(centred, x)
 
 
+@pytest.mark.slow
 def test_baseline_training_keeps_to_its_time():
     split = budget.build_split("mnist500", seed=0)
     x, y = torch.from_numpy(split.train_x[:128, None]), torch.from_numpy(split.train_y[:128])
