@@ -23,11 +23,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, utcnow
+from api.errors import APIError
 from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.queue import RUN_TRIAL, SCHEDULE, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
-from api.errors import APIError
 from api.services import limits as limits_service
 from api.services import models as models_service
 from api.services.devices import resolve_device
