@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.bodies import carries_body, read_json_body, with_body
 from api.db import end_unit_of_work
 from api.errors import Unauthorized, ValidationFailed
-from api.models import Project
+from api.orm import Project
 from api.services import keys as keys_service
 from api.services import limits as limits_service
 from api.settings import Settings

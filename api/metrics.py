@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.db import utcnow
-from api.models import Dataset, Experiment, Model, Trial, TrialAttempt
+from api.orm import Dataset, Experiment, Model, Trial, TrialAttempt
 from api.queue import QUEUES
 from api.settings import Settings
 

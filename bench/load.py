@@ -45,7 +45,7 @@ def seed(trials: int) -> tuple[str, str]:
     """A project with a ready dataset and a finished experiment of ``trials`` trials; returns (key, experiment id)."""
     from api.db import new_id, utcnow
     from api.migrate import upgrade_head
-    from api.models import Dataset, Experiment, Trial, TrialEpoch
+    from api.orm import Dataset, Experiment, Trial, TrialEpoch
     from api.runtime import get_runtime
     from api.services.keys import create_api_key
     from nas_core.space import default_search_space

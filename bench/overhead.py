@@ -72,7 +72,7 @@ def main() -> None:
 
 def run(env: dict[str, str], args: argparse.Namespace) -> dict:
     from api.migrate import upgrade_head
-    from api.models import Project
+    from api.orm import Project
     from api.repositories import experiments as repository
     from api.runtime import get_runtime
     from api.schemas.experiments import ExperimentCreate

@@ -6,7 +6,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-import api.models  # noqa: F401  (registers every table on Base.metadata)
+import api.orm  # noqa: F401  (registers every table on Base.metadata)
 from api.db import Base, make_engine
 from api.settings import get_settings
 

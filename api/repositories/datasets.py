@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.models import Dataset
+from api.orm import Dataset
 
 
 def add(session: Session, dataset: Dataset) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from api.db import utcnow
-from api.models import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
+from api.orm import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
 
 
 def add(session: Session, row: Experiment | Trial | TrialAttempt | TrialEpoch) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api.models import (
+from api.orm import (
     ACTIVE_EXPERIMENT_STATUSES,
     ACTIVE_TRIAL_STATUSES,
     Dataset,

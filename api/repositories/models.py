@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.models import Model
+from api.orm import Model
 
 
 def add(session: Session, model: Model) -> None:

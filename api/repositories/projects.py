@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from api.models import ApiKey, Project
+from api.orm import ApiKey, Project
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

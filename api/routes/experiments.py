@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Body, Response
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
-from api.models import Experiment
+from api.orm import Experiment
 from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, TrialList, TrialRead, TrialStatus)

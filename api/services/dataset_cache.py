@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from api.models import Dataset
+from api.orm import Dataset
 from api.services.object_keys import MANIFEST_OBJECT
 from api.storage import ObjectStore
 

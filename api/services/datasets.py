@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, new_id, run_after_commit, run_after_rollback, storable_text, utcnow
 from api.errors import Conflict, NotFound
-from api.models import Dataset, Project
+from api.orm import Dataset, Project
 from api.queue import INGEST, enqueue_after_commit
 from api.repositories import datasets as repository
 from api.services import limits as limits_service

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.db import utcnow
 from api.errors import APIError, Conflict, NotFound, ValidationFailed
-from api.models import Dataset, Experiment, Project, Trial
+from api.orm import Dataset, Experiment, Project, Trial
 from api.queue import SCHEDULE, enqueue_after_commit
 from api.repositories import experiments as repository
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api import security
 from api.db import utcnow
 from api.errors import Unauthorized
-from api.models import ApiKey, Project
+from api.orm import ApiKey, Project
 from api.repositories import projects as repository
 
 # Recording every request's time would turn each read into a write; once a minute is enough to spot unused keys.

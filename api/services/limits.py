@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.db import utcnow
 from api.errors import QuotaExceeded, RateLimited, StorageQuotaExceeded, ValidationFailed
-from api.models import IdempotencyKey
+from api.orm import IdempotencyKey
 from api.repositories import limits as repository
 from api.settings import Settings
 

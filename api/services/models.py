@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, new_id, run_after_commit, utcnow
 from api.errors import Conflict, NotFound, ValidationFailed
-from api.models import Experiment, Model, Project
+from api.orm import Experiment, Model, Project
 from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.db import UnitOfWork, utcnow
 from api.errors import APIError
-from api.models import Experiment, Trial, TrialAttempt, TrialEpoch
+from api.orm import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.queue import RUN_TRIAL, SCHEDULE, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository

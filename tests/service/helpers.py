@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from api.db import utcnow
 from api.main import create_app
-from api.models import Experiment, Trial, TrialAttempt
+from api.orm import Experiment, Trial, TrialAttempt
 from api.queue import create_celery
 from api.repositories import experiments as experiments_repository
 from api.runtime import Runtime

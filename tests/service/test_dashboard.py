@@ -223,7 +223,7 @@ def add_finished_trials(stack, experiment_id: str, count: int) -> None:
     """Many succeeded trials straight into the database: the page's load at scale, without training them."""
     import random
 
-    from api.models import Trial, TrialEpoch
+    from api.orm import Trial, TrialEpoch
     from api.repositories import experiments as repository
 
     rng = random.Random(5)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api.models import Dataset
+from api.orm import Dataset
 from api.storage import dataset_prefix
 from nas_core.data import unpack_dataset
 from tests import archives

@@ -230,7 +230,7 @@ def test_a_multipart_body_cut_short_is_refused_at_the_edge(app_client, cut):
 
 def test_a_stored_upload_goes_with_a_transaction_that_rolls_back(app_service, app_key, tmp_path):
     """The upload is stored before its row commits; a rollback (a lost Idempotency-Key race) must not orphan it."""
-    from api.models import Project
+    from api.orm import Project
     from api.services import datasets as datasets_service
 
     data = archives.make_image_folder_zip(classes={"ring": 3, "dot": 3}, size=(16, 16))

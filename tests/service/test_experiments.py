@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.models import Project
+from api.orm import Project
 from api.schemas.experiments import ExperimentCreate
 from api.services import experiments as experiments_service
 from api.services import search
@@ -129,7 +129,7 @@ def test_screened_candidates_do_not_consume_the_budget(app_service, app_client):
 @pytest.mark.stack
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
     """Ten minutes pass while the first trial runs: it stops after its epoch, and nothing starts after it."""
-    from api.models import Experiment
+    from api.orm import Experiment
 
     dataset = ready_dataset(client)
     body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"},

@@ -11,7 +11,7 @@ from celery import Celery
 from sqlalchemy import update
 
 from api.db import utcnow
-from api.models import Dataset, Project
+from api.orm import Dataset, Project
 from api.queue import celery_config
 from api.services import datasets as service
 from api.services.datasets import ReceivedUpload

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from api.models import Experiment
+from api.orm import Experiment
 from api.services import search
 from tests import archives
 from tests.service.helpers import AppService, experiment_body, ready_dataset, upload, wait_for_dataset
@@ -181,7 +181,7 @@ def test_idempotent_dataset_upload_replays_the_first_answer(app_service, app_cli
 
 
 def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(app_service, app_key):
-    from api.models import Dataset, Model, Trial
+    from api.orm import Dataset, Model, Trial
     from nas_core.space import default_search_space
 
     settings = app_service.settings.model_copy(update={"project_max_storage_bytes": 1000, "auto_model": True})

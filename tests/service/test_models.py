@@ -24,7 +24,7 @@ from celery import Celery
 from PIL import Image
 
 from api.db import utcnow
-from api.models import Experiment, Model, Trial
+from api.orm import Experiment, Model, Trial
 from api.queue import celery_config
 from api.services import models as service
 from nas_core.data import IngestLimits, ingest_zip
@@ -66,7 +66,7 @@ def test_images_from_zip(stack, dataset_row: dict, zip_bytes: bytes) -> tuple[li
                           min_images_per_class=stack.settings.min_images_per_class)
     files = ingest_zip(zip_bytes, limits).files  # index → member name, the order the stored split refers to
     with stack.runtime.unit_of_work() as session:
-        from api.models import Dataset
+        from api.orm import Dataset
 
         prefix = session.get(Dataset, dataset_row["id"]).storage_prefix
     test_index = np.load(io.BytesIO(stack.runtime.store.read_bytes(prefix + "split.npz")))["test"]

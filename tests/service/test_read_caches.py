@@ -6,7 +6,7 @@ import random
 from datetime import timedelta
 
 from api.db import utcnow
-from api.models import Experiment, Trial, TrialEpoch
+from api.orm import Experiment, Trial, TrialEpoch
 from api.repositories import experiments as repository
 from api.services.revision_cache import RevisionCache
 from api.services.trial_documents import DocumentCache, TrialVersion

@@ -24,7 +24,7 @@ from minio.error import S3Error, ServerError
 from sqlalchemy.exc import OperationalError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from api.models import Dataset, Experiment, Model
+from api.orm import Dataset, Experiment, Model
 from api.services import models as service
 from api.settings import Settings
 from api.storage import ObjectNotFound, S3Store

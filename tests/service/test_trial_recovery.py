@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from api.models import Trial
+from api.orm import Trial
 from api.repositories import experiments as repository
 from tests.service.helpers import (all_trials, attempts_of, experiment_body, kill9, open_cell, ready_dataset,
                                    running_trial_with_epochs, trial_rows, wait_for, wait_for_status)

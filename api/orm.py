@@ -1,4 +1,8 @@
-"""The relational schema: projects, their API keys and datasets. Later resources add their own modules."""
+"""The relational schema (SQLAlchemy ORM tables): projects and their API keys, datasets, experiments, trials with
+their attempts and epochs, final models, idempotency keys; and the status vocabularies their CHECK constraints hold.
+
+Named ``orm`` rather than ``models``: a "model" in this service is a trained network (``api.services.models``).
+"""
 
 from __future__ import annotations
 
