@@ -170,6 +170,25 @@ class DatasetTensors:
     std: tuple[float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SplitTensors:
+    """A dataset's splits as uint8 ``[N, C, H, W]`` images and int64 labels (on the device that trains), with what
+    preprocessing needs: what the trainer and the final model (:mod:`nas_core.final`) take."""
+
+    classes: list[str]
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
 class DatasetIntegrityError(NASError):
     """Stored dataset objects do not match their manifest (tampered, truncated, or from another dataset)."""
 

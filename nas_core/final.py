@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
 
 import torch
 
 from nas_core.builder import build_model
+from nas_core.data import SplitTensors
 from nas_core.evaluation import ClassificationReport, classification_report, onnx_latency_ms
 from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
@@ -30,23 +30,6 @@ from nas_core.trainer import TrainData, normalize, train
 log = logging.getLogger(__name__)
 
 VERIFY_CHUNK = 1024  # test images per onnxruntime/PyTorch comparison: bounds memory on large test splits
-
-
-class SplitTensors(Protocol):
-    """A dataset's splits as uint8 ``[N, C, H, W]`` images and int64 labels, with what preprocessing needs."""
-
-    classes: list[str]
-    channels: int
-    height: int
-    width: int
-    mean: Sequence[float]
-    std: Sequence[float]
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,28 +16,17 @@ import torch
 
 from api.orm import Dataset
 from api.services.object_keys import MANIFEST_OBJECT
+from nas_core.data import SplitTensors, unpack_dataset
 from api.storage import ObjectStore
 
 CACHE_SIZE = 2  # datasets kept per process; workers usually serve one experiment at a time
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceDataset:
-    """A dataset's split tensors on one device, plus what preprocessing needs."""
+class DeviceDataset(SplitTensors):
+    """A dataset's split tensors on one device, plus what preprocessing needs and the manifest they came from."""
 
     manifest_sha256: str
-    classes: list[str]
-    channels: int
-    height: int
-    width: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -51,7 +40,6 @@ stats = {"hits": 0, "misses": 0}
 
 def load(*, store: ObjectStore, dataset: Dataset, device: torch.device) -> DeviceDataset:
     """The dataset's tensors on ``device``, from this process's cache when present."""
-    from nas_core.data import unpack_dataset
 
     # A ready dataset never changes (a re-upload is a new id), so id + upload hash identify its tensors and a hit
     # costs no storage round trip.

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db import utcnow
-from api.errors import APIError, Conflict, NotFound, ValidationFailed
+from api.errors import Conflict, NotFound, ValidationFailed
 from api.orm import Dataset, Experiment, Project, Trial
 from api.queue import SCHEDULE, enqueue_after_commit
 from api.repositories import experiments as repository
@@ -37,10 +37,6 @@ def _dataset_in_use(session: Session, dataset: Dataset) -> str | None:
 
 
 datasets_service.DATASET_IN_USE_CHECKS.append(_dataset_in_use)
-
-
-def _invalid(field: str, message: str) -> APIError:
-    return ValidationFailed.field(field, message)
 
 
 _MINUTES = ("max_minutes", "model_minutes")
@@ -78,7 +74,7 @@ def _checked_pruner(pruner: dict[str, Any]) -> None:
     try:
         make_pruner(**pruner)
     except (TypeError, ValueError) as error:
-        raise _invalid("body.pruner", str(error)) from None
+        raise ValidationFailed.field("body.pruner", str(error)) from None
 
 
 def create_experiment(*, session: Session, settings: Settings, project: Project, data: ExperimentCreate
@@ -92,7 +88,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     if dataset.status != "ready":
         raise Conflict("dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
     if data.concurrency > settings.max_concurrency:
-        raise _invalid("body.concurrency", f"at most {settings.max_concurrency} trials at once")
+        raise ValidationFailed.field("body.concurrency", f"at most {settings.max_concurrency} trials at once")
     try:
         space = default_search_space().with_overrides(data.search_space)
     except InvalidSearchSpace as error:
@@ -102,7 +98,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     try:
         strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
     except (TypeError, ValueError) as error:
-        raise _invalid("body.strategy_settings", str(error)) from None
+        raise ValidationFailed.field("body.strategy_settings", str(error)) from None
     pruner = data.pruner.model_dump()
     _checked_pruner(pruner)
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,

@@ -42,7 +42,6 @@ from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
 
-BUILD_TASK = BUILD_MODEL.name  # the name tests and tools send by
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from api.db import UnitOfWork, utcnow
 from api.errors import APIError
 from api.orm import Experiment, Trial, TrialAttempt, TrialEpoch
-from api.queue import RUN_TRIAL, SCHEDULE, enqueue_after_commit
+from api.queue import RUN_TRIAL, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
 from api.services import limits as limits_service
@@ -38,7 +38,6 @@ from api.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 
-RUN_TRIAL_TASK = RUN_TRIAL.name  # the names tests and tools send by
 # Screened-out candidates join the strategy's history after every trial (their numbers start here).
 SCREENED_NUMBERS = 1_000_000_000
 # Screening bounds per scheduling pass: candidates drawn, seconds spent (it runs under the experiment's lock), and
@@ -57,7 +56,6 @@ PRUNED_SHARE_ALLOWANCE = 2.0
 # After this many draws in a row screened out for time alone, the time share doubles (up to all the time left):
 # a search whose every candidate is slow trains the cheapest ones rather than none.
 TIME_RELAX_AFTER = 40
-SCHEDULE_TASK = SCHEDULE.name
 # Errors that condemn the candidate (bad architecture, diverged training, out of memory), not the machine: the
 # trial is marked failed. Anything else (database or storage unreachable) escapes, and the reaper retries the trial.
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, ArithmeticError, MemoryError,

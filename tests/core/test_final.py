@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import onnxruntime
 import pytest
 import torch
 
 from nas_core.builder import build_model
+from nas_core.data import SplitTensors
 from nas_core.final import build_final_model
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
 from nas_core.trainer import normalize
 
 CANDIDATE = Candidate(ArchSpec(8, (StageSpec("conv", 1, 8, 3), StageSpec("residual", 1, 16, 3))),
                       TrainSpec(lr=3e-3, batch_size=16, ema=False))
-
-
-@dataclass
-class Splits:
-    """Stripes: class 0 horizontal, class 1 vertical (12×12, one channel)."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: list[str]
-    channels: int = 1
-    height: int = 12
-    width: int = 12
-    mean: tuple[float, ...] = (0.5,)
-    std: tuple[float, ...] = (0.5,)
 
 
 def stripes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,9 +27,11 @@ def stripes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def splits() -> Splits:
+def splits() -> SplitTensors:
+    """Stripes: class 0 horizontal, class 1 vertical (12×12, one channel)."""
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = stripes(48, 0), stripes(16, 1), stripes(20, 2)
-    return Splits(train_x, train_y, val_x, val_y, test_x, test_y, classes=["horizontal", "vertical"])
+    return SplitTensors(classes=["horizontal", "vertical"], channels=1, height=12, width=12, mean=(0.5,), std=(0.5,),
+                        train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x, test_y=test_y)
 
 
 @pytest.mark.slow

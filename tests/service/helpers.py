@@ -27,11 +27,10 @@ from fastapi import FastAPI
 from api.db import utcnow
 from api.main import create_app
 from api.orm import Experiment, Trial, TrialAttempt
-from api.queue import create_celery
+from api.queue import RUN_TRIAL, create_celery
 from api.repositories import experiments as experiments_repository
 from api.runtime import Runtime
 from api.services.keys import CreatedKey, create_api_key
-from api.services.search import RUN_TRIAL_TASK
 from api.settings import Settings
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
 from tests import archives
@@ -165,20 +164,25 @@ def wait_for_dataset(client: httpx.Client, dataset_id: str, timeout_s: float = 1
     raise AssertionError(f"dataset {dataset_id} still processing after {timeout_s}s")
 
 
-def ready_dataset(client: httpx.Client, *, drain: Callable[[], object] | None = None, **kwargs) -> dict:
-    """Upload a small two-class dataset and return it once ingested.
+def ingested(client: httpx.Client, data: bytes, *, drain: Callable[[], object] | None = None) -> dict:
+    """Upload the zip ``data`` and return the dataset once it is ready.
 
     ``drain``: runs the in-process service's captured ingestion (``AppService.drain``); without it, a stack's
     worker ingests and this polls.
     """
-    data = archives.make_image_folder_zip(classes=kwargs.pop("classes", {"ring": 12, "dot": 12}), size=(16, 16),
-                                          **kwargs)
     dataset_id = upload(client, data).json()["id"]
     if drain is not None:
         drain()
     dataset = wait_for_dataset(client, dataset_id)
     assert dataset["status"] == "ready", dataset
     return dataset
+
+
+def ready_dataset(client: httpx.Client, *, drain: Callable[[], object] | None = None, **kwargs) -> dict:
+    """Upload a small two-class dataset and return it once ingested (``drain``: as for :func:`ingested`)."""
+    data = archives.make_image_folder_zip(classes=kwargs.pop("classes", {"ring": 12, "dot": 12}), size=(16, 16),
+                                          **kwargs)
+    return ingested(client, data, drain=drain)
 
 
 # Tiny networks on 16 px images: each trial trains in well under a second on one CPU thread.
@@ -300,7 +304,7 @@ class Cell:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
     def send_trial(self, trial_id: str) -> None:
-        create_celery(settings_from_env(self.env)).send_task(RUN_TRIAL_TASK, args=[trial_id], queue="trials")
+        create_celery(settings_from_env(self.env)).send_task(RUN_TRIAL.name, args=[trial_id], queue=RUN_TRIAL.queue)
 
     def logs(self) -> str:
         return "\n".join(f"----- {p.name} -----\n{p.read_text(errors='replace')[-4000:]}"

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import ensure_resource_availability, use_
 
 from api.main import create_app
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_SQL_INT, MAX_TRIALS
-from api.services.search import SCHEDULE_TASK
+from api.queue import SCHEDULE
 from api.settings import Settings
 from tests.service.helpers import experiment_body, ready_dataset
 
@@ -51,7 +51,7 @@ def test_call_sequences_keep_their_contract(app_service, app_key):
         dataset = ready_dataset(client, drain=app_service.drain)
         experiment = client.post("/v1/experiments", json=experiment_body(
             dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300})).json()
-        app_service.drain(SCHEDULE_TASK)
+        app_service.drain(SCHEDULE.name)
         client.post(f"/v1/experiments/{experiment['id']}/cancel")
     calls: Counter[str] = Counter()
 
@@ -105,7 +105,7 @@ def test_resume_with_any_budget_leaves_every_route_of_the_experiment_answering(a
             dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 300},
             pruner={"kind": "none"})).json()["id"]
         path = f"/v1/experiments/{experiment_id}"
-        app_service.drain(SCHEDULE_TASK)  # a trial planned for the search, never trained
+        app_service.drain(SCHEDULE.name)  # a trial planned for the search, never trained
         client.post(f"{path}/cancel")
         operation = {"resume": schema["/v1/experiments/{experiment_id}/resume"]["POST"],
                      "get": schema["/v1/experiments/{experiment_id}"]["GET"],
@@ -141,7 +141,7 @@ def test_resume_with_any_budget_leaves_every_route_of_the_experiment_answering(a
             response = client.post(f"{path}/resume", content=body, headers={"Content-Type": "application/json"})
             resumed[response.status_code] += 1
             answered("resume", response)
-            app_service.drain(SCHEDULE_TASK)  # the scheduler plans with the stored budget
+            app_service.drain(SCHEDULE.name)  # the scheduler plans with the stored budget
             answered("get", client.get(path))
             answered("list", client.get("/v1/experiments", params={"limit": 500}))
             answered("trials", client.get(f"{path}/trials"))

@@ -17,17 +17,7 @@ from api.orm import Dataset
 from api.storage import dataset_prefix
 from nas_core.data import unpack_dataset
 from tests import archives
-from tests.service.helpers import add_experiment, upload, wait_for_dataset, wait_for_model
-
-
-def ready(client, data: bytes, *, drain=None) -> dict:
-    """Upload ``data`` and return the dataset once ingested; ``drain`` runs the in-process service's ingestion."""
-    dataset_id = upload(client, data).json()["id"]
-    if drain is not None:
-        drain()
-    body = wait_for_dataset(client, dataset_id)
-    assert body["status"] == "ready", body
-    return body
+from tests.service.helpers import add_experiment, ingested, wait_for_model
 
 
 def stored_split(service, project_id: str, dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -41,7 +31,7 @@ def stored_split(service, project_id: str, dataset: dict, part: str) -> tuple[np
 
 
 def test_samples_are_the_first_train_images_of_each_class(app_service, app_client, app_key):
-    dataset = ready(app_client, archives.make_image_folder_zip(classes={"cat": 9, "dog": 8, "eel": 7}, size=(14, 12),
+    dataset = ingested(app_client, archives.make_image_folder_zip(classes={"cat": 9, "dog": 8, "eel": 7}, size=(14, 12),
                                                                seed=secrets.randbelow(1000)),
                     drain=app_service.drain)
     images, labels, classes = stored_split(app_service, app_key.project_id, dataset, "train")
@@ -74,7 +64,7 @@ def test_samples_are_the_first_train_images_of_each_class(app_service, app_clien
 
 
 def test_grayscale_samples_stay_single_channel(app_service, app_client, app_key):
-    dataset = ready(app_client, archives.make_image_folder_zip(classes={"a": 5, "b": 5}, mode="L"),
+    dataset = ingested(app_client, archives.make_image_folder_zip(classes={"a": 5, "b": 5}, mode="L"),
                     drain=app_service.drain)
     images, _, _ = stored_split(app_service, app_key.project_id, dataset, "train")
     body = app_client.get(f"/v1/datasets/{dataset['id']}/samples", params={"per_class": 16}).json()
@@ -85,7 +75,7 @@ def test_grayscale_samples_stay_single_channel(app_service, app_client, app_key)
 
 
 def test_samples_are_scoped_validated_and_wait_for_ingestion(app_service, app_client, app_key):
-    dataset = ready(app_client, archives.make_image_folder_zip(), drain=app_service.drain)
+    dataset = ingested(app_client, archives.make_image_folder_zip(), drain=app_service.drain)
     path = f"/v1/datasets/{dataset['id']}/samples"
     with app_service.client(app_service.new_key().key) as other:
         response = other.get(path)
@@ -111,7 +101,7 @@ def test_samples_are_scoped_validated_and_wait_for_ingestion(app_service, app_cl
 @pytest.mark.stack
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
 def test_artifacts_stream_through_the_api_from_s3_when_asked(stack, client, api_key):
-    dataset = ready(client, archives.make_image_folder_zip(classes={"ant": 8, "bee": 8}))
+    dataset = ingested(client, archives.make_image_folder_zip(classes={"ant": 8, "bee": 8}))
     experiment_id, _ = add_experiment(stack, project_id=api_key.project_id, dataset_id=dataset["id"],
                                       trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
     created = client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})

@@ -25,7 +25,7 @@ from PIL import Image
 
 from api.db import utcnow
 from api.orm import Experiment, Model, Trial
-from api.queue import celery_config
+from api.queue import BUILD_MODEL, celery_config
 from api.services import models as service
 from nas_core.data import IngestLimits, ingest_zip
 from tests import archives
@@ -271,7 +271,7 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
     worker = _start_model_worker(env, tmp_path / "worker.log")
     try:
         Celery("nas-test", config_source=celery_config(settings)).send_task(
-            service.BUILD_TASK, args=[model.id], queue="models")
+            BUILD_MODEL.name, args=[model.id], queue=BUILD_MODEL.queue)
         deadline = time.monotonic() + 60
         while (row := _row(stack, model.id)).status == "queued" and time.monotonic() < deadline:
             time.sleep(0.1)
