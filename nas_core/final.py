@@ -1,5 +1,11 @@
 """The final model of a search: retrain the winner on train+val, test it on the held-out split, export and verify.
 
+Test-time mirroring: before retraining, the winning trial's weights (trained on train only) are scored on the
+validation images as they are and with the logits of each image and its mirror image averaged
+(:mod:`nas_core.mirror`). When averaging lowers the validation loss without losing accuracy, the exported graph
+averages both views (:class:`~nas_core.mirror.MirrorAverage`: twice the inference FLOPs), unless that breaks the
+latency limit, in which case the plain network is exported.
+
 :func:`build_final_model` is the whole job as a pure function (tensors and a candidate in; files in a folder and
 their report out). Where the data comes from, where the files go and who may still write the result is the
 caller's business (the models service: object store, leases, heartbeats).
@@ -17,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from nas_core.builder import build_model
 from nas_core.data import SplitTensors
 from nas_core.evaluation import ClassificationReport, classification_report, onnx_latency_ms
 from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
+from nas_core.mirror import MirrorAverage, MirrorScores, mirror_helps, mirror_scores
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
 from nas_core.trainer import TrainData, normalize, train
@@ -47,10 +55,13 @@ class FinalModel:
     onnx_max_abs_diff: float
     pt2_max_abs_diff: float
     warm_started: bool  # trained on from ``initial_state`` rather than from the seed's random weights
+    test_time_mirror: bool  # the exported graph averages the logits of the image and its mirror image
+    mirror: MirrorScores | None  # the winning trial's weights on the validation split: the evidence for the above
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
                       onnx_path: Path, pt2_path: Path, initial_state: dict | None = None, latency_repeats: int = 50,
+                      max_latency_ms: float | None = None, allow_mirror: bool = True,
                       should_stop: Callable[[], bool] | None = None,
                       checkpoint: Callable[[], None] | None = None) -> FinalModel:
     """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
@@ -59,7 +70,8 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     ``initial_state``: the winning trial's weights, trained on from where the search left off (an incompatible
     state is logged and ignored: training starts from the seed's weights). ``should_stop`` ends training early
     (the trainer raises ``TrialCanceled``); ``checkpoint`` is called between the stages and may raise to abandon
-    the job.
+    the job. ``allow_mirror`` False never exports test-time mirroring; ``max_latency_ms`` bounds the exported
+    graph's latency where mirroring would double it (see the module docstring).
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -68,6 +80,11 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
         network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
     warm_started = _warm_start(network, initial_state)
+    mirror = None
+    if allow_mirror and warm_started:  # only weights that never saw the validation images can judge on them
+        network.to(device, memory_format=torch.channels_last)
+        mirror = mirror_scores(network, resize_images(data.val_x, (height, width)), data.val_y, mean=data.mean,
+                               std=data.std, device=device)
     train_x = resize_images(torch.cat([data.train_x, data.val_x]), (height, width))
     train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
                            val_x=train_x[:0], val_y=data.val_y[:0])
@@ -76,26 +93,36 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     checkpoint()
 
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()
-    test_inputs = normalize(resize_images(data.test_x.cpu(), (height, width)), data.mean, data.std)
-    with torch.no_grad():
-        logits = torch.cat([network(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
-            else torch.empty(0, num_classes)
-    report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
-
-    onnx_path = export_onnx(network, channels=data.channels, height=height, width=width, path=onnx_path)
-    onnx_diff = 0.0
-    for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
-        onnx_diff = max(onnx_diff, verify_onnx(onnx_path, network, chunk, atol=1e-4).max_abs_diff)
-    example = test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height, width)
-    pt2_path = export_pt2(network, example, pt2_path)
-    pt2_diff = verify_pt2(pt2_path, network, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
+    test_time_mirror = mirror_helps(mirror)
+    exported: nn.Module = MirrorAverage(network).eval() if test_time_mirror else network
+    onnx_path = export_onnx(exported, channels=data.channels, height=height, width=width, path=onnx_path)
     latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
                                  repeats=latency_repeats)
+    if test_time_mirror and max_latency_ms is not None and latency_ms > max_latency_ms:
+        log.info("test-time mirroring takes %.2f ms > %.2f ms: the plain network is exported", latency_ms,
+                 max_latency_ms)
+        test_time_mirror, exported = False, network
+        onnx_path = export_onnx(exported, channels=data.channels, height=height, width=width, path=onnx_path)
+        latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
+                                     repeats=latency_repeats)
+
+    test_inputs = normalize(resize_images(data.test_x.cpu(), (height, width)), data.mean, data.std)
+    with torch.no_grad():
+        logits = torch.cat([exported(chunk) for chunk in test_inputs.split(VERIFY_CHUNK)]) if len(test_inputs) \
+            else torch.empty(0, num_classes)
+    report = classification_report(data.test_y.cpu(), logits.argmax(1), classes=data.classes)
+    onnx_diff = 0.0
+    for chunk in test_inputs.split(VERIFY_CHUNK):  # every test image: same argmax, logits within 1e-4
+        onnx_diff = max(onnx_diff, verify_onnx(onnx_path, exported, chunk, atol=1e-4).max_abs_diff)
+    example = test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height, width)
+    pt2_path = export_pt2(exported, example, pt2_path)
+    pt2_diff = verify_pt2(pt2_path, exported, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
     checkpoint()
-    return FinalModel(report=report, params=count_params(network),
-                      flops=count_flops(network, (data.channels, height, width)), latency_ms=latency_ms,
+    return FinalModel(report=report, params=count_params(exported),
+                      flops=count_flops(exported, (data.channels, height, width)), latency_ms=latency_ms,
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
-                      onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started)
+                      onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
+                      test_time_mirror=test_time_mirror, mirror=mirror)
 
 
 def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:

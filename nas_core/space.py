@@ -375,8 +375,13 @@ class BlockSearchSpace:
             raise InvalidSearchSpace("candidate is outside the search space", errors=errors)
         return decisions
 
-    def reference_points(self) -> list[dict[str, Value]]:
-        """The :func:`reference_candidates` that lie in this space, as full decisions (overrides may exclude some)."""
+    def reference_points(self, *, mirror_symmetric: bool = False) -> list[dict[str, Value]]:
+        """The :func:`reference_candidates` that lie in this space, as full decisions (overrides may exclude some).
+
+        ``mirror_symmetric``: the data set was found mirror-symmetric (:mod:`nas_core.mirror`), so the references'
+        recipe adds horizontal flips where the space allows them; the list keeps its order and length either way.
+        """
+        flip = mirror_symmetric and self.param_space.params["train/hflip"].contains(True)
         points = []
         for candidate, scale in reference_candidates():
             try:
@@ -386,6 +391,8 @@ class BlockSearchSpace:
             if not self.param_space.params["input_scale"].contains(scale):
                 continue
             decisions["input_scale"] = scale
+            if flip:
+                decisions["train/hflip"] = True
             points.append(decisions)
         return points
 

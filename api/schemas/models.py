@@ -49,6 +49,12 @@ class ModelRead(BaseModel):
     warm_started: bool | None = Field(default=None, description="Whether retraining started from the trial's "
                                       "trained weights (kept by the search for its leader) rather than from "
                                       "scratch; null until the model is built.")
+    test_time_mirror: bool | None = Field(default=None, description="Whether the exported graph averages the "
+                                          "logits of each image and its mirror image (chosen when that lowered "
+                                          "the winning trial's validation loss without losing accuracy, and the "
+                                          "latency constraint allows twice the inference cost); test_accuracy, "
+                                          "flops and latency_ms are those of the exported graph. Null until the "
+                                          "model is built.")
     confusion_matrix: list[list[int]] | None
     params: int | None
     flops: int | None
@@ -69,7 +75,7 @@ class ModelRead(BaseModel):
         metrics = value.metrics or {}
         fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
         return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
-                "warm_started": metrics.get("warm_started")}
+                "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror")}
 
 
 class ModelList(BaseModel):

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,7 @@ class _Claim:
     candidate: dict[str, Any]
     dataset: Any  # the Dataset row, detached (expire_on_commit=False)
     project_id: str = ""
+    max_latency_ms: float | None = None  # the experiment's latency constraint binds the exported graph too
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -455,7 +456,8 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
         return _Claim(model_id=model_id, lease_token=lease_token, attempt=attempt,
                       prefix=model.storage_prefix, epochs=model.epochs, seed=model.seed,
                       experiment_id=model.experiment_id, trial_id=model.trial_id, candidate=dict(trial.arch),
-                      dataset=dataset, project_id=model.project_id)
+                      dataset=dataset, project_id=model.project_id,
+                      max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"))
 
 
 def _drop(store: ObjectStore, prefix: str) -> None:
@@ -484,11 +486,14 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   pt2_path=folder / ARTIFACT_FILES["pt2"].filename,
                                   initial_state=_trial_weights(store, claim),
                                   latency_repeats=settings.model_latency_repeats,
+                                  max_latency_ms=claim.max_latency_ms,
                                   should_stop=heartbeat.should_stop, checkpoint=heartbeat.check)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
-                   "device": str(device), "warm_started": built.warm_started}
+                   "device": str(device), "warm_started": built.warm_started,
+                   "test_time_mirror": built.test_time_mirror,
+                   "mirror_validation": asdict(built.mirror) if built.mirror is not None else None}
         preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=built.height,
                                            width=built.width, mean=data.mean, std=data.std)
         card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=built.params,
@@ -533,6 +538,8 @@ def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: i
         "metrics": {"test_accuracy": report.accuracy, "per_class": report.per_class,
                     "test_images": report.count, "params": params, "flops": flops,
                     "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
+                    "test_time_mirror": metrics["test_time_mirror"],
+                    "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
                     "pt2_max_abs_diff": metrics["pt2_max_abs_diff"]},
         "confusion_matrix": report.confusion_matrix,

@@ -307,7 +307,12 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
     tried = {_candidate_hash(trial.arch) for trial in trials}
-    references = [point for point in space.reference_points() if space.param_space.key(point) not in seen]
+    # Once a network trained without flips keeps its accuracy on mirrored images, the references not tried yet
+    # train with flips; a reference tried in either form is not tried again.
+    plain_references = space.reference_points()
+    references = space.reference_points(mirror_symmetric=_mirror_symmetric(trials, shape.num_classes))
+    references = [point for plain, point in zip(plain_references, references)
+                  if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
     limits = screening_limits(experiment, settings, counts=counts)
     device_speed = throughput(settings, shape)
     correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
@@ -395,6 +400,16 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     binding = dict(sorted(((r, pass_smallest[r]) for r in this_pass if this_pass[r]),
                           key=lambda item: -this_pass[item[0]]))
     return [], describe_infeasible(binding, limits, draws)
+
+
+def _mirror_symmetric(trials: list[Trial], num_classes: int) -> bool:
+    """Whether the finished trials trained without flips show the data set to be mirror-symmetric."""
+    from nas_core.mirror import looks_mirror_symmetric
+
+    evidence = [(trial.val_accuracy, trial.val_mirrored_accuracy) for trial in trials
+                if trial.status == "succeeded" and trial.val_accuracy is not None
+                and trial.val_mirrored_accuracy is not None and not (trial.arch.get("train") or {}).get("hflip")]
+    return bool(looks_mirror_symmetric(evidence, chance=1.0 / max(1, num_classes)))
 
 
 TIME_INFEASIBLE = "no candidate fits the time budget"  # how describe_infeasible starts a time-bound failure
@@ -628,6 +643,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     from nas_core.builder import build_model
     from nas_core.errors import ConstraintViolation, NASError, TrialCanceled, TrialPruned
     from nas_core.metrics import count_flops, count_params, measure_latency_ms, check_constraints, ModelCost
+    from nas_core.mirror import mirror_scores
     from nas_core.pruning import rung_score
     from nas_core.spec import Candidate
     from nas_core.resolution import resize_images
@@ -746,7 +762,10 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
         return {"status": "failed", "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
-    final = finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss)
+    # One more pass over the validation images, mirrored: evidence whether the data set is mirror-symmetric.
+    mirror = mirror_scores(model, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
+    final = finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss,
+                     val_mirrored_accuracy=mirror.mirrored_accuracy if mirror is not None else None)
     value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)

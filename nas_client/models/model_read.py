@@ -43,6 +43,10 @@ class ModelRead:
         updated_at (datetime.datetime):
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
+        test_time_mirror (bool | None | Unset): Whether the exported graph averages the logits of each image and its
+            mirror image (chosen when that lowered the winning trial's validation loss without losing accuracy, and the
+            latency constraint allows twice the inference cost); test_accuracy, flops and latency_ms are those of the
+            exported graph. Null until the model is built.
         warm_started (bool | None | Unset): Whether retraining started from the trial's trained weights (kept by the
             search for its leader) rather than from scratch; null until the model is built.
     """
@@ -67,6 +71,7 @@ class ModelRead:
     trial_id: str
     updated_at: datetime.datetime
     estimated_seconds: float | None | Unset = UNSET
+    test_time_mirror: bool | None | Unset = UNSET
     warm_started: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -145,6 +150,12 @@ class ModelRead:
         else:
             estimated_seconds = self.estimated_seconds
 
+        test_time_mirror: bool | None | Unset
+        if isinstance(self.test_time_mirror, Unset):
+            test_time_mirror = UNSET
+        else:
+            test_time_mirror = self.test_time_mirror
+
         warm_started: bool | None | Unset
         if isinstance(self.warm_started, Unset):
             warm_started = UNSET
@@ -178,6 +189,8 @@ class ModelRead:
         )
         if estimated_seconds is not UNSET:
             field_dict["estimated_seconds"] = estimated_seconds
+        if test_time_mirror is not UNSET:
+            field_dict["test_time_mirror"] = test_time_mirror
         if warm_started is not UNSET:
             field_dict["warm_started"] = warm_started
 
@@ -324,6 +337,15 @@ class ModelRead:
 
         estimated_seconds = _parse_estimated_seconds(d.pop("estimated_seconds", UNSET))
 
+        def _parse_test_time_mirror(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        test_time_mirror = _parse_test_time_mirror(d.pop("test_time_mirror", UNSET))
+
         def _parse_warm_started(data: object) -> bool | None | Unset:
             if data is None:
                 return data
@@ -354,6 +376,7 @@ class ModelRead:
             trial_id=trial_id,
             updated_at=updated_at,
             estimated_seconds=estimated_seconds,
+            test_time_mirror=test_time_mirror,
             warm_started=warm_started,
         )
 

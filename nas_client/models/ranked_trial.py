@@ -48,6 +48,9 @@ class RankedTrial:
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
+        val_mirrored_accuracy (float | None | Unset): Accuracy of the trained network on the validation images mirrored
+            left to right: close to val_accuracy for a network trained without flips means the data set is mirror-symmetric
+            (later reference networks then train with flips).
         val_recall (list[float | None] | None | Unset): Recall of each class on the validation split (dataset class
             order; null for a class absent from it).
     """
@@ -76,6 +79,7 @@ class RankedTrial:
     measured_epoch_s: float | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
+    val_mirrored_accuracy: float | None | Unset = UNSET
     val_recall: list[float | None] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -158,6 +162,12 @@ class RankedTrial:
         else:
             val_balanced_accuracy = self.val_balanced_accuracy
 
+        val_mirrored_accuracy: float | None | Unset
+        if isinstance(self.val_mirrored_accuracy, Unset):
+            val_mirrored_accuracy = UNSET
+        else:
+            val_mirrored_accuracy = self.val_mirrored_accuracy
+
         val_recall: list[float | None] | None | Unset
         if isinstance(self.val_recall, Unset):
             val_recall = UNSET
@@ -204,6 +214,8 @@ class RankedTrial:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if val_balanced_accuracy is not UNSET:
             field_dict["val_balanced_accuracy"] = val_balanced_accuracy
+        if val_mirrored_accuracy is not UNSET:
+            field_dict["val_mirrored_accuracy"] = val_mirrored_accuracy
         if val_recall is not UNSET:
             field_dict["val_recall"] = val_recall
 
@@ -353,6 +365,17 @@ class RankedTrial:
             d.pop("val_balanced_accuracy", UNSET)
         )
 
+        def _parse_val_mirrored_accuracy(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        val_mirrored_accuracy = _parse_val_mirrored_accuracy(
+            d.pop("val_mirrored_accuracy", UNSET)
+        )
+
         def _parse_val_recall(data: object) -> list[float | None] | None | Unset:
             if data is None:
                 return data
@@ -408,6 +431,7 @@ class RankedTrial:
             measured_epoch_s=measured_epoch_s,
             predicted_epoch_s=predicted_epoch_s,
             val_balanced_accuracy=val_balanced_accuracy,
+            val_mirrored_accuracy=val_mirrored_accuracy,
             val_recall=val_recall,
         )
 

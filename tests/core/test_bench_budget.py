@@ -110,7 +110,8 @@ def test_experiment_falls_back_to_a_full_budget_only_when_the_api_requires_it():
 def test_summary_line(capsys):
     split = budget.build_split("digits", seed=0)
     service = {"spec": {**SPEC, "input": {"channels": 1, "height": 32, "width": 32}}, "accuracy": 0.95,
-               "params": 40_000, "service_test_accuracy": 0.94, "model_epochs": 14, "estimated_seconds": None,
+               "params": 40_000, "service_test_accuracy": 0.94, "test_time_mirror": False, "model_epochs": 14,
+               "estimated_seconds": None,
                "ingest_s": 3.0, "search_s": 121.0, "model_s": 40.0, "total_s": 161.0, "fallback": False,
                "experiment": {"strategy": "evolution", "status": "succeeded", "detail": None,
                               "progress": {"completed": 3, "succeeded": 2, "pruned": 1, "failed": 0}}}

@@ -1,0 +1,87 @@
+"""Mirror symmetry of a data set, measured rather than assumed, and test-time mirroring.
+
+Whether a horizontal flip keeps an image's class depends on the data: a photo of a dog facing left is still a dog,
+a mirrored digit or letter is not a digit. A recipe that flips training images helps on the first kind and hurts on
+the second, so the search finds out which kind it has:
+
+- :func:`mirror_scores` scores a trained network on the validation images as they are, mirrored, and with the
+  logits of both views averaged.
+- :func:`looks_mirror_symmetric`: a network trained *without* flips that keeps most of its accuracy on mirrored
+  images (above chance, :data:`MIRROR_RETENTION` of it) has learned features that do not depend on the direction:
+  the data set is mirror-symmetric, and flipping training images adds images of the same classes.
+- :func:`mirror_helps`: test-time mirroring is worth its doubled inference cost when the averaged view scores
+  lower validation loss without losing accuracy.
+- :class:`MirrorAverage` wraps a network so one graph (and its ONNX export) averages the logits of an image and its
+  mirror image.
+
+>>> looks_mirror_symmetric([(0.92, 0.31)], chance=0.1)  # digits: a mirrored 3 is no 3
+False
+>>> looks_mirror_symmetric([(0.80, 0.77)], chance=0.5)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nas_core.trainer import evaluate
+
+MIRROR_RETENTION = 0.8  # of the accuracy above chance that mirrored images must keep for the data to count as symmetric
+MIN_EVIDENCE_MARGIN = 0.1  # a network this little above chance says nothing about symmetry
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorScores:
+    accuracy: float  # the images as they are
+    mirrored_accuracy: float  # every image flipped left to right
+    averaged_accuracy: float  # the logits of both views averaged (test-time mirroring)
+    loss: float
+    averaged_loss: float
+
+
+class MirrorAverage(nn.Module):
+    """``network``'s logits averaged over an image and its mirror image, as one graph (two passes of the network:
+    one batch of ``2N`` would tie the exported batch dimension to the example's)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.network(x) + self.network(x.flip(-1))) * 0.5
+
+
+def mirror_scores(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], std: Sequence[float],
+                  device: torch.device | str) -> MirrorScores | None:
+    """Scores of ``model`` (left in eval mode) on uint8 images ``x`` as they are, mirrored, and averaged; None
+    without images."""
+    if y.numel() == 0:
+        return None
+    y = y.to(device)
+    accuracy, logits = evaluate(model, x, y, mean=mean, std=std, device=device)
+    mirrored_accuracy, mirrored = evaluate(model, x.flip(-1), y, mean=mean, std=std, device=device)
+    averaged = (logits + mirrored) * 0.5
+    return MirrorScores(accuracy=accuracy, mirrored_accuracy=mirrored_accuracy,
+                        averaged_accuracy=(averaged.argmax(1) == y).float().mean().item(),
+                        loss=F.cross_entropy(logits, y).item(), averaged_loss=F.cross_entropy(averaged, y).item())
+
+
+def looks_mirror_symmetric(evidence: Iterable[tuple[float, float]], *, chance: float) -> bool | None:
+    """Whether the data set is mirror-symmetric, from ``(accuracy, mirrored accuracy)`` pairs of networks trained
+    without flips; the most accurate one decides. None when there is no such network clearly above chance."""
+    usable = [(accuracy, mirrored) for accuracy, mirrored in evidence if accuracy - chance >= MIN_EVIDENCE_MARGIN]
+    if not usable:
+        return None
+    accuracy, mirrored = max(usable)
+    return mirrored - chance >= MIRROR_RETENTION * (accuracy - chance)
+
+
+def mirror_helps(scores: MirrorScores | None) -> bool:
+    """Test-time mirroring pays when averaging both views lowers validation loss and costs no accuracy."""
+    return scores is not None and scores.averaged_loss < scores.loss and \
+        scores.averaged_accuracy >= scores.accuracy

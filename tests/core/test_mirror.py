@@ -1,0 +1,113 @@
+"""Mirror symmetry measured on the data, and test-time mirroring in the exported graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from torch import nn
+
+import nas_core.final
+from nas_core.builder import build_model
+from nas_core.final import build_final_model
+from nas_core.metrics import count_flops
+from nas_core.mirror import (MirrorAverage, MirrorScores, looks_mirror_symmetric, mirror_helps, mirror_scores)
+from nas_core.space import default_search_space
+from nas_core.trainer import normalize
+from tests.core.test_final import CANDIDATE, splits  # noqa: F401  (the stripes fixture)
+
+
+class LeftHalf(nn.Module):
+    """Class 0 when the left half is brighter: a mirrored image gets the other class."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        width = x.shape[-1]
+        difference = x[..., : width // 2].mean((1, 2, 3)) - x[..., width // 2:].mean((1, 2, 3))
+        return torch.stack([difference, -difference], dim=1)
+
+
+def halves(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.arange(count) % 2
+    images = torch.zeros(count, 1, 8, 8, dtype=torch.uint8)
+    images[labels == 0, :, :, :4] = 255
+    images[labels == 1, :, :, 4:] = 255
+    return images, labels
+
+
+def test_symmetry_is_judged_by_the_most_accurate_network_clearly_above_chance():
+    assert looks_mirror_symmetric([(0.95, 0.30)], chance=0.1) is False  # digits
+    assert looks_mirror_symmetric([(0.70, 0.66)], chance=0.2) is True  # 0.46 of 0.50 above chance kept
+    assert looks_mirror_symmetric([(0.70, 0.58)], chance=0.2) is False  # 0.38 < 0.8 × 0.50
+    assert looks_mirror_symmetric([(0.25, 0.25)], chance=0.2) is None  # no evidence near chance
+    assert looks_mirror_symmetric([], chance=0.5) is None
+    # the best network decides, not a lucky weak one
+    assert looks_mirror_symmetric([(0.40, 0.40), (0.90, 0.20)], chance=0.1) is False
+
+
+def test_mirroring_helps_only_when_it_lowers_the_loss_without_losing_accuracy():
+    scores = MirrorScores(accuracy=0.8, mirrored_accuracy=0.78, averaged_accuracy=0.8, loss=0.6, averaged_loss=0.5)
+    assert mirror_helps(scores)
+    assert not mirror_helps(MirrorScores(0.8, 0.78, 0.79, 0.6, 0.5))
+    assert not mirror_helps(MirrorScores(0.8, 0.78, 0.82, 0.6, 0.6))
+    assert not mirror_helps(None)
+
+
+def test_scores_of_a_direction_dependent_network():
+    images, labels = halves(10)
+    scores = mirror_scores(LeftHalf(), images, labels, mean=(0.5,), std=(0.5,), device="cpu")
+    assert scores.accuracy == 1.0 and scores.mirrored_accuracy == 0.0
+    assert scores.averaged_loss == pytest.approx(np.log(2))  # both views cancel: no evidence either way
+    assert not mirror_helps(scores)
+    assert mirror_scores(LeftHalf(), images[:0], labels[:0], mean=(0.5,), std=(0.5,), device="cpu") is None
+
+
+def test_the_mirror_average_is_mirror_invariant_and_averages_both_views():
+    torch.manual_seed(0)
+    network = build_model(CANDIDATE.arch, 1, 2, input_size=12).eval()
+    x = torch.randn(3, 1, 12, 12)
+    with torch.no_grad():
+        averaged = MirrorAverage(network)(x)
+        torch.testing.assert_close(averaged, (network(x) + network(x.flip(-1))) / 2)
+        torch.testing.assert_close(MirrorAverage(network)(x.flip(-1)), averaged)
+
+
+def test_references_train_with_flips_once_the_data_is_found_symmetric():
+    space = default_search_space()
+    plain, flipped = space.reference_points(), space.reference_points(mirror_symmetric=True)
+    assert len(plain) == len(flipped) > 0
+    assert not any(point["train/hflip"] for point in plain) and all(point["train/hflip"] for point in flipped)
+    assert [{**point, "train/hflip": False} for point in flipped] == plain
+    no_flips = space.with_overrides({"train/hflip": [False]})
+    assert no_flips.reference_points(mirror_symmetric=True) == no_flips.reference_points()
+
+
+@pytest.mark.parametrize("limit, mirrored", [(None, True), (1e-6, False)])
+def test_the_final_model_exports_test_time_mirroring_unless_the_latency_limit_forbids_it(
+        splits, tmp_path, monkeypatch, limit, mirrored):  # noqa: F811
+    monkeypatch.setattr(nas_core.final, "mirror_helps", lambda scores: scores is not None)
+    donor = build_model(CANDIDATE.arch, 1, 2, input_size=12)
+    built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
+                              pt2_path=tmp_path / "m.pt2", initial_state=donor.state_dict(), latency_repeats=3,
+                              max_latency_ms=limit)
+    assert built.mirror is not None and built.test_time_mirror is mirrored
+    plain_flops = count_flops(donor, (1, 12, 12))
+    assert built.flops == (2 * plain_flops if mirrored else plain_flops)
+    session = onnxruntime.InferenceSession(str(built.onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    inputs = normalize(splits.test_x, splits.mean, splits.std)
+    logits = session.run(None, {name: inputs.numpy()})[0]
+    assert (logits.argmax(1) == splits.test_y.numpy()).mean() == built.report.accuracy
+    if mirrored:  # the file itself averages both views
+        np.testing.assert_allclose(session.run(None, {name: inputs.flip(-1).numpy()})[0], logits, atol=1e-5)
+
+
+def test_no_mirroring_without_the_winners_weights_or_when_not_allowed(splits, tmp_path):  # noqa: F811
+    built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
+                              pt2_path=tmp_path / "m.pt2", latency_repeats=3)
+    assert built.mirror is None and not built.test_time_mirror
+    donor = build_model(CANDIDATE.arch, 1, 2, input_size=12)
+    built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "n.onnx",
+                              pt2_path=tmp_path / "n.pt2", initial_state=donor.state_dict(), latency_repeats=3,
+                              allow_mirror=False)
+    assert built.mirror is None and not built.test_time_mirror
