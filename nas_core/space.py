@@ -72,7 +72,9 @@ DEFAULT_REASONING = (
     "full-resolution stages stay reachable by override. A search first trains four hand-designed reference networks "
     "that lie in the space (residual 32-64-128 at three-quarter side, a plain 4-stage conv network at half side with "
     "its first stage at the stem's resolution and at three-quarter side pooled, an MBConv network at half side), so "
-    "even a short budget starts from designs known to work. Candidates are also screened before training against the "
+    "even a short budget starts from designs known to work; they train without flips until a trained network keeps "
+    "its accuracy on mirrored validation images (the data is mirror-symmetric), and with flips from then on. "
+    "Candidates are also screened before training against the "
     "constraints and their predicted share of max_minutes.")
 STAGE_COUNT_ALIAS = "stage_count"
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from api.orm import Project
+from api.repositories import experiments as experiments_repository
 from api.schemas.experiments import ExperimentCreate
 from api.services import experiments as experiments_service
 from api.services import search
@@ -372,3 +373,30 @@ def test_request_bodies_are_strict_bounded_and_their_settings_checked(app_servic
     # JSON numbers for float fields may be integers.
     created = app_client.post("/v1/experiments", json=experiment_body(dataset["id"], budget={**few, "max_minutes": 60}))
     assert created.status_code == 201 and created.json()["budget"]["max_minutes"] == 60, created.text
+
+
+@pytest.mark.parametrize("mirrored_accuracy, flips", [(0.88, True), (0.35, False)])
+def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_in_the_mirror(
+        app_service, app_client, app_key, mirrored_accuracy, flips):
+    """The first reference trains without flips; when it scores about as well on mirrored validation images (the
+    data set is mirror-symmetric) the next reference flips, and when it does not (digits) the next one does not."""
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    session = app_service.runtime.sessionmaker()
+    try:  # never committed, so nothing is enqueued and no worker runs it
+        data = ExperimentCreate(**experiment_body(dataset["id"], search_space={}, concurrency=1,
+                                                  budget={"max_trials": 10, "epochs_per_trial": 1}))
+        experiment = experiments_service.create_experiment(session=session, settings=app_service.settings,
+                                                           project=session.get(Project, app_key.project_id),
+                                                           data=data)
+        session.flush()
+        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
+        (first,) = experiments_repository.all_trials(session, experiment.id)
+        assert first.arch["train"]["hflip"] is False
+        first.status, first.val_accuracy, first.val_mirrored_accuracy = "succeeded", 0.9, mirrored_accuracy
+        session.flush()
+        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
+        second = max(experiments_repository.all_trials(session, experiment.id), key=lambda trial: trial.number)
+        assert second.number == 2 and second.arch["train"]["hflip"] is flips
+    finally:
+        session.rollback()
+        session.close()
