@@ -6,9 +6,12 @@ the second, so the search finds out which kind it has:
 
 - :func:`mirror_scores` scores a trained network on the validation images as they are, mirrored, and with the
   logits of both views averaged.
-- :func:`looks_mirror_symmetric`: a network trained *without* flips that keeps most of its accuracy on mirrored
-  images (above chance, :data:`MIRROR_RETENTION` of it) has learned features that do not depend on the direction:
-  the data set is mirror-symmetric, and flipping training images adds images of the same classes.
+- :func:`looks_mirror_symmetric`: a network trained *without* flips that keeps most of its balanced accuracy on
+  mirrored images (above chance, :data:`MIRROR_RETENTION` of it) has learned features that do not depend on the
+  direction: the data set is mirror-symmetric, and flipping training images adds images of the same classes.
+  Balanced accuracy (mean recall over the classes), because on imbalanced data a network that answers the
+  commonest class scores the same plain accuracy in the mirror and would prove nothing; its chance level is
+  1 / classes for any constant answer.
 - :func:`mirror_helps`: test-time mirroring is worth its doubled inference cost when the averaged view scores
   lower validation loss without losing accuracy.
 - :class:`MirrorAverage` wraps a network so one graph (and its ONNX export) averages the logits of an image and its
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas_core.trainer import evaluate
+from nas_core.trainer import balanced_accuracy, evaluate
 
 MIRROR_RETENTION = 0.8  # of the accuracy above chance that mirrored images must keep for the data to count as symmetric
 MIN_EVIDENCE_MARGIN = 0.1  # a network this little above chance says nothing about symmetry
@@ -39,6 +42,8 @@ MIN_EVIDENCE_MARGIN = 0.1  # a network this little above chance says nothing abo
 class MirrorScores:
     accuracy: float  # the images as they are
     mirrored_accuracy: float  # every image flipped left to right
+    balanced_accuracy: float  # mean recall over the classes present
+    mirrored_balanced_accuracy: float
     averaged_accuracy: float  # the logits of both views averaged (test-time mirroring)
     loss: float
     averaged_loss: float
@@ -66,14 +71,18 @@ def mirror_scores(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[floa
     accuracy, logits = evaluate(model, x, y, mean=mean, std=std, device=device)
     mirrored_accuracy, mirrored = evaluate(model, x.flip(-1), y, mean=mean, std=std, device=device)
     averaged = (logits + mirrored) * 0.5
+    num_classes = logits.shape[1]
     return MirrorScores(accuracy=accuracy, mirrored_accuracy=mirrored_accuracy,
+                        balanced_accuracy=balanced_accuracy(logits, y, num_classes)[0],
+                        mirrored_balanced_accuracy=balanced_accuracy(mirrored, y, num_classes)[0],
                         averaged_accuracy=(averaged.argmax(1) == y).float().mean().item(),
                         loss=F.cross_entropy(logits, y).item(), averaged_loss=F.cross_entropy(averaged, y).item())
 
 
 def looks_mirror_symmetric(evidence: Iterable[tuple[float, float]], *, chance: float) -> bool | None:
-    """Whether the data set is mirror-symmetric, from ``(accuracy, mirrored accuracy)`` pairs of networks trained
-    without flips; the most accurate one decides. None when there is no such network clearly above chance."""
+    """Whether the data set is mirror-symmetric, from ``(balanced accuracy, mirrored balanced accuracy)`` pairs of
+    networks trained without flips; the most accurate one decides. None when there is no such network clearly above
+    ``chance`` (1 / classes)."""
     usable = [(accuracy, mirrored) for accuracy, mirrored in evidence if accuracy - chance >= MIN_EVIDENCE_MARGIN]
     if not usable:
         return None

@@ -178,10 +178,10 @@ class TrialRead(BaseModel):
                                                   "validation split (dataset class order; null for a class "
                                                   "absent from it).")
     val_loss: float | None
-    val_mirrored_accuracy: float | None = Field(default=None, description="Accuracy of the trained network on the "
-                                                "validation images mirrored left to right: close to val_accuracy "
-                                                "for a network trained without flips means the data set is "
-                                                "mirror-symmetric (later reference networks then train with flips).")
+    val_mirrored_balanced_accuracy: float | None = Field(
+        default=None, description="Balanced accuracy of the trained network on the validation images mirrored left "
+        "to right: close to val_balanced_accuracy for a network trained without flips means the data set is "
+        "mirror-symmetric (the reference networks not yet tried then train with flips).")
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")

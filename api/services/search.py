@@ -406,9 +406,10 @@ def _mirror_symmetric(trials: list[Trial], num_classes: int) -> bool:
     """Whether the finished trials trained without flips show the data set to be mirror-symmetric."""
     from nas_core.mirror import looks_mirror_symmetric
 
-    evidence = [(trial.val_accuracy, trial.val_mirrored_accuracy) for trial in trials
-                if trial.status == "succeeded" and trial.val_accuracy is not None
-                and trial.val_mirrored_accuracy is not None and not (trial.arch.get("train") or {}).get("hflip")]
+    evidence = [(trial.val_balanced_accuracy, trial.val_mirrored_balanced_accuracy) for trial in trials
+                if trial.status == "succeeded" and trial.val_balanced_accuracy is not None
+                and trial.val_mirrored_balanced_accuracy is not None
+                and not (trial.arch.get("train") or {}).get("hflip")]
     return bool(looks_mirror_symmetric(evidence, chance=1.0 / max(1, num_classes)))
 
 
@@ -765,7 +766,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     # One more pass over the validation images, mirrored: evidence whether the data set is mirror-symmetric.
     mirror = mirror_scores(model, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
     final = finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss,
-                     val_mirrored_accuracy=mirror.mirrored_accuracy if mirror is not None else None)
+                     val_mirrored_balanced_accuracy=mirror.mirrored_balanced_accuracy if mirror is not None
+                     else None)
     value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)

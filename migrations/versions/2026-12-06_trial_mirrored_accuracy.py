@@ -1,4 +1,4 @@
-"""Trials record their validation accuracy on mirrored images (whether the data set is mirror-symmetric).
+"""Trials record their balanced accuracy on mirrored validation images (whether the data set is mirror-symmetric).
 
 Revision ID: 3b8f6c2d9e14
 Revises: 7d2e4b91c0a3
@@ -21,10 +21,10 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('trials', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('val_mirrored_accuracy', sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column('val_mirrored_balanced_accuracy', sa.Double(), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('trials', schema=None) as batch_op:
-        batch_op.drop_column('val_mirrored_accuracy')
+        batch_op.drop_column('val_mirrored_balanced_accuracy')

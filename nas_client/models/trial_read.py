@@ -47,9 +47,9 @@ class TrialRead:
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
-        val_mirrored_accuracy (float | None | Unset): Accuracy of the trained network on the validation images mirrored
-            left to right: close to val_accuracy for a network trained without flips means the data set is mirror-symmetric
-            (later reference networks then train with flips).
+        val_mirrored_balanced_accuracy (float | None | Unset): Balanced accuracy of the trained network on the
+            validation images mirrored left to right: close to val_balanced_accuracy for a network trained without flips
+            means the data set is mirror-symmetric (the reference networks not yet tried then train with flips).
         val_recall (list[float | None] | None | Unset): Recall of each class on the validation split (dataset class
             order; null for a class absent from it).
     """
@@ -77,7 +77,7 @@ class TrialRead:
     measured_epoch_s: float | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
-    val_mirrored_accuracy: float | None | Unset = UNSET
+    val_mirrored_balanced_accuracy: float | None | Unset = UNSET
     val_recall: list[float | None] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -158,11 +158,11 @@ class TrialRead:
         else:
             val_balanced_accuracy = self.val_balanced_accuracy
 
-        val_mirrored_accuracy: float | None | Unset
-        if isinstance(self.val_mirrored_accuracy, Unset):
-            val_mirrored_accuracy = UNSET
+        val_mirrored_balanced_accuracy: float | None | Unset
+        if isinstance(self.val_mirrored_balanced_accuracy, Unset):
+            val_mirrored_balanced_accuracy = UNSET
         else:
-            val_mirrored_accuracy = self.val_mirrored_accuracy
+            val_mirrored_balanced_accuracy = self.val_mirrored_balanced_accuracy
 
         val_recall: list[float | None] | None | Unset
         if isinstance(self.val_recall, Unset):
@@ -209,8 +209,10 @@ class TrialRead:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if val_balanced_accuracy is not UNSET:
             field_dict["val_balanced_accuracy"] = val_balanced_accuracy
-        if val_mirrored_accuracy is not UNSET:
-            field_dict["val_mirrored_accuracy"] = val_mirrored_accuracy
+        if val_mirrored_balanced_accuracy is not UNSET:
+            field_dict["val_mirrored_balanced_accuracy"] = (
+                val_mirrored_balanced_accuracy
+            )
         if val_recall is not UNSET:
             field_dict["val_recall"] = val_recall
 
@@ -358,15 +360,15 @@ class TrialRead:
             d.pop("val_balanced_accuracy", UNSET)
         )
 
-        def _parse_val_mirrored_accuracy(data: object) -> float | None | Unset:
+        def _parse_val_mirrored_balanced_accuracy(data: object) -> float | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
             return cast(float | None | Unset, data)
 
-        val_mirrored_accuracy = _parse_val_mirrored_accuracy(
-            d.pop("val_mirrored_accuracy", UNSET)
+        val_mirrored_balanced_accuracy = _parse_val_mirrored_balanced_accuracy(
+            d.pop("val_mirrored_balanced_accuracy", UNSET)
         )
 
         def _parse_val_recall(data: object) -> list[float | None] | None | Unset:
@@ -423,7 +425,7 @@ class TrialRead:
             measured_epoch_s=measured_epoch_s,
             predicted_epoch_s=predicted_epoch_s,
             val_balanced_accuracy=val_balanced_accuracy,
-            val_mirrored_accuracy=val_mirrored_accuracy,
+            val_mirrored_balanced_accuracy=val_mirrored_balanced_accuracy,
             val_recall=val_recall,
         )
 

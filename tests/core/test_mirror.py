@@ -45,20 +45,44 @@ def test_symmetry_is_judged_by_the_most_accurate_network_clearly_above_chance():
     assert looks_mirror_symmetric([(0.40, 0.40), (0.90, 0.20)], chance=0.1) is False
 
 
+def scores(**values: float) -> MirrorScores:
+    base = dict(accuracy=0.8, mirrored_accuracy=0.78, balanced_accuracy=0.8, mirrored_balanced_accuracy=0.78,
+                averaged_accuracy=0.8, loss=0.6, averaged_loss=0.5)
+    return MirrorScores(**{**base, **values})
+
+
 def test_mirroring_helps_only_when_it_lowers_the_loss_without_losing_accuracy():
-    scores = MirrorScores(accuracy=0.8, mirrored_accuracy=0.78, averaged_accuracy=0.8, loss=0.6, averaged_loss=0.5)
-    assert mirror_helps(scores)
-    assert not mirror_helps(MirrorScores(0.8, 0.78, 0.79, 0.6, 0.5))
-    assert not mirror_helps(MirrorScores(0.8, 0.78, 0.82, 0.6, 0.6))
+    assert mirror_helps(scores())
+    assert not mirror_helps(scores(averaged_accuracy=0.79))
+    assert not mirror_helps(scores(averaged_accuracy=0.82, averaged_loss=0.6))
     assert not mirror_helps(None)
 
 
 def test_scores_of_a_direction_dependent_network():
     images, labels = halves(10)
-    scores = mirror_scores(LeftHalf(), images, labels, mean=(0.5,), std=(0.5,), device="cpu")
-    assert scores.accuracy == 1.0 and scores.mirrored_accuracy == 0.0
-    assert scores.averaged_loss == pytest.approx(np.log(2))  # both views cancel: no evidence either way
-    assert not mirror_helps(scores)
+    measured = mirror_scores(LeftHalf(), images, labels, mean=(0.5,), std=(0.5,), device="cpu")
+    assert measured.accuracy == measured.balanced_accuracy == 1.0
+    assert measured.mirrored_accuracy == measured.mirrored_balanced_accuracy == 0.0
+    assert measured.averaged_loss == pytest.approx(np.log(2))  # both views cancel: no evidence either way
+    assert not mirror_helps(measured)
+    assert not looks_mirror_symmetric([(measured.balanced_accuracy, measured.mirrored_balanced_accuracy)], chance=0.5)
+
+
+def test_a_network_answering_the_commonest_class_is_no_evidence_of_symmetry():
+    """Imbalanced data: nine of ten images of class 0 and a network that always says 0 keeps its 0.9 accuracy in
+    the mirror; its balanced accuracy is chance, so it says nothing."""
+    images, labels = halves(10)
+    labels = torch.tensor([0] * 9 + [1])
+
+    class Constant(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tensor([[1.0, 0.0]]).expand(len(x), 2)
+
+    measured = mirror_scores(Constant(), images, labels, mean=(0.5,), std=(0.5,), device="cpu")
+    assert measured.accuracy == measured.mirrored_accuracy == pytest.approx(0.9)
+    assert measured.balanced_accuracy == 0.5
+    assert looks_mirror_symmetric([(measured.balanced_accuracy, measured.mirrored_balanced_accuracy)],
+                                  chance=0.5) is None
     assert mirror_scores(LeftHalf(), images[:0], labels[:0], mean=(0.5,), std=(0.5,), device="cpu") is None
 
 

@@ -392,7 +392,8 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
         assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         (first,) = experiments_repository.all_trials(session, experiment.id)
         assert first.arch["train"]["hflip"] is False
-        first.status, first.val_accuracy, first.val_mirrored_accuracy = "succeeded", 0.9, mirrored_accuracy
+        first.status, first.val_balanced_accuracy = "succeeded", 0.9
+        first.val_mirrored_balanced_accuracy = mirrored_accuracy
         session.flush()
         assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         second = max(experiments_repository.all_trials(session, experiment.id), key=lambda trial: trial.number)
