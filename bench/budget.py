@@ -6,16 +6,21 @@ One run, on this machine:
    20% held back (stratified, seeded). ``mnist500``: 1,000 of those images held back (stratified, seeded), then 50
    per class drawn from the rest — small training data is the point. ``digits``: scikit-learn's 1,797 8×8 digits,
    0..16 scaled to 0..255 and upscaled to 32×32 with Pillow's bicubic filter so they look like an image dataset,
-   20% held back. The service receives the rest as PNG files in a zip, one folder per class.
+   20% held back. ``scenes``: 2,400 colour 96×96 images of MNIST digits on crops of real photos, ten classes
+   drawn 10:1 from the commonest to the rarest (:func:`scenes`), 20% held back; a mirrored image is not of its
+   class. ``scenes-mirrored``: the same with every digit mirrored at random, so classes survive a mirror as objects
+   in photos do; the baseline's recipe adds random flips there. The service receives the rest as PNG files in a
+   zip, one folder per class.
 2. The service, embedded (``nas serve``, as ``make demo`` runs it): upload, ingest, an evolution search with
    ``budget: {"max_minutes": M}`` only, then its automatic final model. ``model.onnx`` and ``preprocessing.json``
    are downloaded and the held-back images, preprocessed exactly as that file says, are scored with onnxruntime.
 3. The baseline: a 4-stage CNN written by hand (conv-bn-relu ×2 per stage, 32-64-128-256 filters, max-pool between
    stages, global average pooling, linear; ~1.2M parameters) trained on every image the service received, at the
    input size the service chose, with AdamW, a one-epoch linear warm-up then cosine decay, label smoothing 0.1,
-   random-crop augmentation and channels_last, for the wall time the service took from experiment creation to a
-   ready model. The epoch count is chosen from the measured first epoch and recounted after each epoch, so the
-   LR schedule ends within that time even when the shared machine's speed changes.
+   random-crop augmentation (and random flips on ``scenes-mirrored``) and channels_last, for the wall time the
+   service took from experiment creation to a ready model. The epoch count is chosen from the measured first
+   epoch and recounted after each epoch, so the LR schedule ends within that time even when the shared machine's
+   speed changes.
 
     python -m bench.budget --minutes 2 --data digits [--seed 0] [--keep] [--port 0] [--baseline-side PX]
 
