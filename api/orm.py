@@ -72,8 +72,8 @@ class Dataset(Base):
 EXPERIMENT_STATUSES = ("queued", "running", "canceling", "canceled", "succeeded", "failed")
 ACTIVE_EXPERIMENT_STATUSES = ("queued", "running", "canceling")
 ACTIVE_TRIAL_STATUSES = ("pending", "running")
-TRIAL_STATUSES = ("pending", "running", "succeeded", "pruned", "failed", "canceled")
-ATTEMPT_STATUSES = ("running", "succeeded", "pruned", "failed", "canceled", "lost")
+TRIAL_STATUSES = ("pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled")
+ATTEMPT_STATUSES = ("running", "succeeded", "pruned", "stopped", "failed", "canceled", "lost")
 MODEL_STATUSES = ("queued", "running", "ready", "failed")
 
 
@@ -160,6 +160,9 @@ class Trial(Base):
     feasible: Mapped[bool] = mapped_column(default=True)
     error: Mapped[str | None] = mapped_column(String(4000))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a user asked this trial to stop: its heartbeat ends the running attempt at the next batch, and a trial
+    # pending (or handed back by the reaper) never starts another attempt.
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The lease of the attempt allowed to write; a write carrying another token is refused.
     lease_token: Mapped[str | None] = mapped_column(String(32))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

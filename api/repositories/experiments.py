@@ -180,6 +180,20 @@ def get_trial_for_experiment(session: Session, *, experiment_id: str, trial_id: 
     return session.scalar(select(Trial).where(Trial.id == trial_id, Trial.experiment_id == experiment_id))
 
 
+def get_trial_by_number(session: Session, *, experiment_id: str, number: int, for_update: bool = False
+                        ) -> Trial | None:
+    query = select(Trial).where(Trial.experiment_id == experiment_id, Trial.number == number) \
+        .options(lazyload(Trial.epochs))
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def trial_stop_requested(session: Session, trial_id: str) -> bool:
+    """Whether a user asked the trial to stop (one narrow read, on every heartbeat of a running trial)."""
+    return session.scalar(select(Trial.stop_requested_at).where(Trial.id == trial_id)) is not None
+
+
 def cancel_pending_trials(session: Session, experiment_id: str, *, reason: str) -> int:
     result = session.execute(update(Trial).where(Trial.experiment_id == experiment_id, Trial.status == "pending")
                              .values(status="canceled", error=reason, finished_at=utcnow()))

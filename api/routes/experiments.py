@@ -1,4 +1,5 @@
-"""``/v1/experiments``: create a search, follow it, cancel or resume it, read its trials and leaderboard."""
+"""``/v1/experiments``: create a search, follow it, cancel, resume or extend it, read its trials and leaderboard,
+stop one trial."""
 
 from __future__ import annotations
 
@@ -78,7 +79,13 @@ def cancel_experiment(experiment_id: str, session: SessionDep, project: CurrentP
 
 
 @router.post("/{experiment_id}/resume", status_code=202, response_model=ExperimentRead,
-             summary="Continue a canceled or failed search with the budget left",
+             summary="Continue a canceled or failed search with the budget left, or extend a succeeded one with a "
+                     "larger budget",
+             description="Budgets are totals: the trials already run and the minutes already spent count against "
+                         "the new max_trials and max_minutes. The strategy continues from the full trial history and "
+                         "trial numbers continue. A succeeded search resumes only with a larger max_trials or "
+                         "max_minutes (409 budget-not-raised otherwise); when it ends again, a new final model is "
+                         "built if auto_model is on.",
              operation_id="resume_experiment", responses=error_responses(401, 404, 409, 413, 422))
 def resume_experiment(experiment_id: str, session: SessionDep, project: CurrentProject, settings: SettingsDep,
                       data: Annotated[ExperimentResume | None, Body()] = None) -> ExperimentRead:
@@ -102,6 +109,18 @@ def list_trials(experiment_id: str, session: SessionDep, project: CurrentProject
 def get_trial(experiment_id: str, trial_id: str, session: SessionDep, project: CurrentProject) -> TrialRead:
     return TrialRead.model_validate(service.get_trial(session=session, project=project, experiment_id=experiment_id,
                                                       trial_id=trial_id))
+
+
+@router.post("/{experiment_id}/trials/{number}/stop", status_code=202, response_model=TrialRead,
+             summary="Stop one trial; the search goes on",
+             description="A running trial stops at its next batch and ends stopped with the epochs it trained; a "
+                         "pending one ends stopped without starting. Either way the scheduler fills its slot. A "
+                         "stopped trial counts against max_trials like a pruned one and is not ranked. 409 when the "
+                         "trial or the experiment has already ended.",
+             operation_id="stop_trial", responses=error_responses(401, 404, 409, 422))
+def stop_trial(experiment_id: str, number: int, session: SessionDep, project: CurrentProject) -> TrialRead:
+    return TrialRead.model_validate(service.stop_trial(session=session, project=project, experiment_id=experiment_id,
+                                                       number=number))
 
 
 @router.get("/{experiment_id}/leaderboard", response_model=Leaderboard,

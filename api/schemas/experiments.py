@@ -14,21 +14,23 @@ from api.schemas.common import MAX_BUDGET_MINUTES, MAX_LATENCY_MS, MAX_PARAMS, M
 STRICT_REQUEST = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 ExperimentStatus = Literal["queued", "running", "canceling", "canceled", "succeeded", "failed"]
-TrialStatus = Literal["pending", "running", "succeeded", "pruned", "failed", "canceled"]
+TrialStatus = Literal["pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled"]
 
 
 class Budget(BaseModel):
     model_config = STRICT_REQUEST
 
-    max_trials: int = Field(default=100, ge=1, description="Trials to run in all (pruned and failed ones count, "
-                            "canceled and screened-out candidates do not). With max_minutes, time usually ends "
-                            "the search first.", le=MAX_TRIALS)
+    max_trials: int = Field(default=100, ge=1, description="Trials to run in all (pruned, stopped and failed ones "
+                            "count, canceled and screened-out candidates do not). With max_minutes, time usually "
+                            "ends the search first.", le=MAX_TRIALS)
     epochs_per_trial: int = Field(default=12, ge=1, le=1000, description="Training epochs of each trial (full "
                                   "fidelity); pruning stops weak trials earlier.")
     max_minutes: float | None = Field(default=None, gt=0, description="Search time: no trial starts after it and "
                                       "running trials stop at their next epoch boundary (kept as pruned). "
                                       "Candidates whose predicted trial time exceeds their fair share of the time "
-                                      "left are screened out before they start.", le=MAX_BUDGET_MINUTES)
+                                      "left are screened out before they start. Counts the time the search has "
+                                      "run in all: a resumed search gets what is left of it.",
+                                      le=MAX_BUDGET_MINUTES)
     model_minutes: float | None = Field(default=None, gt=0, description="Bound on the final model's retraining "
                                         "time: its epochs are cut to fit (estimated from the winner's measured "
                                         "epoch time).", le=MAX_BUDGET_MINUTES)
@@ -84,21 +86,27 @@ class ExperimentCreate(BaseModel):
 
 
 class ExperimentResume(BaseModel):
+    """A canceled or failed search continues with the budget left; a succeeded one continues only when this raises
+    its budget (a larger ``max_trials`` and/or ``max_minutes``)."""
+
     model_config = STRICT_REQUEST
 
-    max_trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS, description="Raise the trial budget before "
-                                   "resuming.")
-    max_minutes: float | None = Field(default=None, gt=0, le=MAX_BUDGET_MINUTES, description="Raise the time "
-                                      "budget before resuming.")
+    max_trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS, description="The new trial budget, in all "
+                                   "(the trials already run count against it): raise it to run more trials.")
+    max_minutes: float | None = Field(default=None, gt=0, le=MAX_BUDGET_MINUTES, description="The new time "
+                                      "budget, in all: the minutes the search has already run count against it, so "
+                                      "raising 10 to 15 gives it 5 more minutes.")
 
 
 class Progress(BaseModel):
-    completed: int = Field(description="Finished trials of any outcome (succeeded, pruned, failed).")
+    completed: int = Field(description="Finished trials that count against max_trials (succeeded, pruned, "
+                           "stopped, failed).")
     succeeded: int
     running: int
     pending: int
     failed: int
     pruned: int
+    stopped: int = Field(description="Trials a user stopped (POST .../trials/{number}/stop).")
     canceled: int
     max_trials: int
 
@@ -193,6 +201,8 @@ class TrialRead(BaseModel):
     duration_s: float | None
     attempts: int
     error: str | None
+    stop_requested_at: datetime | None = Field(default=None, description="When a stop of this trial was asked "
+                                               "for (it ends stopped at its next batch, unless it ended first).")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -1,4 +1,5 @@
-"""Experiments as the API sees them: create, read, cancel, resume, trials and the leaderboard.
+"""Experiments as the API sees them: create, read, cancel, resume (or extend), trials, stopping one trial, and the
+leaderboard.
 
 The search itself runs in workers (``api.services.search``); this module only writes intents and enqueues the
 scheduler after commit.
@@ -148,9 +149,9 @@ def summaries(*, session: Session, experiments: list[Experiment]) -> dict[str, d
 
 
 def _counts_and_best(c: Counter[str], leader: Trial | None) -> tuple[dict[str, int], dict[str, Any] | None]:
-    progress = {"completed": c["succeeded"] + c["pruned"] + c["failed"], "succeeded": c["succeeded"],
+    progress = {"completed": c["succeeded"] + c["pruned"] + c["stopped"] + c["failed"], "succeeded": c["succeeded"],
                 "running": c["running"], "pending": c["pending"], "failed": c["failed"], "pruned": c["pruned"],
-                "canceled": c["canceled"]}
+                "stopped": c["stopped"], "canceled": c["canceled"]}
     best = None if leader is None else {"trial_id": leader.id, "number": leader.number,
                                         "val_accuracy": leader.val_accuracy, "params": leader.params}
     return progress, best
@@ -175,27 +176,72 @@ def cancel_experiment(*, session: Session, project: Project, experiment_id: str)
 
 def resume_experiment(*, session: Session, settings: Settings, project: Project, experiment_id: str,
                       data: ExperimentResume) -> Experiment:
-    """Continue a canceled or failed experiment with the budget left (optionally raised)."""
+    """Continue a canceled or failed experiment with the budget left (optionally raised), or extend a succeeded one
+    whose budget ``data`` raises. Budgets are totals: trials already run and minutes already spent count against
+    them. The strategy goes on from the full trial history and trial numbers continue; when the search ends again,
+    a new final model is built if ``auto_model`` is on."""
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
     experiment = repository.lock(session, experiment.id)
-    if experiment.status not in ("canceled", "failed"):
-        raise Conflict("experiment-not-resumable",
-                       f"experiment {experiment.id} is {experiment.status}; only canceled or failed ones resume")
+    if experiment.status not in ("canceled", "failed", "succeeded"):
+        raise Conflict("experiment-not-resumable", f"experiment {experiment.id} is {experiment.status}; only "
+                       "canceled, failed or succeeded ones resume")
     raised = data.model_dump(include={"max_trials", "max_minutes"}, exclude_none=True)
+    if experiment.status == "succeeded" and not _raises(experiment.budget, raised):
+        raise Conflict("budget-not-raised", f"experiment {experiment.id} already succeeded within its budget "
+                       f"({_budget_text(experiment.budget)}); to extend the search, resume it with a larger "
+                       "max_trials or max_minutes")
+    if experiment.dataset_id is None:
+        raise Conflict("dataset-deleted", "the experiment's dataset was deleted; the search cannot continue")
     budget = checked_budget(settings=settings, budget={**experiment.budget, **raised}, field="body")
     experiment.budget = budget
-    counts = repository.trial_counts(session, experiment.id)
-    used = counts["succeeded"] + counts["pruned"] + counts["failed"]
+    used = search.trials_used(repository.trial_counts(session, experiment.id))
     if used >= budget["max_trials"]:
         raise Conflict("budget-spent", f"all {budget['max_trials']} trials are spent; resume with a higher max_trials")
     if search.time_is_up(experiment):
-        raise Conflict("budget-spent", "the time budget is spent; resume with a higher max_minutes")
+        raise Conflict("budget-spent", f"the time budget is spent ({search.elapsed_seconds(experiment) / 60:.1f} of "
+                       f"{budget['max_minutes']:g} minutes); resume with a higher max_minutes")
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
     experiment.status, experiment.running_since = "running", utcnow()
     experiment.finished_at, experiment.detail = None, None
     enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return experiment
+
+
+def _raises(budget: Mapping[str, Any], raised: Mapping[str, Any]) -> bool:
+    """Whether ``raised`` gives a search more room than ``budget``: more trials, or more minutes than a time budget
+    it had (a time budget on a search without one only limits it)."""
+    if raised.get("max_trials", 0) > budget["max_trials"]:
+        return True
+    return bool(budget.get("max_minutes")) and raised.get("max_minutes", 0) > budget["max_minutes"]
+
+
+def _budget_text(budget: Mapping[str, Any]) -> str:
+    text = f"max_trials {budget['max_trials']}"
+    return text + (f", max_minutes {budget['max_minutes']:g}" if budget.get("max_minutes") else "")
+
+
+def stop_trial(*, session: Session, project: Project, experiment_id: str, number: int) -> Trial:
+    """Ask trial ``number`` to stop; the search goes on. A pending trial ends ``stopped`` at once and never starts
+    (the scheduler fills its slot); a running one stops at its next batch, when its heartbeat reads the request,
+    and ends ``stopped`` with its curve. The request is stored on the trial, so it outlives a worker restart.
+    Asking again while it stops is harmless; 409 once the trial (or the experiment) has ended."""
+    experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    experiment = repository.lock(session, experiment.id)
+    trial = repository.get_trial_by_number(session, experiment_id=experiment.id, number=number, for_update=True)
+    if trial is None:
+        raise NotFound("trial")
+    if experiment.status not in ("queued", "running"):
+        raise Conflict("experiment-finished" if experiment.status in FINISHED else "experiment-canceling",
+                       f"experiment {experiment.id} is {experiment.status}; its trials are no longer running")
+    if trial.status not in ("pending", "running"):
+        raise Conflict("trial-finished", f"trial {trial.number} already ended {trial.status}")
+    now = utcnow()
+    trial.stop_requested_at = trial.stop_requested_at or now
+    if trial.status == "pending":
+        trial.status, trial.finished_at, trial.error = "stopped", now, search.STOP_REQUESTED
+        enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
+    return trial
 
 
 def list_trials(*, session: Session, project: Project, experiment_id: str, limit: int, offset: int,

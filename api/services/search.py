@@ -111,7 +111,9 @@ def history_records(session: Session, experiment: Experiment, *, exclude: str | 
     candidates (infeasible, so strategies learn where not to propose again).
 
     A trial's value is the objective's metric; its curve holds rung scores (:func:`nas_core.pruning.rung_score`),
-    the figure pruning compares at equal epochs.
+    the figure pruning compares at equal epochs. A trial a user stopped is, to the engine, a pruned one (a partial
+    curve that did not finish), or a canceled one when it stopped before its first epoch (no signal, but its
+    decisions count as seen, so it is not proposed again).
     """
     from nas_core.params import TrialRecord
     from nas_core.pruning import rung_score
@@ -125,9 +127,12 @@ def history_records(session: Session, experiment: Experiment, *, exclude: str | 
         curve = {epoch: rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
                  for epoch, (accuracy, balanced, loss) in curves.get(trial.id, {}).items()}
         value = trial_value(trial, metric)
-        if trial.status == "pruned" and value is None and curve:
+        status = trial.status
+        if status == "stopped":
+            status = "pruned" if curve else "canceled"
+        if status == "pruned" and value is None and curve:
             value = curve[max(curve)]
-        records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=trial.status,
+        records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=status,
                                    value=value, feasible=trial.feasible, intermediate=curve))
     for index, point in enumerate(experiment.screened_points or []):
         records.append(_screened_record(index, point["decisions"], point.get("violation", 1.0)))
@@ -175,7 +180,7 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     if out_of_time and counts["pending"]:
         repository.cancel_pending_trials(session, experiment_id, reason="time budget spent")
         active -= counts["pending"]
-    used = sum(counts[status] for status in ("pending", "running", "succeeded", "pruned", "failed"))
+    used = trials_used(counts)
     room = 0 if out_of_time else min(experiment.concurrency - active, experiment.budget["max_trials"] - used)
     if room > 0:
         room = min(room, limits_service.trial_slots_left(session=session, settings=settings,
@@ -207,6 +212,15 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     return created
 
 
+# The trial statuses that use up ``max_trials``: all but canceled (a canceled trial gives its place back).
+BUDGET_STATUSES = ("pending", "running", "succeeded", "pruned", "stopped", "failed")
+
+
+def trials_used(counts) -> int:
+    """Trials counted against ``max_trials`` (``counts``: trials by status)."""
+    return sum(counts[status] for status in BUDGET_STATUSES)
+
+
 def data_shape(dataset) -> Any:
     """What screening needs to know of a ready dataset (from its row: no tensors are loaded)."""
     from nas_core.screening import DataShape
@@ -231,7 +245,7 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts):
     max_trial_seconds = float(settings.trial_time_limit_s)
     if budget.get("max_minutes"):
         left_s = max(0.0, budget["max_minutes"] * 60.0 - elapsed_seconds(experiment))
-        trained = counts["succeeded"] + counts["pruned"] + counts["running"] + counts["pending"]
+        trained = counts["succeeded"] + counts["pruned"] + counts["stopped"] + counts["running"] + counts["pending"]
         trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
         still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
         allowance = PRUNED_SHARE_ALLOWANCE if (experiment.pruner or {}).get("kind", "asha") == "asha" else 1.0
@@ -497,7 +511,8 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
     stop_clock(experiment)
     experiment.status, experiment.finished_at = status, utcnow()
     if status == "failed":
-        summary = ", ".join(f"{counts[s]} {s}" for s in ("failed", "pruned", "canceled") if counts and counts[s])
+        summary = ", ".join(f"{counts[s]} {s}" for s in ("failed", "pruned", "stopped", "canceled")
+                            if counts and counts[s])
         experiment.detail = detail or f"no trial succeeded ({summary or 'no trials ran'})"
         if not detail and out_of_time and not (counts and (counts["failed"] or counts["pruned"])):
             experiment.detail = "the time budget was spent before any trial finished"
@@ -527,6 +542,10 @@ DEADLINE_GRACE_FRACTION = 0.05
 DEADLINE_GRACE_MIN_S = 30.0
 
 
+# Why a trial ends ``stopped``: a user asked for it (POST .../trials/{number}/stop).
+STOP_REQUESTED = "stopped on request"
+
+
 def stop_reason(experiment: Experiment | None) -> str | None:
     """Why a running trial of ``experiment`` should stop at once (mid-epoch), if it should: a cancel, or a deadline
     overrun by more than the grace."""
@@ -540,8 +559,17 @@ def stop_reason(experiment: Experiment | None) -> str | None:
     return None
 
 
+def trial_stop_reason(session: Session, trial_id: str, experiment_id: str) -> str | None:
+    """Why a running trial should stop at once, if it should: a stop asked of the trial itself comes first, then
+    its experiment's (:func:`stop_reason`)."""
+    if repository.trial_stop_requested(session, trial_id):
+        return STOP_REQUESTED
+    return stop_reason(repository.get(session, experiment_id))
+
+
 def _trial_beat(*, unit_of_work: UnitOfWork, trial_id: str, experiment_id: str, lease_token: str):
-    """One heartbeat of a trial attempt: refresh the lease and notice a cancel or a deadline long past."""
+    """One heartbeat of a trial attempt: refresh the lease and notice a stop request, a cancel or a deadline long
+    past."""
 
     def beat() -> str | None:
         now = utcnow()
@@ -549,7 +577,7 @@ def _trial_beat(*, unit_of_work: UnitOfWork, trial_id: str, experiment_id: str, 
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=now):
                 return LOST
             repository.update_attempt(session, lease_token, heartbeat_at=now)
-            return stop_reason(repository.get(session, experiment_id))
+            return trial_stop_reason(session, trial_id, experiment_id)
 
     return beat
 
@@ -610,6 +638,12 @@ def _claim(session: Session, settings: Settings, trial_id: str) -> tuple[str, st
         if trial.heartbeat_at is not None and trial.heartbeat_at >= stale_before:
             return None  # a live attempt holds it: this is a duplicate delivery
         _abandon_attempt(session, trial, "worker stopped sending heartbeats")
+    if trial.stop_requested_at is not None:
+        # Asked to stop while its worker was lost (or before the request saw it start): no new attempt.
+        trial.status, trial.finished_at, trial.lease_token = "stopped", now, None
+        trial.error = STOP_REQUESTED
+        schedule(session=session, settings=settings, experiment_id=experiment.id)
+        return None
     if experiment.status != "running":
         trial.status, trial.finished_at = "canceled", now
         trial.error = f"experiment is {experiment.status}"
@@ -714,7 +748,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
                                                         val_balanced_accuracy=report.val_balanced_accuracy,
                                                         train_loss=report.train_loss, seconds=report.seconds))
             experiment = repository.get(session, experiment_id)
-            heartbeat.stop_reason = heartbeat.stop_reason or stop_reason(experiment)
+            heartbeat.stop_reason = heartbeat.stop_reason or trial_stop_reason(session, trial_id, experiment_id)
             deadline = experiment is not None and time_is_up(experiment)
             prune = False
             last_epoch = report.epoch >= budget["epochs_per_trial"]
@@ -759,6 +793,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         return finished("pruned", pruned.message)
     except TrialCanceled:
         heartbeat.check()
+        if heartbeat.stop_reason == STOP_REQUESTED:
+            return finished("stopped", STOP_REQUESTED)
         return finished("canceled", heartbeat.stop_reason or "canceled")
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
@@ -893,9 +929,10 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
     """Hand dead attempts' trials to new attempts and nudge experiments whose messages were lost.
 
     A trial ``running`` without a heartbeat for ``trial_stale_after_s`` lost its worker: it goes back to ``pending``
-    (same id and number) and is enqueued again, or fails once it used up ``trial_max_attempts``. Pending trials and
-    active experiments idle for that long are re-enqueued / rescheduled (a crash between commit and enqueue, or a
-    broker that lost the message). Every step is idempotent, so several workers may reap at once.
+    (same id and number) and is enqueued again, or fails once it used up ``trial_max_attempts``, or ends ``stopped``
+    when a user asked it to stop. Pending trials and active experiments idle for that long are re-enqueued /
+    rescheduled (a crash between commit and enqueue, or a broker that lost the message). Every step is idempotent,
+    so several workers may reap at once.
     """
     older_than = utcnow() - timedelta(seconds=settings.trial_stale_after_s)
     requeued, touched = [], set()
@@ -908,7 +945,9 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
         _abandon_attempt(session, trial, "worker stopped sending heartbeats")
         trial.heartbeat_at = utcnow()  # the re-enqueued message gets a full period before it is nudged again
         touched.add(trial.experiment_id)
-        if trial.attempts >= settings.trial_max_attempts:
+        if trial.stop_requested_at is not None:
+            trial.status, trial.finished_at, trial.error = "stopped", utcnow(), STOP_REQUESTED
+        elif trial.attempts >= settings.trial_max_attempts:
             trial.status, trial.finished_at = "failed", utcnow()
             trial.error = f"the worker running this trial was lost {trial.attempts} times"
         else:

@@ -1,6 +1,6 @@
 """Trials as JSON documents, rendered once: what trial lists and leaderboards are assembled from.
 
-A trial that has finished (succeeded, pruned, failed or canceled) no longer changes, so its document — the
+A trial that has finished (succeeded, pruned, stopped, failed or canceled) no longer changes, so its document — the
 ``TrialRead`` JSON with its curve — is rendered once per process and reused, keyed by ``(id, status, finished_at)``:
 a trial that runs again (a reaped attempt, a resumed search) changes its status and its finish time, so a stale
 document is never served. Pages of a large experiment then cost one narrow query for the page's keys plus the
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api.repositories import experiments as repository
 from api.schemas.experiments import TrialRead
 
-FINISHED_TRIAL_STATUSES = frozenset({"succeeded", "pruned", "failed", "canceled"})
+FINISHED_TRIAL_STATUSES = frozenset({"succeeded", "pruned", "stopped", "failed", "canceled"})
 CACHE_BYTES = 64 * 1024 * 1024  # per API process; about 20,000 documents of the default search space
 
 _TRIAL = TypeAdapter(TrialRead)

@@ -1,4 +1,5 @@
-"""``nas experiments``: create, list, show, watch (live trials table), leaderboard, cancel, resume."""
+"""``nas experiments``: create, list, show, watch (live trials table), leaderboard, cancel, resume (or extend),
+stop-trial."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.table import Table
 from cli.commands._client import (DEFAULT_URL, ApiKey, ClientError, Url, call, connect, console, err_console,
                                   fixed, handles_errors, human_count)
 from nas_client.api.experiments import (cancel_experiment, create_experiment, get_experiment, get_leaderboard,
-                                        list_experiments, list_trials, resume_experiment)
+                                        list_experiments, list_trials, resume_experiment, stop_trial)
 from nas_client.models import ExperimentCreate, ExperimentCreateStrategy, ExperimentResume
 
 app = typer.Typer(help="Run and follow architecture searches.", no_args_is_help=True)
@@ -66,7 +67,8 @@ def leaderboard_table(board: dict) -> Table:
 def summary(experiment: dict) -> str:
     progress, best = experiment["progress"], experiment["best"]
     text = (f"experiment {experiment['id']} {experiment['status']}: {progress['completed']}/{progress['max_trials']}"
-            f" trials ({progress['succeeded']} succeeded, {progress['pruned']} pruned, {progress['failed']} failed)")
+            f" trials ({progress['succeeded']} succeeded, {progress['pruned']} pruned, "
+            f"{progress['stopped']} stopped, {progress['failed']} failed)")
     if best:
         text += f"; best #{best['number']} val acc {best['val_accuracy']:.4f}"
     screened = experiment.get("screened") or {}
@@ -180,12 +182,25 @@ def cancel(experiment_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -
 @app.command("resume")
 @handles_errors
 def resume(experiment_id: str,
-           max_trials: Annotated[int | None, typer.Option(min=1, help="Raise the trial budget first.")] = None,
-           max_minutes: Annotated[float | None, typer.Option(help="Raise the time budget first.")] = None,
+           max_trials: Annotated[int | None, typer.Option(min=1, help="The new trial budget, in all (trials "
+                                                          "already run count).")] = None,
+           max_minutes: Annotated[float | None, typer.Option(help="The new time budget, in all (minutes already "
+                                                             "spent count).")] = None,
            url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
-    """Continue a canceled or failed search with the budget left."""
+    """Continue a canceled or failed search with the budget left, or extend a succeeded one with a larger
+    --max-trials or --max-minutes."""
     body = {key: value for key, value in (("max_trials", max_trials), ("max_minutes", max_minutes))
             if value is not None}
     experiment = call(resume_experiment, experiment_id, client=connect(url, api_key),
                       body=ExperimentResume.from_dict(body))
     err_console.print(f"experiment {experiment.id} is {experiment.status}")
+
+
+@app.command("stop-trial")
+@handles_errors
+def stop_trial_(experiment_id: str, number: Annotated[int, typer.Argument(help="The trial's number (#).")],
+                url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Stop one trial at its next batch (a pending one never starts); the search goes on."""
+    trial = call(stop_trial, experiment_id, number, client=connect(url, api_key))
+    state = "stopping" if trial.status == "running" else trial.status
+    err_console.print(f"trial #{trial.number} of experiment {experiment_id} is {state}")
