@@ -119,6 +119,11 @@ class Experiment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    @property
+    def metric(self) -> str:
+        """What the search maximises: ``accuracy`` (default) or ``balanced_accuracy`` (mean per-class recall)."""
+        return (self.objective or {}).get("metric") or "accuracy"
+
 
 class Trial(Base):
     """One candidate of an experiment; its executions are attempts (a crashed attempt is followed by another)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -74,15 +74,21 @@ def trial_counts_for(session: Session, experiment_ids: list[str]) -> dict[str, C
     return counts
 
 
-def best_trials(session: Session, experiment_ids: list[str]) -> dict[str, Trial]:
-    """The leaderboard leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number).
+def best_trials(session: Session, experiment_ids: list[str], *,
+                metrics: Mapping[str, str] | None = None) -> dict[str, Trial]:
+    """The leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number).
 
-    One LIMIT 1 query per experiment walks ``ix_trials_ranking``, whatever the number of trials.
+    Best by validation accuracy, or by balanced accuracy (then accuracy) for an experiment whose ``metrics`` entry
+    is ``balanced_accuracy`` (what its search maximised). One LIMIT 1 query per experiment walks
+    ``ix_trials_ranking`` (accuracy), whatever the number of trials.
     """
     best = {}
     for experiment_id in experiment_ids:
+        order = _RANK_ORDER
+        if (metrics or {}).get(experiment_id) == "balanced_accuracy":
+            order = (Trial.val_balanced_accuracy.desc().nulls_last(), *_RANK_ORDER)
         leader = session.scalar(select(Trial).options(lazyload(Trial.epochs))
-                                .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*_RANK_ORDER).limit(1))
+                                .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*order).limit(1))
         if leader is not None:
             best[experiment_id] = leader
     return best

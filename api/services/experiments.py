@@ -140,7 +140,8 @@ def summaries(*, session: Session, experiments: list[Experiment]) -> dict[str, d
     stale = [e for e in experiments if found[e.id] is None]
     if stale:
         ids = [e.id for e in stale]
-        counts, best = repository.trial_counts_for(session, ids), repository.best_trials(session, ids)
+        counts = repository.trial_counts_for(session, ids)
+        best = repository.best_trials(session, ids, metrics={e.id: e.metric for e in stale})
         for experiment in stale:
             found[experiment.id] = _counts_and_best(counts[experiment.id], best.get(experiment.id))
             _memo.put(("summary", experiment.id), experiment.updated_at, found[experiment.id])

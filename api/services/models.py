@@ -121,7 +121,8 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
     if experiment.project_id != project_id:
         raise NotFound("experiment")
     if trial_id is None:
-        trial = experiments_repository.best_trials(session, [experiment.id]).get(experiment.id)
+        trial = experiments_repository.best_trials(session, [experiment.id],
+                                                   metrics={experiment.id: experiment.metric}).get(experiment.id)
         if trial is None:
             raise Conflict("no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
     else:

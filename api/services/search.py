@@ -96,7 +96,7 @@ def strategy_for(experiment: Experiment):
 
 def objective_metric(experiment: Experiment) -> str:
     """What the search maximises: ``accuracy`` (default) or ``balanced_accuracy`` (mean per-class recall)."""
-    return (experiment.objective or {}).get("metric") or "accuracy"
+    return experiment.metric
 
 
 def trial_value(trial: Trial, metric: str) -> float | None:
@@ -863,14 +863,15 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
     Best effort: a store error only costs the final model its head start.
     """
     with unit_of_work() as session:
-        leader = repository.best_trials(session, [experiment_id]).get(experiment_id)
+        leader = repository.best_trials(session, [experiment_id], metrics={experiment_id: metric}).get(experiment_id)
         leader_id, leader_value = (leader.id, trial_value(leader, metric)) if leader is not None else (None, None)
     if leader_value is not None and value < leader_value:
         return
     data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
     try:
         store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), data)
-        if leader_id is not None and leader_id != trial_id:
+        # A tie keeps both: the leaderboard's tie-break (fewer params, then latency) may still prefer the leader.
+        if leader_id is not None and leader_id != trial_id and value > leader_value:
             store.delete_prefix(trial_weights_key(project_id, experiment_id, leader_id).removesuffix("weights.pt"))
     except Exception:
         log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)

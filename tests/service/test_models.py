@@ -222,6 +222,7 @@ def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app
     assert model.trial_id == trial_ids[2]  # best feasible accuracy, tie broken by fewer params
     assert model.epochs == app_service.settings.model_epochs_multiplier * 1
 
+
     assert app_client.get(f"/v1/models/{model.id}/artifacts/onnx").status_code == 409
     unknown = app_client.get(f"/v1/models/{model.id}/artifacts/weights")
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
@@ -295,6 +296,54 @@ def test_a_model_job_killed_mid_way_completes_after_a_restart(stack, client, api
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)
+
+
+def test_a_search_that_maximised_balanced_accuracy_hands_back_its_best_by_balanced_accuracy(
+        app_service, app_key, app_dataset):
+    dataset_row, _ = app_dataset
+    experiment_id, trials = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.9, "val_balanced_accuracy": 0.55, "params": 10},
+                {"status": "succeeded", "val_accuracy": 0.8, "val_balanced_accuracy": 0.75, "params": 10}])
+    with app_service.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        assert service.create_model(session=session, settings=app_service.settings, project_id=app_key.project_id,
+                                    experiment=experiment).trial_id == trials[0]
+        experiment.objective = {"metric": "balanced_accuracy"}
+        assert service.create_model(session=session, settings=app_service.settings, project_id=app_key.project_id,
+                                    experiment=experiment).trial_id == trials[1]
+        session.rollback()  # built directly and never enqueued
+
+
+def test_a_tie_with_the_leader_keeps_both_trials_weights(app_service, app_key, app_dataset):
+    """The leaderboard breaks an accuracy tie by size (then latency, then number), so a trial that only ties the
+    leader must not drop the leader's weights: the final model of either then starts from its own trial."""
+    from api.services import search
+    from api.services.object_keys import trial_weights_key
+
+    dataset_row, _ = app_dataset
+    experiment_id, (first, second, third) = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.9, "params": 10},
+                {"status": "running", "params": 10}, {"status": "running", "params": 10}])
+    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
+
+    def kept(trial_id: str) -> bool:
+        return store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))
+
+    def finish(trial_id: str, value: float) -> None:
+        search._keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
+                                        project_id=app_key.project_id, experiment_id=experiment_id,
+                                        trial_id=trial_id, metric="accuracy", value=value, model=model)
+        with app_service.runtime.unit_of_work() as session:
+            trial = session.get(Trial, trial_id)
+            trial.status, trial.val_accuracy = "succeeded", value
+
+    finish(first, 0.9)
+    finish(second, 0.9)  # a tie: the leader (trial 0, same size, lower number) keeps its weights
+    assert kept(first) and kept(second)
+    finish(third, 0.95)  # strictly better: the leader's weights go
+    assert kept(third) and not kept(first)
 
 
 def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(app_service, app_client, app_key,
