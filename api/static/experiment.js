@@ -5,8 +5,8 @@ import { get, getAll, post } from "./api.js";
 import { lineChart, parallelCoordinates, scatter, stageDiagram, PALETTE } from "./charts.js";
 import { ACTIVE_EXPERIMENT, announce, badge, esc, fmtNumber, ms, patch, pct, poll, seconds, when } from "./ui.js";
 
-const TERMINAL_TRIAL = new Set(["succeeded", "pruned", "failed", "canceled"]);
-const TRIAL_STATUSES = ["pending", "running", "succeeded", "pruned", "failed", "canceled"];
+const TERMINAL_TRIAL = new Set(["succeeded", "pruned", "stopped", "failed", "canceled"]);
+const TRIAL_STATUSES = ["pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled"];
 const COLUMNS = [
   ["number", "#", (t) => t.number],
   ["status", "Status", (t) => t.status],
@@ -50,6 +50,24 @@ export async function renderExperiment(root, page, experimentId) {
     drawSelection();
     drawTable();
   });
+  $("trial-table").addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-stop]");
+    if (!button) return;
+    const number = Number(button.dataset.stop);
+    if (!window.confirm(`Stop trial ${number}? It keeps the epochs it trained; the search goes on.`)) return;
+    button.disabled = true;
+    try {
+      await post(`${base}/trials/${number}/stop`);
+      const trial = state.trials.find((t) => t.number === number);
+      if (trial) trial.stop_requested_at = trial.stop_requested_at || new Date().toISOString();
+      announce(`Trial ${number} is stopping.`);
+      drawTable();
+      startPolling();
+    } catch (error) {
+      page.fail(error);
+      drawTable();
+    }
+  });
   $("actions").addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
@@ -75,7 +93,7 @@ export async function renderExperiment(root, page, experimentId) {
         <div><dt>Strategy</dt><dd>${esc(e.strategy)}</dd></div>
         <div><dt>Progress</dt><dd><progress max="${p.max_trials}" value="${p.completed}" aria-label="${p.completed} of ${p.max_trials} trials finished"></progress>
           <span data-testid="experiment-progress">${p.completed}/${p.max_trials}</span></dd></div>
-        <div><dt>Trials</dt><dd>${p.succeeded} succeeded · ${p.running} running · ${p.pending} pending · ${p.pruned} pruned · ${p.failed} failed · ${p.canceled} canceled</dd></div>
+        <div><dt>Trials</dt><dd>${p.succeeded} succeeded · ${p.running} running · ${p.pending} pending · ${p.pruned} pruned · ${p.stopped ?? 0} stopped · ${p.failed} failed · ${p.canceled} canceled</dd></div>
         <div><dt>Best</dt><dd data-testid="experiment-best">${e.best ? `${pct(e.best.val_accuracy)} (#${e.best.number}, ${fmtNumber(e.best.params)} params)` : "–"}</dd></div>
         <div><dt>Epochs per trial</dt><dd>${e.budget.epochs_per_trial}</dd></div>
         <div><dt>Elapsed</dt><dd>${seconds(e.elapsed_s)}</dd></div>
@@ -114,11 +132,12 @@ export async function renderExperiment(root, page, experimentId) {
       <th scope="row">${t.number}</th><td>${badge(t.status, "trial-status")}</td>
       <td class="num" data-value="${t.val_accuracy ?? ""}">${pct(t.val_accuracy)}</td><td class="num">${fmtNumber(t.val_loss)}</td>
       <td class="num">${fmtNumber(t.params)}</td><td class="num">${fmtNumber(t.flops)}</td><td class="num">${ms(t.latency_ms)}</td>
-      <td class="num">${t.epochs.length}</td><td class="num">${seconds(t.duration_s)}</td></tr>`).join("");
+      <td class="num">${t.epochs.length}</td><td class="num">${seconds(t.duration_s)}</td>
+      <td>${stopButton(t)}</td></tr>`).join("");
     $("trial-count").textContent = `${rows.length} of ${state.trials.length} trials`;
     $("trial-table").innerHTML = `<table class="data compact"><caption class="visually-hidden">Trials; column headers sort</caption>
-      <thead><tr><th scope="col"><span class="visually-hidden">Selected</span></th>${head}</tr></thead>
-      <tbody>${body || `<tr><td colspan="${COLUMNS.length + 1}" class="empty">No trials${state.filter ? ` with status ${esc(state.filter)}` : ""} yet.</td></tr>`}</tbody></table>`;
+      <thead><tr><th scope="col"><span class="visually-hidden">Selected</span></th>${head}<th scope="col"><span class="visually-hidden">Control</span></th></tr></thead>
+      <tbody>${body || `<tr><td colspan="${COLUMNS.length + 2}" class="empty">No trials${state.filter ? ` with status ${esc(state.filter)}` : ""} yet.</td></tr>`}</tbody></table>`;
   }
 
   function drawSelection() {
@@ -285,6 +304,13 @@ export async function renderExperiment(root, page, experimentId) {
     });
   }
   if (ACTIVE_EXPERIMENT.has(state.experiment.status)) setTimeout(startPolling, 2000);
+}
+
+// Pending and running trials can be stopped one by one (the search goes on); a requested stop shows until it ends.
+function stopButton(trial) {
+  if (!["pending", "running"].includes(trial.status)) return "";
+  if (trial.stop_requested_at) return `<button type="button" class="secondary" disabled data-testid="trial-stopping">stopping…</button>`;
+  return `<button type="button" class="secondary" data-stop="${trial.number}" data-testid="trial-stop" aria-label="Stop trial ${trial.number}">Stop</button>`;
 }
 
 function skeleton() {
