@@ -154,8 +154,9 @@ class Trial(Base):
     val_balanced_accuracy: Mapped[float | None] = mapped_column()
     val_recall: Mapped[list[float | None] | None] = mapped_column(JSON)  # per class (index order), last epoch
     # The trained network's balanced accuracy on the validation images mirrored left to right (is the data set
-    # mirror-symmetric?)
+    # mirror-symmetric?) and flipped top to bottom (are its images orientation-free?)
     val_mirrored_balanced_accuracy: Mapped[float | None] = mapped_column()
+    val_upside_down_balanced_accuracy: Mapped[float | None] = mapped_column()
     # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
     predicted_epoch_s: Mapped[float | None] = mapped_column()
     measured_epoch_s: Mapped[float | None] = mapped_column()

@@ -1,4 +1,4 @@
-"""Mirror symmetry of a data set, measured rather than assumed, and test-time mirroring.
+"""Mirror symmetry and orientation of a data set, measured rather than assumed, and test-time mirroring.
 
 Whether a horizontal flip keeps an image's class depends on the data: a photo of a dog facing left is still a dog,
 a mirrored digit or letter is not a digit. A recipe that flips training images helps on the first kind and hurts on
@@ -12,6 +12,9 @@ the second, so the search finds out which kind it has:
   Balanced accuracy (mean recall over the classes), because on imbalanced data a network that answers the
   commonest class scores the same plain accuracy in the mirror and would prove nothing; its chance level is
   1 / classes for any constant answer.
+- The same test upside down (each image flipped top to bottom): a network trained without vertical flips that keeps
+  its balanced accuracy there sees orientation-free images (micrographs, satellite tiles, textures), where vertical
+  flips and quarter turns add images of the same classes; photos of scenes, digits and text lose it.
 - :func:`mirror_helps`: test-time mirroring is worth its doubled inference cost when the averaged view scores
   lower validation loss without losing accuracy.
 - :class:`MirrorAverage` wraps a network so one graph (and its ONNX export) averages the logits of an image and its
@@ -44,6 +47,7 @@ class MirrorScores:
     mirrored_accuracy: float  # every image flipped left to right
     balanced_accuracy: float  # mean recall over the classes present
     mirrored_balanced_accuracy: float
+    upside_down_balanced_accuracy: float  # every image flipped top to bottom
     averaged_accuracy: float  # the logits of both views averaged (test-time mirroring)
     loss: float
     averaged_loss: float
@@ -75,6 +79,8 @@ def mirror_scores(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[floa
     return MirrorScores(accuracy=accuracy, mirrored_accuracy=mirrored_accuracy,
                         balanced_accuracy=balanced_accuracy(logits, y, num_classes)[0],
                         mirrored_balanced_accuracy=balanced_accuracy(mirrored, y, num_classes)[0],
+                        upside_down_balanced_accuracy=balanced_accuracy(
+                            evaluate(model, x.flip(-2), y, mean=mean, std=std, device=device)[1], y, num_classes)[0],
                         averaged_accuracy=(averaged.argmax(1) == y).float().mean().item(),
                         loss=F.cross_entropy(logits, y).item(), averaged_loss=F.cross_entropy(averaged, y).item())
 
@@ -82,7 +88,8 @@ def mirror_scores(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[floa
 def looks_mirror_symmetric(evidence: Iterable[tuple[float, float]], *, chance: float) -> bool | None:
     """Whether the data set is mirror-symmetric, from ``(balanced accuracy, mirrored balanced accuracy)`` pairs of
     networks trained without flips; the most accurate one decides. None when there is no such network clearly above
-    ``chance`` (1 / classes)."""
+    ``chance`` (1 / classes). The same rule, given upside-down scores of networks trained without vertical flips,
+    tells whether images are orientation-free."""
     usable = [(accuracy, mirrored) for accuracy, mirrored in evidence if accuracy - chance >= MIN_EVIDENCE_MARGIN]
     if not usable:
         return None

@@ -73,7 +73,8 @@ DEFAULT_REASONING = (
     "that lie in the space (residual 32-64-128 at three-quarter side, a plain 4-stage conv network at half side with "
     "its first stage at the stem's resolution and at three-quarter side pooled, an MBConv network at half side), so "
     "even a short budget starts from designs known to work; they train without flips until a trained network keeps "
-    "its accuracy on mirrored validation images (the data is mirror-symmetric), and with flips from then on. "
+    "its accuracy on mirrored validation images (the data is mirror-symmetric), and with flips from then on (with "
+    "vertical flips and quarter turns once it keeps it upside down: orientation-free images). "
     "Candidates are also screened before training against the "
     "constraints and their predicted share of max_minutes.")
 STAGE_COUNT_ALIAS = "stage_count"
@@ -377,13 +378,16 @@ class BlockSearchSpace:
             raise InvalidSearchSpace("candidate is outside the search space", errors=errors)
         return decisions
 
-    def reference_points(self, *, mirror_symmetric: bool = False) -> list[dict[str, Value]]:
+    def reference_points(self, *, mirror_symmetric: bool = False,
+                         orientation_free: bool = False) -> list[dict[str, Value]]:
         """The :func:`reference_candidates` that lie in this space, as full decisions (overrides may exclude some).
 
         ``mirror_symmetric``: the data set was found mirror-symmetric (:mod:`nas_core.mirror`), so the references'
-        recipe adds horizontal flips where the space allows them; the list keeps its order and length either way.
+        recipe adds horizontal flips where the space allows them; ``orientation_free``: its images were found
+        orientation-free, so vertical flips and quarter turns. The list keeps its order and length either way.
         """
         flip = mirror_symmetric and self.param_space.params["train/hflip"].contains(True)
+        turn = orientation_free and self.param_space.params["train/vflip"].contains(True)
         points = []
         for candidate, scale in reference_candidates():
             try:
@@ -395,6 +399,8 @@ class BlockSearchSpace:
             decisions["input_scale"] = scale
             if flip:
                 decisions["train/hflip"] = True
+            if turn:
+                decisions["train/vflip"] = True
             points.append(decisions)
         return points
 

@@ -190,6 +190,10 @@ class TrialRead(BaseModel):
         default=None, description="Balanced accuracy of the trained network on the validation images mirrored left "
         "to right: close to val_balanced_accuracy for a network trained without flips means the data set is "
         "mirror-symmetric (the reference networks not yet tried then train with flips).")
+    val_upside_down_balanced_accuracy: float | None = Field(
+        default=None, description="Balanced accuracy on the validation images flipped top to bottom: close to "
+        "val_balanced_accuracy for a network trained without vertical flips means the images are orientation-free "
+        "(the reference networks not yet tried then train with vertical flips and quarter turns).")
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")

@@ -321,10 +321,11 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
     tried = {_candidate_hash(trial.arch) for trial in trials}
-    # Once a network trained without flips keeps its accuracy on mirrored images, the references not tried yet
-    # train with flips; a reference tried in either form is not tried again.
+    # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
+    # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
     plain_references = space.reference_points()
-    references = space.reference_points(mirror_symmetric=_mirror_symmetric(trials, shape.num_classes))
+    references = space.reference_points(mirror_symmetric=_invariant(trials, shape.num_classes, "hflip"),
+                                        orientation_free=_invariant(trials, shape.num_classes, "vflip"))
     references = [point for plain, point in zip(plain_references, references)
                   if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
     limits = screening_limits(experiment, settings, counts=counts)
@@ -416,14 +417,15 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     return [], describe_infeasible(binding, limits, draws)
 
 
-def _mirror_symmetric(trials: list[Trial], num_classes: int) -> bool:
-    """Whether the finished trials trained without flips show the data set to be mirror-symmetric."""
+def _invariant(trials: list[Trial], num_classes: int, flip: str) -> bool:
+    """Whether the finished trials trained without ``flip`` (``hflip``: left to right; ``vflip``: top to bottom)
+    show the data set's classes to survive that flip."""
     from nas_core.mirror import looks_mirror_symmetric
 
-    evidence = [(trial.val_balanced_accuracy, trial.val_mirrored_balanced_accuracy) for trial in trials
+    column = "val_mirrored_balanced_accuracy" if flip == "hflip" else "val_upside_down_balanced_accuracy"
+    evidence = [(trial.val_balanced_accuracy, getattr(trial, column)) for trial in trials
                 if trial.status == "succeeded" and trial.val_balanced_accuracy is not None
-                and trial.val_mirrored_balanced_accuracy is not None
-                and not (trial.arch.get("train") or {}).get("hflip")]
+                and getattr(trial, column) is not None and not (trial.arch.get("train") or {}).get(flip)]
     return bool(looks_mirror_symmetric(evidence, chance=1.0 / max(1, num_classes)))
 
 
@@ -799,11 +801,12 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
         return {"status": "failed", "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
-    # One more pass over the validation images, mirrored: evidence whether the data set is mirror-symmetric.
+    # Two more passes over the validation images, mirrored and upside down: is the data set mirror-symmetric, are its
+    # images orientation-free?
     mirror = mirror_scores(model, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
     final = finished("succeeded", None, val_accuracy=result.val_accuracy, val_loss=result.epochs[-1].val_loss,
-                     val_mirrored_balanced_accuracy=mirror.mirrored_balanced_accuracy if mirror is not None
-                     else None)
+                     val_mirrored_balanced_accuracy=mirror.mirrored_balanced_accuracy if mirror else None,
+                     val_upside_down_balanced_accuracy=mirror.upside_down_balanced_accuracy if mirror else None)
     value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)

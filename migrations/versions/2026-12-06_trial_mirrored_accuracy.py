@@ -1,4 +1,5 @@
-"""Trials record their balanced accuracy on mirrored validation images (whether the data set is mirror-symmetric).
+"""Trials record their balanced accuracy on validation images mirrored and upside down (whether the data set is
+mirror-symmetric, whether its images are orientation-free).
 
 Revision ID: 3b8f6c2d9e14
 Revises: 7d2e4b91c0a3
@@ -22,9 +23,11 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('trials', schema=None) as batch_op:
         batch_op.add_column(sa.Column('val_mirrored_balanced_accuracy', sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column('val_upside_down_balanced_accuracy', sa.Double(), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('trials', schema=None) as batch_op:
+        batch_op.drop_column('val_upside_down_balanced_accuracy')
         batch_op.drop_column('val_mirrored_balanced_accuracy')

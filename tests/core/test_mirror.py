@@ -47,7 +47,7 @@ def test_symmetry_is_judged_by_the_most_accurate_network_clearly_above_chance():
 
 def scores(**values: float) -> MirrorScores:
     base = dict(accuracy=0.8, mirrored_accuracy=0.78, balanced_accuracy=0.8, mirrored_balanced_accuracy=0.78,
-                averaged_accuracy=0.8, loss=0.6, averaged_loss=0.5)
+                upside_down_balanced_accuracy=0.3, averaged_accuracy=0.8, loss=0.6, averaged_loss=0.5)
     return MirrorScores(**{**base, **values})
 
 
@@ -63,6 +63,7 @@ def test_scores_of_a_direction_dependent_network():
     measured = mirror_scores(LeftHalf(), images, labels, mean=(0.5,), std=(0.5,), device="cpu")
     assert measured.accuracy == measured.balanced_accuracy == 1.0
     assert measured.mirrored_accuracy == measured.mirrored_balanced_accuracy == 0.0
+    assert measured.upside_down_balanced_accuracy == 1.0  # left stays left upside down: orientation-free for it
     assert measured.averaged_loss == pytest.approx(np.log(2))  # both views cancel: no evidence either way
     assert not mirror_helps(measured)
     assert not looks_mirror_symmetric([(measured.balanced_accuracy, measured.mirrored_balanced_accuracy)], chance=0.5)
@@ -102,8 +103,11 @@ def test_references_train_with_flips_once_the_data_is_found_symmetric():
     assert len(plain) == len(flipped) > 0
     assert not any(point["train/hflip"] for point in plain) and all(point["train/hflip"] for point in flipped)
     assert [{**point, "train/hflip": False} for point in flipped] == plain
-    no_flips = space.with_overrides({"train/hflip": [False]})
-    assert no_flips.reference_points(mirror_symmetric=True) == no_flips.reference_points()
+    turned = space.reference_points(orientation_free=True)
+    assert all(point["train/vflip"] for point in turned) and not any(point["train/vflip"] for point in plain)
+    assert [{**point, "train/vflip": False} for point in turned] == plain
+    no_flips = space.with_overrides({"train/hflip": [False], "train/vflip": [False]})
+    assert no_flips.reference_points(mirror_symmetric=True, orientation_free=True) == no_flips.reference_points()
 
 
 @pytest.mark.parametrize("limit, mirrored", [(None, True), (1e-6, False)])

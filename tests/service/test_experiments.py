@@ -375,11 +375,13 @@ def test_request_bodies_are_strict_bounded_and_their_settings_checked(app_servic
     assert created.status_code == 201 and created.json()["budget"]["max_minutes"] == 60, created.text
 
 
-@pytest.mark.parametrize("mirrored_accuracy, flips", [(0.88, True), (0.35, False)])
+@pytest.mark.parametrize("mirrored, upside_down, flips, turns", [(0.88, 0.3, True, False), (0.35, 0.3, False, False),
+                                                                 (0.88, 0.89, True, True)])
 def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_in_the_mirror(
-        app_service, app_client, app_key, mirrored_accuracy, flips):
+        app_service, app_client, app_key, mirrored, upside_down, flips, turns):
     """The first reference trains without flips; when it scores about as well on mirrored validation images (the
-    data set is mirror-symmetric) the next reference flips, and when it does not (digits) the next one does not."""
+    data set is mirror-symmetric) the next reference flips, and when it does not (digits) the next one does not;
+    the same upside down for vertical flips and quarter turns (orientation-free images)."""
     dataset = ready_dataset(app_client, drain=app_service.drain)
     session = app_service.runtime.sessionmaker()
     try:  # never committed, so nothing is enqueued and no worker runs it
@@ -391,13 +393,14 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
         session.flush()
         assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         (first,) = experiments_repository.all_trials(session, experiment.id)
-        assert first.arch["train"]["hflip"] is False
+        assert first.arch["train"]["hflip"] is False and first.arch["train"]["vflip"] is False
         first.status, first.val_balanced_accuracy = "succeeded", 0.9
-        first.val_mirrored_balanced_accuracy = mirrored_accuracy
+        first.val_mirrored_balanced_accuracy, first.val_upside_down_balanced_accuracy = mirrored, upside_down
         session.flush()
         assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         second = max(experiments_repository.all_trials(session, experiment.id), key=lambda trial: trial.number)
-        assert second.number == 2 and second.arch["train"]["hflip"] is flips
+        assert second.number == 2
+        assert (second.arch["train"]["hflip"], second.arch["train"]["vflip"]) == (flips, turns)
     finally:
         session.rollback()
         session.close()
