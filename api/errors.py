@@ -60,6 +60,13 @@ class PayloadTooLarge(APIError):
         super().__init__(413, "payload-too-large", f"the request body exceeds the limit of {max_bytes} bytes")
 
 
+class TooManyImages(APIError):
+    """413: more image parts than one request may carry (``setting`` names the limit)."""
+
+    def __init__(self, max_images: int, setting: str) -> None:
+        super().__init__(413, "too-many-images", f"send at most {max_images} images per request ({setting})")
+
+
 class NotFound(APIError):
     def __init__(self, what: str) -> None:
         super().__init__(404, "not-found", f"{what} not found")

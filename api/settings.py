@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     broker_key_prefix: str = ""
 
     s3_endpoint: str = ""
+    # The endpoint presigned download URLs are signed for: where clients outside the services' network reach the
+    # store (``host:port``, or a URL whose scheme overrides s3_secure). Empty means s3_endpoint.
+    s3_public_endpoint: str = ""
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_secure: bool = True
@@ -98,6 +101,13 @@ class Settings(BaseSettings):
     model_latency_repeats: int = Field(default=50, ge=1)
     model_download_url_ttl_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
+    # Predictions (POST /v1/models/{id}/predict), answered by onnxruntime inside the API process: at most
+    # predict_max_images images and predict_max_bytes of body per request (each image also under max_image_pixels),
+    # and the ONNX sessions of at most predict_max_sessions models kept loaded (least recently used ones go first).
+    predict_max_images: int = Field(default=32, ge=1, le=1024)
+    predict_max_bytes: int = Field(default=32 * MiB, gt=0)
+    predict_max_sessions: int = Field(default=8, ge=1)
+
     # Per-project quotas and rate limit; 0 means unlimited. Active experiments are queued|running|canceling; active
     # trial slots are the concurrency reserved by a project's active experiments (the scheduler never runs more);
     # stored bytes are dataset uploads plus model artifacts. Requests per minute are counted in the broker's Redis
@@ -134,6 +144,11 @@ class Settings(BaseSettings):
                                                 ("NAS_S3_SECRET_KEY", self.s3_secret_key)) if not value]
             if missing:
                 raise ValueError(f"NAS_STORAGE_URL is s3:// but {', '.join(missing)} is not set")
+            if not self.s3_public_endpoint:
+                object.__setattr__(self, "s3_public_endpoint", self.s3_endpoint)
+            elif self.s3_public_endpoint != self.s3_endpoint and not self.s3_region:
+                # Signing for the public endpoint happens offline, which needs the region (no lookup through it).
+                raise ValueError("NAS_S3_PUBLIC_ENDPOINT needs NAS_S3_REGION")
         elif storage.scheme != "file":
             raise ValueError("NAS_STORAGE_URL must be file://DIR or s3://BUCKET")
         if self.broker_url.split("://", 1)[0] not in ("filesystem", "redis", "rediss", "memory"):

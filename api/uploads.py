@@ -16,13 +16,13 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.errors import APIError, IncompleteBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from api.errors import ValidationFailed
+from api.multipart import multipart_boundary, read_parts
 from api.services.datasets import ReceivedUpload
 
 MAX_FIELD_BYTES = 1024
@@ -32,15 +32,6 @@ UPLOAD_PREFIX, UPLOAD_SUFFIX = "nas-upload-", ".zip"
 STALE_UPLOAD_AFTER_S = 3600
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _PartState:
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    header_field: bytes = b""
-    header_value: bytes = b""
-    name: str | None = None
-    filename: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,86 +68,38 @@ async def receive_upload(request: Request, *, max_bytes: int, tmp_dir: Path, fil
     Raises APIError 413 (over ``max_bytes``), 415 (not multipart), 400 (the body ends before the closing boundary:
     a cut-short upload is refused here, not found out during ingestion) or 422 (malformed body).
     """
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise UnsupportedMediaType("send the archive as multipart/form-data")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(max_bytes)
-
+    boundary = multipart_boundary(request, max_bytes=max_bytes, hint="send the archive as multipart/form-data")
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX, dir=tmp_dir, delete=False)
-    digest, state, fields = hashlib.sha256(), _PartState(), {}
-    file_seen, file_size, field_buffers, ended = False, 0, {}, False
+    digest, fields, field_buffers = hashlib.sha256(), {}, {}
+    current: str | None = None
+    file_seen, file_size = False, 0
 
-    def on_part_begin() -> None:
-        nonlocal state
-        state = _PartState()
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        if state.header_value:
-            state.header_field, state.header_value = b"", b""
-        state.header_field += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state.header_value += data[start:end]
-
-    def on_header_end() -> None:
-        state.headers[state.header_field.lower()] = state.header_value
-        state.header_field, state.header_value = b"", b""
-
-    def on_headers_finished() -> None:
-        nonlocal file_seen
-        _, disposition = parse_options_header(state.headers.get(b"content-disposition", b""))
-        state.name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        filename = disposition.get(b"filename")
-        state.filename = filename.decode("utf-8", "replace") if filename is not None else None
-        if state.name == file_field:
+    def on_part(name: str, filename: str | None) -> None:
+        nonlocal current, file_seen
+        current = name
+        if name == file_field:
             if file_seen:
                 raise ValidationFailed.field(f"body.{file_field}", "sent more than once",
                                              f"send exactly one {file_field!r} part")
             file_seen = True
-            fields["__filename__"] = state.filename or "upload.zip"
+            fields["__filename__"] = filename or "upload.zip"
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
+    def on_data(chunk: bytes) -> None:
         nonlocal file_size
-        chunk = data[start:end]
-        if state.name == file_field:
+        if current == file_field:
             tmp.write(chunk)
             digest.update(chunk)
             file_size += len(chunk)
         else:
-            buffer = field_buffers.setdefault(state.name, bytearray())
+            buffer = field_buffers.setdefault(current, bytearray())
             buffer += chunk
             if len(buffer) > MAX_FIELD_BYTES:
-                raise ValidationFailed.field(f"body.{state.name}", f"longer than {MAX_FIELD_BYTES} bytes",
-                                             f"form field {state.name!r} is too long")
+                raise ValidationFailed.field(f"body.{current}", f"longer than {MAX_FIELD_BYTES} bytes",
+                                             f"form field {current!r} is too long")
 
-    def on_end() -> None:
-        nonlocal ended
-        ended = True
-
-    parser = MultipartParser(params[b"boundary"], {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_end": on_end,
-    })
-    received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:
-                raise PayloadTooLarge(max_bytes)
-            try:
-                parser.write(chunk)
-            except APIError:
-                raise
-            except Exception as error:  # python-multipart raises its own parse errors
-                raise ValidationFailed.field("body", f"malformed multipart: {error}",
-                                             f"malformed multipart body: {error}") from None
-        parser.finalize()
-        if not ended:
-            raise IncompleteBody("the multipart body ends before its closing boundary")
+        await read_parts(request, boundary, max_bytes=max_bytes, on_part=on_part, on_data=on_data)
         tmp.close()
     except BaseException:
         tmp.close()

@@ -193,7 +193,7 @@ class DatasetIntegrityError(NASError):
     """Stored dataset objects do not match their manifest (tampered, truncated, or from another dataset)."""
 
 
-class _BadImage(Exception):
+class BadImage(Exception):
     """One file is not a usable image; it is skipped and reported."""
 
 
@@ -588,7 +588,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int 
     return b"".join(chunks)[:wanted]
 
 
-def _open_image(data: bytes, limits: IngestLimits) -> Image.Image:
+def open_image(data: bytes, limits: IngestLimits) -> Image.Image:
     """Open (headers only) with the allowed decoders, refusing pixel bombs before anything is decoded."""
     try:
         with warnings.catch_warnings():
@@ -596,15 +596,15 @@ def _open_image(data: bytes, limits: IngestLimits) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as error:
-        raise _BadImage(_pixel_bomb(error, limits)) from None
+        raise BadImage(_pixel_bomb(error, limits)) from None
     except Image.UnidentifiedImageError:
-        raise _BadImage(f"not an image in an allowed format ({', '.join(IMAGE_FORMATS)})") from None
+        raise BadImage(f"not an image in an allowed format ({', '.join(IMAGE_FORMATS)})") from None
     except Exception as error:  # Pillow raises many types for hostile headers; each one just means "not usable"
-        raise _BadImage(f"not a supported image ({', '.join(IMAGE_FORMATS)}): {error}") from None
+        raise BadImage(f"not a supported image ({', '.join(IMAGE_FORMATS)}): {error}") from None
     width, height = image.size
     if width * height > limits.max_image_pixels:
         image.close()
-        raise _BadImage(f"pixel bomb: {width}×{height} = {width * height} pixels exceed the per-image limit "
+        raise BadImage(f"pixel bomb: {width}×{height} = {width * height} pixels exceed the per-image limit "
                         f"{limits.cite('max_image_pixels')}")
     return image
 
@@ -619,29 +619,29 @@ def _pixel_bomb(error: Exception, limits: IngestLimits) -> str:
     return f"pixel bomb: {pixels} pixels exceed the decoder's hard limit of {2 * Image.MAX_IMAGE_PIXELS}"
 
 
-def _decode(data: bytes, limits: IngestLimits) -> Image.Image:
+def decode_checked(data: bytes, limits: IngestLimits) -> Image.Image:
     """``verify()`` on one handle, then ``load()`` on a fresh one (verify leaves its image unusable)."""
     # catch_warnings edits process-wide filters: fine in one-task-per-process Celery workers, and the pixel check in
-    # _open_image enforces the limit even if another thread's filter wins the race. Loading an animated GIF checks
+    # open_image enforces the limit even if another thread's filter wins the race. Loading an animated GIF checks
     # frame sizes again: Pillow's warning there becomes an error.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with _open_image(data, limits) as image:
+        with open_image(data, limits) as image:
             try:
                 image.verify()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-                raise _BadImage(_pixel_bomb(error, limits)) from None
+                raise BadImage(_pixel_bomb(error, limits)) from None
             except Exception as error:
-                raise _BadImage(f"corrupt image: {error}") from None
-        image = _open_image(data, limits)
+                raise BadImage(f"corrupt image: {error}") from None
+        image = open_image(data, limits)
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             image.close()
-            raise _BadImage(_pixel_bomb(error, limits)) from None
+            raise BadImage(_pixel_bomb(error, limits)) from None
         except Exception as error:
             image.close()
-            raise _BadImage(f"corrupt or truncated image: {error}") from None
+            raise BadImage(f"corrupt or truncated image: {error}") from None
     return image
 
 
@@ -674,7 +674,7 @@ def _read_headers(archive: zipfile.ZipFile, candidates: list[_Candidate], errors
     for candidate in candidates:
         try:
             width, height = _header_size(archive, candidate.info, limits)
-        except _BadImage as error:
+        except BadImage as error:
             errors.append({"file": candidate.info.filename, "error": f"{error}; skipped"})
             continue
         headers.append(_Header(candidate=candidate, height=height, width=width))
@@ -685,11 +685,11 @@ def _header_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Ingest
     """(width, height) from the member's first bytes, or from all of them when its header lies further in."""
     if info.file_size > _HEADER_PREFIX_BYTES:
         try:
-            with _open_image(_read_member(archive, info, limit=_HEADER_PREFIX_BYTES), limits) as image:
+            with open_image(_read_member(archive, info, limit=_HEADER_PREFIX_BYTES), limits) as image:
                 return image.size
-        except _BadImage:
+        except BadImage:
             pass  # not decidable from the prefix (or really bad): the whole member decides
-    with _open_image(_read_member(archive, info), limits) as image:
+    with open_image(_read_member(archive, info), limits) as image:
         return image.size
 
 
@@ -720,12 +720,12 @@ def _validate_images(archive: zipfile.ZipFile, headers: list[_Header], errors: l
         candidate = header.candidate
         data = _read_member(archive, candidate.info)
         try:
-            with _decode(data, limits) as image:
+            with decode_checked(data, limits) as image:
                 width, height = image.size
                 valid.append(_Valid(candidate=candidate, sha256=hashlib.sha256(data).hexdigest(),
                                     pixels_sha256=_pixels_digest(image), height=height, width=width,
                                     mode=image.mode, grayscale=_is_grayscale(image)))
-        except _BadImage as error:
+        except BadImage as error:
             errors.append({"file": candidate.info.filename, "error": f"{error}; skipped"})
     return valid
 
@@ -804,7 +804,7 @@ def _tensorize(archive: zipfile.ZipFile, classes: list[str], valid: list[_Valid]
         data = _read_member(archive, item.candidate.info)
         if hashlib.sha256(data).hexdigest() != item.sha256:
             raise RuntimeError(f"{item.candidate.info.filename} changed while it was being ingested")
-        with _decode(data, limits) as image:
+        with decode_checked(data, limits) as image:
             images[index] = torch.from_numpy(preprocess_image(image, channels=channels, height=side, width=side))
     mean, std = _channel_stats(images)
     modes: dict[str, int] = defaultdict(int)

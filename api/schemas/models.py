@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api import statuses
 from api.schemas.common import MAX_SQL_INT, Text
+
+ModelStatus = Literal[statuses.values(statuses.ModelStatus)]
 
 
 class ModelCreate(BaseModel):
@@ -35,7 +38,7 @@ class ModelRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    status: Literal["queued", "running", "ready", "failed"]
+    status: ModelStatus
     experiment_id: str
     trial_id: str
     epochs: int
@@ -81,3 +84,21 @@ class ModelRead(BaseModel):
 class ModelList(BaseModel):
     data: list[ModelRead]
     total: int
+
+
+class PredictedClass(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class", description="A class name, as in preprocessing.json's classes.")
+    probability: float = Field(description="Softmax of the model's logits for this class.")
+
+
+class ImagePrediction(BaseModel):
+    filename: str | None = Field(description="The image part's file name, as sent.")
+    top: list[PredictedClass] = Field(description="The top_k most probable classes, most probable first.")
+
+
+class PredictionRead(BaseModel):
+    data: list[ImagePrediction] = Field(description="One entry per image, in the order they were sent.")
+    latency_ms: float = Field(description="Milliseconds spent in onnxruntime on the request's batch (one CPU "
+                                          "thread); decoding and preprocessing are not counted.")

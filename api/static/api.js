@@ -20,8 +20,10 @@ export const key = {
 
 export async function request(path, { method = "GET", body, raw = false } = {}) {
   const headers = { Authorization: `Bearer ${key.get() || ""}`, Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // FormData goes as multipart: the browser writes its Content-Type, boundary included.
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) });
   if (response.status === 401) throw new Unauthorized("the API key was refused");
   if (!response.ok) {
     let problem = null;
@@ -34,6 +36,13 @@ export async function request(path, { method = "GET", body, raw = false } = {}) 
 
 export const get = (path) => request(path);
 export const post = (path, body) => request(path, { method: "POST", body });
+
+// Several files in one multipart body, each as a part named `field`.
+export function postFiles(path, field, files) {
+  const body = new FormData();
+  for (const file of files) body.append(field, file, file.name);
+  return request(path, { method: "POST", body });
+}
 
 // Every page of a list route, `limit` rows at a time (the API caps pages at 500): the first page alone, so the
 // caller can paint it, then the rest at once now that the total is known.

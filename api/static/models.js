@@ -1,6 +1,7 @@
-// Final models: the list, and one model's test metrics, confusion matrix and artifact downloads.
+// Final models: the list, and one model's test metrics, confusion matrix, artifact downloads and a drop zone that
+// classifies images with it.
 
-import { download, get, getAll } from "./api.js";
+import { ApiError, download, get, getAll, postFiles } from "./api.js";
 import { announce, badge, esc, fmtNumber, ms, patch, pct, poll, when } from "./ui.js";
 
 const ACTIVE_MODEL = new Set(["queued", "running"]);
@@ -47,6 +48,7 @@ export async function renderModel(root, page, modelId) {
       button.disabled = false;
     }
   });
+  tryIt(body, page, path);
   await poll(page, async () => {
     const model = await get(path);
     if (!page.current()) return false;
@@ -75,8 +77,83 @@ function modelView(m) {
     `<li><button type="button" data-format="${esc(a.format)}" data-testid="download-${esc(a.format)}">Download ${esc(FILENAMES[a.format] || a.format)}</button>
      <span class="muted">${fmtNumber(a.size)} bytes · sha256 <code>${esc(a.sha256.slice(0, 16))}…</code></span></li>`).join("")}</ul>` : "";
   return `<div class="title-row"><h2 id="model-title">Model ${esc(m.id.slice(0, 12))}</h2>${badge(m.status, "model-status")}</div>
-    ${m.detail ? `<p class="muted">${esc(m.detail)}</p>` : ""}${facts}${artifacts}
+    ${m.detail ? `<p class="muted">${esc(m.detail)}</p>` : ""}${facts}${artifacts}${m.status === "ready" ? dropZone() : ""}
     <div class="grid-2"><div>${confusion(m.confusion_matrix, classes)}</div><div>${perClass}</div></div>`;
+}
+
+// ---------------------------------------------------------------------------------------------------- try it
+
+const dropZone = () => `<section class="try" aria-labelledby="try-title"><h3 id="try-title">Try it</h3>
+  <div class="drop-zone" data-testid="drop-zone"><p>Drop images here, or <label class="file-pick">choose files<input
+    type="file" accept="image/*" multiple data-testid="predict-input"></label></p>
+  <p class="muted">Any size and colour mode (PNG, JPEG, GIF, BMP, TIFF, WebP); the model runs on the server and lists
+    each image's five most probable classes.</p></div>
+  <div id="predict-result" data-testid="predict-result"></div></section>`;
+
+// Files dropped on the zone or chosen with its input go to POST …/predict in one request; the answer (or what was
+// wrong with the images) shows under the zone, each image beside its classes.
+function tryIt(body, page, path) {
+  let previews = [];
+  const classify = async (fileList) => {
+    const files = [...fileList];
+    const result = body.querySelector("#predict-result");
+    if (!files.length || !result) return;
+    previews.forEach((url) => URL.revokeObjectURL(url));
+    previews = files.map((file) => URL.createObjectURL(file));
+    const shown = previews;
+    result.innerHTML = `<p class="muted">Classifying ${files.length} image${files.length === 1 ? "" : "s"}…</p>`;
+    try {
+      const answer = await postFiles(`${path}/predict`, "images", files);
+      if (shown !== previews) return; // a newer drop took over
+      result.innerHTML = predictionView(answer, files, shown);
+      announce(`${files.length} image${files.length === 1 ? "" : "s"} classified.`);
+    } catch (error) {
+      if (!(error instanceof ApiError)) { page.fail(error); result.innerHTML = ""; return; }
+      result.innerHTML = problemView(error);
+      announce(`Not classified: ${error.message}`);
+    }
+  };
+  const zoneOf = (event) => event.target.closest?.(".drop-zone");
+  body.addEventListener("change", (event) => {
+    if (!event.target.matches("input[data-testid=predict-input]")) return;
+    classify(event.target.files);
+    event.target.value = ""; // choosing the same files again fires again
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    body.addEventListener(type, (event) => {
+      const zone = zoneOf(event);
+      if (!zone) return;
+      event.preventDefault(); // allows the drop
+      zone.classList.add("over");
+    });
+  }
+  body.addEventListener("dragleave", (event) => zoneOf(event)?.classList.remove("over"));
+  body.addEventListener("drop", (event) => {
+    const zone = zoneOf(event);
+    if (!zone) return;
+    event.preventDefault(); // the browser would open the file instead
+    zone.classList.remove("over");
+    classify(event.dataTransfer.files);
+  });
+}
+
+function predictionView(answer, files, previews) {
+  const count = answer.data.length;
+  return `<p class="muted" data-testid="predict-latency">${count} image${count === 1 ? "" : "s"} · ${ms(answer.latency_ms)} in onnxruntime</p>
+    <ul class="plain predictions">${answer.data.map((entry, i) => `<li data-testid="prediction">
+      <img src="${esc(previews[i])}" alt="">
+      <div><p class="file">${esc(entry.filename ?? files[i].name)}</p><ol class="ranks">${entry.top.map((item) => `<li>
+        <span data-testid="predicted-class">${esc(item.class)}</span>
+        <meter min="0" max="1" value="${item.probability}"></meter>
+        <span class="num" data-testid="predicted-probability">${pct(item.probability)}</span></li>`).join("")}</ol></div>
+    </li>`).join("")}</ul>`;
+}
+
+function problemView(error) {
+  const items = (error.problem?.errors || []).map((item) =>
+    `<li>${esc(item.file ?? item.field ?? "")}: ${esc(item.error ?? "")}</li>`).join("");
+  return `<p class="error" role="alert" data-testid="predict-error">${esc(error.message)}</p>
+    ${items ? `<ul class="errors">${items}</ul>` : ""}`;
 }
 
 // A heat-map table: the cell's shade is its share of the true class's row; text flips to white on dark cells.

@@ -1,8 +1,9 @@
-"""``nas models``: create a final model from a search, list, show, download its artifacts."""
+"""``nas models``: create a final model from a search, list, show, download its artifacts, classify images."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from enum import Enum
 from pathlib import Path
@@ -14,8 +15,9 @@ from rich.table import Table
 
 from cli.commands._client import (DEFAULT_URL, ApiKey, ClientError, Url, call, connect, console, err_console,
                                   fixed, handles_errors, human_count, poll, problem_message)
-from nas_client.api.models import create_model, get_model, list_experiment_models, list_models
-from nas_client.models import ModelCreate
+from nas_client.api.models import create_model, get_model, list_experiment_models, list_models, predict
+from nas_client.models import ModelCreate, PredictBody
+from nas_client.types import File
 
 app = typer.Typer(help="Final models: retrain the winner, test, export, download.", no_args_is_help=True)
 
@@ -133,3 +135,29 @@ def download(model_id: str,
     sha256 = download_artifact(client, model_id, format.value, destination)
     err_console.print(f"wrote {destination} (sha256 {sha256})")
     console.print(str(destination))
+
+
+@app.command("predict")
+@handles_errors
+def predict_(model_id: str,
+             images: Annotated[list[Path], typer.Argument(
+                 exists=True, dir_okay=False, readable=True, show_default=False,
+                 help="Image files (PNG, JPEG, GIF, BMP, TIFF, WebP; any size), sent in one request.")],
+             top_k: Annotated[int, typer.Option("--top-k", min=1, max=1000, help="Classes listed per image.")] = 5,
+             as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
+             url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Classify images with a ready model: each image's most probable classes (the server runs the ONNX file)."""
+    body = PredictBody(images=[File(payload=io.BytesIO(path.read_bytes()), file_name=path.name) for path in images])
+    answer = call(predict, model_id, client=connect(url, api_key), body=body, top_k=top_k).to_dict()
+    if as_json:
+        console.print_json(json.dumps(answer))
+        return
+    table = Table(title=f"model {model_id}")
+    for column, justify in (("image", "left"), ("#", "right"), ("class", "left"), ("probability", "right")):
+        table.add_column(column, justify=justify)
+    for path, entry in zip(images, answer["data"], strict=True):
+        for rank, item in enumerate(entry["top"], start=1):
+            table.add_row(str(path) if rank == 1 else "", str(rank), item["class"], f"{item['probability']:.4f}",
+                          end_section=rank == len(entry["top"]))
+    console.print(table)
+    err_console.print(f"{len(images)} image(s) in {answer['latency_ms']:.2f} ms of onnxruntime")

@@ -30,6 +30,7 @@ from .experiment_read_strategy_settings import ExperimentReadStrategySettings
 from .experiment_resume import ExperimentResume
 from .health import Health
 from .health_checks import HealthChecks
+from .image_prediction import ImagePrediction
 from .image_shape import ImageShape
 from .leaderboard import Leaderboard
 from .list_experiments_status_type_0 import ListExperimentsStatusType0
@@ -40,6 +41,9 @@ from .model_read import ModelRead
 from .model_read_status import ModelReadStatus
 from .objective import Objective
 from .objective_metric import ObjectiveMetric
+from .predict_body import PredictBody
+from .predicted_class import PredictedClass
+from .prediction_read import PredictionRead
 from .problem import Problem
 from .problem_errors_type_0_item import ProblemErrorsType0Item
 from .progress import Progress
@@ -102,6 +106,7 @@ __all__ = (
     "ExperimentResume",
     "Health",
     "HealthChecks",
+    "ImagePrediction",
     "ImageShape",
     "Leaderboard",
     "ListExperimentsStatusType0",
@@ -112,6 +117,9 @@ __all__ = (
     "ModelReadStatus",
     "Objective",
     "ObjectiveMetric",
+    "PredictBody",
+    "PredictedClass",
+    "PredictionRead",
     "Problem",
     "ProblemErrorsType0Item",
     "Progress",

@@ -18,8 +18,9 @@ class Budget:
             earlier. Default: 12.
         max_minutes (float | None | Unset): Search time: no trial starts after it and running trials stop at their next
             epoch boundary (kept as pruned). Candidates whose predicted trial time exceeds their fair share of the time left
-            are screened out before they start.
-        max_trials (int | Unset): Trials to run in all (pruned and failed ones count, canceled and screened-out
+            are screened out before they start. Counts the time the search has run in all: a resumed search gets what is
+            left of it.
+        max_trials (int | Unset): Trials to run in all (pruned, stopped and failed ones count, canceled and screened-out
             candidates do not). With max_minutes, time usually ends the search first. Default: 100.
         model_minutes (float | None | Unset): Bound on the final model's retraining time: its epochs are cut to fit
             (estimated from the winner's measured epoch time).

@@ -12,10 +12,14 @@ T = TypeVar("T", bound="ExperimentResume")
 
 @_attrs_define
 class ExperimentResume:
-    """
-    Attributes:
-        max_minutes (float | None | Unset): Raise the time budget before resuming.
-        max_trials (int | None | Unset): Raise the trial budget before resuming.
+    """A canceled or failed search continues with the budget left; a succeeded one continues only when this raises
+    its budget (a larger ``max_trials`` and/or ``max_minutes``).
+
+        Attributes:
+            max_minutes (float | None | Unset): The new time budget, in all: the minutes the search has already run count
+                against it, so raising 10 to 15 gives it 5 more minutes.
+            max_trials (int | None | Unset): The new trial budget, in all (the trials already run count against it): raise
+                it to run more trials.
     """
 
     max_minutes: float | None | Unset = UNSET

@@ -14,12 +14,13 @@ class Progress:
     """
     Attributes:
         canceled (int):
-        completed (int): Finished trials of any outcome (succeeded, pruned, failed).
+        completed (int): Finished trials that count against max_trials (succeeded, pruned, stopped, failed).
         failed (int):
         max_trials (int):
         pending (int):
         pruned (int):
         running (int):
+        stopped (int): Trials a user stopped (POST .../trials/{number}/stop).
         succeeded (int):
     """
 
@@ -30,6 +31,7 @@ class Progress:
     pending: int
     pruned: int
     running: int
+    stopped: int
     succeeded: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -48,6 +50,8 @@ class Progress:
 
         running = self.running
 
+        stopped = self.stopped
+
         succeeded = self.succeeded
 
         field_dict: dict[str, Any] = {}
@@ -61,6 +65,7 @@ class Progress:
                 "pending": pending,
                 "pruned": pruned,
                 "running": running,
+                "stopped": stopped,
                 "succeeded": succeeded,
             }
         )
@@ -84,6 +89,8 @@ class Progress:
 
         running = d.pop("running")
 
+        stopped = d.pop("stopped")
+
         succeeded = d.pop("succeeded")
 
         progress = cls(
@@ -94,6 +101,7 @@ class Progress:
             pending=pending,
             pruned=pruned,
             running=running,
+            stopped=stopped,
             succeeded=succeeded,
         )
 

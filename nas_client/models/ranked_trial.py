@@ -47,12 +47,17 @@ class RankedTrial:
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
+        stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
+            at its next batch, unless it ended first).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
         val_mirrored_balanced_accuracy (float | None | Unset): Balanced accuracy of the trained network on the
             validation images mirrored left to right: close to val_balanced_accuracy for a network trained without flips
             means the data set is mirror-symmetric (the reference networks not yet tried then train with flips).
         val_recall (list[float | None] | None | Unset): Recall of each class on the validation split (dataset class
             order; null for a class absent from it).
+        val_upside_down_balanced_accuracy (float | None | Unset): Balanced accuracy on the validation images flipped top
+            to bottom: close to val_balanced_accuracy for a network trained without vertical flips means the images are
+            orientation-free (the reference networks not yet tried then train with vertical flips and quarter turns).
     """
 
     arch: RankedTrialArch
@@ -78,9 +83,11 @@ class RankedTrial:
     val_loss: float | None
     measured_epoch_s: float | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
+    stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
     val_mirrored_balanced_accuracy: float | None | Unset = UNSET
     val_recall: list[float | None] | None | Unset = UNSET
+    val_upside_down_balanced_accuracy: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +163,14 @@ class RankedTrial:
         else:
             predicted_epoch_s = self.predicted_epoch_s
 
+        stop_requested_at: None | str | Unset
+        if isinstance(self.stop_requested_at, Unset):
+            stop_requested_at = UNSET
+        elif isinstance(self.stop_requested_at, datetime.datetime):
+            stop_requested_at = self.stop_requested_at.isoformat()
+        else:
+            stop_requested_at = self.stop_requested_at
+
         val_balanced_accuracy: float | None | Unset
         if isinstance(self.val_balanced_accuracy, Unset):
             val_balanced_accuracy = UNSET
@@ -180,6 +195,12 @@ class RankedTrial:
 
         else:
             val_recall = self.val_recall
+
+        val_upside_down_balanced_accuracy: float | None | Unset
+        if isinstance(self.val_upside_down_balanced_accuracy, Unset):
+            val_upside_down_balanced_accuracy = UNSET
+        else:
+            val_upside_down_balanced_accuracy = self.val_upside_down_balanced_accuracy
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -212,6 +233,8 @@ class RankedTrial:
             field_dict["measured_epoch_s"] = measured_epoch_s
         if predicted_epoch_s is not UNSET:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
+        if stop_requested_at is not UNSET:
+            field_dict["stop_requested_at"] = stop_requested_at
         if val_balanced_accuracy is not UNSET:
             field_dict["val_balanced_accuracy"] = val_balanced_accuracy
         if val_mirrored_balanced_accuracy is not UNSET:
@@ -220,6 +243,10 @@ class RankedTrial:
             )
         if val_recall is not UNSET:
             field_dict["val_recall"] = val_recall
+        if val_upside_down_balanced_accuracy is not UNSET:
+            field_dict["val_upside_down_balanced_accuracy"] = (
+                val_upside_down_balanced_accuracy
+            )
 
         return field_dict
 
@@ -356,6 +383,23 @@ class RankedTrial:
 
         predicted_epoch_s = _parse_predicted_epoch_s(d.pop("predicted_epoch_s", UNSET))
 
+        def _parse_stop_requested_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                stop_requested_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return stop_requested_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        stop_requested_at = _parse_stop_requested_at(d.pop("stop_requested_at", UNSET))
+
         def _parse_val_balanced_accuracy(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -408,6 +452,19 @@ class RankedTrial:
 
         val_recall = _parse_val_recall(d.pop("val_recall", UNSET))
 
+        def _parse_val_upside_down_balanced_accuracy(
+            data: object,
+        ) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        val_upside_down_balanced_accuracy = _parse_val_upside_down_balanced_accuracy(
+            d.pop("val_upside_down_balanced_accuracy", UNSET)
+        )
+
         ranked_trial = cls(
             arch=arch,
             arch_hash=arch_hash,
@@ -432,9 +489,11 @@ class RankedTrial:
             val_loss=val_loss,
             measured_epoch_s=measured_epoch_s,
             predicted_epoch_s=predicted_epoch_s,
+            stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,
             val_mirrored_balanced_accuracy=val_mirrored_balanced_accuracy,
             val_recall=val_recall,
+            val_upside_down_balanced_accuracy=val_upside_down_balanced_accuracy,
         )
 
         ranked_trial.additional_properties = d

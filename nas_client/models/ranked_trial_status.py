@@ -7,6 +7,7 @@ class RankedTrialStatus(StrEnum):
     PENDING = "pending"
     PRUNED = "pruned"
     RUNNING = "running"
+    STOPPED = "stopped"
     SUCCEEDED = "succeeded"
 
     def __str__(self) -> str:

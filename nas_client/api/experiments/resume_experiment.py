@@ -102,7 +102,13 @@ def sync_detailed(
     body: ExperimentResume | None | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
-    """Continue a canceled or failed search with the budget left
+    """Continue a canceled or failed search with the budget left, or extend a succeeded one with a larger
+    budget
+
+     Budgets are totals: the trials already run and the minutes already spent count against the new
+    max_trials and max_minutes. The strategy continues from the full trial history and trial numbers
+    continue. A succeeded search resumes only with a larger max_trials or max_minutes (409 budget-not-
+    raised otherwise); when it ends again, a new final model is built if auto_model is on.
 
     Args:
         experiment_id (str):
@@ -139,7 +145,13 @@ def sync(
     body: ExperimentResume | None | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
-    """Continue a canceled or failed search with the budget left
+    """Continue a canceled or failed search with the budget left, or extend a succeeded one with a larger
+    budget
+
+     Budgets are totals: the trials already run and the minutes already spent count against the new
+    max_trials and max_minutes. The strategy continues from the full trial history and trial numbers
+    continue. A succeeded search resumes only with a larger max_trials or max_minutes (409 budget-not-
+    raised otherwise); when it ends again, a new final model is built if auto_model is on.
 
     Args:
         experiment_id (str):
@@ -171,7 +183,13 @@ async def asyncio_detailed(
     body: ExperimentResume | None | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ExperimentRead | Problem]:
-    """Continue a canceled or failed search with the budget left
+    """Continue a canceled or failed search with the budget left, or extend a succeeded one with a larger
+    budget
+
+     Budgets are totals: the trials already run and the minutes already spent count against the new
+    max_trials and max_minutes. The strategy continues from the full trial history and trial numbers
+    continue. A succeeded search resumes only with a larger max_trials or max_minutes (409 budget-not-
+    raised otherwise); when it ends again, a new final model is built if auto_model is on.
 
     Args:
         experiment_id (str):
@@ -206,7 +224,13 @@ async def asyncio(
     body: ExperimentResume | None | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> ExperimentRead | Problem | None:
-    """Continue a canceled or failed search with the budget left
+    """Continue a canceled or failed search with the budget left, or extend a succeeded one with a larger
+    budget
+
+     Budgets are totals: the trials already run and the minutes already spent count against the new
+    max_trials and max_minutes. The strategy continues from the full trial history and trial numbers
+    continue. A succeeded search resumes only with a larger max_trials or max_minutes (409 budget-not-
+    raised otherwise); when it ends again, a new final model is built if auto_model is on.
 
     Args:
         experiment_id (str):
