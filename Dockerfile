@@ -25,5 +25,7 @@ COPY --chown=nas:nas alembic.ini ./
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 NAS_DATA_DIR=/data
 USER nas
 EXPOSE 8000
+# The default command's check: the API answers /healthz. Other roles of the image (workers, beat, the migration job)
+# serve no HTTP; docker-compose.yml gives each its own check (a ping over the broker) or none.
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
 CMD ["uvicorn", "api.main:create_app", "--factory", "--http", "api.http_protocol:HttpToolsProtocol", "--host", "0.0.0.0", "--port", "8000"]

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # prefixes, S3 server, ports); TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 3
 
-.PHONY: setup test test-fast test-sqlite test-postgres demo openapi client clean
+.PHONY: setup test test-fast test-sqlite test-postgres test-deploy demo openapi client clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ test-sqlite: setup
 
 test-postgres: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/service -k "postgres or not sqlite"
+
+# docker-compose.yml without Docker: its services as processes on loopback (the machine's PostgreSQL and Redis, moto
+# for MinIO), driven from upload to a model downloaded through the public S3 endpoint, every health check run; plus
+# the checks that keep the compose file and that topology in step. `make test` runs them too.
+test-deploy: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/deploy tests/test_compose.py
 
 demo: setup
 	$(BIN)/python -m cli.demo

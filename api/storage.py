@@ -141,16 +141,31 @@ class LocalStore(_ReadsThroughOpen):
 
 
 class S3Store(_ReadsThroughOpen):
-    """Objects in one S3 bucket via the ``minio`` client (MinIO in production, any S3 API works)."""
+    """Objects in one S3 bucket via the ``minio`` client (MinIO in production, any S3 API works).
+
+    ``endpoint`` is where the services reach the store; ``public_endpoint`` (default: the same) is where clients
+    outside their network do, and what presigned URLs are signed for. Either is ``host:port`` or a URL whose
+    scheme overrides ``secure``.
+    """
 
     def __init__(self, *, bucket: str, endpoint: str, access_key: str, secret_key: str, secure: bool = True,
-                 region: str | None = "us-east-1") -> None:
+                 region: str | None = "us-east-1", public_endpoint: str | None = None) -> None:
         from minio import Minio
 
-        parsed = urlparse(endpoint if "://" in endpoint else f"{'https' if secure else 'http'}://{endpoint}")
+        def client(address: str) -> Minio:
+            parsed = urlparse(address if "://" in address else f"{'https' if secure else 'http'}://{address}")
+            return Minio(parsed.netloc, access_key=access_key, secret_key=secret_key,
+                         secure=parsed.scheme == "https", region=region)
+
         self.bucket = bucket
-        self.client = Minio(parsed.netloc, access_key=access_key, secret_key=secret_key,
-                            secure=parsed.scheme == "https", region=region)
+        self.client = client(endpoint)
+        self.signing_client = self.client
+        if public_endpoint and public_endpoint != endpoint:
+            if not region:
+                raise ValueError("signing for a public endpoint needs the region")
+            # A signature covers the Host header, so a URL is signed for the host its client will send. With the
+            # region given, the minio client signs without a request: the API never has to reach that address.
+            self.signing_client = client(public_endpoint)
 
     def put_file(self, key: str, path: Path | str) -> None:
         self.client.fput_object(self.bucket, validate_key(key), str(path))
@@ -204,7 +219,8 @@ class S3Store(_ReadsThroughOpen):
         return len(keys)
 
     def presigned_get_url(self, key: str, *, expires_s: int = 3600) -> str | None:
-        return self.client.presigned_get_object(self.bucket, validate_key(key), expires=timedelta(seconds=expires_s))
+        return self.signing_client.presigned_get_object(self.bucket, validate_key(key),
+                                                        expires=timedelta(seconds=expires_s))
 
     def check(self) -> None:
         if not self.client.bucket_exists(self.bucket):
@@ -251,4 +267,5 @@ def store_from_settings(settings: Settings) -> ObjectStore:
     return S3Store(bucket=url.netloc, endpoint=settings.s3_endpoint,
                    access_key=settings.s3_access_key.get_secret_value(),
                    secret_key=settings.s3_secret_key.get_secret_value(),
-                   secure=settings.s3_secure, region=settings.s3_region or None)
+                   secure=settings.s3_secure, region=settings.s3_region or None,
+                   public_endpoint=settings.s3_public_endpoint)

@@ -1,5 +1,7 @@
 """docker-compose.yml, Dockerfile and .env.example checked without a Docker engine: they must name real settings,
-real entry points, consistent ports and volumes, and every variable a deployment has to provide."""
+real entry points, consistent ports and volumes, health checks that mean something, and every variable a deployment
+has to provide; and the file must stay one that tests/deploy can run as processes (the same services, commands and
+environment names)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,13 @@ import shlex
 from pathlib import Path
 
 import pytest
-import yaml
 
-from api.queue import QUEUES
+from api.queue import QUEUES, REAP_DATASETS, celery_config
 from api.settings import Settings
+from tests.deploy.topology import (ADDED_SETTINGS, COMPOSE, IMAGE_ONLY_CHECKS, PROCESSES, SERVICES, STAND_INS,
+                                   Loopback, local_command, local_env, local_healthcheck, run_variables)
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES = COMPOSE["services"]
 NAS_SERVICES = [name for name, service in SERVICES.items() if service.get("image", "").startswith("nas-service")]
 
 
@@ -26,9 +27,9 @@ def command_of(service: dict) -> list[str]:
 
 
 def test_the_service_set_is_complete():
-    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "api", "worker-gpu", "worker-ingest"}
+    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "api", "worker-gpu", "worker-ingest", "beat"}
     assert expected <= set(SERVICES)
-    assert set(NAS_SERVICES) == {"migrate", "api", "worker-gpu", "worker-ingest"}
+    assert set(NAS_SERVICES) == {"migrate", "api", "worker-gpu", "worker-ingest", "beat"}
 
 
 @pytest.mark.parametrize("name", NAS_SERVICES)
@@ -62,8 +63,10 @@ def test_commands_refer_to_real_entry_points(name):
     elif program == "celery":
         module = argv[argv.index("-A") + 1]
         assert hasattr(importlib.import_module(module), "app")
-        queues = argv[argv.index("-Q") + 1].split(",")
-        assert set(queues) <= set(QUEUES), queues
+        assert argv[3] in ("worker", "beat"), argv
+        if argv[3] == "worker":
+            queues = argv[argv.index("-Q") + 1].split(",")
+            assert set(queues) <= set(QUEUES), queues
     else:
         pytest.fail(f"{name}: unexpected program {program!r}")
 
@@ -99,7 +102,7 @@ def test_ports_volumes_dependencies_and_health_checks_are_consistent():
     for name in ("postgres", "redis", "minio", "api"):
         assert "healthcheck" in SERVICES[name], f"{name} has no health check"
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("api", "worker-gpu", "worker-ingest"):
+    for name in ("api", "worker-gpu", "worker-ingest", "beat"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
@@ -135,3 +138,89 @@ def test_the_image_installs_every_package_it_runs():
     for pattern in includes["include"]:
         package = pattern.rstrip("*")
         assert re.search(rf"^COPY {package} ", builder, flags=re.MULTILINE), f"builder does not copy {package}"
+
+
+def test_every_process_of_the_image_has_a_health_check_of_its_own():
+    """The image's HTTP check is the API's; a worker or beat is healthy when its own node answers a ping."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = re.search(r"^HEALTHCHECK .* CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)
+    assert "http://127.0.0.1:8000/" in check and re.search(r'^CMD \["uvicorn"', dockerfile, flags=re.MULTILINE)
+    assert SERVICES["migrate"]["healthcheck"] == {"disable": True}
+    assert "127.0.0.1:8000/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
+    for name in ("worker-gpu", "worker-ingest", "beat"):
+        kind, line = SERVICES[name]["healthcheck"]["test"]
+        ping = shlex.split(line.replace("$$", "$"))
+        assert kind == "CMD-SHELL" and ping[:2] == ["celery", "-A"] and ping[3:5] == ["inspect", "ping"], ping
+        # The same broker settings as the process (api.queue's app, which the worker's module re-exports).
+        assert importlib.import_module("worker.app").app is importlib.import_module(ping[2].split(":")[0]).celery_app
+        argv = command_of(SERVICES[name])
+        node = argv[argv.index("-n") + 1]
+        # Its own node: %h is the container's host name, which a health check's shell reads from $HOSTNAME.
+        assert ping[ping.index("-d") + 1] == node.replace("%h", "$HOSTNAME"), (ping, node)
+        assert float(ping[ping.index("--timeout") + 1]) < int(SERVICES[name]["healthcheck"]["timeout"].rstrip("s"))
+
+
+def test_one_beat_sends_the_dataset_reaper_and_answers_pings_only_while_it_ticks():
+    beats = [name for name in NAS_SERVICES if "beat" in command_of(SERVICES[name])[3:4]]
+    assert beats == ["beat"]
+    assert not any("-B" in command_of(SERVICES[name]) or "--beat" in command_of(SERVICES[name])
+                   for name in NAS_SERVICES), "beat runs once, as its own service"
+    argv = command_of(SERVICES["beat"])
+    assert "--enable-remote-control" in argv and int(argv[argv.index("--max-interval") + 1]) <= 60
+    schedule = celery_config(Settings())["beat_schedule"]
+    assert schedule[REAP_DATASETS.name]["options"]["queue"] == REAP_DATASETS.queue
+
+
+def test_minio_is_published_and_presigned_urls_are_signed_for_it():
+    environment = SERVICES["api"]["environment"]
+    assert environment["NAS_S3_ENDPOINT"] == "minio:9000"
+    published = [str(port) for port in SERVICES["minio"]["ports"]]
+    assert published == ["${MINIO_PORT:-9000}:9000"]
+    assert environment["NAS_S3_PUBLIC_ENDPOINT"] == "${NAS_S3_PUBLIC_ENDPOINT:-localhost:9000}"
+    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert example["NAS_S3_PUBLIC_ENDPOINT"] == f"localhost:{example['MINIO_PORT']}"
+    for name in NAS_SERVICES:
+        assert SERVICES[name]["environment"]["NAS_S3_PUBLIC_ENDPOINT"] == environment["NAS_S3_PUBLIC_ENDPOINT"]
+
+
+# ------------------------------------------------------------------------------------------------ tests/deploy
+
+LOOPBACK = Loopback(token="t0", variables=run_variables(api_port=18000, s3_port=19000, bucket="nas-t0"),
+                    database_url="postgresql+psycopg://postgres@127.0.0.1:5432/nas_t0",
+                    broker_url="redis://127.0.0.1:6379/7", broker_key_prefix="nas-t0:", data_dir=Path("scratch"))
+
+
+def test_the_local_topology_has_every_service_of_the_compose_file():
+    assert set(SERVICES) == set(STAND_INS) | set(PROCESSES)
+    assert not set(STAND_INS) & set(PROCESSES)
+    assert set(PROCESSES) == set(NAS_SERVICES)  # every service of our image runs as a process
+
+
+@pytest.mark.parametrize("name", NAS_SERVICES)
+def test_the_local_topology_runs_the_compose_command_with_only_addresses_changed(name):
+    compose, local = command_of(SERVICES[name]), local_command(name, LOOPBACK)
+    assert len(local) == len(compose) and local[:4] == compose[:4]
+    for before, after in zip(compose, local, strict=True):
+        assert after == before or (before, after) in {("0.0.0.0", "127.0.0.1"), ("8000", "18000")} or \
+            ("%h" in before and after == before.replace("%h", LOOPBACK.hostname(name))), (before, after)
+
+
+@pytest.mark.parametrize("name", NAS_SERVICES)
+def test_the_local_topology_sets_the_compose_environment_names(name):
+    compose = set(SERVICES[name]["environment"])
+    local = {key for key in local_env(name, LOOPBACK) if key.startswith("NAS_")}
+    assert local == compose | set(ADDED_SETTINGS)
+    fields = {f"NAS_{field.upper()}" for field in Settings.model_fields}
+    assert set(ADDED_SETTINGS) <= fields and not set(ADDED_SETTINGS) & compose
+
+
+@pytest.mark.parametrize("name", [name for name, service in SERVICES.items()
+                                  if "test" in service.get("healthcheck", {})])
+def test_every_health_check_runs_locally_or_says_why_not(name):
+    command = local_healthcheck(name, LOOPBACK)
+    assert (command is None) == (name in IMAGE_ONLY_CHECKS), name
+    if command is not None:
+        text = " ".join(command)
+        assert not re.search(r"\b(postgres|redis|minio):\d", text) and ":8000" not in text, text
+

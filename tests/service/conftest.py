@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from anyio.from_thread import start_blocking_portal
 
@@ -31,9 +30,9 @@ from api.migrate import upgrade_head
 from api.runtime import Runtime, build_runtime
 from api.services.keys import CreatedKey, create_api_key
 from api.settings import Settings
-from tests.service.helpers import (BIN, POSTGRES_ADMIN_URL, REDIS_URL, ROOT, AppService, Cell, api_command,
-                                   free_port, open_cell, process_env, settings_from_env, start_process, start_worker,
-                                   stop_processes)
+from tests.service.helpers import (BIN, ROOT, AppService, Cell, api_command, create_database, drop_database,
+                                   free_port, open_cell, process_env, redis_broker, settings_from_env, start_process,
+                                   start_worker, stop_processes)
 
 S3_BUCKET = "nas-test"
 
@@ -44,27 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 if {"stack", "cell"} & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("stack")]
     if unmarked:
         raise pytest.UsageError(f"tests using the stack without @pytest.mark.stack: {unmarked}")
-
-
-# ------------------------------------------------------------------------------------------------ databases
-
-def create_database(name: str) -> str:
-    """A new, empty PostgreSQL database ``name`` on the test server; returns its SQLAlchemy URL."""
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    admin_url = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
-    return (f"postgresql+psycopg://{admin_url.get('user', 'postgres')}@{admin_url.get('host')}:"
-            f"{admin_url.get('port', 5432)}/{name}")
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def redis_broker(token: str) -> dict[str, str]:
-    """A Redis broker namespace of its own (random db and key prefix) on the test Redis."""
-    return {"NAS_BROKER_URL": f"{REDIS_URL}/{secrets.randbelow(15) + 1}", "NAS_BROKER_KEY_PREFIX": f"nas-test-{token}:"}
 
 
 # ------------------------------------------------------------------------------------------------ in process

@@ -21,6 +21,7 @@ from typing import Any
 from unittest import mock
 
 import httpx
+import psycopg
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 
@@ -442,3 +443,24 @@ class AppService:
         runtime = Runtime(settings=state.settings, engine=state.engine, sessionmaker=state.sessionmaker,
                           store=state.store)
         return cls(settings=state.settings, runtime=runtime, app=app, **fields)
+
+
+# ------------------------------------------------------------------------------------------------ databases
+
+def create_database(name: str) -> str:
+    """A new, empty PostgreSQL database ``name`` on the test server; returns its SQLAlchemy URL."""
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    admin_url = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
+    return (f"postgresql+psycopg://{admin_url.get('user', 'postgres')}@{admin_url.get('host')}:"
+            f"{admin_url.get('port', 5432)}/{name}")
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def redis_broker(token: str) -> dict[str, str]:
+    """A Redis broker namespace of its own (random db and key prefix) on the test Redis."""
+    return {"NAS_BROKER_URL": f"{REDIS_URL}/{secrets.randbelow(15) + 1}", "NAS_BROKER_KEY_PREFIX": f"nas-test-{token}:"}
