@@ -1,5 +1,6 @@
 """The relational schema (SQLAlchemy ORM tables): projects and their API keys, datasets, experiments, trials with
-their attempts and epochs, final models, idempotency keys; and the status vocabularies their CHECK constraints hold.
+their attempts and epochs, final models, idempotency keys. Status columns hold the vocabularies of ``api.statuses``
+(their CHECK constraints list its values) and refuse, on assignment, a move its transition tables do not allow.
 
 Named ``orm`` rather than ``models``: a "model" in this service is a trained network (``api.services.models``).
 """
@@ -9,12 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        event)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from api.db import Base, UTCDateTime, new_id, utcnow
+from api.statuses import (AttemptStatus, DatasetStatus, ExperimentStatus, ModelStatus, Status, TrialStatus,
+                          check_status, check_transition, values)
 
-DATASET_STATUSES = ("processing", "ready", "failed")
+DATASET_STATUSES = values(DatasetStatus)
 
 
 class Project(Base):
@@ -53,7 +58,7 @@ class Dataset(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="processing")
+    status: Mapped[str] = mapped_column(String(16), default=DatasetStatus.PROCESSING.value)
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     # Every object of the dataset lives under this prefix: the upload, tensor shards and manifest.json.
@@ -69,12 +74,10 @@ class Dataset(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-EXPERIMENT_STATUSES = ("queued", "running", "canceling", "canceled", "succeeded", "failed")
-ACTIVE_EXPERIMENT_STATUSES = ("queued", "running", "canceling")
-ACTIVE_TRIAL_STATUSES = ("pending", "running")
-TRIAL_STATUSES = ("pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled")
-ATTEMPT_STATUSES = ("running", "succeeded", "pruned", "stopped", "failed", "canceled", "lost")
-MODEL_STATUSES = ("queued", "running", "ready", "failed")
+EXPERIMENT_STATUSES = values(ExperimentStatus)
+TRIAL_STATUSES = values(TrialStatus)
+ATTEMPT_STATUSES = values(AttemptStatus)
+MODEL_STATUSES = values(ModelStatus)
 
 
 class Experiment(Base):
@@ -92,7 +95,7 @@ class Experiment(Base):
     # A dataset cannot be deleted while an experiment is active; afterwards the experiment keeps its record.
     dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=ExperimentStatus.QUEUED.value)
     strategy: Mapped[str] = mapped_column(String(32))
     strategy_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     budget: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -143,7 +146,7 @@ class Trial(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=TrialStatus.PENDING.value)
     decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The decoded candidate: {"arch": ArchSpec dict, "train": TrainSpec dict}.
     arch: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -195,7 +198,7 @@ class TrialAttempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     lease_token: Mapped[str] = mapped_column(String(32), unique=True)
     worker: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=AttemptStatus.RUNNING.value)
     error: Mapped[str | None] = mapped_column(String(4000))
     # The epoch of the checkpoint this attempt continued from (None: it started the trial from scratch).
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
@@ -232,7 +235,7 @@ class Model(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
     trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=ModelStatus.QUEUED.value)
     epochs: Mapped[int] = mapped_column(Integer)
     # Retraining time predicted from the winner's measured epoch time, announced before the job starts.
     estimated_seconds: Mapped[float | None] = mapped_column()
@@ -278,3 +281,27 @@ class IdempotencyKey(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def _guard_status(table: type[Base], vocabulary: type[Status]) -> None:
+    """Refuse, on assignment, any ``status`` the vocabulary's transition table does not allow after the current one.
+
+    ``active_history`` loads the current value of an expired row first, so a write after a commit is checked too. A
+    new row may start in any status (fixtures, imports); the value kept is the plain string the database stores.
+    Bulk UPDATEs bypass this: the repositories check theirs (``api.statuses.check_update``).
+    """
+
+    def on_set(target: Any, value: Any, old: Any, initiator: Any) -> Any:
+        if value is None:
+            return value  # left to the NOT NULL constraint
+        new = check_status(vocabulary, value)
+        if old not in (None, NO_VALUE, NEVER_SET):
+            check_transition(vocabulary, old, new)
+        return new.value
+
+    event.listen(table.status, "set", on_set, retval=True, active_history=True)
+
+
+for _table, _vocabulary in ((Dataset, DatasetStatus), (Experiment, ExperimentStatus), (Trial, TrialStatus),
+                            (TrialAttempt, AttemptStatus), (Model, ModelStatus)):
+    _guard_status(_table, _vocabulary)

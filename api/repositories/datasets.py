@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.db import utcnow
 from api.orm import Dataset
+from api.statuses import DatasetStatus, check_update
 
 
 def add(session: Session, dataset: Dataset) -> None:
@@ -44,7 +45,9 @@ def update_if_processing(session: Session, dataset_id: str, **values: Any) -> bo
 
     The guard makes a duplicate or late ingest (re-delivery, reaper) unable to overwrite a finished dataset.
     """
-    result = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status == "processing")
+    check_update(DatasetStatus, [DatasetStatus.PROCESSING], values)
+    result = session.execute(update(Dataset).where(Dataset.id == dataset_id,
+                                                   Dataset.status == DatasetStatus.PROCESSING)
                              .values(updated_at=utcnow(), **values))
     return result.rowcount == 1
 

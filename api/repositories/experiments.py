@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from api.db import utcnow
-from api.orm import ACTIVE_EXPERIMENT_STATUSES, Experiment, Trial, TrialAttempt, TrialEpoch
+from api.orm import Experiment, Trial, TrialAttempt, TrialEpoch
+from api.statuses import ACTIVE_EXPERIMENT_STATUSES, AttemptStatus, TrialStatus, check_update, sources
 
 
 def add(session: Session, row: Experiment | Trial | TrialAttempt | TrialEpoch) -> None:
@@ -201,20 +202,27 @@ def trial_stop_requested(session: Session, trial_id: str) -> bool:
 
 
 def cancel_pending_trials(session: Session, experiment_id: str, *, reason: str) -> int:
-    result = session.execute(update(Trial).where(Trial.experiment_id == experiment_id, Trial.status == "pending")
-                             .values(status="canceled", error=reason, finished_at=utcnow()))
+    values = {"status": TrialStatus.CANCELED.value, "error": reason, "finished_at": utcnow()}
+    check_update(TrialStatus, [TrialStatus.PENDING], values)
+    result = session.execute(update(Trial).where(Trial.experiment_id == experiment_id,
+                                                 Trial.status == TrialStatus.PENDING).values(**values))
     return result.rowcount
 
 
 def update_leased_trial(session: Session, trial_id: str, lease_token: str, **values: Any) -> bool:
     """Write ``values`` only while ``lease_token`` holds the trial's lease; False means the lease was lost."""
+    check_update(TrialStatus, [TrialStatus.RUNNING], values)
     result = session.execute(update(Trial).where(Trial.id == trial_id, Trial.lease_token == lease_token,
-                                                 Trial.status == "running").values(**values))
+                                                 Trial.status == TrialStatus.RUNNING).values(**values))
     return result.rowcount == 1
 
 
 def update_attempt(session: Session, lease_token: str, **values: Any) -> None:
-    session.execute(update(TrialAttempt).where(TrialAttempt.lease_token == lease_token).values(**values))
+    """Write ``values`` to the attempt holding ``lease_token``; a new status only over one that may precede it."""
+    where = [TrialAttempt.lease_token == lease_token]
+    if "status" in values:
+        where.append(TrialAttempt.status.in_(sources(AttemptStatus, values["status"])))
+    session.execute(update(TrialAttempt).where(*where).values(**values))
 
 
 def clear_epochs(session: Session, trial_id: str, *, after: int = 0) -> None:

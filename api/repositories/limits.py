@@ -8,8 +8,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from api.orm import (
-    ACTIVE_EXPERIMENT_STATUSES,
-    ACTIVE_TRIAL_STATUSES,
     Dataset,
     Experiment,
     IdempotencyKey,
@@ -17,6 +15,7 @@ from api.orm import (
     Project,
     Trial,
 )
+from api.statuses import ACTIVE_EXPERIMENT_STATUSES, ACTIVE_TRIAL_STATUSES
 
 
 def lock_project(session: Session, project_id: str) -> None:

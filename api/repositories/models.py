@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.db import utcnow
 from api.orm import Model
+from api.statuses import ModelStatus, check_update
 
 
 def add(session: Session, model: Model) -> None:
@@ -45,18 +46,21 @@ def claim(session: Session, model_id: str, *, seen_attempts: int, lease_token: s
     same row only the one that still sees ``seen_attempts`` wins.
     """
     now = utcnow()
+    values = {"status": ModelStatus.RUNNING.value, "lease_token": lease_token, "attempts": seen_attempts + 1,
+              "heartbeat_at": now, "detail": None, "updated_at": now}
+    check_update(ModelStatus, [ModelStatus.QUEUED, ModelStatus.RUNNING], values)
     result = session.execute(
         update(Model).where(Model.id == model_id, Model.attempts == seen_attempts,
-                            or_(Model.status == "queued",
-                                (Model.status == "running") & (Model.heartbeat_at < stale_before)))
-        .values(status="running", lease_token=lease_token, attempts=seen_attempts + 1, heartbeat_at=now,
-                detail=None, updated_at=now))
+                            or_(Model.status == ModelStatus.QUEUED,
+                                (Model.status == ModelStatus.RUNNING) & (Model.heartbeat_at < stale_before)))
+        .values(**values))
     return result.rowcount == 1
 
 
 def update_with_lease(session: Session, model_id: str, lease_token: str, /, **values: Any) -> bool:
     """Write ``values`` only while ``lease_token`` still holds the running model; False means the lease was lost."""
-    result = session.execute(update(Model).where(Model.id == model_id, Model.status == "running",
+    check_update(ModelStatus, [ModelStatus.RUNNING], values)
+    result = session.execute(update(Model).where(Model.id == model_id, Model.status == ModelStatus.RUNNING,
                                                  Model.lease_token == lease_token)
                              .values(updated_at=utcnow(), **values))
     return result.rowcount == 1
@@ -64,6 +68,7 @@ def update_with_lease(session: Session, model_id: str, lease_token: str, /, **va
 
 def update_status(session: Session, model_id: str, *, expected_status: str, **values: Any) -> bool:
     """Write ``values`` only while the model is in ``expected_status`` (used by the claim's give-up path)."""
+    check_update(ModelStatus, [expected_status], values)
     result = session.execute(update(Model).where(Model.id == model_id, Model.status == expected_status)
                              .values(updated_at=utcnow(), **values))
     return result.rowcount == 1
@@ -71,7 +76,8 @@ def update_status(session: Session, model_id: str, *, expected_status: str, **va
 
 def requeue_if_stale(session: Session, model_id: str, *, stale_before: datetime, **values: Any) -> bool:
     """Move a running model whose heartbeat is older than ``stale_before`` (guard against a late heartbeat)."""
-    result = session.execute(update(Model).where(Model.id == model_id, Model.status == "running",
+    check_update(ModelStatus, [ModelStatus.RUNNING], values)
+    result = session.execute(update(Model).where(Model.id == model_id, Model.status == ModelStatus.RUNNING,
                                                  Model.heartbeat_at < stale_before)
                              .values(updated_at=utcnow(), **values))
     return result.rowcount == 1

@@ -8,6 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import statuses
+
+DatasetStatus = Literal[statuses.values(statuses.DatasetStatus)]
+
 
 class ClassCount(BaseModel):
     name: str
@@ -31,7 +35,7 @@ class DatasetRead(BaseModel):
 
     id: str
     name: str
-    status: Literal["processing", "ready", "failed"]
+    status: DatasetStatus
     num_images: int | None
     classes: list[ClassCount] | None
     image: ImageShape | None

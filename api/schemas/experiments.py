@@ -7,14 +7,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import statuses
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_LATENCY_MS, MAX_PARAMS, MAX_TRIALS, Text
+from nas_core.pruning import PRUNERS
+from nas_core.strategies import STRATEGIES
 
 # Request bodies are strict: JSON true is no 1, "2" is no 2 and 1.0 is no seed (an integer still is a number), and
 # NaN / Infinity are refused. Every number is bounded above, so whatever is stored can be rendered again.
 STRICT_REQUEST = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-ExperimentStatus = Literal["queued", "running", "canceling", "canceled", "succeeded", "failed"]
-TrialStatus = Literal["pending", "running", "succeeded", "pruned", "stopped", "failed", "canceled"]
+# Names the API accepts and returns, derived from the service's status vocabularies and the engine's registries.
+ExperimentStatus = Literal[statuses.values(statuses.ExperimentStatus)]
+TrialStatus = Literal[statuses.values(statuses.TrialStatus)]
+StrategyName = Literal[STRATEGIES]
+PrunerKind = Literal[PRUNERS]
 
 
 class Budget(BaseModel):
@@ -60,8 +66,8 @@ class Pruner(BaseModel):
     # The other settings are checked by name, type and range against the pruner kind (nas_core.pruning).
     model_config = ConfigDict(extra="allow", strict=True)
 
-    kind: Literal["asha", "median", "none"] = Field(default="asha", description="Multi-fidelity pruning of "
-                                                    "trials whose curves fall behind earlier ones.")
+    kind: PrunerKind = Field(default="asha", description="Multi-fidelity pruning of trials whose curves fall "
+                             "behind earlier ones.")
 
 
 class ExperimentCreate(BaseModel):
@@ -69,7 +75,7 @@ class ExperimentCreate(BaseModel):
 
     dataset_id: Text
     name: Text | None = Field(default=None, max_length=200)
-    strategy: Literal["tpe", "evolution", "random"] = "evolution"
+    strategy: StrategyName = "evolution"
     strategy_settings: dict[str, Any] = Field(default_factory=dict, description="Overrides of the strategy's "
                                               "defaults, e.g. {\"population_size\": 20} for evolution or "
                                               "{\"refine_fraction\": 0} for tpe; an unknown name or a wrong type "

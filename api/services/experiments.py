@@ -27,9 +27,8 @@ from api.services import search, trial_documents
 from api.services.revision_cache import RevisionCache
 from api.services.trial_documents import TrialVersion
 from api.settings import Settings
+from api.statuses import FINISHED_EXPERIMENT_STATUSES
 from nas_core.environment import package_versions
-
-FINISHED = ("succeeded", "failed", "canceled")
 
 
 def _dataset_in_use(session: Session, dataset: Dataset) -> str | None:
@@ -233,7 +232,8 @@ def stop_trial(*, session: Session, project: Project, experiment_id: str, number
     if trial is None:
         raise NotFound("trial")
     if experiment.status not in ("queued", "running"):
-        raise Conflict("experiment-finished" if experiment.status in FINISHED else "experiment-canceling",
+        finished = experiment.status in FINISHED_EXPERIMENT_STATUSES
+        raise Conflict("experiment-finished" if finished else "experiment-canceling",
                        f"experiment {experiment.id} is {experiment.status}; its trials are no longer running")
     if trial.status not in ("pending", "running"):
         raise Conflict("trial-finished", f"trial {trial.number} already ended {trial.status}")

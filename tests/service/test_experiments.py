@@ -394,6 +394,7 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
         assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         (first,) = experiments_repository.all_trials(session, experiment.id)
         assert first.arch["train"]["hflip"] is False and first.arch["train"]["vflip"] is False
+        first.status = "running"  # a worker claims it, then it finishes
         first.status, first.val_balanced_accuracy = "succeeded", 0.9
         first.val_mirrored_balanced_accuracy, first.val_upside_down_balanced_accuracy = mirrored, upside_down
         session.flush()
