@@ -71,6 +71,22 @@ def keys_create(project: str = typer.Option(..., "--project",
     typer.echo(created.key)
 
 
+@keys_app.command("list")
+def keys_list(project: str | None = typer.Option(None, "--project", help="Only this project's keys.")) -> None:
+    """List API keys: id, project, prefix, created, last used (to the minute), revoked. Keys themselves are never
+    stored, so never shown."""
+    from api.runtime import get_runtime
+    from api.services.keys import list_api_keys
+
+    _settings()
+    with get_runtime().unit_of_work() as session:
+        keys = list_api_keys(session=session, project_name=project)
+    typer.echo("key id\tproject\tprefix\tcreated\tlast used\trevoked")
+    for key in keys:
+        typer.echo("\t".join((key.key_id, key.project_name, key.prefix, key.created_at, key.last_used_at or "-",
+                              key.revoked_at or "-")))
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id printed by `nas keys create`.")) -> None:
     """Revoke an API key; requests with it get 401 from now on."""

@@ -24,3 +24,11 @@ def get_api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:
 
 def get_api_key(session: Session, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
+
+
+def api_keys(session: Session, *, project_name: str | None = None) -> list[ApiKey]:
+    """Every key with its project (of one project when named), oldest first."""
+    query = select(ApiKey).options(joinedload(ApiKey.project)).order_by(ApiKey.created_at, ApiKey.id)
+    if project_name is not None:
+        query = query.join(Project).where(Project.name == project_name)
+    return list(session.scalars(query))

@@ -50,6 +50,28 @@ def authenticate(*, session: Session, key: str) -> Project:
     return api_key.project
 
 
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown of a key: never the key or its hash."""
+
+    key_id: str
+    project_name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+def list_api_keys(*, session: Session, project_name: str | None = None) -> list[KeyInfo]:
+    """Every key (of ``project_name`` when given), oldest first, as :class:`KeyInfo`."""
+    def iso(value) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return [KeyInfo(key_id=key.id, project_name=key.project.name, prefix=key.prefix, created_at=iso(key.created_at),
+                    last_used_at=iso(key.last_used_at), revoked_at=iso(key.revoked_at))
+            for key in repository.api_keys(session, project_name=project_name)]
+
+
 def revoke_api_key(*, session: Session, key_id: str) -> None:
     api_key = repository.get_api_key(session, key_id)
     if api_key is not None and api_key.revoked_at is None:

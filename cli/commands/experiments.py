@@ -22,18 +22,28 @@ app = typer.Typer(help="Run and follow architecture searches.", no_args_is_help=
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
-def parse_space(value: str | None) -> dict[str, Any]:
-    """``--space``: inline JSON, or ``@path`` to a JSON file."""
+def parse_object(value: str | None, option: str, what: str) -> dict[str, Any]:
+    """A JSON-object option (``--space``, ``--strategy-settings``, ``--pruner``): inline JSON, or ``@path`` to a
+    JSON file; empty when not given."""
     if not value:
         return {}
     try:
         text = Path(value[1:]).read_text() if value.startswith("@") else value
-        space = json.loads(text)
+        parsed = json.loads(text)
     except (OSError, ValueError) as error:
-        raise ClientError(f"--space: {error}") from None
-    if not isinstance(space, dict):
-        raise ClientError("--space: expected a JSON object of search-space overrides")
-    return space
+        raise ClientError(f"{option}: {error}") from None
+    if not isinstance(parsed, dict):
+        raise ClientError(f"{option}: expected a JSON object of {what}")
+    return parsed
+
+
+def parse_pruner(value: str | None) -> dict[str, Any] | None:
+    """``--pruner``: a kind (``asha``, ``median``, ``none``) or a JSON object of its settings (inline or @file)."""
+    if not value:
+        return None
+    if value.startswith(("{", "@")):
+        return parse_object(value, "--pruner", "pruner settings")
+    return {"kind": value}
 
 
 def trials_table(experiment: dict, trials: list[dict]) -> Table:
@@ -93,6 +103,10 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
            max_params: Annotated[int | None, typer.Option(help="Constraint: at most this many parameters.")] = None,
            max_latency_ms: Annotated[float | None, typer.Option(help="Constraint: CPU latency per image.")] = None,
            space: Annotated[str | None, typer.Option(help="Search-space overrides: JSON, or @file.json.")] = None,
+           strategy_settings: Annotated[str | None, typer.Option(
+               help="Overrides of the strategy's settings: JSON, or @file.json.")] = None,
+           pruner: Annotated[str | None, typer.Option(
+               help="Pruner kind (asha, median, none), or its settings as JSON / @file.json.")] = None,
            seed: Annotated[int | None, typer.Option(min=0)] = None,
            name: Annotated[str | None, typer.Option()] = None,
            auto_model: Annotated[bool, typer.Option("--auto-model/--no-auto-model",
@@ -107,7 +121,11 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
     constraints = given(("max_params", max_params), ("max_latency_ms", max_latency_ms), ("max_mflops", max_mflops))
     body: dict[str, Any] = {"dataset_id": dataset, "auto_model": auto_model, "budget": budget,
                             "objective": {"constraints": constraints, **given(("metric", metric))},
-                            "search_space": parse_space(space)}
+                            "search_space": parse_object(space, "--space", "search-space overrides"),
+                            "strategy_settings": parse_object(strategy_settings, "--strategy-settings",
+                                                              "strategy settings")}
+    if (pruner_body := parse_pruner(pruner)) is not None:
+        body["pruner"] = pruner_body
     body.update(given(("strategy", strategy and strategy.value), ("concurrency", concurrency), ("seed", seed),
                       ("name", name)))
     experiment = call(create_experiment, client=connect(url, api_key), body=ExperimentCreate.from_dict(body))

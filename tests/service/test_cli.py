@@ -1,5 +1,5 @@
-"""The ``nas`` console script: keys create/revoke (on the in-process service's database), and ``nas serve`` start-up
-and clean stop (real processes, so marked ``stack``)."""
+"""The ``nas`` console script: keys create/list/revoke (on the in-process service's database), and ``nas serve``
+start-up and clean stop (real processes, so marked ``stack``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def test_keys_create_prints_a_working_key_last_and_revoke_disables_it(app_servic
         subprocess.run([str(BIN / "nas"), "keys", "revoke", key_id], cwd=ROOT, env=app_service.env, check=True,
                        capture_output=True)
         assert http.get("/v1/datasets").status_code == 401
+    listed = subprocess.run([str(BIN / "nas"), "keys", "list", "--project", "cli-project"], cwd=ROOT,
+                            env=app_service.env, capture_output=True, text=True, check=True).stdout.splitlines()
+    rows = [line.split("\t") for line in listed[1:]]
+    assert listed[0].startswith("key id\tproject") and [row[0] for row in rows] == [key_id]
+    assert rows[0][1] == "cli-project" and key.startswith(rows[0][2]) and rows[0][5] != "-"  # revoked
+    assert key not in "\n".join(listed)  # the key itself is never shown
 
 
 def _embedded_env(tmp_path) -> dict[str, str]:

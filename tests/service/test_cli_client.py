@@ -42,8 +42,9 @@ def test_upload_search_watch_leaderboard_model_download(stack, api_key, tmp_path
     assert listed.returncode == 0 and dataset_id in listed.stdout and "ready" in listed.stdout, listed.stdout
 
     experiment_id = ok(nas(stack, api_key.key, "experiments", "create", "--dataset", dataset_id, "--strategy",
-                           "random", "--max-trials", "2", "--epochs", "1", "--space", json.dumps(TINY_SPACE),
-                           "--seed", "3", "--no-auto-model"))
+                           "evolution", "--max-trials", "2", "--epochs", "1", "--space", json.dumps(TINY_SPACE),
+                           "--seed", "3", "--no-auto-model", "--pruner", "median",
+                           "--strategy-settings", '{"population_size": 4, "sample_size": 2}'))
     watched = nas(stack, api_key.key, "experiments", "watch", experiment_id, "--interval", "0.3")
     assert watched.returncode == 0, watched.stdout + watched.stderr
     assert "succeeded" in watched.stdout and "2/2 trials" in watched.stdout
@@ -52,6 +53,8 @@ def test_upload_search_watch_leaderboard_model_download(stack, api_key, tmp_path
         experiment = http.get(f"/v1/experiments/{experiment_id}").json()
         assert experiment["status"] == "succeeded" and experiment["auto_model"] is False
         assert experiment["budget"]["max_trials"] == 2 and experiment["search_space"] == TINY_SPACE
+        assert experiment["pruner"]["kind"] == "median"
+        assert experiment["strategy_settings"] == {"population_size": 4, "sample_size": 2}
         best = experiment["best"]
     board = nas(stack, api_key.key, "experiments", "leaderboard", experiment_id, "--limit", "5")
     assert board.returncode == 0 and best["trial_id"] in board.stdout, board.stdout + board.stderr
@@ -75,6 +78,8 @@ def test_errors_are_one_red_line_and_exit_1(stack, api_key):
         (nas(stack, api_key.key, "experiments", "create", "--dataset", "0" * 32, "--strategy", "tpe",
              "--max-trials", "1", "--epochs", "1", "--max-minutes", "-1"),
          "error: 422 validation-error: the request is not valid (body.budget.max_minutes: "),
+        (nas(stack, api_key.key, "experiments", "create", "--dataset", "0" * 32, "--strategy-settings", "[1]"),
+         "error: --strategy-settings: expected a JSON object of strategy settings"),
         (nas(stack, api_key.key, "models", "download", "0" * 32), "error: 404 not-found: model not found"),
         (nas(stack, api_key.key, "datasets", "list", url=f"http://127.0.0.1:{free_port()}"), "error: cannot reach"),
     ]
