@@ -71,9 +71,17 @@ export async function renderExperiment(root, page, experimentId) {
   $("actions").addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
+    let body;
+    if (button.dataset.action === "extend") {
+      // A finished search continues only with a larger budget: the new total of trials (those run count).
+      const asked = window.prompt("Run the search on to how many trials in all?", String(state.experiment.budget.max_trials + 10));
+      const total = Number.parseInt(asked ?? "", 10);
+      if (!Number.isFinite(total)) return;
+      body = { max_trials: total };
+    }
     button.disabled = true;
     try {
-      state.experiment = await post(`${base}/${button.dataset.action}`);
+      state.experiment = await post(`${base}/${button.dataset.action === "extend" ? "resume" : button.dataset.action}`, body);
       announce(`Experiment ${state.experiment.name} is ${state.experiment.status}.`);
       drawHeader();
       if (ACTIVE_EXPERIMENT.has(state.experiment.status)) startPolling();
@@ -102,7 +110,8 @@ export async function renderExperiment(root, page, experimentId) {
       </dl>${e.detail ? `<p class="muted" data-testid="experiment-detail">${esc(e.detail)}</p>` : ""}`);
     $("actions").innerHTML = `
       <button type="button" data-action="cancel" data-testid="cancel-button" ${["queued", "running"].includes(e.status) ? "" : "disabled"}>Cancel search</button>
-      <button type="button" data-action="resume" data-testid="resume-button" class="secondary" ${["canceled", "failed"].includes(e.status) ? "" : "disabled"}>Resume</button>`;
+      <button type="button" data-action="resume" data-testid="resume-button" class="secondary" ${["canceled", "failed"].includes(e.status) ? "" : "disabled"}>Resume</button>
+      <button type="button" data-action="extend" data-testid="extend-button" class="secondary" ${e.status === "succeeded" ? "" : "disabled"}>Extend…</button>`;
   }
 
   function sortedTrials() {
