@@ -61,9 +61,10 @@ def classification_report(true_labels: Sequence[int] | torch.Tensor, predicted_l
                                 count=count)
 
 
-def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int, repeats: int = 50,
+def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int, batch: int = 1, repeats: int = 50,
                     warmup: int = 5) -> float:
-    """Median milliseconds of one onnxruntime CPU run on a batch of 1 (one thread, so runs are comparable)."""
+    """Median milliseconds of one onnxruntime CPU run on a batch of ``batch`` images (one thread, so runs are
+    comparable)."""
     import onnxruntime  # imported here: only artifact checks need it
 
     options = onnxruntime.SessionOptions()
@@ -71,7 +72,7 @@ def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int,
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    x = np.zeros((1, channels, height, width), dtype=np.float32)
+    x = np.zeros((batch, channels, height, width), dtype=np.float32)
     timings = []
     for index in range(warmup + max(1, repeats)):
         start = time.perf_counter()

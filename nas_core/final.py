@@ -13,6 +13,10 @@ caller's business (the models service: object store, leases, heartbeats).
 Testing runs in float32 on the CPU, the computation the exported files are compared against, so the ONNX file
 reproduces the reported accuracy exactly (not a bf16 GPU variant of it). Every test image is run through the ONNX
 file (same argmax, logits within ``atol``); the ``torch.export`` program is checked on the first chunk.
+
+Last, the verified ONNX file is quantized to int8 (:mod:`nas_core.quantize`, calibrated on a seeded sample of the
+train split) and both files are measured side by side on the test split; a failed quantization is reported, not
+raised.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from nas_core.evaluation import ClassificationReport, classification_report, onn
 from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
 from nas_core.mirror import MirrorAverage, MirrorScores, mirror_helps, mirror_scores
+from nas_core.quantize import QuantizationReport, calibration_indices, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
 from nas_core.trainer import TrainData, normalize, train
@@ -57,13 +62,15 @@ class FinalModel:
     warm_started: bool  # trained on from ``initial_state`` rather than from the seed's random weights
     test_time_mirror: bool  # the exported graph averages the logits of the image and its mirror image
     mirror: MirrorScores | None  # the winning trial's weights on the validation split: the evidence for the above
+    int8: QuantizationReport | None = None  # the int8 file and its figures next to float32's; None: not asked for
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
                       onnx_path: Path, pt2_path: Path, initial_state: dict | None = None, latency_repeats: int = 50,
                       max_latency_ms: float | None = None, allow_mirror: bool = True,
                       should_stop: Callable[[], bool] | None = None,
-                      checkpoint: Callable[[], None] | None = None) -> FinalModel:
+                      checkpoint: Callable[[], None] | None = None, int8_onnx_path: Path | None = None,
+                      int8_max_accuracy_drop: float = 0.01) -> FinalModel:
     """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
     stays unseen), test it, export it to ``onnx_path`` and (``torch.export``) ``pt2_path`` and verify both.
 
@@ -71,7 +78,9 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     state is logged and ignored: training starts from the seed's weights). ``should_stop`` ends training early
     (the trainer raises ``TrialCanceled``); ``checkpoint`` is called between the stages and may raise to abandon
     the job. ``allow_mirror`` False never exports test-time mirroring; ``max_latency_ms`` bounds the exported
-    graph's latency where mirroring would double it (see the module docstring).
+    graph's latency where mirroring would double it (see the module docstring). ``int8_onnx_path``: where the
+    int8 quantization of the verified ONNX file goes (None: none is made); one whose test accuracy is more than
+    ``int8_max_accuracy_drop`` below float32's is kept but flagged in the report.
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -117,12 +126,20 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     example = test_inputs[:2] if len(test_inputs) else torch.zeros(2, data.channels, height, width)
     pt2_path = export_pt2(exported, example, pt2_path)
     pt2_diff = verify_pt2(pt2_path, exported, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
+    int8 = None
+    if int8_onnx_path is not None:
+        sample = calibration_indices(len(data.train_x), seed=seed)
+        images = data.train_x[sample.to(data.train_x.device)].cpu()  # preprocessed as the test images are
+        calibration = normalize(resize_images(images, (height, width)), data.mean, data.std)
+        int8 = quantize_onnx(onnx_path, int8_onnx_path, calibration_inputs=calibration, test_inputs=test_inputs,
+                             test_labels=data.test_y.cpu(), max_accuracy_drop=int8_max_accuracy_drop,
+                             latency_repeats=latency_repeats)
     checkpoint()
     return FinalModel(report=report, params=count_params(exported),
                       flops=count_flops(exported, (data.channels, height, width)), latency_ms=latency_ms,
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
                       onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
-                      test_time_mirror=test_time_mirror, mirror=mirror)
+                      test_time_mirror=test_time_mirror, mirror=mirror, int8=int8)
 
 
 def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:

@@ -22,9 +22,28 @@ class ModelCreate(BaseModel):
 
 
 class ArtifactRead(BaseModel):
-    format: Literal["onnx", "pt2", "preprocessing", "card"]
+    format: Literal["onnx", "onnx_int8", "pt2", "preprocessing", "card"]
     size: int
     sha256: str
+
+
+class RuntimeFigures(BaseModel):
+    test_accuracy: float = Field(description="On the held-out test split, run in onnxruntime.")
+    size_bytes: int
+    latency_ms_batch_1: float = Field(description="onnxruntime on the CPU, one thread, median ms per batch of 1.")
+    latency_ms_batch_32: float = Field(description="The same per batch of 32 images.")
+
+
+class Int8Read(BaseModel):
+    fp32: RuntimeFigures = Field(description="model.onnx, measured next to the int8 file.")
+    int8: RuntimeFigures | None = Field(description="model.int8.onnx; null when quantization failed.")
+    accuracy_change: float | None = Field(description="int8 minus float32 test accuracy.")
+    agreement: float | None = Field(description="Fraction of test images on which int8 and float32 predict the "
+                                    "same class.")
+    calibration_images: int = Field(description="Train images that set the int8 activation ranges.")
+    max_accuracy_drop: float = Field(description="The loss past which the int8 file is flagged.")
+    flagged: bool = Field(description="int8 loses more than max_accuracy_drop: kept, but not a replacement.")
+    reason: str | None = Field(description="Why it is flagged, or why quantization failed.")
 
 
 class ClassMetrics(BaseModel):
@@ -58,6 +77,9 @@ class ModelRead(BaseModel):
                                           "latency constraint allows twice the inference cost); test_accuracy, "
                                           "flops and latency_ms are those of the exported graph. Null until the "
                                           "model is built.")
+    int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
+                                  "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
+                                  "test split; null until the model is built (and for models built before int8).")
     confusion_matrix: list[list[int]] | None
     params: int | None
     flops: int | None
@@ -78,7 +100,8 @@ class ModelRead(BaseModel):
         metrics = value.metrics or {}
         fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
         return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
-                "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror")}
+                "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror"),
+                "int8": metrics.get("int8")}
 
 
 class ModelList(BaseModel):

@@ -54,6 +54,7 @@ class ArtifactFile:
 
 ARTIFACT_FILES = {
     "onnx": ArtifactFile("model.onnx", "application/octet-stream"),
+    "onnx_int8": ArtifactFile("model.int8.onnx", "application/octet-stream"),
     "pt2": ArtifactFile("model.pt2", "application/octet-stream"),
     "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
     "card": ArtifactFile("card.json", "application/json"),
@@ -66,8 +67,9 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
     return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
 
 
-# Export, verification and upload after the last epoch, on top of the epochs (seconds; measured ~5-15 s on a CPU).
-MODEL_OVERHEAD_S = 15.0
+# Export, verification, int8 quantization and upload after the last epoch, on top of the epochs (seconds; measured
+# ~5-20 s on a CPU).
+MODEL_OVERHEAD_S = 20.0
 # With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes. It
 # continues from the winner's weights, so its minutes go to the one network that is handed back: at equal total time
 # a search of a few minutes on scenes (bench.budget) gave its winner 2/5 of the machine at a share of 0.5.
@@ -488,21 +490,25 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   initial_state=_trial_weights(store, claim),
                                   latency_repeats=settings.model_latency_repeats,
                                   max_latency_ms=claim.max_latency_ms,
-                                  should_stop=heartbeat.should_stop, checkpoint=heartbeat.check)
+                                  should_stop=heartbeat.should_stop, checkpoint=heartbeat.check,
+                                  int8_onnx_path=folder / ARTIFACT_FILES["onnx_int8"].filename,
+                                  int8_max_accuracy_drop=settings.int8_max_accuracy_drop)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
                    "device": str(device), "warm_started": built.warm_started,
                    "test_time_mirror": built.test_time_mirror,
-                   "mirror_validation": asdict(built.mirror) if built.mirror is not None else None}
+                   "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
+                   "int8": built.int8.to_dict() if built.int8 is not None else None}
         preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=built.height,
                                            width=built.width, mean=data.mean, std=data.std)
         card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=built.params,
                      flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
         _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
         _write_json(folder / ARTIFACT_FILES["card"].filename, card)
+        # every format but onnx_int8 is always there (a failed quantization is reported in metrics["int8"])
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
-                     for format, file in ARTIFACT_FILES.items()]
+                     for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
     return {"test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix, "metrics": metrics,
             "params": built.params, "flops": built.flops, "latency_ms": built.latency_ms, "artifacts": artifacts}
 
@@ -542,7 +548,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: i
                     "test_time_mirror": metrics["test_time_mirror"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
-                    "pt2_max_abs_diff": metrics["pt2_max_abs_diff"]},
+                    "pt2_max_abs_diff": metrics["pt2_max_abs_diff"], "int8": metrics["int8"]},
         "confusion_matrix": report.confusion_matrix,
         "packages": package_versions(),
         "created_at": utcnow().isoformat(),

@@ -5,7 +5,7 @@ import { ApiError, download, get, getAll, postFiles } from "./api.js";
 import { announce, badge, esc, fmtNumber, ms, patch, pct, poll, when } from "./ui.js";
 
 const ACTIVE_MODEL = new Set(["queued", "running"]);
-const FILENAMES = { onnx: "model.onnx", pt2: "model.pt2", preprocessing: "preprocessing.json", card: "card.json" };
+const FILENAMES = { onnx: "model.onnx", onnx_int8: "model.int8.onnx", pt2: "model.pt2", preprocessing: "preprocessing.json", card: "card.json" };
 
 export async function renderModels(root, page) {
   root.innerHTML = `<section aria-labelledby="models-title"><h2 id="models-title">Models</h2>

@@ -24,12 +24,14 @@ app = typer.Typer(help="Final models: retrain the winner, test, export, download
 
 class ArtifactFormat(str, Enum):
     onnx = "onnx"
+    onnx_int8 = "onnx_int8"
     pt2 = "pt2"
     preprocessing = "preprocessing"
     card = "card"
 
 
-FILE_NAMES = {"onnx": "model.onnx", "pt2": "model.pt2", "preprocessing": "preprocessing.json", "card": "card.json"}
+FILE_NAMES = {"onnx": "model.onnx", "onnx_int8": "model.int8.onnx", "pt2": "model.pt2",
+              "preprocessing": "preprocessing.json", "card": "card.json"}
 
 
 def describe(model: dict) -> str:
@@ -117,8 +119,8 @@ def show(model_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
 def download(model_id: str,
              format: Annotated[ArtifactFormat, typer.Option("--format", help="Which artifact.")] = ArtifactFormat.onnx,
              output: Annotated[Path | None, typer.Option("--output", "-o", help="File or directory to write "
-                                                         "(default: model.onnx, model.pt2, preprocessing.json or "
-                                                         "card.json here).")] = None,
+                                                         "(default: model.onnx, model.int8.onnx, model.pt2, "
+                                                         "preprocessing.json or card.json here).")] = None,
              wait: Annotated[bool, typer.Option("--wait", help="Wait until the model is ready first.")] = False,
              timeout: Annotated[float | None, typer.Option(help="Give up waiting after this many seconds.")] = None,
              url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:

@@ -32,6 +32,7 @@ from .health import Health
 from .health_checks import HealthChecks
 from .image_prediction import ImagePrediction
 from .image_shape import ImageShape
+from .int_8_read import Int8Read
 from .leaderboard import Leaderboard
 from .list_experiments_status_type_0 import ListExperimentsStatusType0
 from .list_trials_status_type_0 import ListTrialsStatusType0
@@ -53,6 +54,7 @@ from .ranked_trial import RankedTrial
 from .ranked_trial_arch import RankedTrialArch
 from .ranked_trial_decisions import RankedTrialDecisions
 from .ranked_trial_status import RankedTrialStatus
+from .runtime_figures import RuntimeFigures
 from .screened import Screened
 from .screened_by_reason import ScreenedByReason
 from .screened_smallest import ScreenedSmallest
@@ -108,6 +110,7 @@ __all__ = (
     "HealthChecks",
     "ImagePrediction",
     "ImageShape",
+    "Int8Read",
     "Leaderboard",
     "ListExperimentsStatusType0",
     "ListTrialsStatusType0",
@@ -129,6 +132,7 @@ __all__ = (
     "RankedTrialArch",
     "RankedTrialDecisions",
     "RankedTrialStatus",
+    "RuntimeFigures",
     "Screened",
     "ScreenedByReason",
     "ScreenedSmallest",

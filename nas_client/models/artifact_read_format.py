@@ -4,6 +4,7 @@ from enum import StrEnum
 class ArtifactReadFormat(StrEnum):
     CARD = "card"
     ONNX = "onnx"
+    ONNX_INT8 = "onnx_int8"
     PREPROCESSING = "preprocessing"
     PT2 = "pt2"
 

@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.artifact_read import ArtifactRead
     from ..models.class_metrics import ClassMetrics
+    from ..models.int_8_read import Int8Read
 
 
 T = TypeVar("T", bound="ModelRead")
@@ -43,6 +44,9 @@ class ModelRead:
         updated_at (datetime.datetime):
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
+        int8 (Int8Read | None | Unset): The onnx_int8 artifact (static post-training quantization of model.onnx, QDQ,
+            per-channel weights) next to float32 on the test split; null until the model is built (and for models built
+            before int8).
         test_time_mirror (bool | None | Unset): Whether the exported graph averages the logits of each image and its
             mirror image (chosen when that lowered the winning trial's validation loss without losing accuracy, and the
             latency constraint allows twice the inference cost); test_accuracy, flops and latency_ms are those of the
@@ -71,11 +75,14 @@ class ModelRead:
     trial_id: str
     updated_at: datetime.datetime
     estimated_seconds: float | None | Unset = UNSET
+    int8: Int8Read | None | Unset = UNSET
     test_time_mirror: bool | None | Unset = UNSET
     warm_started: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.int_8_read import Int8Read
+
         artifacts = []
         for artifacts_item_data in self.artifacts:
             artifacts_item = artifacts_item_data.to_dict()
@@ -150,6 +157,14 @@ class ModelRead:
         else:
             estimated_seconds = self.estimated_seconds
 
+        int8: dict[str, Any] | None | Unset
+        if isinstance(self.int8, Unset):
+            int8 = UNSET
+        elif isinstance(self.int8, Int8Read):
+            int8 = self.int8.to_dict()
+        else:
+            int8 = self.int8
+
         test_time_mirror: bool | None | Unset
         if isinstance(self.test_time_mirror, Unset):
             test_time_mirror = UNSET
@@ -189,6 +204,8 @@ class ModelRead:
         )
         if estimated_seconds is not UNSET:
             field_dict["estimated_seconds"] = estimated_seconds
+        if int8 is not UNSET:
+            field_dict["int8"] = int8
         if test_time_mirror is not UNSET:
             field_dict["test_time_mirror"] = test_time_mirror
         if warm_started is not UNSET:
@@ -200,6 +217,7 @@ class ModelRead:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.artifact_read import ArtifactRead
         from ..models.class_metrics import ClassMetrics
+        from ..models.int_8_read import Int8Read
 
         d = dict(src_dict)
         artifacts = []
@@ -337,6 +355,23 @@ class ModelRead:
 
         estimated_seconds = _parse_estimated_seconds(d.pop("estimated_seconds", UNSET))
 
+        def _parse_int8(data: object) -> Int8Read | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                int8_type_0 = Int8Read.from_dict(data)
+
+                return int8_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Int8Read | None | Unset, data)
+
+        int8 = _parse_int8(d.pop("int8", UNSET))
+
         def _parse_test_time_mirror(data: object) -> bool | None | Unset:
             if data is None:
                 return data
@@ -376,6 +411,7 @@ class ModelRead:
             trial_id=trial_id,
             updated_at=updated_at,
             estimated_seconds=estimated_seconds,
+            int8=int8,
             test_time_mirror=test_time_mirror,
             warm_started=warm_started,
         )

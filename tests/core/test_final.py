@@ -40,8 +40,8 @@ def test_the_final_model_is_trained_on_from_the_winner_tested_exported_and_verif
     checks = []
     built = build_final_model(CANDIDATE, splits, epochs=3, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
                               pt2_path=tmp_path / "m.pt2", initial_state=donor.state_dict(), latency_repeats=3,
-                              checkpoint=lambda: checks.append(True))
-    assert built.warm_started and checks == [True, True]  # after training, after exporting
+                              checkpoint=lambda: checks.append(True), int8_onnx_path=tmp_path / "m.int8.onnx")
+    assert built.warm_started and checks == [True, True]  # after training, after exporting and quantizing
     assert built.report.count == 20 and built.report.accuracy == 1.0  # stripes are easy; the test split is scored
     assert built.onnx_path.exists() and built.pt2_path.exists()
     assert built.onnx_max_abs_diff <= 1e-4 and built.pt2_max_abs_diff <= 1e-4
@@ -53,6 +53,16 @@ def test_the_final_model_is_trained_on_from_the_winner_tested_exported_and_verif
     inputs = normalize(splits.test_x, splits.mean, splits.std).numpy()
     logits = session.run(None, {session.get_inputs()[0].name: inputs})[0]
     assert (logits.argmax(1) == splits.test_y.numpy()).mean() == built.report.accuracy
+    # the int8 file of the verified ONNX file, calibrated on the train split, measured next to it on the test split
+    int8 = built.int8
+    assert int8.path == tmp_path / "m.int8.onnx" and int8.path.exists() and int8.int8 is not None, int8.reason
+    assert int8.calibration_images == len(splits.train_x) and int8.max_accuracy_drop == 0.01
+    assert int8.fp32.test_accuracy == built.report.accuracy and int8.fp32.size_bytes == built.onnx_path.stat().st_size
+    quantized = onnxruntime.InferenceSession(str(int8.path), providers=["CPUExecutionProvider"])
+    int8_predicted = quantized.run(None, {"input": inputs})[0].argmax(1)
+    assert int8.int8.test_accuracy == (int8_predicted == splits.test_y.numpy()).mean()
+    assert int8.agreement == (int8_predicted == logits.argmax(1)).mean()
+    assert int8.flagged == (built.report.accuracy - int8.int8.test_accuracy > 0.01)
 
 
 def test_an_ill_fitting_state_is_ignored_and_a_raising_checkpoint_abandons_the_job_before_any_file(

@@ -107,7 +107,7 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
     assert model["status"] == "ready", model["detail"]
     assert model["epochs"] == 3 and model["attempts"] == 1 and model["params"] > 0 and model["flops"] > 0
     assert model["latency_ms"] > 0 and sorted(a["format"] for a in model["artifacts"]) == [
-        "card", "onnx", "preprocessing", "pt2"]
+        "card", "onnx", "onnx_int8", "preprocessing", "pt2"]
     assert "object" not in model["artifacts"][0]  # storage keys stay server-side
     listed = client.get(f"/v1/experiments/{experiment_id}/models").json()
     assert listed["total"] == 1 and listed["data"][0]["id"] == model["id"]
@@ -175,7 +175,29 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert created["trial_id"] == leader
     assert created["estimated_seconds"] == pytest.approx(4 * epoch_s + service.MODEL_OVERHEAD_S)
     app_service.drain()
-    assert wait_for_model(app_client, created["id"])["warm_started"] is True
+    model = wait_for_model(app_client, created["id"])
+    assert model["status"] == "ready" and model["warm_started"] is True
+    # the int8 ONNX file: its own artifact, downloadable, measured next to float32 on the test split
+    artifacts = {artifact["format"]: artifact for artifact in model["artifacts"]}
+    assert sorted(artifacts) == sorted(service.ARTIFACT_FILES), model["int8"]
+    files = {}
+    for format in ("onnx", "onnx_int8", "card"):
+        response = app_client.get(f"/v1/models/{model['id']}/artifacts/{format}")
+        assert response.status_code == 200 and len(response.content) == artifacts[format]["size"]
+        assert hashlib.sha256(response.content).hexdigest() == artifacts[format]["sha256"]
+        files[format] = response.content
+    assert response.headers["content-disposition"] == 'attachment; filename="card.json"'
+    int8 = model["int8"]
+    assert int8["fp32"]["size_bytes"] == artifacts["onnx"]["size"] and int8["fp32"]["test_accuracy"] == \
+        model["test_accuracy"]
+    assert int8["int8"]["size_bytes"] == artifacts["onnx_int8"]["size"] and (int8["reason"] is None) != int8["flagged"]
+    assert int8["accuracy_change"] == pytest.approx(int8["int8"]["test_accuracy"] - model["test_accuracy"])
+    assert 0 <= int8["agreement"] <= 1 and int8["calibration_images"] == splits["train"]
+    assert int8["int8"]["latency_ms_batch_1"] > 0 and int8["max_accuracy_drop"] == 0.01
+    assert json.loads(files["card"])["metrics"]["int8"] == int8
+    session = onnxruntime.InferenceSession(files["onnx_int8"], providers=["CPUExecutionProvider"])
+    size = dataset_row["image"]["height"]
+    assert session.run(["logits"], {"input": np.zeros((2, 3, size, size), np.float32)})[0].shape == (2, len(CLASSES))
     # no weights were kept for the other trial: it trains from scratch
     scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
     app_service.drain()
