@@ -110,6 +110,7 @@ def test_references_train_with_flips_once_the_data_is_found_symmetric():
     assert no_flips.reference_points(mirror_symmetric=True, orientation_free=True) == no_flips.reference_points()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit, mirrored", [(None, True), (1e-6, False)])
 def test_the_final_model_exports_test_time_mirroring_unless_the_latency_limit_forbids_it(
         splits, tmp_path, monkeypatch, limit, mirrored):  # noqa: F811
@@ -130,6 +131,7 @@ def test_the_final_model_exports_test_time_mirroring_unless_the_latency_limit_fo
         np.testing.assert_allclose(session.run(None, {name: inputs.flip(-1).numpy()})[0], logits, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_no_mirroring_without_the_winners_weights_or_when_not_allowed(splits, tmp_path):  # noqa: F811
     built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
                               pt2_path=tmp_path / "m.pt2", latency_repeats=3)
