@@ -21,6 +21,13 @@ surviving trial would have had, and the share of epochs that training would have
   up to 10:1 (1,000 for training, 400 for validation), scored on balanced accuracy: curves separate late there.
 
     python -m bench.pruning --data imbalanced --candidates 16 --epochs 12
+
+Resolution rungs (``--low-res-epochs K``): each candidate is also trained from scratch for K epochs at half its input
+side (never below 16 px), the way a low rung at reduced resolution would train it. Printed side by side: how well
+the rung score after epoch k ranks the candidates' final objective (Spearman ρ) at full and at half resolution, and
+what those k epochs cost in seconds. A low-resolution rung helps only where it ranks about as well for less.
+
+    python -m bench.pruning --data scenes --candidates 12 --epochs 8 --low-res-epochs 2
 """
 
 from __future__ import annotations
@@ -28,13 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 
 import torch
 
 from nas_core.builder import build_model
 from nas_core.params import TrialRecord
 from nas_core.pruning import Pruner, adaptive_min_resource, rung_score
+from nas_core.resolution import resize_images
 from nas_core.space import default_search_space
 from nas_core.trainer import TrainData, train
 
@@ -73,8 +80,21 @@ def dataset(name: str, seed: int) -> tuple[TrainData, int]:
     return TrainData(images[train_index], train_y, images[val_index], val_y), 2
 
 
-def curves(data: TrainData, classes: int, *, candidates: int, epochs: int, seed: int) -> list[dict]:
-    """Full curves of ``candidates`` random candidates: per epoch (accuracy, balanced accuracy, loss)."""
+class _RungReached(Exception):
+    pass
+
+
+def at_side(data: TrainData, size: tuple[int, int]) -> TrainData:
+    """The split resized to ``size`` as the service resizes it for a candidate's input side."""
+    if tuple(data.train_x.shape[-2:]) == tuple(size):
+        return data
+    return TrainData(resize_images(data.train_x, size), data.train_y, resize_images(data.val_x, size), data.val_y)
+
+
+def curves(data: TrainData, classes: int, *, candidates: int, epochs: int, seed: int,
+           low_res_epochs: int = 0) -> list[dict]:
+    """Full curves of ``candidates`` random candidates at their input side: per epoch (accuracy, balanced accuracy,
+    loss); with ``low_res_epochs``, also the first epochs of the same candidate trained at half that side."""
     space = default_search_space()
     rng = random.Random(seed)
     pixels = data.train_x.float() / 255
@@ -85,17 +105,49 @@ def curves(data: TrainData, classes: int, *, candidates: int, epochs: int, seed:
     for number in range(1, candidates + 1):
         candidate = space.decode(space.param_space.sample(rng), input_side=data.train_x.shape[-1])
         size = candidate.arch.input_size(tuple(data.train_x.shape[-2:]))
-        torch.manual_seed(seed + number)
-        model = build_model(candidate.arch, channels, classes, input_size=size)
-        reports = []
-        started = time.perf_counter()
-        train(model, data, epochs=epochs, train=candidate.train, mean=mean, std=std, seed=seed + number,
-              device="cpu", num_classes=classes, on_epoch=reports.append)
-        runs.append({"number": number, "seconds": time.perf_counter() - started,
-                     "epochs": [(r.val_accuracy, r.val_balanced_accuracy, r.val_loss) for r in reports]})
-        print(f"candidate {number:2d}: final acc {reports[-1].val_accuracy:.3f} balanced "
-              f"{reports[-1].val_balanced_accuracy:.3f} in {runs[-1]['seconds']:.1f} s", flush=True)
+        run = {"number": number, "side": size[0]}
+        for key, side, count in (("", size, epochs), ("low_", tuple(max(16, s // 2) for s in size), low_res_epochs)):
+            if count < 1:
+                continue
+            torch.manual_seed(seed + number)
+            model = build_model(candidate.arch, channels, classes, input_size=side)
+            reports = []
+
+            def on_epoch(report, reports=reports, count=count) -> None:
+                reports.append(report)
+                if len(reports) >= count < epochs:
+                    raise _RungReached  # a low rung: the trial's own schedule, stopped after its first epochs
+
+            try:
+                # The same plan (steps per epoch, schedule) as the full trial, so a rung's epochs are comparable.
+                train(model, at_side(data, side), epochs=epochs, train=candidate.train, mean=mean, std=std,
+                      seed=seed + number, device="cpu", num_classes=classes, on_epoch=on_epoch)
+            except _RungReached:
+                pass
+            run[f"{key}epochs"] = [(r.val_accuracy, r.val_balanced_accuracy, r.val_loss) for r in reports]
+            run[f"{key}epoch_seconds"] = [r.seconds for r in reports]
+        runs.append(run)
+        print(f"candidate {number:2d} at {size[0]} px: final acc {run['epochs'][-1][0]:.3f} balanced "
+              f"{run['epochs'][-1][1]:.3f} in {sum(run['epoch_seconds']):.1f} s", flush=True)
     return runs
+
+
+def resolution_rungs(runs: list[dict], *, epochs: int, objective: int) -> dict:
+    """Spearman ρ of the rung score after each of the first ``epochs`` epochs with the final objective, at full and
+    at half resolution, and those epochs' seconds."""
+    from scipy.stats import spearmanr
+
+    final = [run["epochs"][-1][objective] for run in runs]
+    rows = {}
+    for k in range(1, epochs + 1):
+        row = {}
+        for key in ("", "low_"):
+            scores = [rung_score(val_accuracy=a, val_balanced_accuracy=b, val_loss=loss)
+                      for a, b, loss in (run[f"{key}epochs"][k - 1] for run in runs)]
+            row[f"{key or 'full_'}rho"] = float(spearmanr(scores, final).statistic)
+            row[f"{key or 'full_'}seconds"] = sum(sum(run[f"{key}epoch_seconds"][:k]) for run in runs)
+        rows[f"epoch {k}"] = row
+    return rows
 
 
 def replay(runs: list[dict], *, rule: str, min_resource: int | None, objective: int, chance: float) -> dict:
@@ -137,9 +189,12 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--low-res-epochs", type=int, default=0,
+                        help="also train each candidate this many epochs at half its side (resolution rungs)")
     args = parser.parse_args()
     data, classes = dataset(args.data, args.seed)
-    runs = curves(data, classes, candidates=args.candidates, epochs=args.epochs, seed=args.seed)
+    runs = curves(data, classes, candidates=args.candidates, epochs=args.epochs, seed=args.seed,
+                  low_res_epochs=args.low_res_epochs)
     objective = 0 if args.data == "mnist500" else 1  # balanced accuracy on the imbalanced data
     results = {}
     for label, rule, min_resource in (("accuracy@1", "accuracy", 1), ("score@1", "score", 1),
@@ -151,6 +206,12 @@ def main() -> None:
         print(f"{label:14s} winner kept: {'yes' if r['winner_kept'] else 'no ':3s}  best kept is #"
               f"{r['best_kept_rank']} of {len(runs)}  finished {r['finished']:2d}  epochs spent "
               f"{100 * r['epoch_share']:.0f}%")
+    if args.low_res_epochs:
+        results["resolution_rungs"] = resolution_rungs(runs, epochs=min(args.low_res_epochs, args.epochs),
+                                                       objective=objective)
+        for label, row in results["resolution_rungs"].items():
+            print(f"rung after {label}: full side ρ {row['full_rho']:+.2f} in {row['full_seconds']:.0f} s, "
+                  f"half side ρ {row['low_rho']:+.2f} in {row['low_seconds']:.0f} s")
     print(json.dumps({"data": args.data, "candidates": args.candidates, "epochs": args.epochs, **results}))
 
 
