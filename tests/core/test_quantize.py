@@ -14,19 +14,9 @@ from nas_core.mirror import MirrorAverage
 from nas_core.quantize import calibration_indices, is_flagged, quantize_onnx
 from nas_core.spec import ArchSpec, StageSpec, TrainSpec
 from nas_core.trainer import TrainData, normalize, train
+from tests.core.test_final import stripes
 
 MEAN, STD = (0.5,), (0.5,)
-
-
-def stripes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class 0 horizontal stripes, class 1 vertical (12×12, one channel), each with a random phase."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 2
-    phase = torch.randint(0, 2, (count, 1, 1), generator=generator)
-    rows = (torch.arange(12).view(12, 1) + phase) % 2
-    cols = (torch.arange(12).view(1, 12) + phase) % 2
-    images = torch.where(labels.view(-1, 1, 1) == 0, rows.expand(count, 12, 12), cols.expand(count, 12, 12))
-    return (images * 255).to(torch.uint8).unsqueeze(1), labels
 
 
 @pytest.fixture(scope="module")
