@@ -85,9 +85,7 @@ def best_trials(session: Session, experiment_ids: list[str], *,
     """
     best = {}
     for experiment_id in experiment_ids:
-        order = _RANK_ORDER
-        if (metrics or {}).get(experiment_id) == "balanced_accuracy":
-            order = (Trial.val_balanced_accuracy.desc().nulls_last(), *_RANK_ORDER)
+        order = rank_order((metrics or {}).get(experiment_id, "accuracy"))
         leader = session.scalar(select(Trial).options(lazyload(Trial.epochs))
                                 .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*order).limit(1))
         if leader is not None:
@@ -130,19 +128,31 @@ _RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
 _RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.latency_ms, Trial.number)
 
 
-def ranking_points(session: Session, experiment_id: str) -> list[tuple[str, float, int, float]]:
-    """(id, accuracy, params, latency) of every ranked trial: columns only, for the Pareto front."""
-    rows = session.execute(select(Trial.id, Trial.val_accuracy, Trial.params, Trial.latency_ms)
-                           .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*_RANK_ORDER))
-    return [(trial_id, accuracy, params or 0, latency or 0.0) for trial_id, accuracy, params, latency in rows]
+def rank_order(metric: str = "accuracy") -> tuple:
+    """ORDER BY of the leaderboard: validation accuracy, or for an experiment that maximises ``balanced_accuracy``
+    that first (then accuracy); ties go to fewer params, then lower latency, then the earlier trial."""
+    if metric == "balanced_accuracy":
+        return (Trial.val_balanced_accuracy.desc().nulls_last(), *_RANK_ORDER)
+    return _RANK_ORDER
 
 
-def ranked_versions(session: Session, experiment_id: str, *, limit: int, offset: int) -> list[tuple]:
-    """(id, status, finished_at) of a page of succeeded feasible trials, best first (ties: fewer params, then the
-    earlier trial); read from ``ix_trials_ranking`` alone."""
+def ranking_points(session: Session, experiment_id: str, *, metric: str = "accuracy"
+                   ) -> list[tuple[str, float, int, float]]:
+    """(id, score, params, latency) of every ranked trial (the score: the experiment's ``metric``): columns only,
+    for the Pareto front."""
+    score = Trial.val_balanced_accuracy if metric == "balanced_accuracy" else Trial.val_accuracy
+    rows = session.execute(select(Trial.id, score, Trial.params, Trial.latency_ms)
+                           .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*rank_order(metric)))
+    return [(trial_id, value or 0.0, params or 0, latency or 0.0) for trial_id, value, params, latency in rows]
+
+
+def ranked_versions(session: Session, experiment_id: str, *, limit: int, offset: int,
+                    metric: str = "accuracy") -> list[tuple]:
+    """(id, status, finished_at) of a page of succeeded feasible trials, best first by the experiment's ``metric``
+    (:func:`rank_order`); by accuracy, read from ``ix_trials_ranking`` alone."""
     return [tuple(row) for row in session.execute(
         select(Trial.id, Trial.status, Trial.finished_at).where(Trial.experiment_id == experiment_id, *_RANKED)
-        .order_by(*_RANK_ORDER).limit(limit).offset(offset))]
+        .order_by(*rank_order(metric)).limit(limit).offset(offset))]
 
 
 def trial_versions(session: Session, *, experiment_id: str, limit: int, offset: int,

@@ -124,7 +124,8 @@ def stop_trial(experiment_id: str, number: int, session: SessionDep, project: Cu
 
 
 @router.get("/{experiment_id}/leaderboard", response_model=Leaderboard,
-            summary="Trials meeting the constraints ranked by validation accuracy, and the Pareto front",
+            summary="Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or "
+                    "balanced accuracy), and the Pareto front",
             operation_id="get_leaderboard", responses=error_responses(401, 404, 422))
 def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
                 offset: Offset = 0) -> Response:

@@ -229,6 +229,6 @@ class RankedTrial(TrialRead):
 
 class Leaderboard(BaseModel):
     data: list[RankedTrial] = Field(description="Succeeded trials meeting the constraints, best first.")
-    pareto: list[str] = Field(description="Trial ids on the Pareto front of (accuracy up, params down, latency "
-                                          "down).")
+    pareto: list[str] = Field(description="Trial ids on the Pareto front of (the experiment's metric up, params "
+                                          "down, latency down).")
     total: int

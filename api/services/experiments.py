@@ -273,13 +273,13 @@ def leaderboard(*, session: Session, project: Project, experiment_id: str, limit
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
 
     def front_and_total() -> tuple[list[str], int]:
-        points = repository.ranking_points(session, experiment.id)
+        points = repository.ranking_points(session, experiment.id, metric=experiment.metric)
         return list(pareto_front(points)), len(points)
 
     front, total = _memo.get_or_compute(("front", experiment.id), experiment.updated_at, front_and_total)
     versions = _memo.get_or_compute(("ranked", experiment.id, limit, offset), experiment.updated_at,
                                     lambda: repository.ranked_versions(session, experiment.id, limit=limit,
-                                                                       offset=offset))
+                                                                       offset=offset, metric=experiment.metric))
     page = trial_documents.documents(session, [TrialVersion(*version) for version in versions])
     return [trial_documents.with_rank(document, offset + index + 1) for index, document in enumerate(page)], \
         front, total

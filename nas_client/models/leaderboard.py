@@ -18,7 +18,7 @@ class Leaderboard:
     """
     Attributes:
         data (list[RankedTrial]): Succeeded trials meeting the constraints, best first.
-        pareto (list[str]): Trial ids on the Pareto front of (accuracy up, params down, latency down).
+        pareto (list[str]): Trial ids on the Pareto front of (the experiment's metric up, params down, latency down).
         total (int):
     """
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.orm import Project
+from api.orm import Experiment, Project
 from api.repositories import experiments as experiments_repository
 from api.schemas.experiments import ExperimentCreate
 from api.services import experiments as experiments_service
 from api.services import search
-from tests.service.helpers import (TERMINAL, all_trials, experiment_body, ready_dataset, wait_for_a_trained_epoch,
-                                   wait_for_status, wait_until_trials)
+from tests.service.helpers import (TERMINAL, add_experiment, all_trials, experiment_body, ready_dataset,
+                                   wait_for_a_trained_epoch, wait_for_status, wait_until_trials)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["tpe", "evolution", "random"])
@@ -405,3 +405,23 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
     finally:
         session.rollback()
         session.close()
+
+
+def test_the_leaderboard_and_its_front_follow_the_metric_the_search_maximised(app_service, app_client, app_key):
+    """An experiment that maximises balanced accuracy ranks by it (then accuracy), and its Pareto front is over it."""
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    experiment_id, (plain_best, balanced_best, dominated) = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.9, "val_balanced_accuracy": 0.55, "params": 10},
+                {"status": "succeeded", "val_accuracy": 0.8, "val_balanced_accuracy": 0.75, "params": 10},
+                {"status": "succeeded", "val_accuracy": 0.7, "val_balanced_accuracy": 0.5, "params": 20}])
+
+    def board() -> tuple[list[str], set[str]]:
+        body = app_client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()
+        return [row["id"] for row in body["data"]], set(body["pareto"])
+
+    assert board() == ([plain_best, balanced_best, dominated], {plain_best})
+    with app_service.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        experiment.objective = {"metric": "balanced_accuracy"}  # a new revision: the cached pages go
+    assert board() == ([balanced_best, plain_best, dominated], {balanced_best})

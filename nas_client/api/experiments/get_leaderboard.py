@@ -89,7 +89,8 @@ def sync_detailed(
     limit: int | Unset = 100,
     offset: int | Unset = 0,
 ) -> Response[Leaderboard | Problem]:
-    """Trials meeting the constraints ranked by validation accuracy, and the Pareto front
+    """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
+    accuracy), and the Pareto front
 
     Args:
         experiment_id (str):
@@ -124,7 +125,8 @@ def sync(
     limit: int | Unset = 100,
     offset: int | Unset = 0,
 ) -> Leaderboard | Problem | None:
-    """Trials meeting the constraints ranked by validation accuracy, and the Pareto front
+    """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
+    accuracy), and the Pareto front
 
     Args:
         experiment_id (str):
@@ -154,7 +156,8 @@ async def asyncio_detailed(
     limit: int | Unset = 100,
     offset: int | Unset = 0,
 ) -> Response[Leaderboard | Problem]:
-    """Trials meeting the constraints ranked by validation accuracy, and the Pareto front
+    """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
+    accuracy), and the Pareto front
 
     Args:
         experiment_id (str):
@@ -187,7 +190,8 @@ async def asyncio(
     limit: int | Unset = 100,
     offset: int | Unset = 0,
 ) -> Leaderboard | Problem | None:
-    """Trials meeting the constraints ranked by validation accuracy, and the Pareto front
+    """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
+    accuracy), and the Pareto front
 
     Args:
         experiment_id (str):
