@@ -16,6 +16,10 @@ from typing import Any, Mapping
 
 # The most trials one search can plan: the upper bound of every trial-count setting (start-up trials, ...).
 MAX_TRIALS = 1_000_000
+# The names the strategy and pruner registries answer to (nas_core.strategies, nas_core.pruning), here where reading
+# them loads neither Optuna nor torch: the API's request schemas take their Literals from these.
+STRATEGY_NAMES: tuple[str, ...] = ("random", "tpe", "evolution")
+PRUNER_KINDS: tuple[str, ...] = ("asha", "median", "none")
 
 
 def check_range(owner: str, name: str, value: float, low: float, high: float) -> None:

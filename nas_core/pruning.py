@@ -21,12 +21,12 @@ from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvin
 from optuna.pruners._successive_halving import _completed_rung_key  # pinned Optuna 5.0.0: rung bookkeeping key
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from nas_core.options import MAX_TRIALS, check_options, check_range, short_repr
+from nas_core.options import MAX_TRIALS, PRUNER_KINDS, check_options, check_range, short_repr
 from nas_core.params import TrialRecord
 from nas_core.strategies.base import in_memory_study
 
 PrunerKind = Literal["asha", "median", "none"]
-PRUNERS: tuple[str, ...] = ("asha", "median", "none")
+PRUNERS: tuple[str, ...] = PRUNER_KINDS
 # Bounds of the settings; more epochs than this would never be reached by a trial anyway.
 MAX_EPOCHS = 1000
 MAX_REDUCTION_FACTOR = 100

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import statuses
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_LATENCY_MS, MAX_PARAMS, MAX_TRIALS, Text
-from nas_core.pruning import PRUNERS
-from nas_core.strategies import STRATEGIES
+from nas_core.options import PRUNER_KINDS, STRATEGY_NAMES
 
 # Request bodies are strict: JSON true is no 1, "2" is no 2 and 1.0 is no seed (an integer still is a number), and
 # NaN / Infinity are refused. Every number is bounded above, so whatever is stored can be rendered again.
@@ -19,8 +18,8 @@ STRICT_REQUEST = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 # Names the API accepts and returns, derived from the service's status vocabularies and the engine's registries.
 ExperimentStatus = Literal[statuses.values(statuses.ExperimentStatus)]
 TrialStatus = Literal[statuses.values(statuses.TrialStatus)]
-StrategyName = Literal[STRATEGIES]
-PrunerKind = Literal[PRUNERS]
+StrategyName = Literal[STRATEGY_NAMES]  # the registries' names, read without importing Optuna
+PrunerKind = Literal[PRUNER_KINDS]
 
 
 class Budget(BaseModel):

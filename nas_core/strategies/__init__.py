@@ -12,7 +12,7 @@ calls (see ``base``). ``make_strategy`` is the only constructor the service need
 
 from __future__ import annotations
 
-from nas_core.options import check_options
+from nas_core.options import STRATEGY_NAMES, check_options
 from nas_core.strategies.base import Strategy
 from nas_core.strategies.evolution import EvolutionStrategy
 from nas_core.strategies.random_search import RandomStrategy
@@ -21,6 +21,8 @@ from nas_core.strategies.tpe import TPEStrategy
 _REGISTRY: dict[str, type[Strategy]] = {"random": RandomStrategy, "tpe": TPEStrategy,
                                         "evolution": EvolutionStrategy}
 STRATEGIES: tuple[str, ...] = tuple(_REGISTRY)
+if STRATEGIES != STRATEGY_NAMES:
+    raise ImportError(f"the strategy registry {STRATEGIES} and nas_core.options.STRATEGY_NAMES disagree")
 
 
 def make_strategy(name: str, **settings) -> Strategy:
