@@ -121,6 +121,9 @@ ENTITIES: Mapping[type[Status], str] = {DatasetStatus: "dataset", ExperimentStat
 ACTIVE_EXPERIMENT_STATUSES = (_E.QUEUED, _E.RUNNING, _E.CANCELING)
 FINISHED_EXPERIMENT_STATUSES = (_E.SUCCEEDED, _E.FAILED, _E.CANCELED)
 ACTIVE_TRIAL_STATUSES = (_T.PENDING, _T.RUNNING)
+FINISHED_TRIAL_STATUSES = frozenset(TrialStatus) - frozenset(ACTIVE_TRIAL_STATUSES)
+# The trial statuses that use up ``max_trials``: all but canceled (a canceled trial gives its place back).
+BUDGET_TRIAL_STATUSES = tuple(status for status in TrialStatus if status != _T.CANCELED)
 
 
 class IllegalTransition(Exception):
@@ -172,7 +175,8 @@ def check_update(vocabulary: type[Status], expected: Iterable[str], changes: Map
             check_transition(vocabulary, old, changes["status"])
 
 
-__all__ = ["ACTIVE_EXPERIMENT_STATUSES", "ACTIVE_TRIAL_STATUSES", "ENTITIES", "FINISHED_EXPERIMENT_STATUSES",
+__all__ = ["ACTIVE_EXPERIMENT_STATUSES", "ACTIVE_TRIAL_STATUSES", "BUDGET_TRIAL_STATUSES", "ENTITIES",
+           "FINISHED_EXPERIMENT_STATUSES", "FINISHED_TRIAL_STATUSES",
            "TRANSITIONS", "AttemptStatus", "DatasetStatus", "ExperimentStatus", "IllegalTransition", "ModelStatus",
            "Status", "TrialStatus", "can_become", "check_status", "check_transition", "check_update", "sources",
            "values"]

@@ -32,6 +32,7 @@ from api.services import limits as limits_service
 from api.services import models as models_service
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
+from api.statuses import BUDGET_TRIAL_STATUSES
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.settings import Settings
 from api.storage import ObjectNotFound, ObjectStore
@@ -94,11 +95,6 @@ def strategy_for(experiment: Experiment):
     return make_strategy_from(experiment.strategy, experiment.strategy_settings or {})
 
 
-def objective_metric(experiment: Experiment) -> str:
-    """What the search maximises: ``accuracy`` (default) or ``balanced_accuracy`` (mean per-class recall)."""
-    return experiment.metric
-
-
 def trial_value(trial: Trial, metric: str) -> float | None:
     if metric == "balanced_accuracy" and trial.val_balanced_accuracy is not None:
         return trial.val_balanced_accuracy
@@ -118,7 +114,7 @@ def history_records(session: Session, experiment: Experiment, *, exclude: str | 
     from nas_core.params import TrialRecord
     from nas_core.pruning import rung_score
 
-    metric = objective_metric(experiment)
+    metric = experiment.metric
     curves = repository.epochs_by_trial(session, experiment.id)
     records = []
     for trial in trials if trials is not None else repository.all_trials(session, experiment.id):
@@ -212,13 +208,9 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     return created
 
 
-# The trial statuses that use up ``max_trials``: all but canceled (a canceled trial gives its place back).
-BUDGET_STATUSES = ("pending", "running", "succeeded", "pruned", "stopped", "failed")
-
-
 def trials_used(counts) -> int:
-    """Trials counted against ``max_trials`` (``counts``: trials by status)."""
-    return sum(counts[status] for status in BUDGET_STATUSES)
+    """Trials counted against ``max_trials`` (``counts``: trials by status): all but canceled ones."""
+    return sum(counts[status] for status in BUDGET_TRIAL_STATUSES)
 
 
 def data_shape(dataset) -> Any:
@@ -492,7 +484,7 @@ def _promote_stopped_trial(session: Session, experiment: Experiment) -> bool:
     """A search ending without any finished trial still has an answer when trials were stopped early (by the
     deadline or by pruning): the one that trained longest, then scored best, becomes ``succeeded`` (its error says
     where it stopped), so the search ends with a leader and a final model rather than ``failed``."""
-    metric = objective_metric(experiment)
+    metric = experiment.metric
     curves = repository.epoch_seconds_by_trial(session, experiment.id)
     stopped = [trial for trial in repository.all_trials(session, experiment.id)
                if trial.status == "pruned" and trial.feasible and trial_value(trial, metric) is not None]
@@ -697,7 +689,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         budget, constraints, pruner_settings = dict(experiment.budget), dict(experiment.constraints or {}), \
             dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
-        experiment_id, project_id, metric = experiment.id, experiment.project_id, objective_metric(experiment)
+        experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows

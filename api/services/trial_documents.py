@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from api.repositories import experiments as repository
 from api.schemas.experiments import TrialRead
+from api.statuses import FINISHED_TRIAL_STATUSES
 
-FINISHED_TRIAL_STATUSES = frozenset({"succeeded", "pruned", "stopped", "failed", "canceled"})
 CACHE_BYTES = 64 * 1024 * 1024  # per API process; about 20,000 documents of the default search space
 
 _TRIAL = TypeAdapter(TrialRead)
@@ -97,5 +97,4 @@ def with_rank(document: bytes, rank: int) -> bytes:
     return b'{"rank":%d,%s' % (rank, document[1:])
 
 
-__all__ = ["DocumentCache", "FINISHED_TRIAL_STATUSES", "TrialVersion", "documents", "json_array",
-           "render", "with_rank"]
+__all__ = ["DocumentCache", "TrialVersion", "documents", "json_array", "render", "with_rank"]
