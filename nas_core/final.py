@@ -133,7 +133,8 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         calibration = normalize(resize_images(images, (height, width)), data.mean, data.std)
         int8 = quantize_onnx(onnx_path, int8_onnx_path, calibration_inputs=calibration, test_inputs=test_inputs,
                              test_labels=data.test_y.cpu(), max_accuracy_drop=int8_max_accuracy_drop,
-                             latency_repeats=latency_repeats)
+                             latency_repeats=latency_repeats, fp32_logits=logits.numpy(),
+                             fp32_latency_ms=latency_ms)
     checkpoint()
     return FinalModel(report=report, params=count_params(exported),
                       flops=count_flops(exported, (data.channels, height, width)), latency_ms=latency_ms,

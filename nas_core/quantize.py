@@ -110,29 +110,36 @@ class _Calibration:
 
 def quantize_onnx(fp32_path: str | Path, int8_path: str | Path, *, calibration_inputs: Tensor, test_inputs: Tensor,
                   test_labels: Tensor, max_accuracy_drop: float = 0.01, latency_repeats: int = 50,
-                  preprocess: bool = True) -> QuantizationReport:
+                  preprocess: bool = True, fp32_logits: np.ndarray | None = None,
+                  fp32_latency_ms: float | None = None) -> QuantizationReport:
     """Quantize ``fp32_path`` to ``int8_path`` and measure both on ``test_inputs`` (float32 ``[N, C, H, W]``,
     normalised as the model's input) and ``test_labels``.
 
     ``calibration_inputs``: train images preprocessed the same way (see :func:`calibration_indices`).
     ``preprocess`` False skips onnxruntime's pre-processing (for comparison only). Never raises for a graph the
     quantizer cannot handle: the report carries the reason and no file is left at ``int8_path``.
+
+    ``fp32_logits`` (the float32 file's logits on ``test_inputs``) and ``fp32_latency_ms`` (its batch-1 latency),
+    when the caller has them already, are used instead of running and timing the float32 file again: the final model
+    has verified its file on every test image and timed it, and the report then shows the same figures.
     """
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     channels, height, width = test_inputs.shape[1:]
     labels = test_labels.detach().cpu().numpy()
 
-    def figures(path: Path, logits: np.ndarray) -> RuntimeFigures:
+    def figures(path: Path, logits: np.ndarray, batch_1_ms: float | None = None) -> RuntimeFigures:
         accuracy = float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
         # A batch of 32 runs 32 images per repeat: a fifth of the repeats keeps its median as steady, for less time.
         latency = {batch: onnx_latency_ms(path, channels=channels, height=height, width=width, batch=batch,
                                           repeats=latency_repeats if batch == 1 else max(5, latency_repeats // 5))
-                   for batch in (1, LATENCY_BATCH)}
+                   for batch in (1, LATENCY_BATCH) if batch != 1 or batch_1_ms is None}
+        latency.setdefault(1, batch_1_ms)
         return RuntimeFigures(test_accuracy=accuracy, size_bytes=path.stat().st_size,
                               latency_ms_batch_1=latency[1], latency_ms_batch_32=latency[LATENCY_BATCH])
 
-    fp32_logits = _run(fp32_path, test_inputs)
-    fp32 = figures(fp32_path, fp32_logits)
+    if fp32_logits is None:
+        fp32_logits = _run(fp32_path, test_inputs)
+    fp32 = figures(fp32_path, fp32_logits, fp32_latency_ms)
     calibration = calibration_inputs.detach().to("cpu", torch.float32).numpy()
     try:
         _quantize(fp32_path, int8_path, calibration, preprocess=preprocess)
