@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     s3_secure: bool = True
     s3_region: str = "us-east-1"
 
-    # Upload and archive limits (the zip limits map onto nas_core.data.IngestLimits). A JSON body is capped at
+    # Upload and archive limits (the zip limits map onto nas_core.images.IngestLimits). A JSON body is capped at
     # max_json_bytes, and read only once the request's key is known good; a request line and headers together at
     # max_header_bytes (api.http_protocol).
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)

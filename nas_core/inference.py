@@ -1,7 +1,7 @@
 """Predictions on raw images, exactly as ``preprocessing.json`` describes: decode safely, preprocess, rank classes.
 
 Decoding applies dataset ingestion's image rules (:mod:`nas_core.data`): only Pillow's plug-ins for
-:data:`~nas_core.data.IMAGE_FORMATS` are tried, the header's pixels are checked against ``max_image_pixels`` before
+:data:`~nas_core.images.IMAGE_FORMATS` are tried, the header's pixels are checked against ``max_image_pixels`` before
 anything is decoded, and ``verify()`` then ``load()`` must both pass (a truncated file fails here). Unlike ingestion,
 a photo's EXIF orientation is applied: an image is classified as a camera shows it.
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from nas_core.data import RESIZE_METHOD, BadImage, IngestLimits, decode_checked, open_image, preprocess_image
+from nas_core.images import RESIZE_METHOD, BadImage, IngestLimits, decode_checked, open_image, preprocess_image
 from nas_core.errors import NASError
 
 _COLOR_MODES = {1: "L", 3: "RGB"}
@@ -61,7 +61,7 @@ def decode_image(data: bytes, limits: IngestLimits) -> Image.Image:
 
 def image_to_input(image: Image.Image, preprocessing: Mapping) -> np.ndarray:
     """float32 ``[C, H, W]`` for the ONNX file: ``preprocessing.json``'s colour mode and bilinear resize (the same
-    transform as the stored training tensors, :func:`nas_core.data.preprocess_image`), divided by ``scale``, minus
+    transform as the stored training tensors, :func:`nas_core.images.preprocess_image`), divided by ``scale``, minus
     ``mean``, divided by ``std`` per channel. Any size and Pillow mode; stack the results for a batch."""
     geometry = preprocessing["input"]
     channels = int(geometry["channels"])

@@ -143,7 +143,7 @@ _INGEST_LIMIT_SETTINGS = {"max_members": "zip_max_members", "max_uncompressed_by
 def ingest_limits(settings: Settings):
     """The archive limits of ``settings`` as the engine's :class:`IngestLimits`, whose reports then name each limit
     by its environment variable (``NAS_MAX_IMAGE_PIXELS = 40000000``)."""
-    from nas_core.data import IngestLimits
+    from nas_core.images import IngestLimits
 
     prefix = Settings.model_config["env_prefix"]
     return IngestLimits(**{limit: getattr(settings, name) for limit, name in _INGEST_LIMIT_SETTINGS.items()},

@@ -4,8 +4,8 @@ Images pass ingestion's rules (allowed formats, ``NAS_MAX_IMAGE_PIXELS`` read fr
 decoded, a full decode that refuses truncated files) and are preprocessed as the model's ``preprocessing.json`` says
 (:mod:`nas_core.inference`). The loaded models — onnxruntime session, preprocessing and class names — stay in a
 per-process LRU of ``NAS_PREDICT_MAX_SESSIONS`` entries keyed by model id and the artifacts' sha256: a ready model's
-files never change, so a hit costs no storage round trip. The engine (and torch with it) is imported on the first
-prediction only, so an API that never predicts never loads it.
+files never change, so a hit costs no storage round trip. Predictions need numpy, Pillow and onnxruntime, never
+torch: :mod:`nas_core.inference` and :mod:`nas_core.images` do not import it, so the API process stays without it.
 """
 
 from __future__ import annotations

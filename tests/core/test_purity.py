@@ -26,3 +26,10 @@ def test_importing_every_engine_module_loads_no_service_package():
     assert {"nas_core.space", "nas_core.builder", "nas_core.trainer", "nas_core.export"} <= set(report["modules"])
     assert "torch" in report["loaded"]  # the probe really imported the engine
     assert sorted(set(FORBIDDEN) & set(report["loaded"])) == []
+
+
+def test_predictions_load_no_torch():
+    """The API process answers predictions with nas_core.inference: numpy, Pillow and onnxruntime, never torch."""
+    code = "import sys, nas_core.inference, api.services.predict; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
