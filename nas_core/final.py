@@ -89,12 +89,12 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
         network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
     warm_started = _warm_start(network, initial_state)
+    val_x = resize_images(data.val_x, (height, width))
     mirror = None
     if allow_mirror and warm_started:  # only weights that never saw the validation images can judge on them
         network.to(device, memory_format=torch.channels_last)
-        mirror = mirror_scores(network, resize_images(data.val_x, (height, width)), data.val_y, mean=data.mean,
-                               std=data.std, device=device)
-    train_x = resize_images(torch.cat([data.train_x, data.val_x]), (height, width))
+        mirror = mirror_scores(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
+    train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
     train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
                            val_x=train_x[:0], val_y=data.val_y[:0])
     train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std, seed=seed,
