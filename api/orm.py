@@ -239,6 +239,8 @@ class Model(Base):
     epochs: Mapped[int] = mapped_column(Integer)
     # Retraining time predicted from the winner's measured epoch time, announced before the job starts.
     estimated_seconds: Mapped[float | None] = mapped_column()
+    # A time budget for the epochs (null: they are fixed): the job refits the epochs to its device's step time.
+    train_seconds: Mapped[float | None] = mapped_column()
     seed: Mapped[int] = mapped_column(BigInteger)
     test_accuracy: Mapped[float | None] = mapped_column()
     # {"per_class": [{"name", "precision", "recall", "support"}], "test_images": N, "onnx_max_abs_diff": ...}

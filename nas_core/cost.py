@@ -264,38 +264,18 @@ def calibrate(device: torch.device | str, input_shape: tuple[int, int, int], *, 
                       per_param_ema_s=_time_ema(shape, device))
 
 
-class _Enough(Exception):
-    """Ends a timing run of the trainer early."""
-
-
 def _time_trainer(shape: tuple[int, int, int], device: torch.device, batch_size: int) -> float:
-    """Seconds per step of :func:`nas_core.trainer.train` with the tiny probe (its network costs next to nothing).
-
-    A trial of many short epochs, stopped after its fourth: the per-trial step floor does not make it long.
-    """
+    """Seconds per step of :func:`nas_core.trainer.train` with the tiny probe (its network costs next to nothing)."""
     from nas_core.spec import TrainSpec
-    from nas_core.trainer import TrainData, plan_epochs, train
+    from nas_core.trainer import TrainData, step_seconds
 
-    images, epochs = 2 * batch_size, 100
+    images = 2 * batch_size
     x = torch.randint(0, 256, (images, *shape), dtype=torch.uint8, device=device)
     y = torch.arange(images, device=device) % 2
-    spec = TrainSpec(batch_size=batch_size, augment=0.5, ema=False)
     model = build_model(_probe_archs()[0], shape[0], 2, input_size=(shape[1], shape[2]))
-    reports = []
-
-    def collect(report) -> None:
-        reports.append(report)
-        if len(reports) == 4:
-            raise _Enough
-
-    try:
-        train(model, TrainData(x, y, x[:0], y[:0]), epochs=epochs, train=spec, mean=(0.5,) * shape[0],
-              std=(0.25,) * shape[0], seed=0, device=device, num_classes=2, on_epoch=collect)
-    except _Enough:
-        pass
-    plan = plan_epochs(images, spec, epochs)
-    # the fastest epoch after the first (which warms up kernels and allocators): other processes only add time
-    return min(plan.images_per_epoch / report.images_per_s for report in reports[1:]) / plan.steps_per_epoch
+    return step_seconds(model, TrainData(x, y, x[:0], y[:0]), train=TrainSpec(batch_size=batch_size, augment=0.5,
+                                                                               ema=False),
+                        epochs=100, mean=(0.5,) * shape[0], std=(0.25,) * shape[0], device=device, num_classes=2)
 
 
 def _time_policies(shape: tuple[int, int, int], device: torch.device, images: int = 64) -> tuple[tuple[str, float],

@@ -22,6 +22,7 @@ raised.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from nas_core.mirror import MirrorAverage, MirrorScores, mirror_helps, mirror_sc
 from nas_core.quantize import QuantizationReport, calibration_indices, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
-from nas_core.trainer import TrainData, normalize, train
+from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds, train
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class FinalModel:
     test_time_mirror: bool  # the exported graph averages the logits of the image and its mirror image
     mirror: MirrorScores | None  # the winning trial's weights on the validation split: the evidence for the above
     int8: QuantizationReport | None = None  # the int8 file and its figures next to float32's; None: not asked for
+    epochs: int = 0  # trained: the asked-for number, or what fitted ``train_seconds``
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
@@ -70,7 +72,8 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       max_latency_ms: float | None = None, allow_mirror: bool = True,
                       should_stop: Callable[[], bool] | None = None,
                       checkpoint: Callable[[], None] | None = None, int8_onnx_path: Path | None = None,
-                      int8_max_accuracy_drop: float = 0.01) -> FinalModel:
+                      int8_max_accuracy_drop: float = 0.01, train_seconds: float | None = None,
+                      max_epochs: int | None = None) -> FinalModel:
     """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
     stays unseen), test it, export it to ``onnx_path`` and (``torch.export``) ``pt2_path`` and verify both.
 
@@ -81,6 +84,11 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     graph's latency where mirroring would double it (see the module docstring). ``int8_onnx_path``: where the
     int8 quantization of the verified ONNX file goes (None: none is made); one whose test accuracy is more than
     ``int8_max_accuracy_drop`` below float32's is kept but flagged in the report.
+
+    ``train_seconds``: a time budget for the epochs. A short timed probe of the training step on this device
+    (:func:`~nas_core.trainer.step_seconds`) refits ``epochs`` to the most that fit, within ``[1, max_epochs]``
+    (default ``epochs``): predictions made from a trial's epochs miss the larger batch and the absent validation
+    pass of retraining, and another device may be faster or slower.
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -97,6 +105,15 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
     train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
                            val_x=train_x[:0], val_y=data.val_y[:0])
+    if train_seconds is not None:
+        started = time.perf_counter()
+        step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
+                              std=data.std, device=device, num_classes=num_classes)
+        planned, epochs = epochs, fit_epochs(len(train_x), candidate.train, step_s=step_s,
+                                             seconds=train_seconds - (time.perf_counter() - started),
+                                             most=max_epochs or epochs)
+        log.info("final model: %.4f s a step; %d epochs fit %.0f s (planned %d)", step_s, epochs, train_seconds,
+                 planned)
     train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std, seed=seed,
           device=device, num_classes=num_classes, should_stop=should_stop)
     checkpoint()
@@ -140,7 +157,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       flops=count_flops(exported, (data.channels, height, width)), latency_ms=latency_ms,
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
                       onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
-                      test_time_mirror=test_time_mirror, mirror=mirror, int8=int8)
+                      test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs)
 
 
 def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:

@@ -38,6 +38,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -51,6 +52,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.transforms import v2
 
+from nas_core.cost import EPOCH_OVERHEAD_S
 from nas_core.errors import NASError, TrialCanceled
 from nas_core.spec import TrainSpec
 
@@ -137,6 +139,57 @@ def plan_epochs(count: int, train: TrainSpec, epochs: int) -> EpochPlan:
     # SGD's step is proportional to the rate (linear rule); Adam's normalised step tracks gradient noise (sqrt rule)
     lr = train.lr * (ratio if train.optimizer == "sgd" else math.sqrt(ratio))
     return EpochPlan(batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr)
+
+
+def fit_epochs(count: int, train: TrainSpec, *, seconds: float, step_s: float, most: int) -> int:
+    """The most epochs in ``[1, most]`` whose :func:`plan_epochs` steps take at most ``seconds`` at ``step_s``
+    seconds a step (plus :data:`EPOCH_OVERHEAD_S` an epoch): a schedule fitted to a time budget.
+
+    >>> fit_epochs(1000, TrainSpec(batch_size=0, lr=4e-3), seconds=60.0, step_s=0.1, most=20)  # 32 steps of 32 images an epoch
+    18
+    >>> fit_epochs(1000, TrainSpec(batch_size=0, lr=4e-3), seconds=1.0, step_s=0.1, most=20)
+    1
+    """
+    for epochs in range(max(1, most), 1, -1):
+        plan = plan_epochs(count, train, epochs)
+        if epochs * (plan.steps_per_epoch * step_s + EPOCH_OVERHEAD_S) <= seconds:
+            return epochs
+    return 1
+
+
+def step_seconds(model: nn.Module, data: TrainData, *, train: TrainSpec, epochs: int, mean: Sequence[float],
+                 std: Sequence[float], device: torch.device | str, num_classes: int, probe_epochs: int = 4) -> float:
+    """Seconds of one optimizer step of :func:`train` for ``model`` on ``data``, at the batch size the plan for
+    ``epochs`` over the whole train split uses, with every augmentation and the EMA of ``train``.
+
+    Timed on a copy of ``model`` (left untouched) over a few short epochs of two batches' worth of images; the
+    median of the epochs after the first (which warms up kernels and allocators). Costs a few steps.
+    """
+    plan = plan_epochs(len(data.train_x), train, epochs)
+    spec = dataclasses.replace(train, batch_size=plan.batch_size)
+    images = min(len(data.train_x), 2 * plan.batch_size)
+    probe = TrainData(data.train_x[:images], data.train_y[:images], data.train_x[:0], data.train_y[:0])
+    many = 1000  # the per-trial step floor spreads over many epochs: each probe epoch is one pass
+    probe_plan = plan_epochs(images, spec, many)
+    reports: list[EpochReport] = []
+
+    def collect(report: EpochReport) -> None:
+        reports.append(report)
+        if len(reports) == probe_epochs:
+            raise _ProbeDone
+
+    try:
+        _train(copy.deepcopy(model), probe, epochs=many, train=spec, mean=mean, std=std, seed=0, device=device,
+                 num_classes=num_classes, on_epoch=collect)
+    except _ProbeDone:
+        pass
+    seconds = sorted(probe_plan.images_per_epoch / report.images_per_s / probe_plan.steps_per_epoch
+                     for report in reports[1:])
+    return seconds[len(seconds) // 2]
+
+
+class _ProbeDone(Exception):
+    """Ends :func:`step_seconds`' timing run."""
 
 
 def ema_decay(total_steps: int) -> float | None:
@@ -392,6 +445,8 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                        images_per_s=plan.images_per_epoch * max(1, epochs - first_epoch + 1)
                        / max(train_seconds, 1e-9))
 
+
+_train = train  # for the functions above whose ``train`` argument is the TrainSpec
 
 def _cpu(value):
     """A state dict with every tensor on the CPU (checkpoints are stored and loaded anywhere)."""

@@ -88,27 +88,51 @@ def retrain_epoch_seconds(*, trial, dataset) -> float | None:
     return measured * (splits["train"] + splits.get("val", 0)) / splits["train"]
 
 
-def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings, epochs: int | None
-                    ) -> tuple[int, float | None]:
-    """Epochs of the final model and its announced duration in seconds (None when nothing was measured).
+@dataclass(frozen=True, slots=True)
+class RetrainingPlan:
+    """How long the final model trains, announced before it starts."""
+
+    epochs: int
+    estimated_seconds: float | None  # epochs, test, export and verification; None when nothing was measured
+    # A time budget for the epochs (None: the epochs are fixed): the job times its training step on its device and
+    # refits the epochs to it, at most max_fitted_epochs(...)
+    train_seconds: float | None
+
+
+def max_fitted_epochs(*, experiment: Experiment, settings: Settings) -> int:
+    """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs per trial,
+    within ``model_max_epochs``."""
+    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+    return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
+
+
+def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings,
+                    epochs: int | None) -> RetrainingPlan:
+    """Epochs of the final model, its announced duration and its time budget.
 
     Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
     epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``),
     the epochs fill it — a longer schedule from the winner's weights keeps improving it — up to
-    :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs and ``model_max_epochs``.
+    :func:`max_fitted_epochs`: predicted here from the winner's measured epochs, refitted by the job from its own
+    measured step time (``train_seconds``).
     """
     epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
     budget = experiment.budget or {}
+    train_seconds = None
     if epochs is None:
         epochs = default_epochs(experiment=experiment, settings=settings)
         minutes = budget.get("model_minutes") or (
             DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
-        if minutes and epoch_s:
-            most = min(settings.model_max_epochs,
-                       MAX_EPOCHS_PER_TRIAL_EPOCH * int(budget.get("epochs_per_trial") or 1))
-            epochs = max(1, min(most, int((minutes * 60 - MODEL_OVERHEAD_S) / epoch_s)))
-    estimate = epochs * epoch_s + MODEL_OVERHEAD_S if epoch_s else None
-    return epochs, estimate
+        if minutes:
+            train_seconds = max(0.0, minutes * 60 - MODEL_OVERHEAD_S)
+            if epoch_s:
+                most = max_fitted_epochs(experiment=experiment, settings=settings)
+                epochs = max(1, min(most, int(train_seconds / epoch_s)))
+                train_seconds = min(train_seconds, most * epoch_s)
+    estimate = None
+    if epoch_s:
+        estimate = (train_seconds if train_seconds is not None else epochs * epoch_s) + MODEL_OVERHEAD_S
+    return RetrainingPlan(epochs=epochs, estimated_seconds=estimate, train_seconds=train_seconds)
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -139,11 +163,11 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
     if epochs is not None and not 1 <= epochs <= settings.model_max_epochs:
         raise ValidationFailed.field("body.epochs", f"must be in [1, {settings.model_max_epochs}]")
     dataset = datasets_repository.get(session, experiment.dataset_id)
-    epochs, estimated_seconds = plan_retraining(experiment=experiment, trial=trial, dataset=dataset,
-                                                settings=settings, epochs=epochs)
+    plan = plan_retraining(experiment=experiment, trial=trial, dataset=dataset, settings=settings, epochs=epochs)
     model_id = new_id()
     model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
-                  status="queued", epochs=epochs, estimated_seconds=estimated_seconds, seed=trial.seed, metrics={},
+                  status="queued", epochs=plan.epochs, estimated_seconds=plan.estimated_seconds,
+                  train_seconds=plan.train_seconds, seed=trial.seed, metrics={},
                   artifacts=[],
                   storage_prefix=model_prefix(project_id, model_id))
     repository.add(session, model)
@@ -266,6 +290,8 @@ class _Claim:
     dataset: Any  # the Dataset row, detached (expire_on_commit=False)
     project_id: str = ""
     max_latency_ms: float | None = None  # the experiment's latency constraint binds the exported graph too
+    train_seconds: float | None = None  # the epochs' time budget (RetrainingPlan.train_seconds) ...
+    max_epochs: int | None = None  # ... and the most epochs it may buy
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -460,7 +486,9 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       prefix=model.storage_prefix, epochs=model.epochs, seed=model.seed,
                       experiment_id=model.experiment_id, trial_id=model.trial_id, candidate=dict(trial.arch),
                       dataset=dataset, project_id=model.project_id,
-                      max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"))
+                      max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"),
+                      train_seconds=model.train_seconds,
+                      max_epochs=max_fitted_epochs(experiment=experiment, settings=settings))
 
 
 def _drop(store: ObjectStore, prefix: str) -> None:
@@ -492,7 +520,8 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   max_latency_ms=claim.max_latency_ms,
                                   should_stop=heartbeat.should_stop, checkpoint=heartbeat.check,
                                   int8_onnx_path=folder / ARTIFACT_FILES["onnx_int8"].filename,
-                                  int8_max_accuracy_drop=settings.int8_max_accuracy_drop)
+                                  int8_max_accuracy_drop=settings.int8_max_accuracy_drop,
+                                  train_seconds=claim.train_seconds, max_epochs=claim.max_epochs)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
@@ -509,7 +538,8 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
         # every format but onnx_int8 is always there (a failed quantization is reported in metrics["int8"])
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
                      for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
-    return {"test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix, "metrics": metrics,
+    return {"epochs": built.epochs, "test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix,
+            "metrics": metrics,
             "params": built.params, "flops": built.flops, "latency_ms": built.latency_ms, "artifacts": artifacts}
 
 

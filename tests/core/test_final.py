@@ -10,7 +10,7 @@ from nas_core.builder import build_model
 from nas_core.data import SplitTensors
 from nas_core.final import build_final_model
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
-from nas_core.trainer import normalize
+from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds
 
 CANDIDATE = Candidate(ArchSpec(8, (StageSpec("conv", 1, 8, 3), StageSpec("residual", 1, 16, 3))),
                       TrainSpec(lr=3e-3, batch_size=16, ema=False))
@@ -79,3 +79,34 @@ def test_an_ill_fitting_state_is_ignored_and_a_raising_checkpoint_abandons_the_j
                           pt2_path=tmp_path / "c.pt2", initial_state=wrong, checkpoint=lost)
     assert "training from scratch" in caplog.text
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("train_seconds", "max_epochs", "fitted"), [(0.0, 9, 1), (1e6, 9, 9), (1e6, None, 2)])
+def test_a_time_budget_refits_the_epochs_to_the_measured_training_step(splits, tmp_path, monkeypatch, train_seconds,
+                                                                       max_epochs, fitted):
+    class Trained(Exception):
+        pass
+
+    asked = []
+
+    def record(network, data, *, epochs, **_):
+        asked.append(epochs)
+        raise Trained
+
+    monkeypatch.setattr("nas_core.final.train", record)
+    with pytest.raises(Trained):
+        build_final_model(CANDIDATE, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "t.onnx",
+                          pt2_path=tmp_path / "t.pt2", train_seconds=train_seconds, max_epochs=max_epochs)
+    assert asked == [fitted]  # nothing fits: one epoch; all fits: the most allowed (default: the planned epochs)
+
+
+def test_the_training_step_is_timed_on_a_copy_and_fitted_epochs_grow_with_the_time():
+    (x, y), spec = stripes(48, 0), TrainSpec(lr=3e-3, batch_size=0, ema=True)
+    model = build_model(CANDIDATE.arch, 1, 2, input_size=12)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    seconds = step_seconds(model, TrainData(x, y, x[:0], y[:0]), train=spec, epochs=5, mean=(0.5,), std=(0.5,),
+                           device="cpu", num_classes=2)
+    assert seconds > 0
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+    fits = [fit_epochs(48, spec, seconds=budget, step_s=0.01, most=50) for budget in (0.0, 1.0, 5.0, 30.0)]
+    assert fits == sorted(fits) and fits[0] == 1 and fits[-1] == 50

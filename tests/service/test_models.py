@@ -209,19 +209,27 @@ def test_a_time_budget_sets_the_final_models_epochs():
     trial = Trial(measured_epoch_s=4.0)
     dataset_row = type("Row", (), {"splits": {"train": 80, "val": 20, "test": 20}})()
     settings = settings_from_env({})
-    epochs, estimate = service.plan_retraining(experiment=experiment, trial=trial, dataset=dataset_row,
-                                               settings=settings, epochs=None)
-    assert epochs == int((60 - service.MODEL_OVERHEAD_S) / 5.0) < 30  # 3 × 10 would take 150 s
-    assert estimate == pytest.approx(epochs * 5.0 + service.MODEL_OVERHEAD_S)
+    plan = service.plan_retraining(experiment=experiment, trial=trial, dataset=dataset_row, settings=settings,
+                                   epochs=None)
+    budget_s = 60 - service.MODEL_OVERHEAD_S
+    assert plan.epochs == int(budget_s / 5.0) < 30  # 3 × 10 would take 150 s
+    # the whole budget is announced: the job refits the epochs to its own step time
+    assert plan.train_seconds == budget_s and plan.estimated_seconds == pytest.approx(60)
     half = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "max_minutes": 4.0})
     assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
-                                   epochs=None)[0] == int((service.DEFAULT_MODEL_SHARE * 240 - service.MODEL_OVERHEAD_S)
-                                                          / 5.0)
-    assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
-                                   epochs=50)[0] == 50  # asked-for epochs are kept
+                                   epochs=None).epochs == int((service.DEFAULT_MODEL_SHARE * 240
+                                                               - service.MODEL_OVERHEAD_S) / 5.0)
+    asked = service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings, epochs=50)
+    assert asked.epochs == 50 and asked.train_seconds is None  # asked-for epochs are kept, never refitted
+    assert asked.estimated_seconds == pytest.approx(50 * 5.0 + service.MODEL_OVERHEAD_S)
     roomy = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 60.0})
-    assert service.plan_retraining(experiment=roomy, trial=trial, dataset=dataset_row, settings=settings,
-                                   epochs=None)[0] == 80  # the time allows 717 epochs: 8 × the search's 10
+    plan = service.plan_retraining(experiment=roomy, trial=trial, dataset=dataset_row, settings=settings,
+                                   epochs=None)
+    assert plan.epochs == 80  # the time allows 717 epochs: 8 × the search's 10
+    assert plan.train_seconds == 80 * 5.0 == service.max_fitted_epochs(experiment=roomy, settings=settings) * 5.0
+    unmeasured = service.plan_retraining(experiment=half, trial=Trial(), dataset=dataset_row, settings=settings,
+                                         epochs=None)
+    assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - service.MODEL_OVERHEAD_S
 
 
 def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
