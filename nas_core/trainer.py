@@ -145,7 +145,9 @@ def fit_epochs(count: int, train: TrainSpec, *, seconds: float, step_s: float, m
     """The most epochs in ``[1, most]`` whose :func:`plan_epochs` steps take at most ``seconds`` at ``step_s``
     seconds a step (plus :data:`EPOCH_OVERHEAD_S` an epoch): a schedule fitted to a time budget.
 
-    >>> fit_epochs(1000, TrainSpec(batch_size=0, lr=4e-3), seconds=60.0, step_s=0.1, most=20)  # 32 steps of 32 images an epoch
+    32 steps of 32 images an epoch on 1,000 images:
+
+    >>> fit_epochs(1000, TrainSpec(batch_size=0, lr=4e-3), seconds=60.0, step_s=0.1, most=20)
     18
     >>> fit_epochs(1000, TrainSpec(batch_size=0, lr=4e-3), seconds=1.0, step_s=0.1, most=20)
     1
