@@ -23,8 +23,10 @@ from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL
 from api.schemas.experiments import ExperimentCreate, ExperimentResume
 from api.services import datasets as datasets_service
 from api.services import limits as limits_service
-from api.services import search, trial_documents
+from api.services import trial_documents
 from api.services.revision_cache import RevisionCache
+from api.services.search.scheduler import elapsed_seconds, make_strategy_from, stop_clock, time_is_up, trials_used
+from api.services.search.trials import STOP_REQUESTED
 from api.services.trial_documents import TrialVersion
 from api.settings import Settings
 from api.statuses import FINISHED_EXPERIMENT_STATUSES
@@ -96,7 +98,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
                                 for e in error.errors] or [{"field": "body.search_space", "error": error.message}],
                                error.message, type="invalid-search-space") from None
     try:
-        strategy = search.make_strategy_from(data.strategy, data.strategy_settings)
+        strategy = make_strategy_from(data.strategy, data.strategy_settings)
     except (TypeError, ValueError) as error:
         raise ValidationFailed.field("body.strategy_settings", str(error)) from None
     pruner = data.pruner.model_dump()
@@ -145,7 +147,7 @@ def summaries(*, session: Session, experiments: list[Experiment]) -> dict[str, d
             found[experiment.id] = _counts_and_best(counts[experiment.id], best.get(experiment.id))
             _memo.put(("summary", experiment.id), experiment.updated_at, found[experiment.id])
     return {e.id: {"progress": {**found[e.id][0], "max_trials": e.budget["max_trials"]}, "best": found[e.id][1],
-                   "elapsed_s": search.elapsed_seconds(e)} for e in experiments}
+                   "elapsed_s": elapsed_seconds(e)} for e in experiments}
 
 
 def _counts_and_best(c: Counter[str], leader: Trial | None) -> tuple[dict[str, int], dict[str, Any] | None]:
@@ -169,7 +171,7 @@ def cancel_experiment(*, session: Session, project: Project, experiment_id: str)
     if repository.trial_counts(session, experiment.id)["running"]:
         experiment.status = "canceling"
     else:
-        search.stop_clock(experiment)
+        stop_clock(experiment)
         experiment.status, experiment.finished_at = "canceled", utcnow()
     return experiment
 
@@ -194,11 +196,11 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
         raise Conflict("dataset-deleted", "the experiment's dataset was deleted; the search cannot continue")
     budget = checked_budget(settings=settings, budget={**experiment.budget, **raised}, field="body")
     experiment.budget = budget
-    used = search.trials_used(repository.trial_counts(session, experiment.id))
+    used = trials_used(repository.trial_counts(session, experiment.id))
     if used >= budget["max_trials"]:
         raise Conflict("budget-spent", f"all {budget['max_trials']} trials are spent; resume with a higher max_trials")
-    if search.time_is_up(experiment):
-        raise Conflict("budget-spent", f"the time budget is spent ({search.elapsed_seconds(experiment) / 60:.1f} of "
+    if time_is_up(experiment):
+        raise Conflict("budget-spent", f"the time budget is spent ({elapsed_seconds(experiment) / 60:.1f} of "
                        f"{budget['max_minutes']:g} minutes); resume with a higher max_minutes")
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
@@ -240,7 +242,7 @@ def stop_trial(*, session: Session, project: Project, experiment_id: str, number
     now = utcnow()
     trial.stop_requested_at = trial.stop_requested_at or now
     if trial.status == "pending":
-        trial.status, trial.finished_at, trial.error = "stopped", now, search.STOP_REQUESTED
+        trial.status, trial.finished_at, trial.error = "stopped", now, STOP_REQUESTED
         enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return trial
 

@@ -13,7 +13,7 @@ from api.orm import Experiment, Project
 from api.repositories import experiments as experiments_repository
 from api.schemas.experiments import ExperimentCreate
 from api.services import experiments as experiments_service
-from api.services import search
+from api.services.search import scheduler
 from tests.service.helpers import (TERMINAL, add_experiment, all_trials, experiment_body, ready_dataset,
                                    wait_for_a_trained_epoch, wait_for_status, wait_until_trials)
 
@@ -271,7 +271,7 @@ def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(app_servi
     within the trials a time budget is shared for when that is fewer."""
     dataset = ready_dataset(app_client, drain=app_service.drain)
     asked: list[int | None] = []
-    strategy_for = search.strategy_for
+    strategy_for = scheduler.strategy_for
 
     class Recording:
         def __init__(self, strategy):
@@ -281,7 +281,7 @@ def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(app_servi
             asked.append(budget)
             return self.strategy.ask(*args, budget=budget, **kwargs)
 
-    monkeypatch.setattr(search, "strategy_for", lambda experiment: Recording(strategy_for(experiment)))
+    monkeypatch.setattr(scheduler, "strategy_for", lambda experiment: Recording(strategy_for(experiment)))
     session = app_service.runtime.sessionmaker()
     try:  # never committed, so nothing is enqueued and no worker runs it
         data = ExperimentCreate(**experiment_body(dataset["id"], budget=budget, concurrency=2))
@@ -289,7 +289,7 @@ def test_the_scheduler_gives_the_strategy_the_experiments_trial_budget(app_servi
                                                            project=session.get(Project, app_key.project_id),
                                                            data=data)
         session.flush()
-        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 2
+        assert len(scheduler.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 2
         assert asked and set(asked) == {planned}
         settings = experiment.reproducibility["strategy"]["settings"]
         assert (settings["startup"], settings["startup_fraction"]) == ("tpe", 0.5)
@@ -391,14 +391,14 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
                                                            project=session.get(Project, app_key.project_id),
                                                            data=data)
         session.flush()
-        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
+        assert len(scheduler.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         (first,) = experiments_repository.all_trials(session, experiment.id)
         assert first.arch["train"]["hflip"] is False and first.arch["train"]["vflip"] is False
         first.status = "running"  # a worker claims it, then it finishes
         first.status, first.val_balanced_accuracy = "succeeded", 0.9
         first.val_mirrored_balanced_accuracy, first.val_upside_down_balanced_accuracy = mirrored, upside_down
         session.flush()
-        assert len(search.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
+        assert len(scheduler.schedule(session=session, settings=app_service.settings, experiment_id=experiment.id)) == 1
         second = max(experiments_repository.all_trials(session, experiment.id), key=lambda trial: trial.number)
         assert second.number == 2
         assert (second.arch["train"]["hflip"], second.arch["train"]["vflip"]) == (flips, turns)

@@ -17,7 +17,8 @@ import nas_core.trainer  # noqa: F401
 from api import logs
 from api.queue import RUN_TRIAL, SCHEDULE, celery_app, task_options
 from api.runtime import get_runtime
-from api.services import search
+from api.services import models as models_service
+from api.services.search import reaper, scheduler, trials
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def run_trial(trial_id: str) -> str:
     runtime = get_runtime()
     token = logs.trial_id.set(str(trial_id))  # every log line of this trial carries its id
     try:
-        status = search.run_trial(unit_of_work=runtime.unit_of_work, store=runtime.store,
+        status = trials.run_trial(unit_of_work=runtime.unit_of_work, store=runtime.store,
                                   settings=runtime.settings, trial_id=str(trial_id))
         log.info("trial %s: %s", trial_id, status)
         return status
@@ -41,10 +42,10 @@ def run_trial(trial_id: str) -> str:
 @celery_app.task(**task_options(SCHEDULE))
 def schedule(experiment_id: str) -> list[str]:
     runtime = get_runtime()
-    search.warm_throughput(unit_of_work=runtime.unit_of_work, settings=runtime.settings,
-                           experiment_id=str(experiment_id))
+    scheduler.warm_throughput(unit_of_work=runtime.unit_of_work, settings=runtime.settings,
+                              experiment_id=str(experiment_id))
     with runtime.unit_of_work() as session:
-        return search.schedule(session=session, settings=runtime.settings, experiment_id=str(experiment_id))
+        return scheduler.schedule(session=session, settings=runtime.settings, experiment_id=str(experiment_id))
 
 
 class Reaper(threading.Thread):
@@ -70,11 +71,7 @@ class Reaper(threading.Thread):
 def reap_once() -> None:
     runtime = get_runtime()
     with runtime.unit_of_work() as session:
-        search.reap(session=session, settings=runtime.settings)
-    try:
-        from api.services import models as models_service
-    except ImportError:  # pragma: no cover - models arrive with their own module
-        return
+        reaper.reap(session=session, settings=runtime.settings)
     with runtime.unit_of_work() as session:
         models_service.reap_stale_models(session=session, settings=runtime.settings)
 

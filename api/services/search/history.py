@@ -1,0 +1,66 @@
+"""The experiment's trials as the engine sees them: the history a strategy proposes from and a pruner compares with.
+
+Screened-out candidates belong to it too (infeasible points), so strategies learn where not to propose again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.orm import Experiment, Trial
+from api.repositories import experiments as repository
+
+# nas_core is imported inside the functions that use it: its pruners load optuna, which the API process (it imports
+# this package) never needs.
+
+# Screened-out candidates join the strategy's history after every trial (their numbers start here).
+SCREENED_NUMBERS = 1_000_000_000
+
+
+def trial_value(trial: Trial, metric: str) -> float | None:
+    if metric == "balanced_accuracy" and trial.val_balanced_accuracy is not None:
+        return trial.val_balanced_accuracy
+    return trial.val_accuracy
+
+
+def history_records(session: Session, experiment: Experiment, *, exclude: str | None = None,
+                    trials: list[Trial] | None = None) -> list:
+    """The experiment's trials as the engine sees them (``TrialRecord``), oldest first, then its screened-out
+    candidates (infeasible, so strategies learn where not to propose again).
+
+    A trial's value is the objective's metric; its curve holds rung scores (:func:`nas_core.pruning.rung_score`),
+    the figure pruning compares at equal epochs. A trial a user stopped is, to the engine, a pruned one (a partial
+    curve that did not finish), or a canceled one when it stopped before its first epoch (no signal, but its
+    decisions count as seen, so it is not proposed again).
+    """
+    from nas_core.params import TrialRecord
+    from nas_core.pruning import rung_score
+
+    metric = experiment.metric
+    curves = repository.epochs_by_trial(session, experiment.id)
+    records = []
+    for trial in trials if trials is not None else repository.all_trials(session, experiment.id):
+        if trial.id == exclude:
+            continue
+        curve = {epoch: rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
+                 for epoch, (accuracy, balanced, loss) in curves.get(trial.id, {}).items()}
+        value = trial_value(trial, metric)
+        status = trial.status
+        if status == "stopped":
+            status = "pruned" if curve else "canceled"
+        if status == "pruned" and value is None and curve:
+            value = curve[max(curve)]
+        records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=status,
+                                   value=value, feasible=trial.feasible, intermediate=curve))
+    for index, point in enumerate(experiment.screened_points or []):
+        records.append(screened_record(index, point["decisions"], point.get("violation", 1.0)))
+    return records
+
+
+def screened_record(index: int, decisions: dict[str, Any], violation: float):
+    from nas_core.params import TrialRecord
+
+    return TrialRecord(number=SCREENED_NUMBERS + index, decisions=dict(decisions), status="screened", feasible=False,
+                       violation=violation)

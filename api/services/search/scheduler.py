@@ -1,0 +1,458 @@
+"""Scheduling a search: plan trials under the budget and deadline, screen candidates, finish the experiment.
+
+Everything here is a function of the database. ``schedule`` rebuilds the strategy's history from the trials table
+under the experiment's row lock, so any worker can continue any experiment after any crash, and two workers never
+hand out the same trial number. A search that succeeds hands its leader to the final model
+(:mod:`api.services.models`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db import UnitOfWork, utcnow
+from api.errors import APIError
+from api.orm import Experiment, Trial
+from api.queue import RUN_TRIAL, enqueue_after_commit
+from api.repositories import datasets as dataset_repository
+from api.repositories import experiments as repository
+from api.services import limits as limits_service
+from api.services import models as models_service
+from api.services.devices import resolve_device
+from api.services.search.history import history_records, screened_record, trial_value
+from api.settings import Settings
+from api.statuses import BUDGET_TRIAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+# nas_core is imported inside the functions that use it: its screening and cost modules load torch and its strategies
+# optuna, which the API process (it imports this package for the clock and the strategy check) never needs.
+
+# Screening bounds per scheduling pass: candidates drawn, seconds spent (it runs under the experiment's lock), and
+# screened points kept on the experiment for the strategies (the newest).
+SCREEN_MAX_DRAWS = 200
+SCREEN_MAX_SECONDS = 10.0
+SCREENED_POINTS_KEPT = 200
+# Proposals asked of the strategy at once while screening: one ask rebuilds its model of the history, so a batch
+# (the constant liar keeps it diverse) makes each draw several times cheaper.
+SCREEN_BATCH = 8
+# A time budget is shared so that at least this many candidates get trained (fewer if max_trials is smaller).
+TARGET_TRAINED = 20
+# With ASHA about two thirds of the trials stop at the first rung (a sixth of their epochs), so a trial costs about
+# half its full length on average: the share of a full-length trial is this much larger.
+PRUNED_SHARE_ALLOWANCE = 2.0
+# After this many draws in a row screened out for time alone, the time share doubles (up to all the time left):
+# a search whose every candidate is slow trains the cheapest ones rather than none.
+TIME_RELAX_AFTER = 40
+
+
+def trial_seed(experiment_seed: int, number: int) -> int:
+    """Each trial's own seed: reproducible from the experiment's seed and the trial number."""
+    return (experiment_seed * 1_000_003 + number * 7_919) % (2**31 - 1)
+
+
+def search_space_for(experiment: Experiment):
+    return _search_space(json.dumps(experiment.search_space or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _search_space(overrides_json: str):
+    # Spaces are immutable; parsing the overrides once per process keeps scheduling cheap for short trials.
+    from nas_core.space import default_search_space
+
+    return default_search_space().with_overrides(json.loads(overrides_json))
+
+
+def make_strategy_from(name: str, settings: dict[str, Any]):
+    """The engine's strategy ``name`` with ``settings``; ValueError names what is wrong."""
+    from nas_core.strategies import make_strategy
+
+    return make_strategy(name, **settings)
+
+
+def strategy_for(experiment: Experiment):
+    return make_strategy_from(experiment.strategy, experiment.strategy_settings or {})
+
+
+def elapsed_seconds(experiment: Experiment) -> float:
+    running = (utcnow() - experiment.running_since).total_seconds() if experiment.running_since else 0.0
+    return experiment.elapsed_s + running
+
+
+def time_is_up(experiment: Experiment) -> bool:
+    max_minutes = (experiment.budget or {}).get("max_minutes")
+    return bool(max_minutes) and elapsed_seconds(experiment) >= max_minutes * 60
+
+
+def stop_clock(experiment: Experiment) -> None:
+    experiment.elapsed_s = elapsed_seconds(experiment)
+    experiment.running_since = None
+
+
+def schedule(*, session: Session, settings: Settings, experiment_id: str) -> list[str]:
+    """Plan as many trials as concurrency and budget allow, or finish the experiment; returns new trial ids.
+
+    Runs inside the caller's transaction with the experiment locked; trial tasks are enqueued after commit.
+    """
+    experiment = repository.lock(session, experiment_id)
+    if experiment is None:
+        return []
+    if experiment.status == "queued":
+        experiment.status, experiment.running_since = "running", utcnow()
+    if experiment.status not in ("running", "canceling"):
+        return []
+    counts = repository.trial_counts(session, experiment_id)
+    active = counts["pending"] + counts["running"]
+    if experiment.status == "canceling":
+        if active == 0:
+            _finish(session, settings, experiment, "canceled")
+        return []
+    out_of_time = time_is_up(experiment)
+    if out_of_time and counts["pending"]:
+        repository.cancel_pending_trials(session, experiment_id, reason="time budget spent")
+        active -= counts["pending"]
+    used = trials_used(counts)
+    room = 0 if out_of_time else min(experiment.concurrency - active, experiment.budget["max_trials"] - used)
+    if room > 0:
+        room = min(room, limits_service.trial_slots_left(session=session, settings=settings,
+                                                         project_id=experiment.project_id))
+        if room <= 0:
+            return []  # the project's trial slots are taken: wait (the reaper reschedules idle experiments)
+    if room <= 0:
+        if active == 0:
+            if not counts["succeeded"] and counts["pruned"] and _promote_stopped_trial(session, experiment):
+                counts["succeeded"], counts["pruned"] = 1, counts["pruned"] - 1
+            _finish(session, settings, experiment, _final_status(counts), counts=counts, out_of_time=out_of_time)
+        return []
+    try:
+        with session.begin_nested():  # a failing proposal adds nothing; the experiment row stays writable
+            created, why_none = _create_trials(session, settings, experiment, room, counts=counts)
+    except (ValueError, TypeError, KeyError, ArithmeticError, RuntimeError) as error:
+        # A proposal that fails now fails on every retry: end the search rather than leave it running forever.
+        log.exception("experiment %s: proposing trials failed", experiment.id)
+        created, why_none = [], f"proposing new trials failed: {type(error).__name__}: {error}"[:1000]
+    if not created and active == 0 and not counts["succeeded"] and counts["pruned"] \
+            and _promote_stopped_trial(session, experiment):
+        counts["succeeded"], counts["pruned"] = 1, counts["pruned"] - 1
+    if not created and active == 0:
+        # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
+        status = _final_status(counts)
+        time_spent = status == "succeeded" and why_none.startswith(TIME_INFEASIBLE)
+        _finish(session, settings, experiment, status, counts=counts, out_of_time=time_spent,
+                detail=why_none if status == "failed" or not counts["succeeded"] else f"search ended: {why_none}")
+    return created
+
+
+def trials_used(counts) -> int:
+    """Trials counted against ``max_trials`` (``counts``: trials by status): all but canceled ones."""
+    return sum(counts[status] for status in BUDGET_TRIAL_STATUSES)
+
+
+def data_shape(dataset) -> Any:
+    """What screening needs to know of a ready dataset (from its row: no tensors are loaded)."""
+    from nas_core.screening import DataShape
+
+    image, splits = dataset.image or {}, dataset.splits or {}
+    return DataShape(channels=int(image["channels"]), side=int(image["height"]), num_classes=len(dataset.classes),
+                     train_images=int(splits.get("train", 0)), val_images=int(splits.get("val", 0)))
+
+
+def screening_limits(experiment: Experiment, settings: Settings, *, counts):
+    """The user's constraints plus the seconds a new trial may take.
+
+    With ``max_minutes``: the time left, shared among the candidates still to train (at least
+    :data:`TARGET_TRAINED` per search unless ``max_trials`` is smaller), times the concurrency, times
+    :data:`PRUNED_SHARE_ALLOWANCE` under ASHA (most trials stop early). Without it: the
+    trial's hard time limit (``NAS_TRIAL_TIME_LIMIT_S``), which a longer trial would hit anyway.
+    """
+    from nas_core.screening import Limits
+
+    constraints = experiment.constraints or {}
+    budget = experiment.budget
+    max_trial_seconds = float(settings.trial_time_limit_s)
+    if budget.get("max_minutes"):
+        left_s = max(0.0, budget["max_minutes"] * 60.0 - elapsed_seconds(experiment))
+        trained = counts["succeeded"] + counts["pruned"] + counts["stopped"] + counts["running"] + counts["pending"]
+        trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
+        still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
+        allowance = PRUNED_SHARE_ALLOWANCE if (experiment.pruner or {}).get("kind", "asha") == "asha" else 1.0
+        max_trial_seconds = min(max_trial_seconds, allowance * left_s * experiment.concurrency / still_to_train)
+    return Limits(max_params=constraints.get("max_params"), max_mflops=constraints.get("max_mflops"),
+                  max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
+
+
+def strategy_budget(budget: dict[str, Any]) -> int:
+    """The number of trials a strategy plans for (evolution's start-up is a share of it): ``max_trials``, or with a
+    time budget the :data:`TARGET_TRAINED` trials the time is shared for, when fewer. Planning a start-up for 100
+    trials in a search that has time for 30 would spend all of them on start-up draws and never mutate the best."""
+    if budget.get("max_minutes"):
+        return min(budget["max_trials"], TARGET_TRAINED)
+    return budget["max_trials"]
+
+
+def epoch_time_correction(trials: list[Trial], epoch_seconds: dict[str, list[float]]) -> float:
+    """How this search's measured epoch times compare with the predictions: the median over its trials (running
+    ones too, from their first epoch on) of median measured / predicted, within [0.25, 8]."""
+    ratios = []
+    for trial in trials:
+        measured = sorted(epoch_seconds.get(trial.id, ()))
+        if measured and trial.predicted_epoch_s:
+            ratios.append(measured[len(measured) // 2] / trial.predicted_epoch_s)
+    if not ratios:
+        return 1.0
+    ratios.sort()
+    return min(8.0, max(0.25, ratios[len(ratios) // 2]))
+
+
+def throughput(settings: Settings, shape) -> Any:
+    """This worker's calibrated training speed at the dataset's input shape (measured once per process)."""
+    from nas_core.cost import throughput_for
+
+    return throughput_for(resolve_device(settings), (shape.channels, shape.side, shape.side))
+
+
+def warm_throughput(*, unit_of_work: UnitOfWork, settings: Settings, experiment_id: str) -> None:
+    """Calibrate this worker's device for the experiment's dataset before the scheduler takes the experiment's lock
+    (the probe takes seconds; nobody should wait on the lock meanwhile)."""
+    with unit_of_work() as session:
+        experiment = repository.get(session, experiment_id)
+        dataset = dataset_repository.get(session, experiment.dataset_id) if experiment and experiment.dataset_id \
+            else None
+        shape = data_shape(dataset) if dataset is not None and dataset.status == "ready" else None
+    if shape is not None:
+        throughput(settings, shape)
+
+
+def _create_trials(session: Session, settings: Settings, experiment: Experiment, count: int, *, counts
+                   ) -> tuple[list[str], str]:
+    """Propose, screen and add up to ``count`` trials; with none added, also why (for the experiment's detail).
+
+    The space's reference candidates come first (those not tried yet), then the strategy's proposals, asked for in
+    batches of :data:`SCREEN_BATCH`. Screened-out candidates are counted on the experiment and join the strategy's
+    history as infeasible points, so the next proposal learns from them; they never consume ``max_trials``.
+    Bounded by :data:`SCREEN_MAX_DRAWS` draws and :data:`SCREEN_MAX_SECONDS` per pass. When every draw was too
+    slow for its time share, the cheapest one still runs if it fits the time left: a search with time left trains
+    something rather than nothing.
+    """
+    from nas_core.screening import describe_infeasible, screen
+    from nas_core.strategies.base import safe_key
+
+    space = search_space_for(experiment)
+    dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+    if dataset is None or dataset.status != "ready":
+        return [], "the experiment's dataset is gone"
+    shape = data_shape(dataset)
+    trials = repository.all_trials(session, experiment.id)
+    history = history_records(session, experiment, trials=trials)
+    seen = {safe_key(space.param_space, record.decisions) for record in history}
+    # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
+    # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
+    tried = {_candidate_hash(trial.arch) for trial in trials}
+    # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
+    # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
+    plain_references = space.reference_points()
+    references = space.reference_points(mirror_symmetric=_invariant(trials, shape.num_classes, "hflip"),
+                                        orientation_free=_invariant(trials, shape.num_classes, "vflip"))
+    references = [point for plain, point in zip(plain_references, references)
+                  if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
+    limits = screening_limits(experiment, settings, counts=counts)
+    device_speed = throughput(settings, shape)
+    correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
+    epochs = experiment.budget["epochs_per_trial"]
+    strategy = strategy_for(experiment)
+    screened = dict(experiment.screened or {})
+    by_reason: dict[str, int] = dict(screened.get("by_reason", {}))
+    smallest: dict[str, float] = dict(screened.get("smallest", {}))
+    points = list(experiment.screened_points or [])
+    this_pass: dict[str, int] = {}
+    pass_smallest: dict[str, float] = {}
+    cheapest = None  # (predicted trial seconds, decisions, candidate, verdict) of the draws too slow for their share
+    created: list[str] = []
+
+    def add_trial(decisions, candidate, verdict) -> None:
+        tried.add(candidate.hash())
+        experiment.trials_created += 1
+        trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
+                      decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
+                      seed=trial_seed(experiment.seed, experiment.trials_created),
+                      params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
+        repository.add(session, trial)
+        enqueue_after_commit(session, RUN_TRIAL, args=[trial.id])
+        created.append(trial.id)
+        history.append(_running_record(experiment.trials_created, decisions))
+
+    draws = time_only_streak = 0
+    exhausted = False
+    deadline = time.monotonic() + SCREEN_MAX_SECONDS
+    while len(created) < count and draws < SCREEN_MAX_DRAWS and time.monotonic() < deadline:
+        from_references = bool(references)
+        if references:
+            proposals, references = references[:count - len(created)], references[count - len(created):]
+        else:
+            proposals = strategy.ask(space.param_space, history, max(count - len(created), SCREEN_BATCH),
+                                     seed=experiment.seed, budget=strategy_budget(experiment.budget))
+        if not proposals:
+            exhausted = True
+            break
+        for decisions in proposals:
+            if len(created) >= count:
+                break  # the rest of a batch is dropped unseen: the next pass asks again
+            draws += 1
+            candidate = space.decode(decisions, input_side=shape.side)
+            if candidate.hash() in tried:
+                history.append(screened_record(len(points) + draws, decisions, 1.0))
+                continue
+            verdict = screen(candidate, shape, _reference_limits(limits, experiment, settings) if from_references
+                             else limits, epochs=epochs, throughput=device_speed, correction=correction)
+            if verdict.passed:
+                time_only_streak = 0
+                add_trial(decisions, candidate, verdict)
+                continue
+            reason = verdict.reason
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+            this_pass[reason] = this_pass.get(reason, 0) + 1
+            smallest[reason] = min(smallest.get(reason, verdict.value), verdict.value)
+            pass_smallest[reason] = min(pass_smallest.get(reason, verdict.value), verdict.value)
+            violation = verdict.violation(limits)
+            points.append({"decisions": dict(decisions), "reason": reason, "value": verdict.value,
+                           "violation": violation})
+            history.append(screened_record(len(points) - 1, decisions, violation))
+            if reason == "max_trial_seconds":
+                time_only_streak += 1
+                if cheapest is None or verdict.value < cheapest[0]:
+                    cheapest = (verdict.value, decisions, candidate, verdict)
+            else:
+                time_only_streak = 0
+            if time_only_streak >= TIME_RELAX_AFTER and limits.max_trial_seconds is not None:
+                limits = _relaxed_time(limits, experiment, settings)
+                time_only_streak = 0
+    if not created and cheapest is not None and cheapest[0] <= _time_left_s(experiment, settings):
+        _, decisions, candidate, verdict = cheapest
+        add_trial(decisions, candidate, verdict)
+        by_reason["max_trial_seconds"] -= 1  # it runs after all: not screened out
+        this_pass["max_trial_seconds"] -= 1
+        points = [point for point in points if point["decisions"] != decisions]
+    if this_pass:
+        experiment.screened = {"total": sum(by_reason.values()), "by_reason": by_reason, "smallest": smallest}
+        experiment.screened_points = points[-SCREENED_POINTS_KEPT:]
+    if created:
+        return created, ""
+    if exhausted or not this_pass:
+        return [], "the search space is exhausted: no unseen candidate is left"
+    binding = dict(sorted(((r, pass_smallest[r]) for r in this_pass if this_pass[r]),
+                          key=lambda item: -this_pass[item[0]]))
+    return [], describe_infeasible(binding, limits, draws)
+
+
+def _invariant(trials: list[Trial], num_classes: int, flip: str) -> bool:
+    """Whether the finished trials trained without ``flip`` (``hflip``: left to right; ``vflip``: top to bottom)
+    show the data set's classes to survive that flip."""
+    from nas_core.mirror import looks_mirror_symmetric
+
+    column = "val_mirrored_balanced_accuracy" if flip == "hflip" else "val_upside_down_balanced_accuracy"
+    evidence = [(trial.val_balanced_accuracy, getattr(trial, column)) for trial in trials
+                if trial.status == "succeeded" and trial.val_balanced_accuracy is not None
+                and getattr(trial, column) is not None and not (trial.arch.get("train") or {}).get(flip)]
+    return bool(looks_mirror_symmetric(evidence, chance=1.0 / max(1, num_classes)))
+
+
+TIME_INFEASIBLE = "no candidate fits the time budget"  # how describe_infeasible starts a time-bound failure
+
+
+def _candidate_hash(arch: dict[str, Any]) -> str | None:
+    from nas_core.errors import InvalidSearchSpace
+    from nas_core.spec import Candidate
+
+    try:
+        return Candidate.from_dict(arch).hash()
+    except InvalidSearchSpace:
+        return None  # stored before a change of the spec: it cannot equal a new candidate
+
+
+# A reference candidate may take up to this share of the time left, whatever the fair share of a proposal: the
+# networks known to work matter most when the budget is short, which is when the fair share is smallest.
+REFERENCE_TIME_SHARE = 0.3
+
+
+def _reference_limits(limits, experiment: Experiment, settings: Settings):
+    import dataclasses
+
+    if limits.max_trial_seconds is None:
+        return limits
+    share = REFERENCE_TIME_SHARE * _time_left_s(experiment, settings)
+    return dataclasses.replace(limits, max_trial_seconds=max(limits.max_trial_seconds, share))
+
+
+def _time_left_s(experiment: Experiment, settings: Settings) -> float:
+    """Seconds a new trial may take in all: the time budget left times the concurrency, or the trial limit."""
+    max_minutes = experiment.budget.get("max_minutes")
+    if not max_minutes:
+        return float(settings.trial_time_limit_s)
+    return max(0.0, max_minutes * 60.0 - elapsed_seconds(experiment)) * experiment.concurrency
+
+
+def _relaxed_time(limits, experiment: Experiment, settings: Settings):
+    """Twice the time share, at most the whole time left (times the concurrency)."""
+    import dataclasses
+
+    cap = max(1.0, _time_left_s(experiment, settings))
+    return dataclasses.replace(limits, max_trial_seconds=min(cap, limits.max_trial_seconds * 2))
+
+
+def _running_record(number: int, decisions: dict[str, Any]):
+    from nas_core.params import TrialRecord
+
+    return TrialRecord(number=number, decisions=dict(decisions), status="running")
+
+
+
+def _promote_stopped_trial(session: Session, experiment: Experiment) -> bool:
+    """A search ending without any finished trial still has an answer when trials were stopped early (by the
+    deadline or by pruning): the one that trained longest, then scored best, becomes ``succeeded`` (its error says
+    where it stopped), so the search ends with a leader and a final model rather than ``failed``."""
+    metric = experiment.metric
+    curves = repository.epoch_seconds_by_trial(session, experiment.id)
+    stopped = [trial for trial in repository.all_trials(session, experiment.id)
+               if trial.status == "pruned" and trial.feasible and trial_value(trial, metric) is not None]
+    if not stopped:
+        return False
+    best = max(stopped, key=lambda trial: (len(curves.get(trial.id, ())), trial_value(trial, metric), -trial.number))
+    best.status = "succeeded"
+    best.error = f"{best.error} (kept: no trial finished, and this one trained longest and best)"
+    return True
+
+
+def _final_status(counts) -> str:
+    return "succeeded" if counts["succeeded"] else "failed"
+
+
+def _finish(session: Session, settings: Settings, experiment: Experiment, status: str, *, counts=None,
+            out_of_time: bool = False, detail: str | None = None) -> None:
+    stop_clock(experiment)
+    experiment.status, experiment.finished_at = status, utcnow()
+    if status == "failed":
+        summary = ", ".join(f"{counts[s]} {s}" for s in ("failed", "pruned", "stopped", "canceled")
+                            if counts and counts[s])
+        experiment.detail = detail or f"no trial succeeded ({summary or 'no trials ran'})"
+        if not detail and out_of_time and not (counts and (counts["failed"] or counts["pruned"])):
+            experiment.detail = "the time budget was spent before any trial finished"
+    elif status == "succeeded":
+        experiment.detail = "time budget spent" if out_of_time else detail
+        if experiment.auto_model and settings.auto_model:
+            try:
+                with session.begin_nested():  # a refused model must not undo the experiment's finish
+                    # The same gate as a requested model: none is built while the storage quota is full.
+                    limits_service.check_storage_quota(session=session, settings=settings,
+                                                       project_id=experiment.project_id, adding_bytes=1)
+                    models_service.create_model(session=session, settings=settings,
+                                                project_id=experiment.project_id, experiment=experiment)
+            except APIError as error:
+                log.warning("experiment %s: no final model: %s", experiment.id, error.detail)
+                experiment.detail = experiment.detail or f"no final model: {error.detail}"
+    log.info("experiment %s %s", experiment.id, status)
