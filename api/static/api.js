@@ -18,24 +18,55 @@ export const key = {
   clear: () => sessionStorage.removeItem(KEY_NAME),
 };
 
-export async function request(path, { method = "GET", body, raw = false } = {}) {
-  const headers = { Authorization: `Bearer ${key.get() || ""}`, Accept: "application/json" };
+const authHeaders = () => ({ Authorization: `Bearer ${key.get() || ""}`, Accept: "application/json" });
+
+// The error of a failed answer, from its status and body text (problem+json, or anything else).
+function failure(status, text) {
+  if (status === 401) return new Unauthorized("the API key was refused");
+  let problem = null;
+  try { problem = JSON.parse(text); } catch { /* not JSON: keep the status line */ }
+  return new ApiError(status, problem);
+}
+
+export async function request(path, { method = "GET", body, raw = false, headers: extra = {} } = {}) {
+  const headers = { ...authHeaders(), ...extra };
   // FormData goes as multipart: the browser writes its Content-Type, boundary included.
   const form = body instanceof FormData;
   if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) });
-  if (response.status === 401) throw new Unauthorized("the API key was refused");
-  if (!response.ok) {
-    let problem = null;
-    try { problem = await response.json(); } catch { /* not JSON: keep the status line */ }
-    throw new ApiError(response.status, problem);
-  }
+  if (!response.ok) throw failure(response.status, await response.text().catch(() => ""));
   if (raw) return response;
   return response.status === 204 ? null : response.json();
 }
 
 export const get = (path) => request(path);
-export const post = (path, body) => request(path, { method: "POST", body });
+export const post = (path, body, headers) => request(path, { method: "POST", body, headers });
+
+// A key for the Idempotency-Key header: a retry with the same key and body gets the first answer, not a duplicate.
+// getRandomValues, unlike randomUUID, also works on a page served over plain http from another host.
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `dashboard-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+// A multipart POST through XMLHttpRequest, the one browser API that reports upload progress:
+// onProgress(sentBytes, totalBytes) as the body goes out. Errors are those of `request`; a lost connection is a
+// TypeError, as fetch's.
+export function upload(path, form, { onProgress, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries({ ...authHeaders(), ...headers })) xhr.setRequestHeader(name, value);
+    if (onProgress) xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.lengthComputable ? event.total : null));
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 200 || xhr.status >= 300) { reject(failure(xhr.status, xhr.responseText)); return; }
+      try { resolve(xhr.status === 204 ? null : JSON.parse(xhr.responseText)); } catch (error) { reject(error); }
+    });
+    xhr.addEventListener("error", () => reject(new TypeError("the upload lost its connection")));
+    xhr.addEventListener("abort", () => reject(new TypeError("the upload was aborted")));
+    xhr.send(form);
+  });
+}
 
 // Several files in one multipart body, each as a part named `field`.
 export function postFiles(path, field, files) {

@@ -1,5 +1,5 @@
-// The dashboard shell: key prompt, hash routing (#/experiments, #/experiments/ID, #/datasets, #/models, #/models/ID)
-// and the list pages. Each page gets a `page` handle: current() turns false when the user navigates away.
+// The dashboard shell: key prompt, hash routing (#/experiments, #/experiments/new[/DATASET], #/experiments/ID,
+// #/datasets, #/models, #/models/ID) and the list pages. Each page gets a `page` handle: current() turns false when the user navigates away.
 
 import { getAll, key, Unauthorized } from "./api.js";
 import { renderDatasets } from "./datasets.js";
@@ -57,7 +57,11 @@ function makePage() {
   return page;
 }
 
+// The form that starts a search loads on first use: the pages opened most keep a small module graph.
+const renderNewExperiment = async (...args) => (await import("./new-experiment.js")).renderNewExperiment(...args);
+
 const ROUTES = [
+  [/^#\/experiments\/new(?:\/([\w-]+))?$/, "experiments", renderNewExperiment],
   [/^#\/experiments\/([\w-]+)$/, "experiments", renderExperiment],
   [/^#\/models\/([\w-]+)$/, "models", renderModel],
   [/^#\/datasets$/, "datasets", renderDatasets],
@@ -95,7 +99,7 @@ window.addEventListener("hashchange", route);
 
 async function renderExperiments(root, page) {
   root.innerHTML = `<section aria-labelledby="exp-title"><div class="title-row"><h2 id="exp-title">Experiments</h2>
-    <p class="muted" data-testid="experiments-total"></p></div>
+    <p class="muted" data-testid="experiments-total"></p><a class="button" href="#/experiments/new" data-testid="new-experiment">New experiment</a></div>
     <div id="experiments-body" data-testid="experiments"><p class="muted">Loading…</p></div></section>`;
   document.title = "Experiments · nas-service";
   const body = root.querySelector("#experiments-body");
@@ -110,7 +114,7 @@ async function renderExperiments(root, page) {
 }
 
 function experimentsTable(experiments) {
-  if (!experiments.length) return `<p class="empty">No experiments yet: start one with <code>nas experiments create</code> or <code>POST /v1/experiments</code>.</p>`;
+  if (!experiments.length) return `<p class="empty">No experiments yet: start one with <a href="#/experiments/new">the form</a>, <code>nas experiments create</code> or <code>POST /v1/experiments</code>.</p>`;
   const rows = experiments.map((e) => {
     const p = e.progress;
     const done = p.completed;

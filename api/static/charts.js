@@ -112,16 +112,20 @@ export function lineChart({ series, xLabel, yLabel, label, testid, width = 520, 
       else if (s.step) d += `H${x(px).toFixed(1)}V${y(py).toFixed(1)}`;
       else d += `L${x(px).toFixed(1)},${y(py).toFixed(1)}`;
     });
+    // One group per series, named, so a page (or a test) can tell the lines apart.
+    body.push(`<g class="series" data-testid="series" data-series="${esc(s.name)}">`);
     if (s.line !== false) body.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5 3"' : ""}/>`);
     if (s.dots || s.points.length === 1) {
       for (const [px, py] of s.points) {
         body.push(`<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)}: ${esc(fmtNumber(px))}, ${esc(fmtNumber(py))}</title></circle>`);
       }
     }
+    body.push("</g>");
   });
-  const legend = series.map((s, i) => `<li><span class="swatch" style="background:${s.color || PALETTE[i % PALETTE.length]}"></span>${esc(s.name)}</li>`).join("");
+  const legend = series.map((s, i) => `<li data-series="${esc(s.name)}"><span class="swatch${s.dash ? " dashed" : ""}" style="${s.dash
+    ? `border-color:${s.color || PALETTE[i % PALETTE.length]}` : `background:${s.color || PALETTE[i % PALETTE.length]}`}"></span>${esc(s.name)}</li>`).join("");
   return `<figure class="chart-box">${frame({ width, height, label, testid, body: body.join("") })}
-    <figcaption><ul class="legend">${legend}</ul></figcaption></figure>`;
+    <figcaption><ul class="legend" data-testid="${esc(testid)}-legend">${legend}</ul></figcaption></figure>`;
 }
 
 /** Accuracy against a cost; `front` ids are drawn larger, in a second color and joined by a line. */

@@ -1,24 +1,42 @@
-// Datasets: status, class counts, geometry, splits, ingestion problems and sample thumbnails of each class.
+// Datasets: an upload panel, then each dataset's status, class counts, geometry, splits, ingestion problems and
+// sample thumbnails of each class.
 
 import { ApiError, get, getAll } from "./api.js";
 import { badge, esc, patch, poll } from "./ui.js";
+import { uploadPanel, wireUpload } from "./upload.js";
 
 const SAMPLES_PER_CLASS = 4;
 
 export async function renderDatasets(root, page) {
-  root.innerHTML = `<section aria-labelledby="ds-title"><h2 id="ds-title">Datasets</h2>
+  root.innerHTML = `<h2 id="ds-title">Datasets</h2>${uploadPanel()}<section aria-labelledby="ds-title">
     <div id="datasets-body" data-testid="datasets"><p class="muted">Loading…</p></div></section>`;
   document.title = "Datasets · nas-service";
   const body = root.querySelector("#datasets-body");
   const thumbnails = lazyThumbnails(body, page);
-  await poll(page, async () => {
-    const { data } = await getAll("/v1/datasets");
-    if (!page.current()) return false;
-    if (patch(body, JSON.stringify(data.map((d) => [d.id, d.status, d.updated_at])), () => datasetsTable(data))) {
-      thumbnails.observe();
-    }
-    return data.some((d) => d.status === "processing");
-  });
+  let polling = false;
+  // Polls while a dataset is processing; an upload starts them again.
+  const refresh = () => {
+    if (polling) return undefined;
+    polling = true;
+    return poll(page, async () => {
+      let data;
+      try {
+        ({ data } = await getAll("/v1/datasets"));
+      } catch (error) {
+        polling = false;  // the next upload may start the polls again
+        throw error;
+      }
+      if (!page.current()) return false;
+      if (patch(body, JSON.stringify(data.map((d) => [d.id, d.status, d.updated_at])), () => datasetsTable(data))) {
+        thumbnails.observe();
+      }
+      follow(data);
+      polling = data.some((d) => d.status === "processing");
+      return polling;
+    });
+  };
+  const follow = wireUpload(root.querySelector("[data-testid=upload-panel]"), page, { onUploaded: refresh });
+  await refresh();
 }
 
 // Thumbnails are fetched when their row scrolls into view, once per dataset and page: a ready dataset never
@@ -75,7 +93,7 @@ function samplesView(samples) {
 }
 
 function datasetsTable(datasets) {
-  if (!datasets.length) return `<p class="empty">No datasets yet: upload a zip of class folders with <code>nas datasets upload PATH</code>.</p>`;
+  if (!datasets.length) return `<p class="empty">No datasets yet: drop a zip of class folders above, or upload one with <code>nas datasets upload PATH</code>.</p>`;
   const rows = datasets.map((d) => {
     const most = Math.max(1, ...(d.classes || []).map((c) => c.count));
     const classes = (d.classes || []).map((c) => `<li><span class="cls">${esc(c.name)}</span>
@@ -88,7 +106,8 @@ function datasetsTable(datasets) {
       : (d.detail ? esc(d.detail) : "none");
     const samples = d.status === "ready"
       ? `<div data-samples="${esc(d.id)}" data-testid="dataset-samples"><span class="muted">Loading…</span></div>` : "–";
-    return `<tr data-testid="dataset-row" data-id="${esc(d.id)}"><th scope="row">${esc(d.name)}</th><td>${badge(d.status, "dataset-status")}</td>
+    const start = d.status === "ready" ? `<br><a href="#/experiments/new/${esc(d.id)}" class="small" data-testid="dataset-new-experiment">New experiment</a>` : "";
+    return `<tr data-testid="dataset-row" data-id="${esc(d.id)}"><th scope="row">${esc(d.name)}${start}</th><td>${badge(d.status, "dataset-status")}</td>
       <td class="num">${d.num_images ?? "–"}</td><td><ul class="classes">${classes || "–"}</ul></td>
       <td class="num">${geometry}</td><td class="num">${splits}</td><td>${samples}</td><td>${problems}</td></tr>`;
   }).join("");

@@ -25,6 +25,8 @@ export async function renderExperiment(root, page, experimentId) {
   const state = {
     experiment: null, trials: [], byId: new Map(), board: null, boardKey: "", selected: [],
     sort: { key: "number", dir: 1 }, filter: "", models: null,
+    picked: false,  // the user chose the compared trials: no default selection any more
+    curveMetric: null,  // accuracy or balanced_accuracy; the experiment's metric until the user picks one
   };
   let polling = false;
   root.innerHTML = skeleton();
@@ -32,6 +34,13 @@ export async function renderExperiment(root, page, experimentId) {
 
   // Controls are wired once; the sections below them are re-rendered from `state`.
   $("status-filter").addEventListener("change", (event) => { state.filter = event.target.value; drawTable(); });
+  $("curve-metric").addEventListener("change", (event) => { state.curveMetric = event.target.value; drawSelection(); });
+  $("curves-clear").addEventListener("click", () => {
+    state.selected = [];
+    state.picked = true;
+    drawSelection();
+    drawTable();
+  });
   $("trial-table").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-sort]");
     if (!button) return;
@@ -47,6 +56,7 @@ export async function renderExperiment(root, page, experimentId) {
     state.selected = state.selected.filter((s) => s !== id);
     if (box.checked) state.selected.push(id);
     state.selected = state.selected.slice(-MAX_CURVES);
+    state.picked = true;
     drawSelection();
     drawTable();
   });
@@ -149,17 +159,23 @@ export async function renderExperiment(root, page, experimentId) {
       <tbody>${body || `<tr><td colspan="${COLUMNS.length + 2}" class="empty">No trials${state.filter ? ` with status ${esc(state.filter)}` : ""} yet.</td></tr>`}</tbody></table>`;
   }
 
+  // The selected trials' curves overlaid, one color per trial: accuracy (or balanced accuracy) and loss per epoch.
   function drawSelection() {
     const chosen = state.selected.map((id) => state.byId.get(id)).filter(Boolean);
-    const sig = JSON.stringify(chosen.map((t) => [t.id, t.status, t.epochs.length]));
+    const metric = state.curveMetric || state.experiment?.objective?.metric || "accuracy";
+    $("curve-metric").value = metric;
+    $("curves-clear").disabled = !chosen.length;
+    const sig = JSON.stringify([metric, chosen.map((t) => [t.id, t.status, t.epochs.length])]);
     patch($("curves"), sig, () => {
-      if (!chosen.length) return `<p class="empty">Tick trials in the table to compare their learning curves.</p>`;
+      if (!chosen.length) return `<p class="empty">Tick trials in the table (up to ${MAX_CURVES}) to overlay their learning curves.</p>`;
+      const key = metric === "balanced_accuracy" ? "val_balanced_accuracy" : "val_accuracy";
+      const yLabel = metric === "balanced_accuracy" ? "val balanced accuracy" : "val accuracy";
       const accuracy = chosen.map((t, i) => ({ name: `#${t.number}`, color: PALETTE[i % PALETTE.length], dots: true,
-        points: t.epochs.map((e) => [e.epoch, e.val_accuracy]) }));
+        points: t.epochs.map((e) => [e.epoch, e[key]]).filter(([, value]) => Number.isFinite(value)) }));
       const loss = chosen.flatMap((t, i) => [
         { name: `#${t.number} val`, color: PALETTE[i % PALETTE.length], points: t.epochs.map((e) => [e.epoch, e.val_loss]) },
         { name: `#${t.number} train`, color: PALETTE[i % PALETTE.length], dash: true, points: t.epochs.map((e) => [e.epoch, e.train_loss]) }]);
-      return `<div class="charts">${lineChart({ series: accuracy, xLabel: "epoch", yLabel: "val accuracy", integerX: true, label: "Validation accuracy per epoch of the selected trials", testid: "curve-accuracy" })}
+      return `<div class="charts">${lineChart({ series: accuracy, xLabel: "epoch", yLabel, integerX: true, label: `${yLabel} per epoch of the selected trials`, testid: "curve-accuracy" })}
         ${lineChart({ series: loss, xLabel: "epoch", yLabel: "loss", integerX: true, label: "Validation (solid) and training (dashed) loss per epoch of the selected trials", testid: "curve-loss" })}</div>`;
     });
     const last = chosen[chosen.length - 1];
@@ -216,6 +232,7 @@ export async function renderExperiment(root, page, experimentId) {
     const id = event.target.closest("button[data-show]")?.dataset.show;
     if (!id) return;
     state.selected = [...state.selected.filter((s) => s !== id), id].slice(-MAX_CURVES);
+    state.picked = true;
     drawSelection();
     drawTable();
     $("selection-title").scrollIntoView({ block: "start" });
@@ -252,7 +269,7 @@ export async function renderExperiment(root, page, experimentId) {
 
   // Until the user picks trials: the leaderboard's best, else the latest trial that has trained an epoch.
   function selectDefault() {
-    if (state.selected.length) return;
+    if (state.selected.length || state.picked) return;
     const fallback = [...state.trials].reverse().find((t) => t.epochs.length);
     const id = state.board?.data[0]?.id || fallback?.id;
     if (!id) return;
@@ -274,6 +291,7 @@ export async function renderExperiment(root, page, experimentId) {
     if (!page.current()) return;
     state.experiment = experiment;
     drawHeader();
+    if (!state.curveMetric && experiment.objective?.metric !== "accuracy") drawSelection();  // its metric's curves
   });
   experimentLoaded.catch(() => {});  // awaited below; this only keeps an early failure from being "unhandled"
   await getAll(`${base}/trials`, { onPage: (rows) => {
@@ -335,7 +353,11 @@ function skeleton() {
     <div id="trial-table" class="table-scroll" data-testid="trial-table"></div>
   </section>
   <div class="grid-2">
-    <section class="card" aria-labelledby="selection-title"><h3 id="selection-title">Learning curves</h3><div id="curves" data-testid="curves"></div></section>
+    <section class="card" aria-labelledby="selection-title"><div class="title-row"><h3 id="selection-title">Learning curves</h3>
+      <label class="inline">Accuracy <select id="curve-metric" data-testid="curve-metric"><option value="accuracy">val accuracy</option>
+        <option value="balanced_accuracy">val balanced accuracy</option></select></label>
+      <button type="button" class="quiet" id="curves-clear" data-testid="curves-clear">Clear</button></div>
+      <div id="curves" data-testid="curves"></div></section>
     <section class="card" aria-labelledby="bsf-title"><h3 id="bsf-title">Best so far</h3><div id="best-so-far" data-testid="best-so-far"></div></section>
   </div>
   <section class="card" aria-labelledby="arch-title"><h3 id="arch-title">Architecture of the selected trial</h3><div id="architecture" data-testid="architecture"></div></section>

@@ -2,10 +2,13 @@
 // classifies images with it.
 
 import { ApiError, download, get, getAll, postFiles } from "./api.js";
-import { announce, badge, esc, fmtNumber, ms, patch, pct, poll, when } from "./ui.js";
+import { announce, badge, esc, fmtNumber, ms, patch, pct, poll, problemView, when } from "./ui.js";
 
 const ACTIVE_MODEL = new Set(["queued", "running"]);
-const FILENAMES = { onnx: "model.onnx", onnx_int8: "model.int8.onnx", pt2: "model.pt2", preprocessing: "preprocessing.json", card: "card.json" };
+const FILENAMES = {
+  onnx: "model.onnx", onnx_int8: "model.int8.onnx", pt2: "model.pt2", savedmodel: "model.savedmodel.zip",
+  tflite: "model.tflite", preprocessing: "preprocessing.json", card_md: "card.md", card: "card.json",
+};
 
 export async function renderModels(root, page) {
   root.innerHTML = `<section aria-labelledby="models-title"><h2 id="models-title">Models</h2>
@@ -109,7 +112,7 @@ function tryIt(body, page, path) {
       announce(`${files.length} image${files.length === 1 ? "" : "s"} classified.`);
     } catch (error) {
       if (!(error instanceof ApiError)) { page.fail(error); result.innerHTML = ""; return; }
-      result.innerHTML = problemView(error);
+      result.innerHTML = problemView(error, "predict-error");
       announce(`Not classified: ${error.message}`);
     }
   };
@@ -147,13 +150,6 @@ function predictionView(answer, files, previews) {
         <meter min="0" max="1" value="${item.probability}"></meter>
         <span class="num" data-testid="predicted-probability">${pct(item.probability)}</span></li>`).join("")}</ol></div>
     </li>`).join("")}</ul>`;
-}
-
-function problemView(error) {
-  const items = (error.problem?.errors || []).map((item) =>
-    `<li>${esc(item.file ?? item.field ?? "")}: ${esc(item.error ?? "")}</li>`).join("");
-  return `<p class="error" role="alert" data-testid="predict-error">${esc(error.message)}</p>
-    ${items ? `<ul class="errors">${items}</ul>` : ""}`;
 }
 
 // A heat-map table: the cell's shade is its share of the true class's row; text flips to white on dark cells.

@@ -56,3 +56,16 @@ export function patch(element, signature, html) {
   element.innerHTML = typeof html === "function" ? html() : html;
   return true;
 }
+
+// A failed request for people: the problem's detail (or title), its status line, and each per-item error
+// (`body.budget.max_trials`: …, `notes.png`: …) with the `body.` prefix of field names left out.
+export function problemView(error, testid) {
+  const problem = error.problem || {};
+  const status = error.status ? `HTTP ${error.status}${problem.title ? ` · ${problem.title}` : ""}` : "";
+  const items = (problem.errors || []).map((item) => {
+    const where = String(item.file ?? item.field ?? "").replace(/^body\./, "");
+    return `<li>${where ? `<b>${esc(where)}</b>: ` : ""}${esc(item.error ?? item.msg ?? "")}</li>`;
+  }).join("");
+  return `<div class="problem" role="alert"><p class="error" data-testid="${esc(testid)}">${esc(error.message)}</p>
+    ${status ? `<p class="muted">${esc(status)}</p>` : ""}${items ? `<ul class="errors" data-testid="${esc(testid)}-items">${items}</ul>` : ""}</div>`;
+}

@@ -1,0 +1,200 @@
+"""Starting work from the dashboard, in headless Chromium: a dataset uploaded from the drop zone (progress, then its
+status until ready or failed), a search started from the form (client checks, the server's 422 next to its field),
+and the selected trials' learning curves overlaid on the experiment page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from tests import archives
+from tests.service.helpers import TERMINAL, TINY_SPACE, experiment_body, ready_dataset, wait_for_status
+from tests.service.test_dashboard import browser, by_testid, read, save_screenshot, sign_in, wait_until  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
+
+
+def open_page(driver, base_url: str, key: str, hash_: str) -> None:
+    sign_in(driver, base_url, key)
+    wait_until(driver, lambda d: any(read(d, "[data-testid=experiments-total]")), what="experiments page")
+    driver.get(f"{base_url}/{hash_}")
+
+
+def drop_file(driver, testid: str, name: str, data: bytes) -> None:
+    """Dispatches a drop of one file on the element, as a drag from the desktop does."""
+    driver.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[2]), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], arguments[1], {type: "application/zip"}));
+        document.querySelector(`[data-testid=${arguments[0]}]`).dispatchEvent(
+            new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));""",
+                          testid, name, base64.b64encode(data).decode("ascii"))
+
+
+def fill(driver, values: dict[str, str]) -> None:
+    """Types into the new-experiment form's fields, named by their contract path."""
+    for path, value in values.items():
+        field = driver.find_element("css selector", f'[name="{path}"]')
+        field.clear()
+        field.send_keys(value)
+
+
+def field_errors(driver) -> dict[str, str]:
+    return {path: text for path, text in zip(read(driver, "[data-testid=field-error]", "data-for"),
+                                             read(driver, "[data-testid=field-error]"), strict=True) if text}
+
+
+def tick(driver, number: int) -> None:
+    """Clicks the selection box of trial ``number`` in the trial table."""
+    driver.find_element("css selector", f'[data-testid=trial-row][data-number="{number}"] input[data-select]').click()
+
+
+def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, browser, tmp_path):  # noqa: F811
+    archive = tmp_path / "shapes.zip"
+    archive.write_bytes(archives.make_image_folder_zip(classes={"ring": 10, "dot": 10}, size=(16, 16)))
+    open_page(browser, stack.base_url, api_key.key, "#/datasets")
+    wait_until(browser, lambda d: by_testid(d, "dataset-drop-zone"), what="the drop zone")
+    assert "No datasets yet" in read(browser, "[data-testid=datasets]")[0]
+
+    started = time.monotonic()
+    by_testid(browser, "upload-name")[0].send_keys("shapes from the browser")
+    by_testid(browser, "upload-input")[0].send_keys(str(archive))
+    wait_until(browser, lambda d: read(d, "[data-testid=upload-dataset-status]", "data-status") == ["ready"],
+               timeout_s=60, what="the uploaded dataset ready")
+    # The bar moved with the upload's progress events, up to the whole file.
+    assert read(browser, "[data-testid=upload-progress]", "value") == ["100"]
+    [dataset] = client.get("/v1/datasets").json()["data"]
+    assert dataset["name"] == "shapes from the browser" and dataset["status"] == "ready"
+    assert read(browser, "[data-testid=upload-result]", "data-id") == [dataset["id"]]
+    assert "20 images in 2 classes" in read(browser, "[data-testid=upload-result]")[0]
+    wait_until(browser, lambda d: read(d, "[data-testid=dataset-status]", "data-status") == ["ready"], what="row")
+    link = read(browser, "[data-testid=upload-start-experiment]", "href")[0]
+    assert link.endswith(f"#/experiments/new/{dataset['id']}")
+    print(f"upload to ready: {time.monotonic() - started:.1f}s")
+
+    # A dropped archive is followed too, here to its failure and the reason.
+    drop_file(browser, "dataset-drop-zone", "one-class.zip", archives.single_class_zip())
+    wait_until(browser, lambda d: read(d, "[data-testid=upload-dataset-status]", "data-status") == ["failed"],
+               timeout_s=60, what="the dropped dataset failed")
+    failed = next(d for d in client.get("/v1/datasets").json()["data"] if d["status"] == "failed")
+    assert failed["detail"] and failed["detail"] in read(browser, "[data-testid=upload-result]")[0]
+
+    # A refused upload shows the problem's detail and each field error; nothing is created.
+    by_testid(browser, "upload-name")[0].send_keys("x" * 201)
+    by_testid(browser, "upload-input")[0].send_keys(str(archive))
+    wait_until(browser, lambda d: read(d, "[data-testid=upload-error]"), what="the upload error")
+    assert read(browser, "[data-testid=upload-error-items] li") == [
+        "name: must be 1 to 200 characters, none of them NUL"]
+    assert "HTTP 422" in read(browser, "[data-testid=upload-state]")[0]
+    assert client.get("/v1/datasets").json()["total"] == 2
+    assert not read(browser, "[data-testid=page-error]")
+    save_screenshot(browser, "upload")
+
+
+def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, browser):  # noqa: F811
+    dataset = ready_dataset(client)
+    open_page(browser, stack.base_url, api_key.key, "#/experiments")
+    wait_until(browser, lambda d: by_testid(d, "new-experiment"), what="the new experiment link")
+    by_testid(browser, "new-experiment")[0].click()
+    form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("css selector", '[name="dataset_id"]')).select_by_value(dataset["id"])
+    Select(browser.find_element("css selector", '[name="strategy"]')).select_by_value("random")
+    Select(browser.find_element("css selector", '[name="objective.metric"]')).select_by_value("balanced_accuracy")
+    browser.execute_script("document.querySelector('[data-testid=advanced]').open = true")
+    fill(browser, {"name": "from the form", "budget.max_trials": "1", "budget.epochs_per_trial": "1",
+                   "budget.max_minutes": "5", "objective.constraints.max_params": "500000",
+                   "search_space": json.dumps(TINY_SPACE), "strategy_settings": "{}", "seed": "7"})
+    browser.find_element("css selector", '[name="auto_model"]').click()  # no final model: the test stays short
+    browser.execute_script("window.scrollTo(0, 0)")
+    save_screenshot(browser, "form")
+    by_testid(form, "experiment-submit")[0].click()
+
+    wait_until(browser, lambda d: d.execute_script("return location.hash").startswith("#/experiments/")
+               and by_testid(d, "experiment-header") and read(d, "#exp-name"), what="the experiment page")
+    [experiment] = client.get("/v1/experiments").json()["data"]
+    assert browser.execute_script("return location.hash") == f"#/experiments/{experiment['id']}"
+    assert read(browser, "#exp-name") == ["from the form"]
+    assert experiment["strategy"] == "random" and experiment["dataset_id"] == dataset["id"]
+    assert experiment["budget"]["max_trials"] == 1 and experiment["budget"]["epochs_per_trial"] == 1
+    assert experiment["budget"]["max_minutes"] == 5
+    assert experiment["objective"]["metric"] == "balanced_accuracy"
+    assert experiment["objective"]["constraints"]["max_params"] == 500000
+    assert experiment["seed"] == 7 and experiment["auto_model"] is False
+    assert wait_for_status(client, experiment["id"], TERMINAL)["status"] == "succeeded"
+    wait_until(browser, lambda d: read(d, "[data-testid=experiment-status]", "data-status") == ["succeeded"],
+               what="succeeded in the page")
+    # The search's metric picks the curve shown.
+    assert browser.execute_script("return document.querySelector('[data-testid=curve-metric]').value") \
+        == "balanced_accuracy"
+    assert not read(browser, "[data-testid=page-error]")
+
+
+def test_a_bad_form_shows_its_errors_and_creates_nothing(stack, client, api_key, browser):  # noqa: F811
+    dataset = ready_dataset(client)
+    open_page(browser, stack.base_url, api_key.key, f"#/experiments/new/{dataset['id']}")
+    form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
+    assert browser.execute_script("return document.querySelector('[name=dataset_id]').value") == dataset["id"]
+
+    # Advanced JSON is checked in the page: nothing is sent, the box opens and says why.
+    fill(browser, {"budget.max_trials": "1", "budget.epochs_per_trial": "1"})
+    browser.execute_script("document.querySelector('[data-testid=advanced]').open = true")
+    fill(browser, {"search_space": '{"kernel": [3, 5]', "pruner": '["median"]'})
+    by_testid(form, "experiment-submit")[0].click()
+    errors = wait_until(browser, lambda d: field_errors(d), what="field errors")
+    assert set(errors) == {"search_space", "pruner"}
+    assert errors["search_space"].startswith("is not valid JSON") and errors["pruner"] == "must be a JSON object: {…}"
+    assert "Nothing was sent: 2 fields need fixing." in read(browser, "[data-testid=form-error]")[0]
+    assert browser.execute_script("return document.activeElement.name") == "search_space"
+
+    # Values out of range go to the server; its 422 lands next to each field it names.
+    fill(browser, {"search_space": '{"kernel": [3, 5]}', "pruner": '{"kind": "median"}', "budget.max_trials": "0",
+                   "objective.constraints.max_latency_ms": "-2"})
+    by_testid(form, "experiment-submit")[0].click()
+    wait_until(browser, lambda d: "HTTP 422" in (read(d, "[data-testid=form-problem]") or [""])[0], what="the 422")
+    errors = field_errors(browser)
+    assert set(errors) == {"budget.max_trials", "objective.constraints.max_latency_ms"}, errors
+    assert "greater than or equal to 1" in errors["budget.max_trials"]
+    assert "greater than 0" in errors["objective.constraints.max_latency_ms"]
+    assert read(browser, "[name='budget.max_trials'][aria-invalid=true]")
+    assert len(read(browser, "[data-testid=form-error-items] li")) == 2
+    assert browser.execute_script("return location.hash") == f"#/experiments/new/{dataset['id']}"
+    assert client.get("/v1/experiments").json()["total"] == 0
+    save_screenshot(browser, "form-errors")
+
+
+def test_selected_trials_are_compared_in_one_chart(stack, client, api_key, browser):  # noqa: F811
+    dataset = ready_dataset(client)
+    experiment = client.post("/v1/experiments", json=experiment_body(
+        dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 2},
+        pruner={"kind": "none"})).json()
+    assert wait_for_status(client, experiment["id"], TERMINAL)["status"] == "succeeded"
+    trials = client.get(f"/v1/experiments/{experiment['id']}/trials").json()["data"]
+    curved = sorted(t["number"] for t in trials if len(t["epochs"]) == 2)
+    assert len(curved) >= 2, trials
+
+    open_page(browser, stack.base_url, api_key.key, f"#/experiments/{experiment['id']}")
+    # The best trial is shown by default; Clear empties the chart, then each ticked trial adds one line.
+    wait_until(browser, lambda d: len(read(d, "[data-testid=curve-accuracy] [data-testid=series]")) == 1,
+               what="the default curve")
+    by_testid(browser, "curves-clear")[0].click()
+    assert not read(browser, "[data-testid=curve-accuracy]")
+    for number in curved:
+        tick(browser, number)
+    names = [f"#{number}" for number in curved]
+    assert read(browser, "[data-testid=curve-accuracy] [data-testid=series]", "data-series") == names
+    assert read(browser, "[data-testid=curve-accuracy-legend] li") == names
+    # Each line joins both epochs of its trial; the loss chart has a validation and a training line per trial.
+    paths = read(browser, "[data-testid=curve-accuracy] [data-testid=series] path", "d")
+    assert len(paths) == len(curved) and all(path.count("L") == 1 for path in paths)
+    assert read(browser, "[data-testid=curve-loss] [data-testid=series]", "data-series") == [
+        f"{name} {kind}" for name in names for kind in ("val", "train")]
+    # Unticking a trial removes its line.
+    tick(browser, curved[0])
+    assert read(browser, "[data-testid=curve-accuracy] [data-testid=series]", "data-series") == names[1:]
+    assert not read(browser, "[data-testid=page-error]")
+    save_screenshot(browser, "curves")
