@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from api.orm import Experiment
-from api.services import search
+from api.services.search import scheduler
 from tests import archives
 from tests.service.helpers import AppService, experiment_body, ready_dataset, upload, wait_for_dataset
 
@@ -68,8 +68,8 @@ def test_experiment_quotas_refuse_and_create_nothing(app_service, app_client, ap
         squeezed = app_service.settings.model_copy(update={"project_max_active_trials": 2})
         session = app_service.runtime.sessionmaker()
         try:
-            assert len(search.schedule(session=session, settings=squeezed, experiment_id=first.json()["id"])) == 2
-            assert search.schedule(session=session, settings=squeezed, experiment_id=second.json()["id"]) == []
+            assert len(scheduler.schedule(session=session, settings=squeezed, experiment_id=first.json()["id"])) == 2
+            assert scheduler.schedule(session=session, settings=squeezed, experiment_id=second.json()["id"]) == []
             waiting = session.get(Experiment, second.json()["id"])
             assert waiting.status == "running" and waiting.finished_at is None
         finally:
@@ -200,7 +200,7 @@ def test_no_final_model_is_built_automatically_while_the_storage_quota_is_full(a
         session.add(Trial(experiment_id=experiment.id, number=1, status="succeeded", decisions={},
                           arch=candidate.to_dict(), arch_hash=candidate.arch.hash(), seed=1, val_accuracy=0.9))
         session.flush()
-        search.schedule(session=session, settings=settings, experiment_id=experiment.id)  # nothing left: finish
+        scheduler.schedule(session=session, settings=settings, experiment_id=experiment.id)  # nothing left: finish
         experiment_id = experiment.id
     with app_service.runtime.unit_of_work() as session:
         finished = session.get(Experiment, experiment_id)

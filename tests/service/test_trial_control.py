@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from api.db import utcnow
 from api.orm import Experiment, Trial
 from api.queue import RUN_TRIAL, SCHEDULE, celery_app
-from api.services import search
+from api.services.search.reaper import reap
+from api.services.search.scheduler import elapsed_seconds
+from api.services.search.trials import STOP_REQUESTED, _trial_beat
 from nas_client import AuthenticatedClient
 from tests.service.helpers import TERMINAL, all_trials, experiment_body, ready_dataset, trial_rows, wait_for_status
 
@@ -57,7 +59,7 @@ def test_a_running_trial_stops_with_its_curve_and_the_search_goes_on(app_service
     worker.join(timeout=60)
     assert not worker.is_alive()
     stopped = trial(app_client, experiment["id"], 1)
-    assert stopped["status"] == "stopped" and stopped["error"] == search.STOP_REQUESTED, stopped
+    assert stopped["status"] == "stopped" and stopped["error"] == STOP_REQUESTED, stopped
     assert 1 <= len(stopped["epochs"]) < 40 and stopped["val_accuracy"] is not None
     assert [e["epoch"] for e in stopped["epochs"]] == list(range(1, len(stopped["epochs"]) + 1))
 
@@ -132,9 +134,9 @@ def test_a_stop_request_outlives_the_worker_that_ran_the_trial(app_service, app_
         response = stop(app_client, experiment["id"], number)
         assert response.status_code == 202 and response.json()["status"] == "running", response.text
     # A live attempt's heartbeat reads the request (its trainer then stops at the next batch).
-    beat = search._trial_beat(unit_of_work=app_service.runtime.unit_of_work, trial_id=first.id,
+    beat = _trial_beat(unit_of_work=app_service.runtime.unit_of_work, trial_id=first.id,
                               experiment_id=experiment["id"], lease_token="dead-lease-1")
-    assert beat() == search.STOP_REQUESTED
+    assert beat() == STOP_REQUESTED
     with app_service.runtime.unit_of_work() as session:
         session.execute(Trial.__table__.update().where(Trial.id == first.id).values(heartbeat_at=silent_since))
 
@@ -146,7 +148,7 @@ def test_a_stop_request_outlives_the_worker_that_ran_the_trial(app_service, app_
     # of nine days keeps the sweep to this test's rows on the shared database.)
     settings = app_service.settings.model_copy(update={"trial_stale_after_s": 9 * 24 * 3600.0})
     with app_service.runtime.unit_of_work() as session:
-        reaped = search.reap(session=session, settings=settings)
+        reaped = reap(session=session, settings=settings)
     assert second.id not in reaped["trials"]
     stopped = [trial(app_client, experiment["id"], number) for number in (1, 2)]
     assert [t["status"] for t in stopped] == ["stopped", "stopped"] and all(t["attempts"] == 1 for t in stopped)
@@ -219,7 +221,7 @@ def test_extending_a_search_counts_the_minutes_it_already_ran(app_service, app_c
     assert extended.status_code == 202, extended.text
     assert extended.json()["elapsed_s"] >= 30 * 60 and extended.json()["budget"]["max_minutes"] == 40
     with app_service.runtime.unit_of_work() as session:
-        left_s = 40 * 60 - search.elapsed_seconds(session.get(Experiment, experiment["id"]))
+        left_s = 40 * 60 - elapsed_seconds(session.get(Experiment, experiment["id"]))
     assert 9 * 60 < left_s <= 10 * 60  # ten more minutes, not forty
     assert app_client.post(f"/v1/experiments/{experiment['id']}/cancel").status_code == 202
 

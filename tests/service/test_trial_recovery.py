@@ -132,7 +132,7 @@ def test_writes_from_a_stale_lease_are_refused(app_service, app_client):
 
 @pytest.mark.stack
 def test_a_killed_trial_resumes_from_its_last_checkpoint(stack, api_key, tmp_path):
-    from api.services.search import trial_checkpoint_key
+    from api.services.object_keys import trial_checkpoint_key
 
     with open_cell(stack, tmp_path, NAS_TRIAL_CHECKPOINT_S="0") as cell:  # a checkpoint after every epoch
         first = cell.start_worker("doomed")
