@@ -1,6 +1,7 @@
 """deploy/k8s checked without a cluster: every manifest parses and names itself, names only real settings, runs the
-commands and health checks of docker-compose.yml (so the two cannot drift), and autoscales the GPU workers on the
-Redis lists their queues really live in. Schema validation against the Kubernetes API is not done here (README)."""
+commands and health checks of docker-compose.yml (so the two cannot drift), autoscales the GPU workers on the
+Redis lists their queues really live in, and fits the schemas of Kubernetes KUBERNETES_VERSION (and KEDA's CRD for the
+ScaledObject) with unknown fields as errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -23,6 +26,9 @@ SETTINGS = {f"NAS_{field.upper()}" for field in Settings.model_fields}
 # Each workload of the manifests is the compose service of the same name.
 WORKLOADS = {"Deployment": ("api", "worker-gpu", "worker-ingest", "beat"), "Job": ("migrate",)}
 WORKERS = ("worker-gpu", "worker-ingest", "beat")
+# The Kubernetes API schemas (kubernetes-validate's, offline) every manifest must fit. Older than the newest the package
+# ships: a field added in a later release fails here, so the manifests suit clusters from this version on.
+KUBERNETES_VERSION = "1.33"
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -31,6 +37,46 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 MANIFESTS = sorted(path for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
 DOCUMENTS = [document for path in MANIFESTS for document in load(path)]
+
+
+def closed(schema: Any) -> Any:
+    """An OpenAPI schema in which an object that lists its fields accepts no others: the API server's strict field
+    validation, as in kubernetes-validate's strict schemas."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: ({name: closed(field) for name, field in value.items()} if key == "properties" else closed(value))
+              for key, value in schema.items()}
+    if "properties" in schema:
+        result.setdefault("additionalProperties", False)
+    return result
+
+
+# Custom resources, which the Kubernetes schemas do not know, are checked against their CRD's schema instead.
+SCHEMAS = K8S / "schemas"
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): closed(yaml.safe_load((SCHEMAS / "keda.sh_scaledobjects.yaml").read_text())),
+}
+
+
+def schema_error(document: dict[str, Any]) -> jsonschema.ValidationError | None:
+    """Why `document` does not fit its kind's schema (Kubernetes KUBERNETES_VERSION's, or its CRD's), or None.
+
+    A kind with neither raises kubernetes_validate.SchemaNotFoundError: nothing goes unchecked."""
+    crd = CRD_SCHEMAS.get((document["apiVersion"], document["kind"]))
+    try:
+        if crd is not None:
+            jsonschema.Draft202012Validator(crd).validate(document)
+        else:
+            assert kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True) == KUBERNETES_VERSION
+    except jsonschema.ValidationError as error:  # kubernetes_validate.ValidationError is one too
+        return error
+    return None
+
+
+def described(error: jsonschema.ValidationError) -> str:
+    return f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
 
 
 def objects(kind: str) -> dict[str, dict[str, Any]]:
@@ -76,6 +122,41 @@ def test_every_manifest_parses_and_names_its_objects():
         for document in documents:
             assert document.get("apiVersion") and document.get("kind"), path.name
             assert document.get("metadata", {}).get("name"), f"{path.name}: an object without metadata.name"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS,
+                         ids=[f"{document['kind']}/{document['metadata']['name']}" for document in DOCUMENTS])
+def test_every_object_fits_its_schema(document):
+    # The files as written: kustomize only adds metadata.namespace, which every kind's schema has.
+    error = schema_error(document)
+    assert error is None, described(error)
+
+
+CONTAINER = ["spec", "template", "spec", "containers", 0]
+# One mistake each, typed into a file: (file, text, the text with the mistake, where the error is reported).
+MISTAKES = {
+    "misspelled field": ("api.yaml", "readinessProbe:", "readinesProbe:", CONTAINER),
+    "string for an integer": ("api.yaml", "containerPort: 8000", 'containerPort: "8000"',
+                              CONTAINER + ["ports", 0, "containerPort"]),
+    "missing required field": ("migrate-job.yaml", "- name: migrate\n          image:", "- image:", CONTAINER),
+    "unquoted boolean in a ConfigMap": ("configmap.yaml", 'NAS_S3_SECURE: "false"', "NAS_S3_SECURE: false",
+                                        ["data", "NAS_S3_SECURE"]),
+    "KEDA: misspelled field": ("scaledobject.yaml", "pollingInterval:", "pollingIntervall:", ["spec"]),
+    "KEDA: string for an integer": ("scaledobject.yaml", "maxReplicaCount: 8", 'maxReplicaCount: "8"',
+                                    ["spec", "maxReplicaCount"]),
+    "KEDA: trigger metadata not a string": ("scaledobject.yaml", 'listLength: "1"', "listLength: 1",
+                                            ["spec", "triggers", 0, "metadata", "listLength"]),
+}
+
+
+@pytest.mark.parametrize("file,text,mistake,where", MISTAKES.values(), ids=list(MISTAKES))
+def test_a_manifest_with_a_mistake_fails_its_schema(file, text, mistake, where):
+    original = (K8S / file).read_text()
+    assert text in original
+    documents = [document for document in yaml.safe_load_all(original.replace(text, mistake, 1)) if document]
+    errors = [error for error in map(schema_error, documents) if error is not None]
+    assert len(errors) == 1, [described(error) for error in errors]
+    assert list(errors[0].absolute_path) == where, described(errors[0])
 
 
 def test_the_kustomization_lists_every_manifest():
