@@ -19,10 +19,10 @@ One run, on this machine:
 3. The baseline: a 4-stage CNN written by hand (conv-bn-relu ×2 per stage, 32-64-128-256 filters, max-pool between
    stages, global average pooling, linear; ~1.2M parameters) trained on every image the service received, at the
    input size the service chose, with AdamW, a one-epoch linear warm-up then cosine decay, label smoothing 0.1,
-   random-crop augmentation (and random flips on ``scenes-mirrored`` and ``large-gray``) and channels_last, for the wall time the
-   service took from experiment creation to a ready model. The epoch count is chosen from the measured first
-   epoch and recounted after each epoch, so the LR schedule ends within that time even when the shared machine's
-   speed changes.
+   random-crop augmentation (and random flips on ``scenes-mirrored`` and ``large-gray``) and channels_last, for the
+   wall time the service took from experiment creation to a ready model. The epoch count is chosen from the
+   measured first epoch and recounted after each epoch, so the LR schedule ends within that time even when the
+   shared machine's speed changes.
 
     python -m bench.budget --minutes 2 --data digits [--seed 0] [--keep] [--port 0] [--baseline-side PX]
 
