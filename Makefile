@@ -15,7 +15,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip setuptools wheel
-	$(BIN)/pip install -q -e '.[dev]'
+	@# tf: the converter of the TensorFlow artifacts, so the tests that convert (and `make demo`) run here too.
+	$(BIN)/pip install -q -e '.[dev,tf]'
 	@# The dashboard tests drive Debian's Chromium through its chromedriver; never a downloaded browser.
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)

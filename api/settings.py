@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     model_download_url_ttl_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # An int8 ONNX file whose test accuracy is more than this below the float32 file's is kept but flagged.
     int8_max_accuracy_drop: float = Field(default=0.01, ge=0, le=1)
+    # TensorFlow SavedModel and TFLite artifacts, converted from the verified ONNX file and checked on the test split
+    # (needs the tf extra where models are built; without it the model is ready and says why those two are missing).
+    tf_export: bool = True
 
     # Predictions (POST /v1/models/{id}/predict), answered by onnxruntime inside the API process: at most
     # predict_max_images images and predict_max_bytes of body per request (each image also under max_image_pixels),

@@ -14,7 +14,7 @@ import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -112,12 +112,18 @@ def verify_pt2(path: str | Path, model: nn.Module, inputs: Tensor, *, atol: floa
 
 
 def preprocessing_dict(*, classes: Sequence[str], channels: int, height: int, width: int, mean: Sequence[float],
-                       std: Sequence[float]) -> dict:
+                       std: Sequence[float], layouts: Mapping[str, str] | None = None) -> dict:
     """``preprocessing.json``: how a client turns a raw image into the ONNX input.
 
     Convert to ``color_mode`` ("L" for 1 channel, "RGB" for 3) with Pillow, resize to ``width`` × ``height`` with
     bilinear filtering, divide by ``scale``, subtract ``mean`` and divide by ``std`` per channel, lay out as
-    ``[N, C, H, W]`` float32; ``classes[i]`` names logit ``i``.
+    ``[N, C, H, W]`` float32; ``classes[i]`` names logit ``i``. ``layouts`` (when given): the input layout of each
+    model format the model has, by format name — the same numbers, ``"NHWC"`` for the TensorFlow formats
+    (``[N, H, W, C]``); ``layout`` stays the ONNX file's.
+
+    >>> preprocessing_dict(classes=["a"], channels=1, height=8, width=8, mean=[0.5], std=[0.5],
+    ...                    layouts={"onnx": "NCHW", "tflite": "NHWC"})["layouts"]
+    {'onnx': 'NCHW', 'tflite': 'NHWC'}
     """
     if channels not in (1, 3):
         raise NASError(f"channels must be 1 or 3, got {channels}")
@@ -133,4 +139,4 @@ def preprocessing_dict(*, classes: Sequence[str], channels: int, height: int, wi
         "std": [float(s) for s in std],
         "layout": "NCHW",
         "dtype": "float32",
-    }
+    } | ({"layouts": dict(layouts)} if layouts is not None else {})

@@ -22,7 +22,7 @@ class ModelCreate(BaseModel):
 
 
 class ArtifactRead(BaseModel):
-    format: Literal["onnx", "onnx_int8", "pt2", "preprocessing", "card"]
+    format: Literal["onnx", "onnx_int8", "pt2", "savedmodel", "tflite", "preprocessing", "card_md", "card"]
     size: int
     sha256: str
 
@@ -44,6 +44,25 @@ class Int8Read(BaseModel):
     max_accuracy_drop: float = Field(description="The loss past which the int8 file is flagged.")
     flagged: bool = Field(description="int8 loses more than max_accuracy_drop: kept, but not a replacement.")
     reason: str | None = Field(description="Why it is flagged, or why quantization failed.")
+
+
+class TensorFlowCheck(BaseModel):
+    ok: bool = Field(description="The file was made and agrees with model.onnx on the test split.")
+    layout: Literal["NHWC"] = Field(description="Input [N, H, W, C], normalised as preprocessing.json says.")
+    max_abs_diff: float | None = Field(description="Largest |logit difference| to model.onnx on the test split.")
+    argmax_agreement: float | None = Field(description="Fraction of test images with model.onnx's predicted class.")
+    images: int
+    reason: str | None = Field(description="Why the format was not made (conversion failed, disagreement, or the "
+                               "converter is not installed).")
+
+
+class TensorFlowRead(BaseModel):
+    savedmodel: TensorFlowCheck = Field(description="model.savedmodel.zip (TensorFlow SavedModel, run with "
+                                        "TensorFlow).")
+    tflite: TensorFlowCheck = Field(description="model.tflite (float32, run with the LiteRT interpreter).")
+    seconds: float = Field(description="Wall time of conversion and checks.")
+    atol: float = Field(description="The largest logit difference a format may show and still be made.")
+    versions: dict[str, str]
 
 
 class ClassMetrics(BaseModel):
@@ -80,6 +99,10 @@ class ModelRead(BaseModel):
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
+    tensorflow: TensorFlowRead | None = Field(default=None, description="The savedmodel and tflite artifacts, "
+                                              "converted from model.onnx and checked against it on the test "
+                                              "split; null when NAS_TF_EXPORT is off (and for models built "
+                                              "before).")
     confusion_matrix: list[list[int]] | None
     params: int | None
     flops: int | None
@@ -101,7 +124,7 @@ class ModelRead(BaseModel):
         fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
         return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
                 "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror"),
-                "int8": metrics.get("int8")}
+                "int8": metrics.get("int8"), "tensorflow": metrics.get("tensorflow")}
 
 
 class ModelList(BaseModel):

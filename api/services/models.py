@@ -56,9 +56,14 @@ ARTIFACT_FILES = {
     "onnx": ArtifactFile("model.onnx", "application/octet-stream"),
     "onnx_int8": ArtifactFile("model.int8.onnx", "application/octet-stream"),
     "pt2": ArtifactFile("model.pt2", "application/octet-stream"),
+    "savedmodel": ArtifactFile("model.savedmodel.zip", "application/zip"),  # TensorFlow SavedModel, NHWC input
+    "tflite": ArtifactFile("model.tflite", "application/octet-stream"),  # float32 TFLite, NHWC input
     "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
+    "card_md": ArtifactFile("card.md", "text/markdown"),  # the card for people; written before card.json
     "card": ArtifactFile("card.json", "application/json"),
 }
+# The input layout each model format takes (preprocessing.json's ``layouts`` and the card say it too).
+ARTIFACT_LAYOUTS = {"onnx": "NCHW", "onnx_int8": "NCHW", "pt2": "NCHW", "savedmodel": "NHWC", "tflite": "NHWC"}
 
 
 def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
@@ -70,10 +75,20 @@ def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
 # Export, verification, int8 quantization and upload after the last epoch, on top of the epochs (seconds; measured
 # ~5-20 s on a CPU).
 MODEL_OVERHEAD_S = 20.0
+# The TensorFlow SavedModel and TFLite conversion of the ONNX file and their checks on the test split, when
+# NAS_TF_EXPORT is on (seconds; measured 10-27 s on one CPU core for networks of 0.1-1 M parameters and 1,000-2,000
+# test images, about 5 s of it starting TensorFlow in the converter process).
+TF_EXPORT_OVERHEAD_S = 25.0
+
 # With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes. It
 # continues from the winner's weights, so its minutes go to the one network that is handed back: at equal total time
 # a search of a few minutes on scenes (bench.budget) gave its winner 2/5 of the machine at a share of 0.5.
 DEFAULT_MODEL_SHARE = 1.0
+
+
+def model_overhead_s(settings: Settings) -> float:
+    """Seconds of a final model's job after its epochs: export, checks, int8 and, when on, the TensorFlow formats."""
+    return MODEL_OVERHEAD_S + (TF_EXPORT_OVERHEAD_S if settings.tf_export else 0.0)
 # A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
 MAX_EPOCHS_PER_TRIAL_EPOCH = 8
 
@@ -124,14 +139,14 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
         minutes = budget.get("model_minutes") or (
             DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
         if minutes:
-            train_seconds = max(0.0, minutes * 60 - MODEL_OVERHEAD_S)
+            train_seconds = max(0.0, minutes * 60 - model_overhead_s(settings))
             if epoch_s:
                 most = max_fitted_epochs(experiment=experiment, settings=settings)
                 epochs = max(1, min(most, int(train_seconds / epoch_s)))
                 train_seconds = min(train_seconds, most * epoch_s)
     estimate = None
     if epoch_s:
-        estimate = (train_seconds if train_seconds is not None else epochs * epoch_s) + MODEL_OVERHEAD_S
+        estimate = (train_seconds if train_seconds is not None else epochs * epoch_s) + model_overhead_s(settings)
     return RetrainingPlan(epochs=epochs, estimated_seconds=estimate, train_seconds=train_seconds)
 
 
@@ -247,7 +262,8 @@ def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
     """Requeue models whose job died (silent heartbeat) or whose message was lost (queued for too long).
 
     A running model silent for ``model_stale_after_s`` goes back to ``queued`` and is re-enqueued, unless it has
-    used ``model_max_attempts`` attempts: then it is ``failed``. Returns the ids acted on.
+    used ``model_max_attempts`` attempts: then it is ``failed``. Returns the ids acted on. Every change is a
+    conditional UPDATE, so of several workers sweeping at once exactly one acts on a model.
     """
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.model_stale_after_s)
@@ -266,9 +282,10 @@ def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
             acted.append(model_id)
     untouched_since = now - timedelta(seconds=settings.model_queued_stale_after_s)
     for model_id in repository.stale_queued_ids(session, untouched_since=untouched_since):
-        repository.update_status(session, model_id, expected_status="queued")  # touch: wait a full period again
-        enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
-        acted.append(model_id)
+        # The touch makes the next sweep wait a full period, and a concurrent sweep's touch fail.
+        if repository.touch_if_queued_since(session, model_id, untouched_since=untouched_since):
+            enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
+            acted.append(model_id)
     if acted:
         log.warning("reaped %d stale models: %s", len(acted), acted)
     return acted
@@ -529,18 +546,41 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                    "test_time_mirror": built.test_time_mirror,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
+        tensorflow = _tensorflow_formats(built=built, data=data, folder=folder) if settings.tf_export else None
+        heartbeat.check()
+        metrics["tensorflow"] = tensorflow.to_dict() if tensorflow is not None else None
+        present = [format for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
         preprocessing = preprocessing_dict(classes=data.classes, channels=data.channels, height=built.height,
-                                           width=built.width, mean=data.mean, std=data.std)
-        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, params=built.params,
-                     flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
+                                           width=built.width, mean=data.mean, std=data.std,
+                                           layouts={format: ARTIFACT_LAYOUTS[format] for format in present
+                                                    if format in ARTIFACT_LAYOUTS})
         _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
-        _write_json(folder / ARTIFACT_FILES["card"].filename, card)
-        # every format but onnx_int8 is always there (a failed quantization is reported in metrics["int8"])
+        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, epochs=built.epochs,
+                     params=built.params, flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
+        _write_cards(card, folder=folder, built=built, metrics=metrics)
+        # onnx_int8, savedmodel and tflite may be missing: metrics["int8"] / metrics["tensorflow"] say why
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
                      for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
     return {"epochs": built.epochs, "test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix,
             "metrics": metrics,
             "params": built.params, "flops": built.flops, "latency_ms": built.latency_ms, "artifacts": artifacts}
+
+
+def _tensorflow_formats(*, built, data, folder: Path):
+    """SavedModel and TFLite from the verified ONNX file, each run on the whole test split (preprocessed exactly as
+    for the ONNX check) against the ONNX file's logits; the :class:`~nas_core.tf_export.TensorFlowReport`."""
+    from nas_core.resolution import resize_images
+    from nas_core.tf_export import export_tensorflow
+    from nas_core.trainer import normalize
+
+    inputs = normalize(resize_images(data.test_x.cpu(), (built.height, built.width)), data.mean, data.std)
+    report = export_tensorflow(built.onnx_path, savedmodel_path=folder / ARTIFACT_FILES["savedmodel"].filename,
+                               tflite_path=folder / ARTIFACT_FILES["tflite"].filename, inputs=inputs.numpy())
+    for check in (report.savedmodel, report.tflite):
+        if not check.ok:
+            log.warning("%s not made: %s", check.format, check.reason)
+    log.info("TensorFlow formats converted and checked in %.1f s", report.seconds)
+    return report
 
 
 def _trial_weights(store: ObjectStore, claim: _Claim) -> dict | None:
@@ -561,12 +601,12 @@ def _trial_weights(store: ObjectStore, claim: _Claim) -> dict | None:
         return None
 
 
-def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: int, latency_ms: float,
-          metrics: dict) -> dict[str, Any]:
+def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: int, flops: int,
+          latency_ms: float, metrics: dict) -> dict[str, Any]:
     dataset = claim.dataset
     return {
         "model_id": claim.model_id, "experiment_id": claim.experiment_id, "trial_id": claim.trial_id,
-        "architecture": candidate["arch"], "training": candidate["train"], "epochs": claim.epochs,
+        "architecture": candidate["arch"], "training": candidate["train"], "epochs": epochs,
         "seed": claim.seed, "trained_on": ["train", "val"], "tested_on": "test",
         "dataset": {"id": dataset.id, "name": dataset.name, "sha256": dataset.sha256,
                     "manifest_sha256": data.manifest_sha256, "classes": data.classes,
@@ -578,25 +618,131 @@ def _card(*, claim: _Claim, candidate: dict, data, report, params: int, flops: i
                     "test_time_mirror": metrics["test_time_mirror"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
-                    "pt2_max_abs_diff": metrics["pt2_max_abs_diff"], "int8": metrics["int8"]},
+                    "pt2_max_abs_diff": metrics["pt2_max_abs_diff"], "int8": metrics["int8"],
+                    "tensorflow": metrics["tensorflow"]},
         "confusion_matrix": report.confusion_matrix,
         "packages": package_versions(),
         "created_at": utcnow().isoformat(),
     }
 
 
+def _verification(format: str, *, built, metrics: dict) -> dict | None:
+    """How ``format``'s file was checked on the test split, for the card (None: not a model file)."""
+    from nas_core.final import VERIFY_CHUNK  # the .pt2 program is checked on the first chunk
+
+    images = metrics["test_images"]
+    if format == "onnx":
+        return {"runtime": "onnxruntime", "against": "pytorch", "images": images, "atol": 1e-4,
+                "max_abs_diff": built.onnx_max_abs_diff, "argmax_agreement": 1.0}
+    if format == "pt2":
+        return {"runtime": "torch.export", "against": "pytorch", "images": min(images, VERIFY_CHUNK), "atol": 1e-4,
+                "max_abs_diff": built.pt2_max_abs_diff, "argmax_agreement": 1.0}
+    if format == "onnx_int8" and metrics["int8"] is not None:
+        int8 = metrics["int8"]
+        return {"runtime": "onnxruntime", "against": "onnx", "images": images, "argmax_agreement": int8["agreement"],
+                "accuracy_change": int8["accuracy_change"], "flagged": int8["flagged"], "reason": int8["reason"]}
+    if format in ("savedmodel", "tflite") and metrics["tensorflow"] is not None:
+        check, atol = metrics["tensorflow"][format], metrics["tensorflow"]["atol"]
+        return {"runtime": "tensorflow" if format == "savedmodel" else "litert", "against": "onnx",
+                "images": check["images"], "atol": atol, "max_abs_diff": check["max_abs_diff"],
+                "argmax_agreement": check["argmax_agreement"]}
+    return None
+
+
+def _artifact_entry(folder: Path, format: str, *, built, metrics: dict) -> dict[str, Any]:
+    path = folder / ARTIFACT_FILES[format].filename
+    return {"format": format, "file": path.name, "size": path.stat().st_size, "sha256": _sha256(path),
+            "layout": ARTIFACT_LAYOUTS.get(format),
+            "verification": _verification(format, built=built, metrics=metrics)}
+
+
+def _write_cards(card: dict, *, folder: Path, built, metrics: dict) -> None:
+    """``card.md`` and ``card.json``, both listing every other artifact (file, bytes, sha256, layout, check).
+
+    The files are final by now, so their hashes are those of what is uploaded; card.md is rendered from the card
+    and then listed in card.json (a file cannot hold its own hash).
+    """
+    card["artifacts"] = [_artifact_entry(folder, format, built=built, metrics=metrics)
+                         for format, file in ARTIFACT_FILES.items()
+                         if format not in ("card", "card_md") and (folder / file.filename).exists()]
+    card["missing_formats"] = _missing_formats(metrics)
+    (folder / ARTIFACT_FILES["card_md"].filename).write_text(card_markdown(card))
+    card["artifacts"].append(_artifact_entry(folder, "card_md", built=built, metrics=metrics))
+    _write_json(folder / ARTIFACT_FILES["card"].filename, card)
+
+
+def _missing_formats(metrics: dict) -> dict[str, str]:
+    """The optional formats this model lacks, and why."""
+    missing = {}
+    if metrics["int8"] is not None and metrics["int8"]["reason"] and metrics["int8"]["int8"] is None:
+        missing["onnx_int8"] = metrics["int8"]["reason"]
+    tensorflow = metrics["tensorflow"]
+    for format in ("savedmodel", "tflite"):
+        if tensorflow is None:
+            missing[format] = "not made: NAS_TF_EXPORT is off"
+        elif not tensorflow[format]["ok"]:
+            missing[format] = tensorflow[format]["reason"]
+    return missing
+
+
+def card_markdown(card: dict) -> str:
+    """``card.md``: the card for people, rendered from the same data as ``card.json``."""
+    metrics, dataset = card["metrics"], card["dataset"]
+    image = dataset["image"]
+    lines = [f"# Model {card['model_id']}", "",
+             f"Experiment `{card['experiment_id']}`, trial `{card['trial_id']}`; trained {card['epochs']} epochs on "
+             f"the train and val splits of dataset **{dataset['name']}** (`{dataset['id']}`), tested on its held-out "
+             "test split.", "",
+             "## Results", "",
+             f"- Test accuracy: {metrics['test_accuracy']:.4f} on {metrics['test_images']} images",
+             f"- Parameters: {metrics['params']:,}; FLOPs: {metrics['flops']:,}",
+             f"- Latency: {metrics['latency_ms']:.3f} ms ({metrics['latency']})",
+             f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}", "",
+             "## Input", "",
+             f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "
+             "resizing and normalisation. NCHW formats take `[N, C, H, W]`, NHWC formats `[N, H, W, C]`.", "",
+             "## Artifacts", "",
+             "| format | file | bytes | sha256 | layout | check on the test split |",
+             "| --- | --- | ---: | --- | --- | --- |"]
+    for entry in card["artifacts"]:
+        lines.append(f"| {entry['format']} | `{entry['file']}` | {entry['size']} | `{entry['sha256']}` | "
+                     f"{entry['layout'] or ''} | {_describe_check(entry['verification'])} |")
+    lines += ["", "`card.json` holds the same data, and this file's sha256."]
+    if card.get("missing_formats"):
+        lines += ["", "## Formats not made", ""]
+        lines += [f"- {format}: {reason}" for format, reason in card["missing_formats"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _describe_check(check: dict | None) -> str:
+    if check is None:
+        return ""
+    parts = [f"{check['runtime']} vs {check['against']}, {check['images']} images"]
+    if check.get("max_abs_diff") is not None:
+        parts.append(f"max abs diff {check['max_abs_diff']:.2e}")
+    if check.get("argmax_agreement") is not None:
+        parts.append(f"argmax agreement {check['argmax_agreement']:.2%}")
+    if check.get("flagged"):
+        parts.append(f"flagged: {check['reason']}")
+    return "; ".join(parts)
+
+
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _upload(store: ObjectStore, path: Path, key: str, *, format: str) -> dict[str, Any]:
-    """Upload one file and confirm the store holds all of it; returns its ``artifacts`` entry."""
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as source:
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _upload(store: ObjectStore, path: Path, key: str, *, format: str) -> dict[str, Any]:
+    """Upload one file and confirm the store holds all of it; returns its ``artifacts`` entry."""
     size = path.stat().st_size
     store.put_file(key, path)
     if store.size(key) != size:
         raise ArtifactNotStored(f"{key}: the store holds {store.size(key)} bytes, expected {size}")
-    return {"format": format, "object": key, "size": size, "sha256": digest.hexdigest()}
+    return {"format": format, "object": key, "size": size, "sha256": _sha256(path)}

@@ -26,12 +26,16 @@ class ArtifactFormat(str, Enum):
     onnx = "onnx"
     onnx_int8 = "onnx_int8"
     pt2 = "pt2"
+    savedmodel = "savedmodel"
+    tflite = "tflite"
     preprocessing = "preprocessing"
+    card_md = "card_md"
     card = "card"
 
 
 FILE_NAMES = {"onnx": "model.onnx", "onnx_int8": "model.int8.onnx", "pt2": "model.pt2",
-              "preprocessing": "preprocessing.json", "card": "card.json"}
+              "savedmodel": "model.savedmodel.zip", "tflite": "model.tflite", "preprocessing": "preprocessing.json",
+              "card_md": "card.md", "card": "card.json"}
 
 
 def describe(model: dict) -> str:

@@ -44,7 +44,9 @@ REDIS_URL = os.environ.get("NAS_TEST_REDIS", "redis://127.0.0.1:6379")
 TEST_LIMITS = {"NAS_MAX_UPLOAD_BYTES": str(2_000_000), "NAS_ZIP_MAX_MEMBERS": "200",
                "NAS_INGEST_TIME_LIMIT_S": "120", "NAS_INGEST_STALE_AFTER_S": "600", "NAS_MAX_RESOLUTION": "16",
                # Running trials notice cancel within a second; a dead worker is presumed dead after 30 s.
-               "NAS_TRIAL_HEARTBEAT_S": "1", "NAS_TRIAL_STALE_AFTER_S": "30"}
+               "NAS_TRIAL_HEARTBEAT_S": "1", "NAS_TRIAL_STALE_AFTER_S": "30",
+               # Starting TensorFlow costs every final model seconds; the tests that check those formats turn it on.
+               "NAS_TF_EXPORT": "false"}
 
 # How every deployment runs the API (Dockerfile, docker-compose.yml, `nas serve`): with the header-capped protocol.
 HTTP_PROTOCOL = "api.http_protocol:HttpToolsProtocol"

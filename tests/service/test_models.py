@@ -7,6 +7,7 @@ The verified downloads (streamed, or presigned on S3) and the killed job run on 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -107,7 +108,8 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
     assert model["status"] == "ready", model["detail"]
     assert model["epochs"] == 3 and model["attempts"] == 1 and model["params"] > 0 and model["flops"] > 0
     assert model["latency_ms"] > 0 and sorted(a["format"] for a in model["artifacts"]) == [
-        "card", "onnx", "onnx_int8", "preprocessing", "pt2"]
+        "card", "card_md", "onnx", "onnx_int8", "preprocessing", "pt2"]  # NAS_TF_EXPORT is off in the suite
+    assert model["tensorflow"] is None
     assert "object" not in model["artifacts"][0]  # storage keys stay server-side
     listed = client.get(f"/v1/experiments/{experiment_id}/models").json()
     assert listed["total"] == 1 and listed["data"][0]["id"] == model["id"]
@@ -156,7 +158,7 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
 @pytest.mark.slow
 def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app_service, app_client, app_key,
                                                                             app_dataset):
-    from api.services.search import trial_weights_key
+    from api.services.object_keys import trial_weights_key
     from nas_core.builder import build_model
 
     dataset_row, _ = app_dataset
@@ -179,7 +181,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert model["status"] == "ready" and model["warm_started"] is True
     # the int8 ONNX file: its own artifact, downloadable, measured next to float32 on the test split
     artifacts = {artifact["format"]: artifact for artifact in model["artifacts"]}
-    assert sorted(artifacts) == sorted(service.ARTIFACT_FILES), model["int8"]
+    assert sorted(artifacts) == sorted(set(service.ARTIFACT_FILES) - {"savedmodel", "tflite"}), model["int8"]
     files = {}
     for format in ("onnx", "onnx_int8", "card"):
         response = app_client.get(f"/v1/models/{model['id']}/artifacts/{format}")
@@ -204,24 +206,129 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert wait_for_model(app_client, scratch["id"])["warm_started"] is False
 
 
+def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_listing_every_artifact(
+        app_service, app_client, app_key, app_dataset, monkeypatch):
+    from worker import tasks
+
+    pytest.importorskip("onnx2tf", reason="the tf extra is not installed")
+    from ai_edge_litert.interpreter import Interpreter
+
+    runtime = dataclasses.replace(app_service.runtime,
+                                  settings=app_service.settings.model_copy(update={"tf_export": True}))
+    monkeypatch.setattr(tasks.models, "get_runtime", lambda: runtime)
+    dataset_row, zip_bytes = app_dataset
+    experiment_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
+    created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})
+    assert created.status_code == 202, created.text
+    app_service.drain()
+    model = wait_for_model(app_client, created.json()["id"])
+    assert model["status"] == "ready", model["detail"]
+    artifacts = {artifact["format"]: artifact for artifact in model["artifacts"]}
+    assert sorted(artifacts) == sorted(service.ARTIFACT_FILES), model["tensorflow"]
+    files = {}
+    for format, artifact in artifacts.items():
+        response = app_client.get(f"/v1/models/{model['id']}/artifacts/{format}")
+        assert response.status_code == 200 and hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
+        files[format] = response.content
+        filename = service.ARTIFACT_FILES[format].filename
+        assert response.headers["content-disposition"] == f'attachment; filename="{filename}"'
+
+    tensorflow = model["tensorflow"]
+    for format in ("savedmodel", "tflite"):
+        check = tensorflow[format]
+        assert check["ok"] and check["layout"] == "NHWC" and check["argmax_agreement"] == 1.0, check
+        assert check["max_abs_diff"] <= tensorflow["atol"] and check["images"] == model["test_images"]
+    assert tensorflow["seconds"] > 0 and tensorflow["versions"]["onnx2tf"]
+    # the card lists every other artifact with the bytes the API serves; card.md is rendered from it
+    card = json.loads(files["card"])
+    listed = {entry["format"]: entry for entry in card["artifacts"]}
+    assert sorted(listed) == sorted(set(artifacts) - {"card"}) and card["missing_formats"] == {}
+    for format, entry in listed.items():
+        assert (entry["sha256"], entry["size"]) == (artifacts[format]["sha256"], artifacts[format]["size"])
+        assert entry["file"] == service.ARTIFACT_FILES[format].filename
+    assert listed["tflite"]["layout"] == "NHWC" and listed["onnx"]["layout"] == "NCHW"
+    assert listed["tflite"]["verification"]["runtime"] == "litert" and listed["preprocessing"]["verification"] is None
+    assert card["metrics"]["tensorflow"] == tensorflow
+    markdown = files["card_md"].decode()
+    assert all(entry["sha256"] in markdown for format, entry in listed.items() if format != "card_md")
+    spec = json.loads(files["preprocessing"])
+    assert spec["layout"] == "NCHW" and spec["layouts"]["savedmodel"] == spec["layouts"]["tflite"] == "NHWC"
+    with zipfile.ZipFile(io.BytesIO(files["savedmodel"])) as bundle:
+        assert "saved_model/saved_model.pb" in bundle.namelist()
+
+    # a client runs the TFLite file on the test images laid out NHWC and gets the ONNX file's predictions
+    images, _ = test_images_from_zip(app_service, dataset_row, zip_bytes)
+    inputs = preprocess(images, spec)
+    onnx_logits = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"]).run(
+        ["logits"], {"input": inputs})[0]
+    interpreter = Interpreter(model_content=files["tflite"])
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, (len(inputs), *inputs.shape[2:], inputs.shape[1]))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)))
+    interpreter.invoke()
+    tflite_logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert np.abs(tflite_logits - onnx_logits).max() <= 1e-4
+    assert (tflite_logits.argmax(1) == onnx_logits.argmax(1)).all()
+
+
+def test_the_schema_the_cli_and_the_dashboard_know_every_artifact_format():
+    import typing
+    from pathlib import Path
+
+    from api.schemas.models import ArtifactRead
+    from cli.commands.models import FILE_NAMES, ArtifactFormat
+
+    file_names = {format: file.filename for format, file in service.ARTIFACT_FILES.items()}
+    assert set(typing.get_args(ArtifactRead.model_fields["format"].annotation)) == set(file_names)
+    assert {format.value for format in ArtifactFormat} == set(file_names) and FILE_NAMES == file_names
+    dashboard = (Path(service.__file__).parents[1] / "static" / "models.js").read_text()
+    assert all(f'{format}: "{name}"' in dashboard for format, name in file_names.items())
+
+
+def test_a_model_built_with_tf_export_off_says_so_in_its_card():
+    metrics = {"int8": {"int8": None, "reason": "quantizer failed"}, "tensorflow": None}
+    assert service._missing_formats(metrics) == {"onnx_int8": "quantizer failed",
+                                                 "savedmodel": "not made: NAS_TF_EXPORT is off",
+                                                 "tflite": "not made: NAS_TF_EXPORT is off"}
+
+
+def test_the_announced_time_counts_the_tensorflow_conversion_when_it_is_on(app_service, app_key, app_dataset):
+    dataset_row, _ = app_dataset
+    experiment_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500,
+                                               "measured_epoch_s": 0.5}])
+    estimates = {}
+    for tf_export in (False, True):
+        settings = app_service.settings.model_copy(update={"tf_export": tf_export})
+        with app_service.runtime.unit_of_work() as session:
+            model = service.create_model(session=session, settings=settings, project_id=app_key.project_id,
+                                         experiment=session.get(Experiment, experiment_id), epochs=2)
+            session.info.pop("after_commit")
+            estimates[tf_export] = model.estimated_seconds
+    assert estimates[True] == pytest.approx(estimates[False] + service.TF_EXPORT_OVERHEAD_S)
+
+
 def test_a_time_budget_sets_the_final_models_epochs():
     experiment = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 1.0})
     trial = Trial(measured_epoch_s=4.0)
     dataset_row = type("Row", (), {"splits": {"train": 80, "val": 20, "test": 20}})()
     settings = settings_from_env({})
+    overhead = service.model_overhead_s(settings)  # export and checks, TensorFlow formats included (on by default)
     plan = service.plan_retraining(experiment=experiment, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=None)
-    budget_s = 60 - service.MODEL_OVERHEAD_S
+    budget_s = 60 - overhead
     assert plan.epochs == int(budget_s / 5.0) < 30  # 3 × 10 would take 150 s
     # the whole budget is announced: the job refits the epochs to its own step time
     assert plan.train_seconds == budget_s and plan.estimated_seconds == pytest.approx(60)
     half = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "max_minutes": 4.0})
     assert service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=None).epochs == int((service.DEFAULT_MODEL_SHARE * 240
-                                                               - service.MODEL_OVERHEAD_S) / 5.0)
+                                                               - overhead) / 5.0)
     asked = service.plan_retraining(experiment=half, trial=trial, dataset=dataset_row, settings=settings, epochs=50)
     assert asked.epochs == 50 and asked.train_seconds is None  # asked-for epochs are kept, never refitted
-    assert asked.estimated_seconds == pytest.approx(50 * 5.0 + service.MODEL_OVERHEAD_S)
+    assert asked.estimated_seconds == pytest.approx(50 * 5.0 + overhead)
     roomy = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 60.0})
     plan = service.plan_retraining(experiment=roomy, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=None)
@@ -229,7 +336,7 @@ def test_a_time_budget_sets_the_final_models_epochs():
     assert plan.train_seconds == 80 * 5.0 == service.max_fitted_epochs(experiment=roomy, settings=settings) * 5.0
     unmeasured = service.plan_retraining(experiment=half, trial=Trial(), dataset=dataset_row, settings=settings,
                                          epochs=None)
-    assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - service.MODEL_OVERHEAD_S
+    assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - overhead
 
 
 def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
@@ -348,7 +455,7 @@ def test_a_search_that_maximised_balanced_accuracy_hands_back_its_best_by_balanc
 def test_a_tie_with_the_leader_keeps_both_trials_weights(app_service, app_key, app_dataset):
     """The leaderboard breaks an accuracy tie by size (then latency, then number), so a trial that only ties the
     leader must not drop the leader's weights: the final model of either then starts from its own trial."""
-    from api.services import search
+    from api.services.search.trials import _keep_weights_if_leading
     from api.services.object_keys import trial_weights_key
 
     dataset_row, _ = app_dataset
@@ -362,7 +469,7 @@ def test_a_tie_with_the_leader_keeps_both_trials_weights(app_service, app_key, a
         return store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))
 
     def finish(trial_id: str, value: float) -> None:
-        search._keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
+        _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
                                         project_id=app_key.project_id, experiment_id=experiment_id,
                                         trial_id=trial_id, metric="accuracy", value=value, model=model)
         with app_service.runtime.unit_of_work() as session:
