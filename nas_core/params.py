@@ -174,7 +174,8 @@ class TrialRecord:
 
     ``value`` is the objective to maximise (validation accuracy) for finished trials, ``None`` otherwise;
     ``feasible`` is False when the trial broke a constraint (it then never counts as a good parent).
-    ``intermediate`` maps epoch (1-based) to validation accuracy, for multi-fidelity pruning.
+    ``intermediate`` maps epoch (1-based) to validation accuracy, for multi-fidelity pruning. ``costs`` holds the
+    figures a multi-objective search minimises next to ``value`` (``latency_ms``, ``params``), known before training.
     """
 
     number: int
@@ -186,3 +187,4 @@ class TrialRecord:
     # For an infeasible point: how far it broke its constraint (value / limit - 1), so strategies that model the
     # feasible region (TPE) prefer the near misses; 1.0 when unknown.
     violation: float = 1.0
+    costs: Mapping[str, float] = field(default_factory=dict)

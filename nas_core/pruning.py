@@ -9,6 +9,33 @@ epoch and raises :class:`~nas_core.errors.TrialPruned` when it says so.
 ...                     intermediate={1: 0.5, 2: 0.7, 3: 0.9}) for i in range(4)]
 >>> make_pruner("median", n_startup_trials=2).should_prune(good, number=4, epoch=2, value=0.2)
 True
+
+**Pareto searches** (``minimize`` given: the score is maximised and latency, and parameters if asked, minimised;
+both are known before a trial trains, so this costs nothing more). A trial is pruned at an epoch only when its score
+there is *dominated* by at least ``k`` other trials' scores at the same epoch: each of those scored at least as
+much there AND has no higher latency (nor more parameters, when minimised), with at least one of them strictly
+better. A trial that is faster than everything better than it always goes on. ``k`` and where it is checked follow
+the single-objective rule of the same pruner:
+
+- asha: at rung epochs only (``min_resource * reduction_factor ** (min_early_stopping_rate + r)``), once
+  :attr:`Pruner.min_competitors` other trials reached that epoch; with ``n`` trials at the rung (itself included),
+  ``k = max(1, n // reduction_factor)`` — the trial goes on while it is in "the top ``1/reduction_factor``" in the
+  Pareto sense (fewer than ``n // reduction_factor`` dominate it), as Optuna's rule keeps the top ``n //
+  reduction_factor`` values.
+- median: from epoch ``n_warmup_epochs`` on, once ``n_startup_trials`` trials succeeded; the trial's best score so
+  far against the ``m`` succeeded trials' scores at this epoch, ``k = ceil(m / 2)`` — dominated by half of them is
+  "below the median".
+
+Competitors are the other trials of the history with a finite score at that epoch (asha: any status, as live ASHA;
+median: succeeded ones); a trial without a figure to minimise cannot dominate.
+
+>>> better = [TrialRecord(number=i, decisions={}, status="succeeded", value=0.9, intermediate={1: 0.5, 2: 0.9},
+...                       costs={"latency_ms": 2.0}) for i in range(5)]
+>>> asha = make_pruner("asha", reduction_factor=2)
+>>> asha.should_prune(better, number=5, epoch=1, value=0.3, costs={"latency_ms": 4.0}, minimize=("latency_ms",))
+True
+>>> asha.should_prune(better, number=5, epoch=1, value=0.3, costs={"latency_ms": 1.0}, minimize=("latency_ms",))
+False
 """
 
 from __future__ import annotations
@@ -61,12 +88,19 @@ class Pruner:
         check_range("median", "n_startup_trials", self.n_startup_trials, 0, MAX_TRIALS)
         check_range("median", "n_warmup_epochs", self.n_warmup_epochs, 0, MAX_EPOCHS)
 
-    def should_prune(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float) -> bool:
-        """True when the trial ``number``, scoring ``value`` at ``epoch`` (1-based), should stop now."""
+    def should_prune(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float,
+                     costs: Mapping[str, float] | None = None, minimize: Sequence[str] = ()) -> bool:
+        """True when the trial ``number``, scoring ``value`` at ``epoch`` (1-based), should stop now.
+
+        With ``minimize`` (a Pareto search) the rule of the module docstring applies, on the trial's ``costs``.
+        """
         if self.kind == "none":
             return False
         if not math.isfinite(value):
             return True  # a diverged run never recovers its accuracy
+        if minimize:
+            return self._dominated(history, number=number, epoch=epoch, value=value, costs=costs or {},
+                                   minimize=minimize)
         if self.kind == "asha" and self._competitors(history, number=number, epoch=epoch) < self.min_competitors:
             return False
         study = in_memory_study(pruner=self._optuna_pruner())
@@ -84,6 +118,46 @@ class Pruner:
                                      system_attrs=self._rungs(own_curve, before=epoch)))
         current = study.get_trials(deepcopy=False)[-1]
         return bool(study.pruner.prune(study, current))
+
+    def _dominated(self, history: Sequence[TrialRecord], *, number: int, epoch: int, value: float,
+                   costs: Mapping[str, float], minimize: Sequence[str]) -> bool:
+        """The Pareto rule (module docstring): dominated at ``epoch`` by at least k of the competitors there."""
+        own_costs = [float(costs.get(name, math.inf)) for name in minimize]
+        if self.kind == "asha":
+            if not self._is_rung_epoch(epoch):
+                return False
+            others = [r for r in history if r.number != number and r.status != "screened"]
+        else:
+            if epoch < self.n_warmup_epochs:
+                return False
+            others = [r for r in history if r.number != number and r.status == "succeeded"]
+            if len(others) < self.n_startup_trials:
+                return False
+            own = history_curve(history, number, before=epoch)
+            value = max([value, *own.values()])  # the best score so far, as Optuna's median rule
+        scores = [(float(r.intermediate[epoch]), [float(r.costs.get(name, math.inf)) for name in minimize])
+                  for r in others if epoch in r.intermediate and math.isfinite(r.intermediate[epoch])]
+        if self.kind == "asha":
+            if len(scores) < self.min_competitors:
+                return False
+            needed = max(1, (len(scores) + 1) // self.reduction_factor)
+        else:
+            if not scores:
+                return False
+            needed = (len(scores) + 1) // 2
+        dominating = sum(1 for score, other in scores
+                         if score >= value and all(o <= c for o, c in zip(other, own_costs))
+                         and (score > value or any(o < c for o, c in zip(other, own_costs))))
+        return dominating >= needed
+
+    def _is_rung_epoch(self, epoch: int) -> bool:
+        rung = 0
+        while (rung_epoch := self.min_resource * self.reduction_factor ** (self.min_early_stopping_rate + rung)) \
+                <= epoch:
+            if rung_epoch == epoch:
+                return True
+            rung += 1
+        return False
 
     @property
     def min_competitors(self) -> int:
@@ -146,6 +220,14 @@ class Pruner:
             return {"pruner": "median", "n_startup_trials": self.n_startup_trials,
                     "n_warmup_epochs": self.n_warmup_epochs}
         return {"pruner": "none"}
+
+
+def history_curve(history: Sequence[TrialRecord], number: int, *, before: int) -> dict[int, float]:
+    """The finite scores of trial ``number``'s curve in ``history`` before epoch ``before``."""
+    for record in history:
+        if record.number == number:
+            return {int(e): float(v) for e, v in record.intermediate.items() if int(e) < before and math.isfinite(v)}
+    return {}
 
 
 def make_pruner(kind: str = "asha", **settings) -> Pruner:

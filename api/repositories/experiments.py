@@ -80,12 +80,20 @@ def best_trials(session: Session, experiment_ids: list[str], *,
     """The leader of each experiment: best feasible succeeded trial (ties: fewer params, lower number).
 
     Best by validation accuracy, or by balanced accuracy (then accuracy) for an experiment whose ``metrics`` entry
-    is ``balanced_accuracy`` (what its search maximised). One LIMIT 1 query per experiment walks
-    ``ix_trials_ranking`` (accuracy), whatever the number of trials.
+    is ``balanced_accuracy`` (what its search maximised). In a Pareto search ties go to the minimised figures first
+    (:func:`rank_order`), so the leader is the best metric of the first Pareto layer. One LIMIT 1 query per
+    experiment walks ``ix_trials_ranking`` (accuracy), whatever the number of trials.
     """
     best = {}
     for experiment_id in experiment_ids:
-        order = rank_order((metrics or {}).get(experiment_id, "accuracy"))
+        experiment = session.get(Experiment, experiment_id)  # from the session's identity map when loaded
+        metric = (metrics or {}).get(experiment_id, "accuracy")
+        if experiment is not None and experiment.latency_target_ms is not None:
+            leader_id = _best_by_reward(session, experiment, metric=metric)
+            if leader_id is not None:
+                best[experiment_id] = session.get(Trial, leader_id)
+            continue
+        order = rank_order(metric, minimize=experiment.minimize if experiment is not None else ())
         leader = session.scalar(select(Trial).options(lazyload(Trial.epochs))
                                 .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*order).limit(1))
         if leader is not None:
@@ -126,14 +134,20 @@ def epoch_seconds_by_trial(session: Session, experiment_id: str) -> dict[str, li
 _RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
 # Ties in accuracy and size go to the faster trial, so the leader is always on the Pareto front.
 _RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.latency_ms, Trial.number)
+_COST_COLUMNS = {"latency_ms": Trial.latency_ms, "params": Trial.params}
 
 
-def rank_order(metric: str = "accuracy") -> tuple:
+def rank_order(metric: str = "accuracy", *, minimize: Sequence[str] = ()) -> tuple:
     """ORDER BY of the leaderboard: validation accuracy, or for an experiment that maximises ``balanced_accuracy``
-    that first (then accuracy); ties go to fewer params, then lower latency, then the earlier trial."""
-    if metric == "balanced_accuracy":
-        return (Trial.val_balanced_accuracy.desc().nulls_last(), *_RANK_ORDER)
-    return _RANK_ORDER
+    that first (then accuracy); ties go to fewer params, then lower latency, then the earlier trial.
+
+    A Pareto search (``minimize``: ``latency_ms`` and/or ``params``) breaks ties of its metric by the minimised
+    figures first, in that order: the first trial is then on the Pareto front (nothing has a better metric, and of
+    equal metrics nothing is no worse on every minimised figure yet before it)."""
+    balanced = metric == "balanced_accuracy"
+    score = (Trial.val_balanced_accuracy.desc().nulls_last(),) if balanced else _RANK_ORDER[:1]
+    costs = tuple(_COST_COLUMNS[name].asc().nulls_last() for name in ("latency_ms", "params") if name in minimize)
+    return (*score, *costs, *(_RANK_ORDER if balanced else _RANK_ORDER[1:]))
 
 
 def ranking_points(session: Session, experiment_id: str, *, metric: str = "accuracy"
@@ -144,6 +158,31 @@ def ranking_points(session: Session, experiment_id: str, *, metric: str = "accur
     rows = session.execute(select(Trial.id, score, Trial.params, Trial.latency_ms)
                            .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*rank_order(metric)))
     return [(trial_id, value or 0.0, params or 0, latency or 0.0) for trial_id, value, params, latency in rows]
+
+
+def reward_order(rows: Sequence[tuple], target_ms: float) -> list[int]:
+    """Indexes of :func:`pareto_rows` rows by MnasNet's soft-latency reward, best first (ties keep their order)."""
+    from nas_core.ranking import soft_latency_reward
+
+    rewards = [soft_latency_reward(score, latency, target_ms) if score is not None else float("-inf")
+               for *_, score, _params, latency in rows]
+    return sorted(range(len(rows)), key=lambda index: -rewards[index])
+
+
+def _best_by_reward(session: Session, experiment: Experiment, *, metric: str) -> str | None:
+    rows = pareto_rows(session, experiment.id, metric=metric, minimize=())
+    order = reward_order(rows, experiment.latency_target_ms)
+    return rows[order[0]][0] if order else None
+
+
+def pareto_rows(session: Session, experiment_id: str, *, metric: str, minimize: Sequence[str]) -> list[tuple]:
+    """(id, status, finished_at, score, params, latency_ms) of every ranked trial in :func:`rank_order`, the score
+    being the experiment's ``metric``: what the leaderboard of a Pareto search sorts into layers (and that of a search
+    with a soft latency target by reward)."""
+    score = Trial.val_balanced_accuracy if metric == "balanced_accuracy" else Trial.val_accuracy
+    return [tuple(row) for row in session.execute(
+        select(Trial.id, Trial.status, Trial.finished_at, score, Trial.params, Trial.latency_ms)
+        .where(Trial.experiment_id == experiment_id, *_RANKED).order_by(*rank_order(metric, minimize=minimize)))]
 
 
 def ranked_versions(session: Session, experiment_id: str, *, limit: int, offset: int,
@@ -266,5 +305,10 @@ def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:
                                 .order_by(TrialAttempt.number)))
 
 
-def update_trial_heartbeat(session: Session, trial_id: str) -> None:
-    session.execute(update(Trial).where(Trial.id == trial_id).values(heartbeat_at=utcnow()))
+def nudge_pending_trial(session: Session, trial_id: str, *, older_than: datetime) -> bool:
+    """Stamp ``heartbeat_at`` of a trial still ``pending`` and not nudged since ``older_than`` (its message is sent
+    again); False when a claim or another sweep got there first, so concurrent reapers send it once."""
+    not_nudged_since = Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than)
+    result = session.execute(update(Trial).where(Trial.id == trial_id, Trial.status == "pending", not_nudged_since)
+                             .values(heartbeat_at=utcnow()))
+    return result.rowcount == 1

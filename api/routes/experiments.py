@@ -39,7 +39,7 @@ def _read(session, experiments: list[Experiment]) -> list[ExperimentRead]:
 def _columns(e: Experiment) -> dict:
     return {"id": e.id, "name": e.name, "status": e.status, "dataset_id": e.dataset_id, "strategy": e.strategy,
             "strategy_settings": e.strategy_settings, "budget": e.budget, "concurrency": e.concurrency,
-            "objective": {"metric": (e.objective or {}).get("metric", "accuracy"), "constraints": e.constraints},
+            "objective": service.objective_read(e),
             "screened": e.screened or {}, "search_space": e.search_space, "pruner": e.pruner,
             "seed": e.seed, "auto_model": e.auto_model, "detail": e.detail, "reproducibility": e.reproducibility,
             "created_at": e.created_at, "updated_at": e.updated_at, "finished_at": e.finished_at}
@@ -126,6 +126,9 @@ def stop_trial(experiment_id: str, number: int, session: SessionDep, project: Cu
 @router.get("/{experiment_id}/leaderboard", response_model=Leaderboard,
             summary="Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or "
                     "balanced accuracy), and the Pareto front",
+            description="In a Pareto search (objective mode pareto) the rows are ordered by Pareto layer "
+                        "(non-dominated sorting over the metric and the minimised figures), then by the metric, and "
+                        "each row carries its pareto_layer.",
             operation_id="get_leaderboard", responses=error_responses(401, 404, 422))
 def leaderboard(experiment_id: str, session: SessionDep, project: CurrentProject, limit: Limit = 100,
                 offset: Offset = 0) -> Response:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import statuses
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_LATENCY_MS, MAX_PARAMS, MAX_TRIALS, Text
-from nas_core.options import PRUNER_KINDS, STRATEGY_NAMES
+from nas_core.options import MINIMIZABLE, PRUNER_KINDS, STRATEGY_NAMES
 
 # Request bodies are strict: JSON true is no 1, "2" is no 2 and 1.0 is no seed (an integer still is a number), and
 # NaN / Infinity are refused. Every number is bounded above, so whatever is stored can be rendered again.
@@ -20,6 +20,8 @@ ExperimentStatus = Literal[statuses.values(statuses.ExperimentStatus)]
 TrialStatus = Literal[statuses.values(statuses.TrialStatus)]
 StrategyName = Literal[STRATEGY_NAMES]  # the registries' names, read without importing Optuna
 PrunerKind = Literal[PRUNER_KINDS]
+ObjectiveMode = Literal["accuracy", "pareto"]
+Minimizable = Literal[MINIMIZABLE]  # what a Pareto search may minimise next to its metric
 
 
 class Budget(BaseModel):
@@ -59,6 +61,20 @@ class Objective(BaseModel):
         "accuracy (mean per-class recall; for imbalanced data where every class matters). Pruning always compares "
         "trials on balanced accuracy, which ranks early epochs better.")
     constraints: Constraints = Field(default_factory=Constraints)
+    mode: ObjectiveMode = Field(
+        default="accuracy", description="accuracy: maximise the metric alone (constraints are hard limits). pareto: "
+        "maximise the metric and minimise each of `minimize` at once; strategies, pruning, the leaderboard's order "
+        "(by Pareto layer, then the metric) and the final model's trial (the best metric of the first layer) follow "
+        "the Pareto front. Constraints apply in both modes.")
+    minimize: list[Minimizable] | None = Field(
+        default=None, min_length=1, max_length=len(MINIMIZABLE), description="With mode pareto: what to minimise "
+        "next to the metric — latency_ms (CPU latency per image, batch 1) and/or params; default [\"latency_ms\"]. "
+        "Not allowed with mode accuracy.")
+    latency_target_ms: float | None = Field(
+        default=None, gt=0, le=MAX_LATENCY_MS, description="With mode accuracy: a soft latency target (MnasNet's "
+        "reward). The search, pruning, the leaderboard's order and the final model's trial then maximise metric × "
+        "(latency_ms / latency_target_ms) ** -0.07 instead of the metric: twice the target costs about 5 % of the "
+        "metric, half of it gains about 5 %. Not allowed with mode pareto (which minimises latency itself).")
 
 
 class Pruner(BaseModel):
@@ -224,10 +240,15 @@ class TrialList(BaseModel):
 
 class RankedTrial(TrialRead):
     rank: int
+    pareto_layer: int | None = Field(default=None, description="In a Pareto search (objective mode pareto): the "
+                                     "trial's layer of the non-dominated sorting over the metric and the minimised "
+                                     "figures (1 = on the front); the leaderboard is ordered by it, then by the "
+                                     "metric. null in accuracy mode.")
 
 
 class Leaderboard(BaseModel):
-    data: list[RankedTrial] = Field(description="Succeeded trials meeting the constraints, best first.")
+    data: list[RankedTrial] = Field(description="Succeeded trials meeting the constraints, best first (in a "
+                                    "Pareto search: by Pareto layer, then by the metric).")
     pareto: list[str] = Field(description="Trial ids on the Pareto front of (the experiment's metric up, params "
                                           "down, latency down).")
     total: int

@@ -20,7 +20,7 @@ from api.orm import Dataset, Experiment, Project, Trial
 from api.queue import SCHEDULE, enqueue_after_commit
 from api.repositories import experiments as repository
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL
-from api.schemas.experiments import ExperimentCreate, ExperimentResume
+from api.schemas.experiments import ExperimentCreate, ExperimentResume, Objective
 from api.services import datasets as datasets_service
 from api.services import limits as limits_service
 from api.services import trial_documents
@@ -79,6 +79,35 @@ def _checked_pruner(pruner: dict[str, Any]) -> None:
         raise ValidationFailed.field("body.pruner", str(error)) from None
 
 
+def checked_objective(objective: Objective) -> dict[str, Any]:
+    """The objective to store: ``minimize`` only in mode ``pareto`` (where it defaults to ``["latency_ms"]``), each
+    name once, and ``latency_target_ms`` only in mode ``accuracy``; a 422 naming the field otherwise (unknown names
+    are refused by the schema)."""
+    stored = objective.model_dump(exclude_none=True)
+    if objective.mode == "pareto" and objective.latency_target_ms is not None:
+        raise ValidationFailed.field("body.objective.latency_target_ms", "only with mode \"accuracy\": mode "
+                                     "\"pareto\" minimises latency itself")
+    if objective.mode != "pareto":
+        if objective.minimize is not None:
+            raise ValidationFailed.field("body.objective.minimize", "only with mode \"pareto\": mode \"accuracy\" "
+                                         "maximises the metric alone")
+        return stored
+    minimize = objective.minimize or ["latency_ms"]
+    if len(set(minimize)) != len(minimize):
+        raise ValidationFailed.field("body.objective.minimize", "names each figure at most once")
+    return {**stored, "minimize": list(minimize)}
+
+
+def objective_read(experiment: Experiment) -> dict[str, Any]:
+    """The objective as the API shows it: metric, constraints, mode, what a Pareto search minimises, and a soft
+    latency target when there is one."""
+    objective = {"metric": experiment.metric, "constraints": experiment.constraints,
+                 "mode": (experiment.objective or {}).get("mode", "accuracy")}
+    if experiment.latency_target_ms is not None:
+        objective["latency_target_ms"] = experiment.latency_target_ms
+    return {**objective, "minimize": list(experiment.minimize)} if experiment.minimize else objective
+
+
 def create_experiment(*, session: Session, settings: Settings, project: Project, data: ExperimentCreate
                       ) -> Experiment:
     """Validate everything a worker will need, add the experiment ``queued`` and enqueue its scheduler."""
@@ -86,6 +115,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     from nas_core.space import SEARCH_SPACE_VERSION, default_search_space
 
     budget = checked_budget(settings=settings, budget=data.budget.model_dump(), field="body.budget")
+    objective = checked_objective(data.objective)
     dataset = datasets_service.get_dataset(session=session, project=project, dataset_id=data.dataset_id)
     if dataset.status != "ready":
         raise Conflict("dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
@@ -111,7 +141,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
         status="queued", strategy=data.strategy, strategy_settings=dict(data.strategy_settings),
         budget=budget, concurrency=data.concurrency,
         constraints=data.objective.constraints.model_dump(exclude_none=True), search_space=dict(data.search_space),
-        objective=data.objective.model_dump(exclude_none=True),
+        objective=objective,
         pruner=pruner, seed=seed, auto_model=data.auto_model,
         reproducibility={"dataset_sha256": dataset.sha256, "dataset_name": dataset.name,
                          "search_space_version": SEARCH_SPACE_VERSION, "search_space": space.to_dict(),
@@ -273,6 +303,8 @@ def leaderboard(*, session: Session, project: Project, experiment_id: str, limit
     from nas_core.ranking import pareto_front
 
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
+    if experiment.minimize or experiment.latency_target_ms is not None:
+        return _computed_leaderboard(session, experiment, limit=limit, offset=offset)
 
     def front_and_total() -> tuple[list[str], int]:
         points = repository.ranking_points(session, experiment.id, metric=experiment.metric)
@@ -285,6 +317,44 @@ def leaderboard(*, session: Session, project: Project, experiment_id: str, limit
     page = trial_documents.documents(session, [TrialVersion(*version) for version in versions])
     return [trial_documents.with_rank(document, offset + index + 1) for index, document in enumerate(page)], \
         front, total
+
+
+def _computed_leaderboard(session: Session, experiment: Experiment, *, limit: int, offset: int
+                          ) -> tuple[list[bytes], list[str], int]:
+    """The leaderboard of a Pareto search, or of a search with a soft latency target, ordered in Python.
+
+    Pareto: ranked trials by Pareto layer (non-dominated sorting over the metric, maximised, and the minimised
+    figures; a missing figure is the worst), then by the metric (ties as
+    :func:`api.repositories.experiments.rank_order`), each document with its ``pareto_layer``. Soft latency target:
+    by MnasNet's reward. ``pareto`` stays the front over (metric, params, latency), as in accuracy mode."""
+    import math
+
+    from nas_core.ranking import pareto_front, pareto_layers
+
+    minimize = experiment.minimize
+
+    def costs(row: tuple) -> tuple[float, ...]:
+        *_, score, params, latency = row
+        figures = {"params": params, "latency_ms": latency}
+        return (-score if score is not None else math.inf,
+                *(math.inf if figures[name] is None else float(figures[name]) for name in minimize))
+
+    def ordered() -> tuple[list[tuple[TrialVersion, int | None]], list[str]]:
+        rows = repository.pareto_rows(session, experiment.id, metric=experiment.metric, minimize=minimize)
+        if minimize:
+            layers: list[int | None] = list(pareto_layers([costs(row) for row in rows]))
+            order = sorted(range(len(rows)), key=lambda index: layers[index])  # stable: the metric's order within
+        else:
+            layers = [None] * len(rows)
+            order = repository.reward_order(rows, experiment.latency_target_ms)
+        front = pareto_front([(row[0], row[3] or 0.0, row[4] or 0, row[5] or 0.0) for row in rows])
+        return [(TrialVersion(*rows[index][:3]), layers[index]) for index in order], list(front)
+
+    ranked, front = _memo.get_or_compute(("computed", experiment.id), experiment.updated_at, ordered)
+    page = ranked[offset:offset + limit]
+    documents = trial_documents.documents(session, [version for version, _ in page])
+    return [trial_documents.with_rank(document, offset + index + 1, pareto_layer=layer)
+            for index, (document, (_, layer)) in enumerate(zip(documents, page))], front, len(ranked)
 
 
 # Summaries, trial pages and leaderboards by experiment revision (this process only).

@@ -92,9 +92,10 @@ def json_array(items: Sequence[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
-def with_rank(document: bytes, rank: int) -> bytes:
-    """A trial document with ``rank`` added (a ``RankedTrial``)."""
-    return b'{"rank":%d,%s' % (rank, document[1:])
+def with_rank(document: bytes, rank: int, *, pareto_layer: int | None = None) -> bytes:
+    """A trial document with ``rank`` and ``pareto_layer`` (null but in a Pareto search) added: a ``RankedTrial``."""
+    layer = b"null" if pareto_layer is None else b"%d" % pareto_layer
+    return b'{"rank":%d,"pareto_layer":%s,%s' % (rank, layer, document[1:])
 
 
 __all__ = ["DocumentCache", "TrialVersion", "documents", "json_array", "render", "with_rank"]

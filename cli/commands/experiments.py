@@ -23,8 +23,8 @@ TERMINAL = ("succeeded", "failed", "canceled")
 
 
 def parse_object(value: str | None, option: str, what: str) -> dict[str, Any]:
-    """A JSON-object option (``--space``, ``--strategy-settings``, ``--pruner``): inline JSON, or ``@path`` to a
-    JSON file; empty when not given."""
+    """A JSON-object option (``--space``, ``--strategy-settings``, ``--pruner``, ``--objective``): inline JSON, or
+    ``@path`` to a JSON file; empty when not given."""
     if not value:
         return {}
     try:
@@ -63,14 +63,17 @@ def trials_table(experiment: dict, trials: list[dict]) -> Table:
 
 
 def leaderboard_table(board: dict) -> Table:
+    """The leaderboard; a Pareto search's rows also show their Pareto layer."""
+    layered = any(row.get("pareto_layer") is not None for row in board["data"])
     table = Table(title="leaderboard (★ = Pareto front over accuracy, params, latency)")
-    for column in ("rank", "trial", "id", "val acc", "params", "MFLOPs", "latency ms"):
+    for column in ("rank", "trial", "id", "val acc", "params", "MFLOPs", "latency ms", *(("layer",) if layered
+                                                                                          else ())):
         table.add_column(column, justify="left" if column == "id" else "right")
     for row in board["data"]:
         star = " ★" if row["id"] in board["pareto"] else ""
         table.add_row(str(row["rank"]), f"#{row['number']}{star}", row["id"], fixed(row["val_accuracy"], 4),
                       human_count(row["params"]), fixed(row["flops"] and row["flops"] / 1e6, 1),
-                      fixed(row["latency_ms"], 2))
+                      fixed(row["latency_ms"], 2), *((str(row.get("pareto_layer") or ""),) if layered else ()))
     return table
 
 
@@ -107,6 +110,9 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
                help="Overrides of the strategy's settings: JSON, or @file.json.")] = None,
            pruner: Annotated[str | None, typer.Option(
                help="Pruner kind (asha, median, none), or its settings as JSON / @file.json.")] = None,
+           objective: Annotated[str | None, typer.Option(
+               help="The objective as JSON / @file.json, e.g. '{\"mode\": \"pareto\", \"minimize\": "
+                    "[\"latency_ms\"]}'; --metric and the constraint options add to it.")] = None,
            seed: Annotated[int | None, typer.Option(min=0)] = None,
            name: Annotated[str | None, typer.Option()] = None,
            auto_model: Annotated[bool, typer.Option("--auto-model/--no-auto-model",
@@ -119,8 +125,10 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
     budget = given(("max_trials", max_trials), ("epochs_per_trial", epochs), ("max_minutes", max_minutes),
                    ("model_minutes", model_minutes))
     constraints = given(("max_params", max_params), ("max_latency_ms", max_latency_ms), ("max_mflops", max_mflops))
+    asked = parse_object(objective, "--objective", "objective settings")
     body: dict[str, Any] = {"dataset_id": dataset, "auto_model": auto_model, "budget": budget,
-                            "objective": {"constraints": constraints, **given(("metric", metric))},
+                            "objective": {**asked, "constraints": {**(asked.get("constraints") or {}), **constraints},
+                                          **given(("metric", metric))},
                             "search_space": parse_object(space, "--space", "search-space overrides"),
                             "strategy_settings": parse_object(strategy_settings, "--strategy-settings",
                                                               "strategy settings")}

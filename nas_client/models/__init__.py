@@ -42,6 +42,8 @@ from .model_read import ModelRead
 from .model_read_status import ModelReadStatus
 from .objective import Objective
 from .objective_metric import ObjectiveMetric
+from .objective_minimize_type_0_item import ObjectiveMinimizeType0Item
+from .objective_mode import ObjectiveMode
 from .predict_body import PredictBody
 from .predicted_class import PredictedClass
 from .prediction_read import PredictionRead
@@ -70,6 +72,9 @@ from .search_space_read_dimensions_additional_property import (
 from .search_space_read_override import SearchSpaceReadOverride
 from .search_space_read_overrides_applied import SearchSpaceReadOverridesApplied
 from .split_sizes import SplitSizes
+from .tensor_flow_check import TensorFlowCheck
+from .tensor_flow_read import TensorFlowRead
+from .tensor_flow_read_versions import TensorFlowReadVersions
 from .trial_list import TrialList
 from .trial_read import TrialRead
 from .trial_read_arch import TrialReadArch
@@ -120,6 +125,8 @@ __all__ = (
     "ModelReadStatus",
     "Objective",
     "ObjectiveMetric",
+    "ObjectiveMinimizeType0Item",
+    "ObjectiveMode",
     "PredictBody",
     "PredictedClass",
     "PredictionRead",
@@ -144,6 +151,9 @@ __all__ = (
     "SearchSpaceReadOverride",
     "SearchSpaceReadOverridesApplied",
     "SplitSizes",
+    "TensorFlowCheck",
+    "TensorFlowRead",
+    "TensorFlowReadVersions",
     "TrialList",
     "TrialRead",
     "TrialReadArch",

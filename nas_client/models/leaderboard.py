@@ -17,7 +17,8 @@ T = TypeVar("T", bound="Leaderboard")
 class Leaderboard:
     """
     Attributes:
-        data (list[RankedTrial]): Succeeded trials meeting the constraints, best first.
+        data (list[RankedTrial]): Succeeded trials meeting the constraints, best first (in a Pareto search: by Pareto
+            layer, then by the metric).
         pareto (list[str]): Trial ids on the Pareto front of (the experiment's metric up, params down, latency down).
         total (int):
     """

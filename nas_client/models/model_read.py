@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..models.artifact_read import ArtifactRead
     from ..models.class_metrics import ClassMetrics
     from ..models.int_8_read import Int8Read
+    from ..models.tensor_flow_read import TensorFlowRead
 
 
 T = TypeVar("T", bound="ModelRead")
@@ -47,6 +48,8 @@ class ModelRead:
         int8 (Int8Read | None | Unset): The onnx_int8 artifact (static post-training quantization of model.onnx, QDQ,
             per-channel weights) next to float32 on the test split; null until the model is built (and for models built
             before int8).
+        tensorflow (None | TensorFlowRead | Unset): The savedmodel and tflite artifacts, converted from model.onnx and
+            checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built before).
         test_time_mirror (bool | None | Unset): Whether the exported graph averages the logits of each image and its
             mirror image (chosen when that lowered the winning trial's validation loss without losing accuracy, and the
             latency constraint allows twice the inference cost); test_accuracy, flops and latency_ms are those of the
@@ -76,12 +79,14 @@ class ModelRead:
     updated_at: datetime.datetime
     estimated_seconds: float | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
+    tensorflow: None | TensorFlowRead | Unset = UNSET
     test_time_mirror: bool | None | Unset = UNSET
     warm_started: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.int_8_read import Int8Read
+        from ..models.tensor_flow_read import TensorFlowRead
 
         artifacts = []
         for artifacts_item_data in self.artifacts:
@@ -165,6 +170,14 @@ class ModelRead:
         else:
             int8 = self.int8
 
+        tensorflow: dict[str, Any] | None | Unset
+        if isinstance(self.tensorflow, Unset):
+            tensorflow = UNSET
+        elif isinstance(self.tensorflow, TensorFlowRead):
+            tensorflow = self.tensorflow.to_dict()
+        else:
+            tensorflow = self.tensorflow
+
         test_time_mirror: bool | None | Unset
         if isinstance(self.test_time_mirror, Unset):
             test_time_mirror = UNSET
@@ -206,6 +219,8 @@ class ModelRead:
             field_dict["estimated_seconds"] = estimated_seconds
         if int8 is not UNSET:
             field_dict["int8"] = int8
+        if tensorflow is not UNSET:
+            field_dict["tensorflow"] = tensorflow
         if test_time_mirror is not UNSET:
             field_dict["test_time_mirror"] = test_time_mirror
         if warm_started is not UNSET:
@@ -218,6 +233,7 @@ class ModelRead:
         from ..models.artifact_read import ArtifactRead
         from ..models.class_metrics import ClassMetrics
         from ..models.int_8_read import Int8Read
+        from ..models.tensor_flow_read import TensorFlowRead
 
         d = dict(src_dict)
         artifacts = []
@@ -372,6 +388,23 @@ class ModelRead:
 
         int8 = _parse_int8(d.pop("int8", UNSET))
 
+        def _parse_tensorflow(data: object) -> None | TensorFlowRead | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                tensorflow_type_0 = TensorFlowRead.from_dict(data)
+
+                return tensorflow_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TensorFlowRead | Unset, data)
+
+        tensorflow = _parse_tensorflow(d.pop("tensorflow", UNSET))
+
         def _parse_test_time_mirror(data: object) -> bool | None | Unset:
             if data is None:
                 return data
@@ -412,6 +445,7 @@ class ModelRead:
             updated_at=updated_at,
             estimated_seconds=estimated_seconds,
             int8=int8,
+            tensorflow=tensorflow,
             test_time_mirror=test_time_mirror,
             warm_started=warm_started,
         )

@@ -45,6 +45,9 @@ class RankedTrial:
         val_accuracy (float | None):
         val_loss (float | None):
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
+        pareto_layer (int | None | Unset): In a Pareto search (objective mode pareto): the trial's layer of the non-
+            dominated sorting over the metric and the minimised figures (1 = on the front); the leaderboard is ordered by
+            it, then by the metric. null in accuracy mode.
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
         stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
@@ -82,6 +85,7 @@ class RankedTrial:
     val_accuracy: float | None
     val_loss: float | None
     measured_epoch_s: float | None | Unset = UNSET
+    pareto_layer: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
@@ -157,6 +161,12 @@ class RankedTrial:
         else:
             measured_epoch_s = self.measured_epoch_s
 
+        pareto_layer: int | None | Unset
+        if isinstance(self.pareto_layer, Unset):
+            pareto_layer = UNSET
+        else:
+            pareto_layer = self.pareto_layer
+
         predicted_epoch_s: float | None | Unset
         if isinstance(self.predicted_epoch_s, Unset):
             predicted_epoch_s = UNSET
@@ -231,6 +241,8 @@ class RankedTrial:
         )
         if measured_epoch_s is not UNSET:
             field_dict["measured_epoch_s"] = measured_epoch_s
+        if pareto_layer is not UNSET:
+            field_dict["pareto_layer"] = pareto_layer
         if predicted_epoch_s is not UNSET:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if stop_requested_at is not UNSET:
@@ -374,6 +386,15 @@ class RankedTrial:
 
         measured_epoch_s = _parse_measured_epoch_s(d.pop("measured_epoch_s", UNSET))
 
+        def _parse_pareto_layer(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        pareto_layer = _parse_pareto_layer(d.pop("pareto_layer", UNSET))
+
         def _parse_predicted_epoch_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -488,6 +509,7 @@ class RankedTrial:
             val_accuracy=val_accuracy,
             val_loss=val_loss,
             measured_epoch_s=measured_epoch_s,
+            pareto_layer=pareto_layer,
             predicted_epoch_s=predicted_epoch_s,
             stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,

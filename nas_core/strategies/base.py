@@ -1,7 +1,9 @@
 """What every strategy shares: the ask interface, seeded randomness derived from the history, and de-duplication.
 
-A strategy is a pure function of ``(space, history, n, seed, settings)``: it keeps nothing between calls, so any
-worker can continue any experiment after a crash with the history rebuilt from the database.
+A strategy is a pure function of ``(space, history, n, seed, settings, minimize)``: it keeps nothing between calls,
+so any worker can continue any experiment after a crash with the history rebuilt from the database. ``minimize``
+names the figures a multi-objective search minimises next to the maximised ``value`` (``latency_ms``, ``params``:
+each record's ``costs``); empty, the search maximises ``value`` alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import optuna
 from optuna.storages import InMemoryStorage
 
 from nas_core.params import Categorical, FloatParam, IntParam, ParamSpace, TrialRecord
+from nas_core.ranking import crowding_distances, pareto_layers
 
 # Enumerating the unseen points of a finite space is the last resort once random draws keep colliding.
 _ENUMERATION_LIMIT = 200_000
@@ -32,8 +35,12 @@ class _DropStudyCreatedMessage(logging.Filter):
 logging.getLogger("optuna.storages._in_memory").addFilter(_DropStudyCreatedMessage())
 
 
-def in_memory_study(**kwargs: Any) -> optuna.Study:
-    """A fresh single-objective (maximise) Optuna study in memory; its name is fixed so results are reproducible."""
+def in_memory_study(*, minimize: Sequence[str] = (), **kwargs: Any) -> optuna.Study:
+    """A fresh Optuna study in memory that maximises the value, and minimises each of ``minimize`` after it (a
+    multi-objective study when there are any); its name is fixed so results are reproducible."""
+    if minimize:
+        return optuna.create_study(storage=InMemoryStorage(), directions=["maximize", *["minimize"] * len(minimize)],
+                                   study_name="nas", **kwargs)
     return optuna.create_study(storage=InMemoryStorage(), direction="maximize", study_name="nas", **kwargs)
 
 
@@ -44,12 +51,13 @@ class Strategy(ABC):
 
     @abstractmethod
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
-            budget: int | None = None) -> list[dict]:
+            budget: int | None = None, minimize: Sequence[str] = ()) -> list[dict]:
         """Return ``n`` valid decision dicts (every label set), distinct from each other and from ``history``.
 
         Fewer than ``n`` come back only when the space has no unseen point left. ``budget`` is the number of trials
         the search will run in all, when known: strategies that work in phases (a start-up, a final refinement)
-        place them within it; without it they fall back to fixed trial counts.
+        place them within it; without it they fall back to fixed trial counts. ``minimize``: the records' costs to
+        minimise next to their value (a Pareto search); empty, the value alone is maximised.
         """
 
     @abstractmethod
@@ -65,6 +73,26 @@ def derive_rng(name: str, seed: int, history: Sequence[TrialRecord], n: int) -> 
 def is_finished(record: TrialRecord) -> bool:
     """A trial that produced an objective value (full or, when pruned, lower fidelity)."""
     return record.status in ("succeeded", "pruned") and record.value is not None and math.isfinite(record.value)
+
+
+def objective_costs(record: TrialRecord, minimize: Sequence[str]) -> tuple[float, ...]:
+    """A finished record as a cost vector, every axis minimised: its value negated, then each of ``minimize`` from
+    its ``costs`` (a missing figure is infinitely bad)."""
+    value = record.value if record.value is not None and math.isfinite(record.value) else -math.inf
+    return (-value, *(float(record.costs.get(name, math.inf)) for name in minimize))
+
+
+def pareto_keys(records: Sequence[TrialRecord], minimize: Sequence[str]) -> dict[int, tuple[int, float]]:
+    """NSGA-II's order of ``records`` by number: (Pareto layer, crowding distance within the layer); the better
+    record has the lower layer, then the larger distance (it keeps the front spread)."""
+    costs = [objective_costs(record, minimize) for record in records]
+    layers = pareto_layers(costs)
+    keys: dict[int, tuple[int, float]] = {}
+    for layer in set(layers):
+        members = [index for index, value in enumerate(layers) if value == layer]
+        for index, distance in zip(members, crowding_distances([costs[i] for i in members])):
+            keys[records[index].number] = (layer, distance)
+    return keys
 
 
 class SeenKeys:

@@ -7,6 +7,12 @@ uniform tournament of ``sample_size``; its child changes exactly one active deci
 The start-up population comes from TPE by default rather than uniform draws: one-decision mutations climb well but
 cannot leave a basin, and a random start-up lands in a poor one (a local optimum far from the best region) in about
 one search in six on NAS-Bench-201; TPE's start-up lands there in one in twenty.
+
+A Pareto search (``minimize`` given: maximise the value, minimise latency and/or parameters) keeps everything but
+the tournament's winner: the population's feasible members are sorted into Pareto layers (non-dominated sorting over
+value and the minimised costs), and a tournament goes to the lowest layer, then to the largest NSGA-II crowding
+distance within it (the lonelier point keeps the front spread), then to the newer trial. The TPE start-up is then
+multi-objective too.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Sequence
 
 from nas_core.options import MAX_TRIALS, check_range, short_repr
 from nas_core.params import ParamSpace, TrialRecord
-from nas_core.strategies.base import SeenKeys, Strategy, derive_rng, fits, is_finished, mutate, random_fill
+from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, is_finished, mutate, pareto_keys,
+                                      random_fill)
 from nas_core.strategies.tpe import TPEStrategy
 
 
@@ -68,7 +75,7 @@ class EvolutionStrategy(Strategy):
         return round(self.startup_fraction * budget)
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
-            budget: int | None = None) -> list[dict]:
+            budget: int | None = None, minimize: Sequence[str] = ()) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
         seen = SeenKeys(space, history)
         finished = sorted((r for r in history if is_finished(r)), key=lambda r: r.number)
@@ -78,14 +85,16 @@ class EvolutionStrategy(Strategy):
         startup_left = max(0, min(n, self.startup_count(budget) - proposed))
         proposals: list[dict] = []
         if self.startup == "tpe" and startup_left:
-            proposals = TPEStrategy(refine_fraction=0.0).ask(space, history, startup_left, seed=seed)
+            proposals = TPEStrategy(refine_fraction=0.0).ask(space, history, startup_left, seed=seed,
+                                                             minimize=minimize)
             for proposal in proposals:
                 seen.add_if_new(proposal)
+        fitness = self._fitness(population, minimize)
         for index in range(len(proposals), n):
             child = None
             # A random start-up (or what TPE could not fill) draws uniformly; after it, children of tournaments.
             if index >= startup_left:
-                child = self._evolve(space, population, rng, seen)
+                child = self._evolve(space, population, fitness, rng, seen)
             if child is None:
                 child = next(iter(random_fill(space, rng, seen, 1)), None)
             if child is None:
@@ -93,15 +102,25 @@ class EvolutionStrategy(Strategy):
             proposals.append(child)
         return proposals
 
-    def _evolve(self, space: ParamSpace, population: list[TrialRecord], rng: random.Random, seen: SeenKeys
-                ) -> dict | None:
+    @staticmethod
+    def _fitness(population: list[TrialRecord], minimize: Sequence[str]) -> dict[int, tuple]:
+        """What a tournament maximises, by trial number: the value alone, or in a Pareto search (lower layer,
+        larger crowding distance) over the population's feasible members. Ties go to the newer trial: under noise
+        the fresher evaluation is the better bet for aging evolution."""
+        feasible = [r for r in population if r.feasible]
+        if not minimize:
+            return {r.number: (r.value, r.number) for r in feasible}
+        return {number: (-layer, distance, number)
+                for number, (layer, distance) in pareto_keys(feasible, minimize).items()}
+
+    def _evolve(self, space: ParamSpace, population: list[TrialRecord], fitness: dict[int, tuple],
+                rng: random.Random, seen: SeenKeys) -> dict | None:
         for _ in range(self.max_retries):
             tournament = rng.sample(population, min(self.sample_size, len(population)))
             candidates = [r for r in tournament if r.feasible]
             if not candidates:
                 continue
-            # Ties go to the newer trial: under noise the fresher evaluation is the better bet for aging evolution.
-            parent = max(candidates, key=lambda r: (r.value, r.number))
+            parent = max(candidates, key=lambda r: fitness[r.number])
             child = mutate(space, parent.decisions, rng)
             if child is not None and seen.add_if_new(child):
                 return child

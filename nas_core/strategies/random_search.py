@@ -22,7 +22,7 @@ class RandomStrategy(Strategy):
     name = "random"
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
-            budget: int | None = None) -> list[dict]:
+            budget: int | None = None, minimize: Sequence[str] = ()) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
         return random_fill(space, rng, SeenKeys(space, history), n)
 

@@ -16,6 +16,12 @@ The last ``refine_fraction`` of the trial budget (when the budget is known), or 
 finished trials, refines the incumbent instead: unseen one-decision neighbours of the best observed trial (local
 search, which follows a better neighbour as soon as one is observed); TPE takes over again whenever no unseen
 neighbour of the incumbent is found. TPE is good at finding the right region and slow at the last step inside it.
+
+A Pareto search (``minimize`` given) rebuilds a multi-objective study instead (``directions``: maximise the value,
+minimise each cost), which Optuna's TPE handles as MOTPE: the "good" density is drawn from the best Pareto layers
+(ties cut by hypervolume contribution). Optuna ranks no pruned trial of a multi-objective study, so a pruned trial
+enters as COMPLETE with the value it had when it stopped (below its final one: it was dominated there). Refinement
+then mutates a member of the current Pareto front drawn at random, not one incumbent.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import math
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -35,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from nas_core.options import MAX_TRIALS, check_range
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
 from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, in_memory_study, is_finished, mutate,
-                                      random_fill, suggestion_order)
+                                      pareto_keys, random_fill, suggestion_order)
 
 OPTUNA_VERSION = "5.0.0"
 # Random one-decision mutations of the incumbent tried per local proposal before TPE takes over.
@@ -93,20 +99,22 @@ class TPEStrategy(Strategy):
             raise ValueError(f"prior_weight must be in (0, {MAX_PRIOR_WEIGHT}] or None")
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
-            budget: int | None = None) -> list[dict]:
+            budget: int | None = None, minimize: Sequence[str] = ()) -> list[dict]:
         rng = derive_rng(self.name, seed, history, n)
         seen = SeenKeys(space, history)
         sampler_seed = rng.getrandbits(32)
         proposals: list[dict] = []
-        incumbent = self._incumbent(space, history, budget)
-        while incumbent is not None and len(proposals) < n:
+        incumbents = self._incumbents(space, history, budget, minimize)
+        while incumbents and len(proposals) < n:
+            # one incumbent draws nothing from the RNG, so a single-objective search proposes as it always has
+            incumbent = incumbents[0] if len(incumbents) == 1 else rng.choice(incumbents)
             neighbour = self._unseen_neighbour(space, incumbent, rng, seen)
             if neighbour is None:
                 break  # the incumbent's neighbourhood looks exhausted: TPE proposes the rest
             proposals.append(neighbour)
         if len(proposals) == n:
             return proposals  # refinement alone: no study to rebuild (its cost grows with the history)
-        study = self._rebuild_study(space, history, sampler_seed=sampler_seed)
+        study = self._rebuild_study(space, history, sampler_seed=sampler_seed, minimize=minimize)
         for neighbour in proposals:
             # RUNNING in the study too, so the constant liar keeps TPE's proposals of this batch away from them
             study.add_trial(to_frozen_trial(space, TrialRecord(number=-1, decisions=neighbour, status="running"),
@@ -138,16 +146,22 @@ class TPEStrategy(Strategy):
             return None
         return max(1, budget - round(self.refine_fraction * budget))
 
-    def _incumbent(self, space: ParamSpace, history: Sequence[TrialRecord], budget: int | None
-                   ) -> TrialRecord | None:
-        """The best observed succeeded feasible trial once the refinement phase has begun, else None."""
+    def _incumbents(self, space: ParamSpace, history: Sequence[TrialRecord], budget: int | None,
+                    minimize: Sequence[str]) -> list[TrialRecord]:
+        """Once the refinement phase has begun: the best observed succeeded feasible trial, or in a Pareto search
+        the trials of the first Pareto layer (each proposal mutates one of them at random); else none."""
         start = self.refine_after(budget)
         if start is None or sum(is_finished(r) for r in history) < start:
-            return None
+            return []
         candidates = [r for r in history if r.status == "succeeded" and r.feasible and is_finished(r)
                       and fits(space, r)]
+        if not candidates:
+            return []
+        if minimize:
+            keys = pareto_keys(candidates, minimize)
+            return sorted((r for r in candidates if keys[r.number][0] == 1), key=lambda r: r.number)
         # Ties go to the newer trial, as in evolution's tournaments.
-        return max(candidates, key=lambda r: (r.value, r.number), default=None)
+        return [max(candidates, key=lambda r: (r.value, r.number))]
 
     def _unseen_neighbour(self, space: ParamSpace, incumbent: TrialRecord, rng: random.Random, seen: SeenKeys
                           ) -> dict | None:
@@ -157,8 +171,8 @@ class TPEStrategy(Strategy):
                 return child
         return None
 
-    def _rebuild_study(self, space: ParamSpace, history: Sequence[TrialRecord], *, sampler_seed: int
-                       ) -> optuna.Study:
+    def _rebuild_study(self, space: ParamSpace, history: Sequence[TrialRecord], *, sampler_seed: int,
+                       minimize: Sequence[str] = ()) -> optuna.Study:
         deprecated: dict[str, Any] = {}
         if self.prior_weight is not None:
             deprecated["prior_weight"] = self.prior_weight
@@ -171,11 +185,16 @@ class TPEStrategy(Strategy):
             sampler = TPESampler(n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
                                  multivariate=self.multivariate, group=self.group, constant_liar=True,
                                  seed=sampler_seed, **deprecated)
-        study = in_memory_study(sampler=sampler)
+        study = in_memory_study(sampler=sampler, minimize=minimize)
         finished_values = [r.value for r in history if r.value is not None and math.isfinite(r.value)]
         placeholder = min(finished_values, default=0.0)
+        # In a Pareto search a record without a figure (an infeasible point screened before it was measured) takes
+        # the worst one seen.
+        worst_costs = {name: max((float(r.costs[name]) for r in history if math.isfinite(r.costs.get(name, math.nan))),
+                                 default=0.0) for name in minimize}
         for record in sorted(history, key=lambda r: r.number):
-            frozen = to_frozen_trial(space, record, placeholder_value=placeholder)
+            frozen = to_frozen_trial(space, record, placeholder_value=placeholder, minimize=minimize,
+                                     placeholder_costs=worst_costs)
             if frozen is not None:
                 study.add_trial(frozen)
         return study
@@ -193,8 +212,13 @@ def _gamma(fraction: float, n_finished: int) -> int:
     return min(math.ceil(fraction * n_finished), 25)
 
 
-def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value: float) -> FrozenTrial | None:
-    """The Optuna view of one history record (see the module docstring), or None when it carries no signal."""
+def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value: float,
+                    minimize: Sequence[str] = (), placeholder_costs: Mapping[str, float] | None = None
+                    ) -> FrozenTrial | None:
+    """The Optuna view of one history record (see the module docstring), or None when it carries no signal.
+
+    With ``minimize`` the trial has one value per objective (its value, then each cost; a missing cost takes
+    ``placeholder_costs``), as a multi-objective study needs."""
     active = space.active_labels(record.decisions) if fits(space, record) else None
     if active is None:
         return None  # recorded under an older version of the space; it cannot be expressed in this one
@@ -202,12 +226,23 @@ def to_frozen_trial(space: ParamSpace, record: TrialRecord, *, placeholder_value
     distributions = {label: _distribution(space.params[label]) for label in active}
     has_value = record.value is not None and math.isfinite(record.value)
     common: dict[str, Any] = {"params": params, "distributions": distributions}
+
+    def objectives(value: float) -> dict[str, Any]:
+        if not minimize:
+            return {"value": value}
+        costs = [float(record.costs[name]) if math.isfinite(record.costs.get(name, math.nan))
+                 else float((placeholder_costs or {}).get(name, 0.0)) for name in minimize]
+        return {"values": [value, *costs]}
+
     if not record.feasible and record.status not in ("running", "pending"):
         # Optuna's TPE ranks infeasible trials by their total violation: near misses shape the "good" density
-        return create_trial(state=TrialState.COMPLETE, value=record.value if has_value else placeholder_value,
+        return create_trial(state=TrialState.COMPLETE, **objectives(record.value if has_value else placeholder_value),
                             constraints={"nas_feasible": max(record.violation, 1e-6)}, **common)
     if record.status == "succeeded" and has_value:
-        return create_trial(state=TrialState.COMPLETE, value=record.value, **common)
+        return create_trial(state=TrialState.COMPLETE, **objectives(record.value), **common)
+    if minimize and record.status == "pruned":
+        # A multi-objective study ranks no pruned trial: the value it stopped at stands for it
+        return create_trial(state=TrialState.COMPLETE, **objectives(record.value), **common) if has_value else None
     if record.status == "pruned":
         curve = {int(epoch): float(v) for epoch, v in record.intermediate.items() if math.isfinite(v)}
         return create_trial(state=TrialState.PRUNED, intermediate_values=curve, **common)

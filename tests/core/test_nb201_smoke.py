@@ -27,3 +27,15 @@ def test_one_run_is_reproducible():
 def test_held_out_seeds_start_where_asked():
     assert nb201.run_many("evolution", {}, 12, 2, 1, first_seed=5) == [nb201.run_once("evolution", {}, 12, seed)
                                                                        for seed in (5, 6)]
+
+
+def test_the_pareto_objective_prints_a_hypervolume_table_and_its_json_last(capsys):
+    nb201.main(["--objective", "pareto", "--strategy", "evolution", "--evals", "12", "--seeds", "2", "--jobs", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["objective"] == "pareto" and (result["evals"], result["seeds"]) == (12, 2)
+    assert sorted(result["hypervolume"]) == ["evolution", "pareto evolution", "random"]
+    assert all(0.0 < entry["mean"] <= 1.0 for entry in result["hypervolume"].values())
+    assert lines[-2].startswith("best: ")
+    with pytest.raises(SystemExit):
+        nb201.main(["--evals", "12"])  # without --objective pareto a strategy is required

@@ -25,35 +25,58 @@ def trial_value(trial: Trial, metric: str) -> float | None:
     return trial.val_accuracy
 
 
+def latency_factor(latency_ms: float | None, target_ms: float | None) -> float:
+    """What a soft latency target multiplies a trial's metric (and its curve) by: MnasNet's ``(latency / target) **
+    -0.07`` (:func:`nas_core.ranking.soft_latency_reward`); 1 without a target or a measured latency."""
+    from nas_core.ranking import soft_latency_reward
+
+    return 1.0 if target_ms is None else soft_latency_reward(1.0, latency_ms, target_ms)
+
+
+def experiment_value(trial: Trial, experiment: Experiment) -> float | None:
+    """What the search maximises for ``trial``: the experiment's metric, times :func:`latency_factor` when the
+    experiment has a soft latency target."""
+    value = trial_value(trial, experiment.metric)
+    return None if value is None else value * latency_factor(trial.latency_ms, experiment.latency_target_ms)
+
+
+def trial_costs(trial: Trial) -> dict[str, float]:
+    """The figures a Pareto search may minimise, as far as they are known (measured before training)."""
+    costs = {"latency_ms": trial.latency_ms, "params": trial.params}
+    return {name: float(value) for name, value in costs.items() if value is not None}
+
+
 def history_records(session: Session, experiment: Experiment, *, exclude: str | None = None,
                     trials: list[Trial] | None = None) -> list:
     """The experiment's trials as the engine sees them (``TrialRecord``), oldest first, then its screened-out
     candidates (infeasible, so strategies learn where not to propose again).
 
     A trial's value is the objective's metric; its curve holds rung scores (:func:`nas_core.pruning.rung_score`),
-    the figure pruning compares at equal epochs. A trial a user stopped is, to the engine, a pruned one (a partial
+    the figure pruning compares at equal epochs (both times :func:`latency_factor` under a soft latency target); its
+    costs are its latency and parameters (what a Pareto search
+    minimises). A trial a user stopped is, to the engine, a pruned one (a partial
     curve that did not finish), or a canceled one when it stopped before its first epoch (no signal, but its
     decisions count as seen, so it is not proposed again).
     """
     from nas_core.params import TrialRecord
     from nas_core.pruning import rung_score
 
-    metric = experiment.metric
     curves = repository.epochs_by_trial(session, experiment.id)
     records = []
     for trial in trials if trials is not None else repository.all_trials(session, experiment.id):
         if trial.id == exclude:
             continue
-        curve = {epoch: rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
+        factor = latency_factor(trial.latency_ms, experiment.latency_target_ms)
+        curve = {epoch: factor * rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
                  for epoch, (accuracy, balanced, loss) in curves.get(trial.id, {}).items()}
-        value = trial_value(trial, metric)
+        value = experiment_value(trial, experiment)
         status = trial.status
         if status == "stopped":
             status = "pruned" if curve else "canceled"
         if status == "pruned" and value is None and curve:
             value = curve[max(curve)]
         records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=status,
-                                   value=value, feasible=trial.feasible, intermediate=curve))
+                                   value=value, feasible=trial.feasible, intermediate=curve, costs=trial_costs(trial)))
     for index, point in enumerate(experiment.screened_points or []):
         records.append(screened_record(index, point["decisions"], point.get("violation", 1.0)))
     return records

@@ -296,7 +296,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
             proposals, references = references[:count - len(created)], references[count - len(created):]
         else:
             proposals = strategy.ask(space.param_space, history, max(count - len(created), SCREEN_BATCH),
-                                     seed=experiment.seed, budget=strategy_budget(experiment.budget))
+                                     seed=experiment.seed, budget=strategy_budget(experiment.budget),
+                                     minimize=experiment.minimize)
         if not proposals:
             exhausted = True
             break

@@ -25,7 +25,7 @@ from api.repositories import experiments as repository
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
-from api.services.search.history import history_records, trial_value
+from api.services.search.history import experiment_value, history_records, latency_factor
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.storage import ObjectNotFound, ObjectStore
@@ -207,6 +207,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
         experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
+        minimize, latency_target_ms = experiment.minimize, experiment.latency_target_ms
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows
@@ -237,7 +238,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     resumed_from = int(resume["epoch"]) if resume is not None else None
     with unit_of_work() as session:
         # The curve keeps the epochs the checkpoint covers; later ones (a dead attempt's) go, so none repeats.
-        if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow()):
+        # The measured cost is stored before training: a Pareto search's pruner compares running trials on it.
+        if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(), **cost):
             raise LeaseLost(trial_id)
         repository.clear_epochs(session, trial_id, after=resumed_from or 0)
         repository.update_attempt(session, lease_token, resumed_from_epoch=resumed_from)
@@ -246,8 +248,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 
     def on_epoch(report) -> None:
         epoch_reports.append(report)
-        score = rung_score(val_accuracy=report.val_accuracy, val_balanced_accuracy=report.val_balanced_accuracy,
-                           val_loss=report.val_loss)
+        score = latency_factor(cost["latency_ms"], latency_target_ms) * rung_score(
+            val_accuracy=report.val_accuracy, val_balanced_accuracy=report.val_balanced_accuracy,
+            val_loss=report.val_loss)
         with unit_of_work() as session:
             if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(),
                                                   val_accuracy=report.val_accuracy, val_loss=report.val_loss,
@@ -268,15 +271,17 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
                 pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"], history=history,
                                            chance=chance)
                 prune = pruner is not None and pruner.should_prune(history, number=number, epoch=report.epoch,
-                                                                   value=score)
+                                                                   value=score, costs=cost, minimize=minimize)
         # Raised only after the commit above, so a prune or cancel never rolls the epoch's metrics back.
         if heartbeat.stop_reason:
             raise TrialCanceled(heartbeat.stop_reason)
         if deadline and not last_epoch:
             raise TrialPruned(f"{DEADLINE_STOP} {report.epoch}")
         if prune:
+            behind = f"dominated by earlier trials at this epoch (score and {', '.join(minimize)})" if minimize \
+                else "below earlier trials at this epoch"
             raise TrialPruned(f"pruned after epoch {report.epoch}: validation score {score:.4f} (balanced accuracy "
-                              f"less a loss tie-break) is below earlier trials at this epoch")
+                              f"less a loss tie-break) is {behind}")
 
     def should_stop() -> bool:
         heartbeat.check()
@@ -317,6 +322,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
                      val_mirrored_balanced_accuracy=mirror.mirrored_balanced_accuracy if mirror else None,
                      val_upside_down_balanced_accuracy=mirror.upside_down_balanced_accuracy if mirror else None)
     value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
+    value *= latency_factor(cost["latency_ms"], latency_target_ms)
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)
     return final
@@ -376,7 +382,9 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
     """
     with unit_of_work() as session:
         leader = repository.best_trials(session, [experiment_id], metrics={experiment_id: metric}).get(experiment_id)
-        leader_id, leader_value = (leader.id, trial_value(leader, metric)) if leader is not None else (None, None)
+        experiment = repository.get(session, experiment_id)
+        leader_id, leader_value = (leader.id, experiment_value(leader, experiment)) if leader is not None \
+            else (None, None)
     if leader_value is not None and value < leader_value:
         return
     data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})

@@ -92,6 +92,10 @@ def sync_detailed(
     """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
     accuracy), and the Pareto front
 
+     In a Pareto search (objective mode pareto) the rows are ordered by Pareto layer (non-dominated
+    sorting over the metric and the minimised figures), then by the metric, and each row carries its
+    pareto_layer.
+
     Args:
         experiment_id (str):
         limit (int | Unset): Items per page. Default: 100.
@@ -128,6 +132,10 @@ def sync(
     """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
     accuracy), and the Pareto front
 
+     In a Pareto search (objective mode pareto) the rows are ordered by Pareto layer (non-dominated
+    sorting over the metric and the minimised figures), then by the metric, and each row carries its
+    pareto_layer.
+
     Args:
         experiment_id (str):
         limit (int | Unset): Items per page. Default: 100.
@@ -158,6 +166,10 @@ async def asyncio_detailed(
 ) -> Response[Leaderboard | Problem]:
     """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
     accuracy), and the Pareto front
+
+     In a Pareto search (objective mode pareto) the rows are ordered by Pareto layer (non-dominated
+    sorting over the metric and the minimised figures), then by the metric, and each row carries its
+    pareto_layer.
 
     Args:
         experiment_id (str):
@@ -192,6 +204,10 @@ async def asyncio(
 ) -> Leaderboard | Problem | None:
     """Trials meeting the constraints ranked by the experiment's metric (validation accuracy, or balanced
     accuracy), and the Pareto front
+
+     In a Pareto search (objective mode pareto) the rows are ordered by Pareto layer (non-dominated
+    sorting over the metric and the minimised figures), then by the metric, and each row carries its
+    pareto_layer.
 
     Args:
         experiment_id (str):
