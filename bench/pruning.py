@@ -43,6 +43,7 @@ from nas_core.params import TrialRecord
 from nas_core.pruning import Pruner, adaptive_min_resource, rung_score
 from nas_core.resolution import resize_images
 from nas_core.space import default_search_space
+from nas_core.spec import Candidate
 from nas_core.trainer import TrainData, train
 
 
@@ -91,20 +92,31 @@ def at_side(data: TrainData, size: tuple[int, int]) -> TrainData:
     return TrainData(resize_images(data.train_x, size), data.train_y, resize_images(data.val_x, size), data.val_y)
 
 
+def channel_stats(data: TrainData) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the training images (0..1), as the trainer's ``mean``/``std``."""
+    pixels = data.train_x.float() / 255
+    return tuple(pixels.mean(dim=(0, 2, 3)).tolist()), tuple(pixels.std(dim=(0, 2, 3)).tolist())
+
+
+def random_candidates(data: TrainData, *, count: int, seed: int) -> list[tuple[Candidate, tuple[int, int]]]:
+    """``count`` seeded draws from the default space for this data, each with the input size it trains at."""
+    space = default_search_space()
+    rng = random.Random(seed)
+    drawn = []
+    for _ in range(count):
+        candidate = space.decode(space.param_space.sample(rng), input_side=data.train_x.shape[-1])
+        drawn.append((candidate, candidate.arch.input_size(tuple(data.train_x.shape[-2:]))))
+    return drawn
+
+
 def curves(data: TrainData, classes: int, *, candidates: int, epochs: int, seed: int,
            low_res_epochs: int = 0) -> list[dict]:
     """Full curves of ``candidates`` random candidates at their input side: per epoch (accuracy, balanced accuracy,
     loss); with ``low_res_epochs``, also the first epochs of the same candidate trained at half that side."""
-    space = default_search_space()
-    rng = random.Random(seed)
-    pixels = data.train_x.float() / 255
-    channels = pixels.shape[1]
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).tolist())
+    channels = data.train_x.shape[1]
+    mean, std = channel_stats(data)
     runs = []
-    for number in range(1, candidates + 1):
-        candidate = space.decode(space.param_space.sample(rng), input_side=data.train_x.shape[-1])
-        size = candidate.arch.input_size(tuple(data.train_x.shape[-2:]))
+    for number, (candidate, size) in enumerate(random_candidates(data, count=candidates, seed=seed), start=1):
         run = {"number": number, "side": size[0]}
         for key, side, count in (("", size, epochs), ("low_", tuple(max(16, s // 2) for s in size), low_res_epochs)):
             if count < 1:
