@@ -7,8 +7,11 @@ import { announce, esc, fmtNumber, problemView } from "./ui.js";
 
 const STRATEGIES = [["evolution", "evolution (aging, seeded)"], ["tpe", "TPE"], ["random", "random"]];
 const METRICS = [["accuracy", "accuracy"], ["balanced_accuracy", "balanced accuracy"]];
+const MODES = [["accuracy", "the metric alone"], ["pareto", "Pareto: the metric against cost"]];
+const MINIMIZE = [["latency_ms", "latency"], ["latency_ms,params", "latency and parameters"]];
 
-// [group legend, fields]; a field: path in the body, label, kind (text, select, integer, number, json), hint.
+// [group legend, fields]; a field: path in the body, label, kind (text, select, list: a select whose value is a
+// comma-separated array, integer, number, json), hint.
 const GROUPS = [
   ["Search", [
     { path: "dataset_id", label: "Dataset", kind: "dataset" },
@@ -16,6 +19,12 @@ const GROUPS = [
     { path: "strategy", label: "Strategy", kind: "select", options: STRATEGIES },
     { path: "objective.metric", label: "Metric", kind: "select", options: METRICS,
       hint: "maximised on the validation split; balanced: mean per-class recall" },
+    { path: "objective.mode", label: "Objective", kind: "select", options: MODES,
+      hint: "Pareto: the leaderboard ranks by front, the final model takes the front's best metric" },
+    { path: "objective.minimize", label: "Pareto: minimise", kind: "list", options: MINIMIZE,
+      hint: "used with the Pareto objective only" },
+    { path: "objective.latency_target_ms", label: "Latency target (ms)", kind: "number", placeholder: "none",
+      hint: "objective “the metric alone”: a soft target, metric × (latency / target)^−0.07" },
   ]],
   ["Budget", [
     { path: "budget.max_trials", label: "Max trials", kind: "integer", placeholder: "100",
@@ -53,7 +62,7 @@ function control(field, datasets) {
     const options = datasets.map((d) => `<option value="${esc(d.id)}">${esc(d.name)} · ${fmtNumber(d.num_images)} images, ${d.classes.length} classes</option>`);
     return `<select ${common}><option value="">${datasets.length ? "Choose a ready dataset" : "No ready dataset yet"}</option>${options.join("")}</select>`;
   }
-  if (field.kind === "select") return `<select ${common}>${field.options.map(([v, text]) => `<option value="${v}">${esc(text)}</option>`).join("")}</select>`;
+  if (field.kind === "select" || field.kind === "list") return `<select ${common}>${field.options.map(([v, text]) => `<option value="${v}">${esc(text)}</option>`).join("")}</select>`;
   if (field.kind === "json") return `<textarea ${common} rows="3" spellcheck="false" placeholder="${esc(field.placeholder)}"></textarea>`;
   if (field.kind === "checkbox") return `<input ${common} type="checkbox" checked>`;
   const numeric = field.kind === "integer" || field.kind === "number";
@@ -144,6 +153,10 @@ function readForm(form) {
     const input = form.elements[field.path];
     let value;
     if (field.kind === "checkbox") value = input.checked;
+    else if (field.kind === "list") {  // only where the objective uses it (the server refuses it elsewhere)
+      if (field.path === "objective.minimize" && form.elements["objective.mode"].value !== "pareto") continue;
+      value = input.value.split(",");
+    }
     else if (field.kind === "integer" || field.kind === "number") {
       if (input.validity.badInput) { errors.push([field.path, "is not a number"]); continue; }
       if (input.value.trim() === "") continue;

@@ -105,6 +105,8 @@ def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, bro
     Select(browser.find_element("css selector", '[name="dataset_id"]')).select_by_value(dataset["id"])
     Select(browser.find_element("css selector", '[name="strategy"]')).select_by_value("random")
     Select(browser.find_element("css selector", '[name="objective.metric"]')).select_by_value("balanced_accuracy")
+    Select(browser.find_element("css selector", '[name="objective.mode"]')).select_by_value("pareto")
+    Select(browser.find_element("css selector", '[name="objective.minimize"]')).select_by_value("latency_ms,params")
     browser.execute_script("document.querySelector('[data-testid=advanced]').open = true")
     fill(browser, {"name": "from the form", "budget.max_trials": "1", "budget.epochs_per_trial": "1",
                    "budget.max_minutes": "5", "objective.constraints.max_params": "500000",
@@ -123,6 +125,8 @@ def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, bro
     assert experiment["budget"]["max_trials"] == 1 and experiment["budget"]["epochs_per_trial"] == 1
     assert experiment["budget"]["max_minutes"] == 5
     assert experiment["objective"]["metric"] == "balanced_accuracy"
+    assert experiment["objective"]["mode"] == "pareto"
+    assert experiment["objective"]["minimize"] == ["latency_ms", "params"]
     assert experiment["objective"]["constraints"]["max_params"] == 500000
     assert experiment["seed"] == 7 and experiment["auto_model"] is False
     assert wait_for_status(client, experiment["id"], TERMINAL)["status"] == "succeeded"
