@@ -112,6 +112,9 @@ class Experiment(Base):
     screened: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The most recent screened-out decisions with their reason, so strategies learn the infeasible region.
     screened_points: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # A warm start: the source experiment ids, the counts, and the seeded trials as history records (a snapshot
+    # taken at creation, so the seed stays what it was when a source is resumed or deleted); None for a cold start.
+    warm_start: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Trial numbers are taken from this counter under the experiment's row lock: unique and never reused.
     trials_created: Mapped[int] = mapped_column(Integer, default=0)
     # Search time spent in earlier running periods (before a cancel), so max_minutes spans resumes.

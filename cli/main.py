@@ -116,15 +116,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface the API listens 
         log.info("%s: %s", what, where)
 
     # Own sessions, hence own process groups: a terminal's Ctrl-C reaches only this process, which then stops the
-    # children in order, and each child's group holds everything it started (Celery's pool and beat processes).
+    # children in order, and each child's group holds everything it started (Celery's pool processes).
     die_with_us = _signal_on_parent_death(os.getpid())
     children = {
         "api": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
                                  "--http", "api.http_protocol:HttpToolsProtocol", "--host", host, "--port", str(port)],
                                 start_new_session=True, preexec_fn=die_with_us),
-        # -B runs the periodic reaper in the same process; embedded mode has exactly one worker.
+        # One worker for every queue; like every worker it runs the reaper thread (worker.reaper).
         "worker": subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker",
-                                    "-Q", "ingest,trials,models", "-c", "1", "-B", "--loglevel", "INFO",
+                                    "-Q", "ingest,trials,models", "-c", "1", "--loglevel", "INFO",
                                     "-n", f"nas-embedded-{os.getpid()}@%h"], start_new_session=True,
                                    preexec_fn=die_with_us),
     }
@@ -165,7 +165,7 @@ def _signal_on_parent_death(parent_pid: int):
 
 def _stop_children(children: dict[str, subprocess.Popen], *, grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM each child, wait up to ``grace_s`` in all, then SIGKILL each child's process group: whatever a child
-    started (Celery's pool and beat processes) goes with it, even when the child itself was killed first."""
+    started (Celery's pool processes) goes with it, even when the child itself was killed first."""
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

@@ -176,6 +176,8 @@ class TrialRecord:
     ``feasible`` is False when the trial broke a constraint (it then never counts as a good parent).
     ``intermediate`` maps epoch (1-based) to validation accuracy, for multi-fidelity pruning. ``costs`` holds the
     figures a multi-objective search minimises next to ``value`` (``latency_ms``, ``params``), known before training.
+    ``seeded`` marks a trial of an earlier search that warm-starts this one: evidence for the strategy, never one of
+    the experiment's own trials (it numbers below zero, before them; the service counts no budget or pruning on it).
     """
 
     number: int
@@ -188,3 +190,4 @@ class TrialRecord:
     # feasible region (TPE) prefer the near misses; 1.0 when unknown.
     violation: float = 1.0
     costs: Mapping[str, float] = field(default_factory=dict)
+    seeded: bool = False

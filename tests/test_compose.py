@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from api.queue import QUEUES, REAP_DATASETS, celery_config
+from api.queue import QUEUES, celery_config
 from api.settings import Settings
 from tests.deploy.topology import (ADDED_SETTINGS, COMPOSE, IMAGE_ONLY_CHECKS, PROCESSES, SERVICES, STAND_INS,
                                    Loopback, local_command, local_env, local_healthcheck, run_variables)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAS_SERVICES = [name for name, service in SERVICES.items() if service.get("image", "").startswith("nas-service")]
+WORKERS = ("worker-gpu", "worker-ingest")
 
 
 def command_of(service: dict) -> list[str]:
@@ -27,9 +28,9 @@ def command_of(service: dict) -> list[str]:
 
 
 def test_the_service_set_is_complete():
-    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "api", "worker-gpu", "worker-ingest", "beat"}
+    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "api", *WORKERS}
     assert expected <= set(SERVICES)
-    assert set(NAS_SERVICES) == {"migrate", "api", "worker-gpu", "worker-ingest", "beat"}
+    assert set(NAS_SERVICES) == {"migrate", "api", *WORKERS}
 
 
 @pytest.mark.parametrize("name", NAS_SERVICES)
@@ -63,10 +64,9 @@ def test_commands_refer_to_real_entry_points(name):
     elif program == "celery":
         module = argv[argv.index("-A") + 1]
         assert hasattr(importlib.import_module(module), "app")
-        assert argv[3] in ("worker", "beat"), argv
-        if argv[3] == "worker":
-            queues = argv[argv.index("-Q") + 1].split(",")
-            assert set(queues) <= set(QUEUES), queues
+        assert argv[3] == "worker", argv
+        queues = argv[argv.index("-Q") + 1].split(",")
+        assert set(queues) <= set(QUEUES), queues
     else:
         pytest.fail(f"{name}: unexpected program {program!r}")
 
@@ -102,7 +102,7 @@ def test_ports_volumes_dependencies_and_health_checks_are_consistent():
     for name in ("postgres", "redis", "minio", "api"):
         assert "healthcheck" in SERVICES[name], f"{name} has no health check"
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("api", "worker-gpu", "worker-ingest", "beat"):
+    for name in ("api", *WORKERS):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
@@ -141,13 +141,13 @@ def test_the_image_installs_every_package_it_runs():
 
 
 def test_every_process_of_the_image_has_a_health_check_of_its_own():
-    """The image's HTTP check is the API's; a worker or beat is healthy when its own node answers a ping."""
+    """The image's HTTP check is the API's; a worker is healthy when its own node answers a ping."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     check = re.search(r"^HEALTHCHECK .* CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)
     assert "http://127.0.0.1:8000/" in check and re.search(r'^CMD \["uvicorn"', dockerfile, flags=re.MULTILINE)
     assert SERVICES["migrate"]["healthcheck"] == {"disable": True}
     assert "127.0.0.1:8000/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
-    for name in ("worker-gpu", "worker-ingest", "beat"):
+    for name in WORKERS:
         kind, line = SERVICES[name]["healthcheck"]["test"]
         ping = shlex.split(line.replace("$$", "$"))
         assert kind == "CMD-SHELL" and ping[:2] == ["celery", "-A"] and ping[3:5] == ["inspect", "ping"], ping
@@ -160,15 +160,13 @@ def test_every_process_of_the_image_has_a_health_check_of_its_own():
         assert float(ping[ping.index("--timeout") + 1]) < int(SERVICES[name]["healthcheck"]["timeout"].rstrip("s"))
 
 
-def test_one_beat_sends_the_dataset_reaper_and_answers_pings_only_while_it_ticks():
-    beats = [name for name in NAS_SERVICES if "beat" in command_of(SERVICES[name])[3:4]]
-    assert beats == ["beat"]
-    assert not any("-B" in command_of(SERVICES[name]) or "--beat" in command_of(SERVICES[name])
-                   for name in NAS_SERVICES), "beat runs once, as its own service"
-    argv = command_of(SERVICES["beat"])
-    assert "--enable-remote-control" in argv and int(argv[argv.index("--max-interval") + 1]) <= 60
-    schedule = celery_config(Settings())["beat_schedule"]
-    assert schedule[REAP_DATASETS.name]["options"]["queue"] == REAP_DATASETS.queue
+def test_no_beat_the_workers_reap():
+    """The reaper is a thread of every worker (worker/reaper.py): no beat service, no -B, no periodic schedule."""
+    for name in NAS_SERVICES:
+        argv = command_of(SERVICES[name])
+        assert not {"beat", "-B", "--beat"} & set(argv), f"{name}: {argv}"
+    assert not any(key.startswith("beat_") for key in celery_config(Settings()))
+    assert [name for name in NAS_SERVICES if command_of(SERVICES[name])[3:4] == ["worker"]] == list(WORKERS)
 
 
 def test_minio_is_published_and_presigned_urls_are_signed_for_it():

@@ -24,8 +24,8 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 SETTINGS = {f"NAS_{field.upper()}" for field in Settings.model_fields}
 # Each workload of the manifests is the compose service of the same name.
-WORKLOADS = {"Deployment": ("api", "worker-gpu", "worker-ingest", "beat"), "Job": ("migrate",)}
-WORKERS = ("worker-gpu", "worker-ingest", "beat")
+WORKLOADS = {"Deployment": ("api", "worker-gpu", "worker-ingest"), "Job": ("migrate",)}
+WORKERS = ("worker-gpu", "worker-ingest")
 # The Kubernetes API schemas (kubernetes-validate's, offline) every manifest must fit. Older than the newest the package
 # ships: a field added in a later release fails here, so the manifests suit clusters from this version on.
 KUBERNETES_VERSION = "1.33"
@@ -266,12 +266,14 @@ def test_workers_ping_their_own_node_as_compose_does(name):
         assert check["timeoutSeconds"] > ping_timeout
 
 
-def test_beat_runs_exactly_once():
-    beat = objects("Deployment")["beat"]
-    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"] == {"type": "Recreate"}
-    assert "beat" in container(beat)["command"]
-    assert not any("beat" in container(deployment)["command"][3:4]
-                   for name, deployment in objects("Deployment").items() if name != "beat")
+def test_no_beat_the_workers_reap():
+    """The reaper is a thread of every worker (worker/reaper.py): no beat Deployment, no worker started with -B."""
+    deployments = objects("Deployment")
+    assert "beat" not in deployments
+    for name, deployment in deployments.items():
+        assert not {"beat", "-B", "--beat"} & set(container(deployment)["command"]), name
+    assert sorted(name for name, deployment in deployments.items()
+                  if container(deployment)["command"][3:4] == ["worker"]) == sorted(WORKERS)
 
 
 def test_selectors_match_pod_labels_and_services_select_their_deployments():

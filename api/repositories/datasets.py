@@ -55,3 +55,14 @@ def update_if_processing(session: Session, dataset_id: str, **values: Any) -> bo
 def stale_processing_ids(session: Session, *, older_than: datetime) -> list[str]:
     return list(session.scalars(select(Dataset.id).where(Dataset.status == "processing",
                                                          Dataset.updated_at < older_than)))
+
+
+def touch_if_stale(session: Session, dataset_id: str, *, older_than: datetime) -> bool:
+    """Bump ``updated_at`` of a dataset still ``processing`` and untouched since ``older_than``; False when another
+    sweep (or the ingest) touched it first. On PostgreSQL a second UPDATE waits for the first one's commit and then
+    sees the new time, on SQLite writers take turns: of concurrent reapers exactly one wins."""
+    result = session.execute(update(Dataset).where(Dataset.id == dataset_id,
+                                                   Dataset.status == DatasetStatus.PROCESSING,
+                                                   Dataset.updated_at < older_than)
+                             .values(updated_at=utcnow()))
+    return result.rowcount == 1

@@ -93,3 +93,12 @@ def stale_running(session: Session, *, stale_before: datetime) -> list[tuple[str
 def stale_queued_ids(session: Session, *, untouched_since: datetime) -> list[str]:
     return list(session.scalars(select(Model.id).where(Model.status == "queued",
                                                        Model.updated_at < untouched_since)))
+
+
+def touch_if_queued_since(session: Session, model_id: str, *, untouched_since: datetime) -> bool:
+    """Bump ``updated_at`` of a model still ``queued`` and untouched since ``untouched_since``; False when another
+    sweep (or a claim) touched it first, so of concurrent reapers exactly one re-enqueues it."""
+    result = session.execute(update(Model).where(Model.id == model_id, Model.status == ModelStatus.QUEUED,
+                                                 Model.updated_at < untouched_since)
+                             .values(updated_at=utcnow()))
+    return result.rowcount == 1

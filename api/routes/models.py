@@ -14,7 +14,7 @@ from api.deps import (CurrentProject, GuardedRoute, IdempotentRoute, SessionDep,
 from api.image_uploads import receive_images
 from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.models import ImagePrediction, ModelCreate, ModelList, ModelRead, PredictedClass, PredictionRead
-from api.services import models as service
+from api.services.models import requests as service
 from api.services import predict as predict_service
 from api.storage import iter_chunks
 

@@ -85,6 +85,33 @@ class Pruner(BaseModel):
                              "behind earlier ones.")
 
 
+# Source experiments a warm start may name at once, and seeded trials kept (the newest): the strategy rebuilds its
+# model from every seed on each proposal, under the experiment's lock.
+MAX_WARM_START_EXPERIMENTS = 10
+MAX_WARM_START_TRIALS = 1000
+
+
+class WarmStart(BaseModel):
+    model_config = STRICT_REQUEST
+
+    experiment_ids: list[Text] = Field(
+        min_length=1, max_length=MAX_WARM_START_EXPERIMENTS, description="Experiments of this project whose "
+        "finished trials (succeeded, and pruned or stopped with their partial curves) seed the new search's "
+        "strategy. Each must have searched the same dataset, or one with the same class names (in any order) and "
+        "image channels. Their architectures are re-encoded in the new search space; those outside it are left "
+        "out. Seeded trials inform tpe and evolution only (random ignores them): they are not the new "
+        "experiment's trials, use none of its max_trials, and pruning never compares against them.")
+
+
+class WarmStartRead(BaseModel):
+    experiment_ids: list[str] = Field(description="The source experiments, as asked.")
+    trials_used: int = Field(description="Source trials seeding the strategy.")
+    trials_skipped: int = Field(description="Finished source trials left out (see skipped_by_reason).")
+    skipped_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="outside_search_space: a decision the new search space does not offer (or "
+        f"an architecture it cannot express); over_limit: older than the newest {MAX_WARM_START_TRIALS} seeds.")
+
+
 class ExperimentCreate(BaseModel):
     model_config = STRICT_REQUEST
 
@@ -104,6 +131,8 @@ class ExperimentCreate(BaseModel):
     pruner: Pruner = Field(default_factory=Pruner)
     seed: int | None = Field(default=None, ge=0, lt=2**31)
     auto_model: bool = Field(default=True, description="Retrain and export the best trial when the search ends.")
+    warm_start: WarmStart | None = Field(default=None, description="Seed the strategy with earlier experiments' "
+                                         "finished trials.")
 
 
 class ExperimentResume(BaseModel):
@@ -169,6 +198,8 @@ class ExperimentRead(BaseModel):
     elapsed_s: float
     detail: str | None
     reproducibility: dict[str, Any]
+    warm_start: WarmStartRead | None = Field(default=None, description="The warm start asked for at creation and "
+                                             "how many source trials seed the strategy; null for a cold start.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None

@@ -241,14 +241,16 @@ def reap_stale_datasets(*, session: Session, settings: Settings) -> list[str]:
     """Re-enqueue datasets stuck in ``processing`` (worker crash, lost message, broker down at upload time).
 
     A dataset is stale once untouched for ``ingest_stale_after_s``, longer than the ingest time limit, so a live
-    ingest is never duplicated. The attempt counter in :func:`run_ingest` bounds how often one is retried.
+    ingest is never duplicated. The attempt counter in :func:`run_ingest` bounds how often one is retried. Safe to
+    run from several workers at once: each dataset is re-enqueued by the one sweep whose conditional touch wins.
     """
     older_than = utcnow() - timedelta(seconds=settings.ingest_stale_after_s)
-    stale = repository.stale_processing_ids(session, older_than=older_than)
-    for dataset_id in stale:
-        # Touch the row so the next sweep waits a full period before re-enqueueing again.
-        repository.update_if_processing(session, dataset_id)
-        enqueue_after_commit(session, INGEST, args=[dataset_id])
+    stale = []
+    for dataset_id in repository.stale_processing_ids(session, older_than=older_than):
+        # The touch makes the next sweep wait a full period, and a concurrent sweep's touch fail.
+        if repository.touch_if_stale(session, dataset_id, older_than=older_than):
+            enqueue_after_commit(session, INGEST, args=[dataset_id])
+            stale.append(dataset_id)
     if stale:
         log.warning("re-enqueued %d stale datasets: %s", len(stale), stale)
     return stale

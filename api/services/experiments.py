@@ -25,6 +25,7 @@ from api.services import datasets as datasets_service
 from api.services import limits as limits_service
 from api.services import trial_documents
 from api.services.revision_cache import RevisionCache
+from api.services.search import warm_start
 from api.services.search.scheduler import elapsed_seconds, make_strategy_from, stop_clock, time_is_up, trials_used
 from api.services.search.trials import STOP_REQUESTED
 from api.services.trial_documents import TrialVersion
@@ -108,9 +109,15 @@ def objective_read(experiment: Experiment) -> dict[str, Any]:
     return {**objective, "minimize": list(experiment.minimize)} if experiment.minimize else objective
 
 
+def warm_start_read(experiment: Experiment) -> dict[str, Any] | None:
+    """The warm start as the experiment shows it (sources and counts); None for a cold start."""
+    return warm_start.read(experiment)
+
+
 def create_experiment(*, session: Session, settings: Settings, project: Project, data: ExperimentCreate
                       ) -> Experiment:
-    """Validate everything a worker will need, add the experiment ``queued`` and enqueue its scheduler."""
+    """Validate everything a worker will need, add the experiment ``queued`` and enqueue its scheduler; with a warm
+    start, snapshot its sources' trials as the strategy's seeds (:mod:`api.services.search.warm_start`)."""
     from nas_core.errors import InvalidSearchSpace
     from nas_core.space import SEARCH_SPACE_VERSION, default_search_space
 
@@ -147,6 +154,12 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
                          "search_space_version": SEARCH_SPACE_VERSION, "search_space": space.to_dict(),
                          "strategy": {"name": data.strategy, "settings": strategy.settings_dict()},
                          "pruner": pruner, "seed": seed, "packages": package_versions()})
+    if data.warm_start is not None:
+        # valued under the new experiment's objective and constraints, so built once they are set on it
+        experiment.warm_start = warm_start.snapshot(session=session, project=project, dataset=dataset, space=space,
+                                                    experiment=experiment, data=data.warm_start)
+        experiment.reproducibility = {**experiment.reproducibility,
+                                      "warm_start": warm_start.reproducibility(experiment.warm_start)}
     repository.add(session, experiment)
     enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return experiment

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Conflict, ValidationFailed
 from api.orm import Project
-from api.services import models as models_service
+from api.services.models import requests as models_service
 from api.services.datasets import ingest_limits
 from api.settings import Settings
 from api.storage import ObjectStore

@@ -117,6 +117,10 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
            name: Annotated[str | None, typer.Option()] = None,
            auto_model: Annotated[bool, typer.Option("--auto-model/--no-auto-model",
                                                     help="Retrain and export the best trial at the end.")] = True,
+           warm_start: Annotated[str | None, typer.Option(
+               "--warm-start", metavar="EXP_ID[,EXP_ID...]",
+               help="Seed the strategy with these experiments' finished trials (same dataset, or the same classes "
+                    "and channels).")] = None,
            url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """Start a search and print the experiment's id (the last line of stdout)."""
     def given(*pairs: tuple[str, Any]) -> dict[str, Any]:
@@ -136,11 +140,18 @@ def create(dataset: Annotated[str, typer.Option("--dataset", help="Id of a ready
         body["pruner"] = pruner_body
     body.update(given(("strategy", strategy and strategy.value), ("concurrency", concurrency), ("seed", seed),
                       ("name", name)))
+    if warm_start is not None:
+        body["warm_start"] = {"experiment_ids": [part.strip() for part in warm_start.split(",") if part.strip()]}
     experiment = call(create_experiment, client=connect(url, api_key), body=ExperimentCreate.from_dict(body))
     budget = experiment.budget.to_dict() if hasattr(experiment.budget, "to_dict") else dict(experiment.budget)
     err_console.print(f"created experiment {experiment.id} ({experiment.strategy}, {budget.get('max_trials')} trials "
                       f"× {budget.get('epochs_per_trial')} epochs); follow it with "
                       f"`nas experiments watch {experiment.id}`")
+    if echoed := getattr(experiment, "warm_start", None):  # the generated model, or Unset / None for a cold start
+        echoed = echoed.to_dict()
+        err_console.print(f"warm start: {echoed['trials_used']} trials of {len(echoed['experiment_ids'])} "
+                          f"experiment(s) seed the strategy, {echoed['trials_skipped']} left out "
+                          f"{echoed.get('skipped_by_reason') or ''}".rstrip())
     console.print(experiment.id)
 
 

@@ -81,6 +81,9 @@ from .trial_read_arch import TrialReadArch
 from .trial_read_decisions import TrialReadDecisions
 from .trial_read_status import TrialReadStatus
 from .upload_dataset_body import UploadDatasetBody
+from .warm_start import WarmStart
+from .warm_start_read import WarmStartRead
+from .warm_start_read_skipped_by_reason import WarmStartReadSkippedByReason
 
 __all__ = (
     "ArtifactRead",
@@ -160,4 +163,7 @@ __all__ = (
     "TrialReadDecisions",
     "TrialReadStatus",
     "UploadDatasetBody",
+    "WarmStart",
+    "WarmStartRead",
+    "WarmStartReadSkippedByReason",
 )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     )
     from ..models.objective import Objective
     from ..models.pruner import Pruner
+    from ..models.warm_start import WarmStart
 
 
 T = TypeVar("T", bound="ExperimentCreate")
@@ -39,6 +40,7 @@ class ExperimentCreate:
         strategy_settings (ExperimentCreateStrategySettings | Unset): Overrides of the strategy's defaults, e.g.
             {"population_size": 20} for evolution or {"refine_fraction": 0} for tpe; an unknown name or a wrong type is a
             422 that lists the strategy's settings.
+        warm_start (None | Unset | WarmStart): Seed the strategy with earlier experiments' finished trials.
     """
 
     dataset_id: str
@@ -52,8 +54,11 @@ class ExperimentCreate:
     seed: int | None | Unset = UNSET
     strategy: ExperimentCreateStrategy | Unset = ExperimentCreateStrategy.EVOLUTION
     strategy_settings: ExperimentCreateStrategySettings | Unset = UNSET
+    warm_start: None | Unset | WarmStart = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.warm_start import WarmStart
+
         dataset_id = self.dataset_id
 
         auto_model = self.auto_model
@@ -96,6 +101,14 @@ class ExperimentCreate:
         if not isinstance(self.strategy_settings, Unset):
             strategy_settings = self.strategy_settings.to_dict()
 
+        warm_start: dict[str, Any] | None | Unset
+        if isinstance(self.warm_start, Unset):
+            warm_start = UNSET
+        elif isinstance(self.warm_start, WarmStart):
+            warm_start = self.warm_start.to_dict()
+        else:
+            warm_start = self.warm_start
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -123,6 +136,8 @@ class ExperimentCreate:
             field_dict["strategy"] = strategy
         if strategy_settings is not UNSET:
             field_dict["strategy_settings"] = strategy_settings
+        if warm_start is not UNSET:
+            field_dict["warm_start"] = warm_start
 
         return field_dict
 
@@ -135,6 +150,7 @@ class ExperimentCreate:
         )
         from ..models.objective import Objective
         from ..models.pruner import Pruner
+        from ..models.warm_start import WarmStart
 
         d = dict(src_dict)
         dataset_id = d.pop("dataset_id")
@@ -205,6 +221,23 @@ class ExperimentCreate:
                 _strategy_settings
             )
 
+        def _parse_warm_start(data: object) -> None | Unset | WarmStart:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                warm_start_type_0 = WarmStart.from_dict(data)
+
+                return warm_start_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | WarmStart, data)
+
+        warm_start = _parse_warm_start(d.pop("warm_start", UNSET))
+
         experiment_create = cls(
             dataset_id=dataset_id,
             auto_model=auto_model,
@@ -217,6 +250,7 @@ class ExperimentCreate:
             seed=seed,
             strategy=strategy,
             strategy_settings=strategy_settings,
+            warm_start=warm_start,
         )
 
         return experiment_create

@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.experiment_read_status import ExperimentReadStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.best_trial import BestTrial
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     )
     from ..models.progress import Progress
     from ..models.screened import Screened
+    from ..models.warm_start_read import WarmStartRead
 
 
 T = TypeVar("T", bound="ExperimentRead")
@@ -52,6 +54,8 @@ class ExperimentRead:
         strategy (str):
         strategy_settings (ExperimentReadStrategySettings):
         updated_at (datetime.datetime):
+        warm_start (None | Unset | WarmStartRead): The warm start asked for at creation and how many source trials seed
+            the strategy; null for a cold start.
     """
 
     auto_model: bool
@@ -76,10 +80,12 @@ class ExperimentRead:
     strategy: str
     strategy_settings: ExperimentReadStrategySettings
     updated_at: datetime.datetime
+    warm_start: None | Unset | WarmStartRead = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.best_trial import BestTrial
+        from ..models.warm_start_read import WarmStartRead
 
         auto_model = self.auto_model
 
@@ -135,6 +141,14 @@ class ExperimentRead:
 
         updated_at = self.updated_at.isoformat()
 
+        warm_start: dict[str, Any] | None | Unset
+        if isinstance(self.warm_start, Unset):
+            warm_start = UNSET
+        elif isinstance(self.warm_start, WarmStartRead):
+            warm_start = self.warm_start.to_dict()
+        else:
+            warm_start = self.warm_start
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -163,6 +177,8 @@ class ExperimentRead:
                 "updated_at": updated_at,
             }
         )
+        if warm_start is not UNSET:
+            field_dict["warm_start"] = warm_start
 
         return field_dict
 
@@ -181,6 +197,7 @@ class ExperimentRead:
         )
         from ..models.progress import Progress
         from ..models.screened import Screened
+        from ..models.warm_start_read import WarmStartRead
 
         d = dict(src_dict)
         auto_model = d.pop("auto_model")
@@ -267,6 +284,23 @@ class ExperimentRead:
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
+        def _parse_warm_start(data: object) -> None | Unset | WarmStartRead:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                warm_start_type_0 = WarmStartRead.from_dict(data)
+
+                return warm_start_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | WarmStartRead, data)
+
+        warm_start = _parse_warm_start(d.pop("warm_start", UNSET))
+
         experiment_read = cls(
             auto_model=auto_model,
             best=best,
@@ -290,6 +324,7 @@ class ExperimentRead:
             strategy=strategy,
             strategy_settings=strategy_settings,
             updated_at=updated_at,
+            warm_start=warm_start,
         )
 
         experiment_read.additional_properties = d

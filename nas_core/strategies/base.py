@@ -1,7 +1,10 @@
 """What every strategy shares: the ask interface, seeded randomness derived from the history, and de-duplication.
 
 A strategy is a pure function of ``(space, history, n, seed, settings, minimize)``: it keeps nothing between calls,
-so any worker can continue any experiment after a crash with the history rebuilt from the database. ``minimize``
+so any worker can continue any experiment after a crash with the history rebuilt from the database. A warm start's
+seeded records (trials of earlier searches, ``TrialRecord.seeded``) are history like any other to ``tpe`` and
+``evolution``: they shape the model and the population, are not proposed again, and count as the earlier part of
+one longer search when phases are placed in the budget (:func:`planned_trials`); ``random`` ignores them. ``minimize``
 names the figures a multi-objective search minimises next to the maximised ``value`` (``latency_ms``, ``params``:
 each record's ``costs``); empty, the search maximises ``value`` alone.
 """
@@ -68,6 +71,16 @@ class Strategy(ABC):
 def derive_rng(name: str, seed: int, history: Sequence[TrialRecord], n: int) -> random.Random:
     """A RNG that is a pure function of its inputs; str seeds hash with SHA-512, so it is stable across processes."""
     return random.Random(f"{name}:{seed}:{len(history)}:{n}")
+
+
+def planned_trials(budget: int | None, history: Sequence[TrialRecord]) -> int | None:
+    """The length of the whole search a strategy places its phases in: the experiment's own ``budget`` plus the
+    seeded records of a warm start (the earlier search it continues), None when the budget is unknown.
+
+    >>> planned_trials(50, [TrialRecord(number=-1, decisions={}, status="succeeded", value=0.9, seeded=True)])
+    51
+    """
+    return None if budget is None else budget + sum(1 for record in history if record.seeded)
 
 
 def is_finished(record: TrialRecord) -> bool:

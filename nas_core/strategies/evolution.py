@@ -24,7 +24,7 @@ from typing import Sequence
 from nas_core.options import MAX_TRIALS, check_range, short_repr
 from nas_core.params import ParamSpace, TrialRecord
 from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, is_finished, mutate, pareto_keys,
-                                      random_fill)
+                                      planned_trials, random_fill)
 from nas_core.strategies.tpe import TPEStrategy
 
 
@@ -82,7 +82,8 @@ class EvolutionStrategy(Strategy):
         population = [r for r in finished[-self.population_size:] if fits(space, r)]
         # screened-out candidates (never trained) do not use up the start-up
         proposed = sum(1 for r in history if r.status != "screened")
-        startup_left = max(0, min(n, self.startup_count(budget) - proposed))
+        # a warm start's seeded records are the earlier part of the search: they fill (part of) the start-up
+        startup_left = max(0, min(n, self.startup_count(planned_trials(budget, history)) - proposed))
         proposals: list[dict] = []
         if self.startup == "tpe" and startup_left:
             proposals = TPEStrategy(refine_fraction=0.0).ask(space, history, startup_left, seed=seed,

@@ -11,7 +11,8 @@ from nas_core.strategies.base import SeenKeys, Strategy, derive_rng, random_fill
 
 @dataclass(frozen=True, slots=True)
 class RandomStrategy(Strategy):
-    """Uniform samples, never repeating a point of the history.
+    """Uniform samples, never repeating a point of the history; a warm start's seeded records are ignored (a
+    warm-started random search draws what a cold one with the same seed draws).
 
     >>> from nas_core.params import Categorical, ParamSpace
     >>> space = ParamSpace({"op": Categorical(("conv", "pool"))})
@@ -23,8 +24,9 @@ class RandomStrategy(Strategy):
 
     def ask(self, space: ParamSpace, history: Sequence[TrialRecord], n: int, *, seed: int,
             budget: int | None = None, minimize: Sequence[str] = ()) -> list[dict]:
-        rng = derive_rng(self.name, seed, history, n)
-        return random_fill(space, rng, SeenKeys(space, history), n)
+        own = [record for record in history if not record.seeded]
+        rng = derive_rng(self.name, seed, own, n)
+        return random_fill(space, rng, SeenKeys(space, own), n)
 
     def settings_dict(self) -> dict:
         return {"strategy": self.name}

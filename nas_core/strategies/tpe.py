@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from nas_core.options import MAX_TRIALS, check_range
 from nas_core.params import Categorical, FloatParam, IntParam, Param, ParamSpace, TrialRecord
 from nas_core.strategies.base import (SeenKeys, Strategy, derive_rng, fits, in_memory_study, is_finished, mutate,
-                                      pareto_keys, random_fill, suggestion_order)
+                                      pareto_keys, planned_trials, random_fill, suggestion_order)
 
 OPTUNA_VERSION = "5.0.0"
 # Random one-decision mutations of the incumbent tried per local proposal before TPE takes over.
@@ -150,7 +150,7 @@ class TPEStrategy(Strategy):
                     minimize: Sequence[str]) -> list[TrialRecord]:
         """Once the refinement phase has begun: the best observed succeeded feasible trial, or in a Pareto search
         the trials of the first Pareto layer (each proposal mutates one of them at random); else none."""
-        start = self.refine_after(budget)
+        start = self.refine_after(planned_trials(budget, history))
         if start is None or sum(is_finished(r) for r in history) < start:
             return []
         candidates = [r for r in history if r.status == "succeeded" and r.feasible and is_finished(r)

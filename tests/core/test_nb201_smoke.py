@@ -39,3 +39,12 @@ def test_the_pareto_objective_prints_a_hypervolume_table_and_its_json_last(capsy
     assert lines[-2].startswith("best: ")
     with pytest.raises(SystemExit):
         nb201.main(["--evals", "12"])  # without --objective pareto a strategy is required
+
+
+def test_the_warm_start_comparison_prints_four_searches_per_strategy(capsys):
+    nb201.main(["--warm-start", "--strategy", "tpe", "--evals", "6", "--seeds", "2", "--jobs", "1"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["warm_start"] and (result["evals"], result["seeds"]) == (6, 2)
+    assert sorted(result["incumbent"]["tpe"]) == ["cold", "long", "warm", "warm_with_seeds"]
+    seeded = nb201.seeded_records(nb201.search("tpe", {}, 3, 0))
+    assert [record.number for record in seeded] == [-3, -2, -1] and all(record.seeded for record in seeded)

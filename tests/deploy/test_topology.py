@@ -1,6 +1,7 @@
 """docker-compose.yml's topology, run as processes on loopback (see tests/deploy/topology.py): the services reach
 the S3 server at 127.0.0.1, a client on the host at localhost, and a search goes from upload to a downloaded model
-through the public endpoint; every health check of the compose file passes, and fails once its process is gone."""
+through the public endpoint; the workers' reaper ingests a stale dataset again (no beat); every health check of the
+compose file passes, and fails once its process is gone."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ import json
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 from minio import Minio
+from sqlalchemy import update
 
-from api.queue import REAP_DATASETS, create_celery
+from api.db import utcnow
+from api.orm import Dataset
+from api.runtime import build_runtime
 from tests import archives
 from tests.deploy.topology import (IMAGE_ONLY_CHECKS, ONE_SHOT, PROCESSES, SERVICES, Deployment, deployed,
-                                   local_command, signed_for)
+                                   signed_for)
 from tests.service.helpers import BIN, ROOT, TINY_SPACE, settings_from_env, stop_processes, wait_for
 
-# Eight processes and a search on a shared machine: more than the suite's 300 s per test when it is busy.
+# Seven processes and a search on a shared machine: more than the suite's 300 s per test when it is busy.
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
 
 HEALTH_CHECKED = [name for name, service in SERVICES.items()
@@ -35,12 +40,6 @@ def nas(deployment: Deployment, *args: str, env: dict[str, str], timeout_s: floa
                             text=True, timeout=timeout_s)
     assert result.returncode == 0, f"nas {' '.join(args)}\n{result.stdout}{result.stderr}\n{deployment.logs()}"
     return result.stdout.strip().splitlines()[-1]
-
-
-def node_of(service: str, deployment: Deployment) -> str:
-    """The Celery node name the service's command gives itself (``-n``)."""
-    argv = local_command(service, deployment.loopback)
-    return argv[argv.index("-n") + 1]
 
 
 def test_the_compose_topology_searches_and_serves_the_model_through_the_public_endpoint(tmp_path):
@@ -102,16 +101,23 @@ def test_the_compose_topology_searches_and_serves_the_model_through_the_public_e
                         f"{deployment.api_url}/v1/models/{model_id}/artifacts/onnx"], check=True, timeout=60)
         assert hashlib.sha256(fetched.read_bytes()).hexdigest() == onnx["sha256"]
 
-        # Beat sends the dataset reaper on its schedule: the ingest worker's count of reaps keeps growing (the
-        # workers send one each when they start, nothing else sends it).
-        control = create_celery(settings_from_env(deployment.env("worker-ingest"))).control
-        inspect = control.inspect(destination=[node_of("worker-ingest", deployment)], timeout=5)
+        # No beat: every worker runs the reaper. The row a crashed ingest leaves (`processing`, one attempt used,
+        # untouched for a day) is found by a worker's periodic dataset sweep, and the dataset is ingested again.
+        runtime = build_runtime(settings_from_env(api_env))
+        try:
+            with runtime.unit_of_work() as session:
+                session.execute(update(Dataset).where(Dataset.id == dataset_id)
+                                .values(status="processing", ingest_attempts=1,
+                                        updated_at=utcnow() - timedelta(days=1)))
 
-        def reaps() -> int:
-            return sum(stats["total"].get(REAP_DATASETS.name, 0) for stats in (inspect.stats() or {}).values())
+            def ingested_again() -> bool:
+                with runtime.unit_of_work() as session:
+                    row = session.get(Dataset, dataset_id)
+                    return (row.status, row.ingest_attempts) == ("ready", 2)
 
-        first = wait_for(reaps, timeout_s=30, what="the ingest worker's count of reaps")  # >= 1: the start sweeps
-        wait_for(lambda: reaps() >= first + 2, timeout_s=60, what="beat's next two dataset reaps")
+            wait_for(ingested_again, timeout_s=60, what="the workers' reaper to ingest the stale dataset again")
+        finally:
+            runtime.engine.dispose()
 
         # Health checks mean something: once their processes are gone, each fails.
         for service in deployment.processes:  # still healthy after the work

@@ -44,12 +44,13 @@ STAND_INS = {
     "minio-init": "the bucket, made with the minio client as `mc mb --ignore-existing` does",
 }
 # Ours, in the order compose starts them (migrate completes before the others start).
-PROCESSES = ("migrate", "api", "worker-gpu", "worker-ingest", "beat")
+PROCESSES = ("migrate", "api", "worker-gpu", "worker-ingest")
 ONE_SHOT = ("migrate",)
 # Settings the local run adds to the compose environment, with the reason; no other name may differ.
 ADDED_SETTINGS = {
     "NAS_BROKER_KEY_PREFIX": "the machine's Redis serves other runs at the same time",
-    "NAS_REAPER_INTERVAL_S": "beat's schedule fires within the run (every 2 s instead of every 5 minutes)",
+    "NAS_REAPER_INTERVAL_S": "the workers' reapers sweep datasets within the run (every 2 s, not every 5 minutes)",
+    "NAS_TF_EXPORT": "the TensorFlow formats have their own tests; the run's model is built without them",
 }
 REAPER_INTERVAL_S = "2"
 # Health checks that need a program only their image has; the stand-in is checked another way.
@@ -165,7 +166,8 @@ def local_env(service: str, loopback: Loopback) -> dict[str, str]:
     for name, value in settings.items():
         for host in SERVICES:
             assert not re.search(rf"(^|[/@]){re.escape(host)}:\d", value), f"{name}={value} names service {host}"
-    settings.update(NAS_BROKER_KEY_PREFIX=loopback.broker_key_prefix, NAS_REAPER_INTERVAL_S=REAPER_INTERVAL_S)
+    settings.update(NAS_BROKER_KEY_PREFIX=loopback.broker_key_prefix, NAS_REAPER_INTERVAL_S=REAPER_INTERVAL_S,
+                    NAS_TF_EXPORT="false")
     env = {key: value for key, value in process_env(loopback.data_dir).items() if not key.startswith("NAS_")}
     env.update(settings, PATH=f"{BIN}:{env.get('PATH', '')}", HOSTNAME=loopback.hostname(service))
     return env

@@ -75,7 +75,9 @@ def test_reaper_retries_a_dataset_left_processing_by_a_dead_worker(stack, client
     _set(stack, dataset.id, ingest_attempts=1, updated_at=utcnow() - timedelta(hours=2))
     fresh = _processing_dataset(stack, api_key, tmp_path, archives.make_image_folder_zip(seed=4))
 
-    # The same message beat sends; the real worker runs the reaper, which re-enqueues the stale dataset only.
+    # The message earlier releases sent (still served for one release): the real worker runs the reaper's dataset
+    # sweep, which re-enqueues the stale dataset only. (The worker's reaper thread sweeps on its own, every
+    # NAS_REAPER_INTERVAL_S.)
     Celery("nas-test", config_source=celery_config(stack.settings)).send_task("nas.datasets.reap", queue="ingest")
     ready = wait_for_dataset(client, dataset.id)
     assert ready["status"] == "ready" and ready["num_images"] == 12

@@ -25,7 +25,9 @@ from sqlalchemy.exc import OperationalError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from api.orm import Dataset, Experiment, Model
-from api.services import models as service
+from api.services.models import build as service
+from api.services.models.artifacts import ARTIFACT_FILES
+from api.services.models.requests import create_model
 from api.settings import Settings
 from api.storage import ObjectNotFound, S3Store
 from nas_core.errors import InvalidSearchSpace
@@ -148,8 +150,8 @@ def copy_dataset(stack, private_s3: PrivateS3, dataset_id: str) -> list[str]:
 def queued_model(stack, *, project_id: str, experiment_id: str, epochs: int) -> Model:
     """A model row that no worker was told about (the test runs the job itself)."""
     with stack.runtime.unit_of_work() as session:
-        model = service.create_model(session=session, settings=stack.settings, project_id=project_id,
-                                     experiment=session.get(Experiment, experiment_id), epochs=epochs)
+        model = create_model(session=session, settings=stack.settings, project_id=project_id,
+                             experiment=session.get(Experiment, experiment_id), epochs=epochs)
         session.info.pop("after_commit")
     return model
 
@@ -207,7 +209,7 @@ def test_an_outage_mid_upload_requeues_the_model_and_the_next_attempt_cleans_up(
     row = model_row(stack, model.id)
     assert row.status == "ready" and row.attempts == 2 and row.detail is None
     expected = sorted(row.storage_prefix + "attempt-2/" + file.filename
-                      for format, file in service.ARTIFACT_FILES.items() if format not in TF_FORMATS)
+                      for format, file in ARTIFACT_FILES.items() if format not in TF_FORMATS)
     assert store.list_keys(row.storage_prefix) == expected  # the partial attempt is gone
     for artifact in row.artifacts:
         assert hashlib.sha256(store.read_bytes(artifact["object"])).hexdigest() == artifact["sha256"]
@@ -289,7 +291,7 @@ def test_the_store_down_during_a_model_job_then_back_yields_a_ready_model(stack,
             time.sleep(0.3)
         assert body["status"] == "ready", (body["detail"], cell.logs())
         assert body["attempts"] == 2 and sorted(a["format"] for a in body["artifacts"]) == sorted(
-            set(service.ARTIFACT_FILES) - TF_FORMATS)
+            set(ARTIFACT_FILES) - TF_FORMATS)
         row = model_row(stack, model_id)
         store = private_s3.store()
         assert store.list_keys(row.storage_prefix) == sorted(a["object"] for a in row.artifacts)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_ready
-
 from api.queue import INGEST, REAP_DATASETS, celery_app, task_options
 from api.runtime import get_runtime
 from api.services import datasets as service
+from worker import reaper
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +23,10 @@ def ingest(dataset_id: str) -> str:
     return status
 
 
+# Deprecated, kept one release: the previous release's beat and worker start-up sent this message, and a worker
+# rejects a message of a task it does not know. The reaper thread (worker.reaper) sweeps on its own now.
 @celery_app.task(**task_options(REAP_DATASETS))
 def reap() -> list[str]:
-    """Re-enqueue datasets stuck in ``processing`` (run by beat and once when a worker starts)."""
+    """Re-enqueue datasets stuck in ``processing``: the reaper's dataset sweep, run once."""
     runtime = get_runtime()
-    with runtime.unit_of_work() as session:
-        return service.reap_stale_datasets(session=session, settings=runtime.settings)
-
-
-@worker_ready.connect
-def _reap_on_start(**_: object) -> None:
-    # Brokers without acknowledgements (the filesystem transport) lose a message whose worker died; a restarted
-    # worker therefore sweeps once instead of waiting for the first beat tick.
-    reap.apply_async(queue=REAP_DATASETS.queue)
+    return reaper.sweep("datasets", unit_of_work=runtime.unit_of_work, settings=runtime.settings)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_ready
-
 from api.queue import BUILD_MODEL, REAP_MODELS, celery_app, task_options
 from api.runtime import get_runtime
-from api.services import models as service
+from api.services.models import build as service
+from worker import reaper
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +30,10 @@ def build(self, model_id: str) -> str:
     return status
 
 
+# Deprecated, kept one release: the previous release's workers sent this message when they started, and a worker
+# rejects a message of a task it does not know. The reaper thread (worker.reaper) sweeps on its own now.
 @celery_app.task(**task_options(REAP_MODELS))
 def reap() -> list[str]:
-    """Requeue models whose job died or whose message was lost (also run once when a worker starts)."""
+    """Requeue models whose job died or whose message was lost: the reaper's model sweep, run once."""
     runtime = get_runtime()
-    with runtime.unit_of_work() as session:
-        return service.reap_stale_models(session=session, settings=runtime.settings)
-
-
-@worker_ready.connect
-def _reap_on_start(**_: object) -> None:
-    # The filesystem transport has no acknowledgements: a message whose worker died is gone, so a restarted
-    # worker sweeps once instead of waiting for the next periodic reaper run.
-    reap.apply_async(queue=REAP_MODELS.queue)
+    return reaper.sweep("models", unit_of_work=runtime.unit_of_work, settings=runtime.settings)

@@ -58,28 +58,33 @@ def history_records(session: Session, experiment: Experiment, *, exclude: str | 
     curve that did not finish), or a canceled one when it stopped before its first epoch (no signal, but its
     decisions count as seen, so it is not proposed again).
     """
-    from nas_core.params import TrialRecord
-    from nas_core.pruning import rung_score
-
     curves = repository.epochs_by_trial(session, experiment.id)
-    records = []
-    for trial in trials if trials is not None else repository.all_trials(session, experiment.id):
-        if trial.id == exclude:
-            continue
-        factor = latency_factor(trial.latency_ms, experiment.latency_target_ms)
-        curve = {epoch: factor * rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
-                 for epoch, (accuracy, balanced, loss) in curves.get(trial.id, {}).items()}
-        value = experiment_value(trial, experiment)
-        status = trial.status
-        if status == "stopped":
-            status = "pruned" if curve else "canceled"
-        if status == "pruned" and value is None and curve:
-            value = curve[max(curve)]
-        records.append(TrialRecord(number=trial.number, decisions=trial.decisions, status=status,
-                                   value=value, feasible=trial.feasible, intermediate=curve, costs=trial_costs(trial)))
+    records = [trial_record(trial, experiment, curves.get(trial.id, {}))
+               for trial in (trials if trials is not None else repository.all_trials(session, experiment.id))
+               if trial.id != exclude]
     for index, point in enumerate(experiment.screened_points or []):
         records.append(screened_record(index, point["decisions"], point.get("violation", 1.0)))
     return records
+
+
+def trial_record(trial: Trial, experiment: Experiment, epochs: dict[int, tuple[float, float | None, float]]):
+    """One trial as the engine sees it under ``experiment``'s objective (see :func:`history_records`); ``epochs``:
+    its curve as :func:`api.repositories.experiments.epochs_by_trial` gives it. A warm start builds its seeds with
+    it too, under the new experiment's objective."""
+    from nas_core.params import TrialRecord
+    from nas_core.pruning import rung_score
+
+    factor = latency_factor(trial.latency_ms, experiment.latency_target_ms)
+    curve = {epoch: factor * rung_score(val_accuracy=accuracy, val_balanced_accuracy=balanced, val_loss=loss)
+             for epoch, (accuracy, balanced, loss) in epochs.items()}
+    value = experiment_value(trial, experiment)
+    status = trial.status
+    if status == "stopped":
+        status = "pruned" if curve else "canceled"
+    if status == "pruned" and value is None and curve:
+        value = curve[max(curve)]
+    return TrialRecord(number=trial.number, decisions=trial.decisions, status=status, value=value,
+                       feasible=trial.feasible, intermediate=curve, costs=trial_costs(trial))
 
 
 def screened_record(index: int, decisions: dict[str, Any], violation: float):

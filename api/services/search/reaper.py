@@ -24,7 +24,8 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
     (same id and number) and is enqueued again, or fails once it used up ``trial_max_attempts``, or ends ``stopped``
     when a user asked it to stop. Pending trials and active experiments idle for that long are re-enqueued /
     rescheduled (a crash between commit and enqueue, or a broker that lost the message). Every step is idempotent,
-    so several workers may reap at once.
+    so several workers may reap at once: a running trial is re-checked under its experiment's lock, a pending one is
+    nudged by a conditional UPDATE, and :func:`schedule` plans under the experiment's lock.
     """
     older_than = utcnow() - timedelta(seconds=settings.trial_stale_after_s)
     requeued, touched = [], set()
@@ -46,13 +47,13 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
             enqueue_after_commit(session, RUN_TRIAL, args=[trial.id])
             requeued.append(trial.id)
     for trial_id in repository.stale_pending_trial_ids(session, older_than=older_than):
-        if trial_id in requeued:
+        if trial_id in requeued or not repository.nudge_pending_trial(session, trial_id, older_than=older_than):
             continue
-        repository.update_trial_heartbeat(session, trial_id)
         enqueue_after_commit(session, RUN_TRIAL, args=[trial_id])
         requeued.append(trial_id)
     rescheduled = []
-    for experiment_id in set(repository.experiments_needing_schedule(session, older_than=older_than)) | touched:
+    # In one order in every worker: concurrent sweeps then take the experiments' locks in the same order.
+    for experiment_id in sorted(set(repository.experiments_needing_schedule(session, older_than=older_than)) | touched):
         schedule(session=session, settings=settings, experiment_id=experiment_id)
         rescheduled.append(experiment_id)
     if requeued:

@@ -3,7 +3,7 @@
 Everything here is a function of the database. ``schedule`` rebuilds the strategy's history from the trials table
 under the experiment's row lock, so any worker can continue any experiment after any crash, and two workers never
 hand out the same trial number. A search that succeeds hands its leader to the final model
-(:mod:`api.services.models`).
+(:mod:`api.services.models.requests`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from api.queue import RUN_TRIAL, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
 from api.services import limits as limits_service
-from api.services import models as models_service
+from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, screened_record, trial_value
+from api.services.search.warm_start import seeded_records
 from api.settings import Settings
 from api.statuses import BUDGET_TRIAL_STATUSES
 
@@ -249,7 +250,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
         return [], "the experiment's dataset is gone"
     shape = data_shape(dataset)
     trials = repository.all_trials(session, experiment.id)
-    history = history_records(session, experiment, trials=trials)
+    # A warm start's seeds come first (numbered below zero): the strategy's evidence, never trials of this search.
+    history = seeded_records(experiment) + history_records(session, experiment, trials=trials)
     seen = {safe_key(space.param_space, record.decisions) for record in history}
     # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.

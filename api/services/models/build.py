@@ -1,4 +1,5 @@
-"""Final models: retrain a search's winner on train+val, test it on the held-out split, export verified artifacts.
+"""The final model's job: retrain a search's winner on train+val, test it on the held-out split, export verified
+artifacts, upload them.
 
 The job (:func:`run_model_job`) is crash-safe like trials. It claims the model under a fresh lease token (attempts
 +1), keeps a heartbeat while it works, and writes its result only through lease-checked UPDATEs, so an attempt the
@@ -13,8 +14,6 @@ the model goes back to ``queued`` and runs again after an exponential backoff, u
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
@@ -22,276 +21,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from api.db import UnitOfWork, new_id, run_after_commit, utcnow
-from api.errors import Conflict, NotFound, ValidationFailed
-from api.orm import Experiment, Model, Project
-from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
-from api.services import limits as limits_service
-from api.settings import Settings
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
-from api.services.object_keys import model_prefix, trial_weights_key
+from api.services.models.artifacts import ARTIFACT_FILES, ARTIFACT_LAYOUTS, sha256, write_cards, write_json
+from api.services.models.requests import max_fitted_epochs
+from api.services.object_keys import trial_weights_key
+from api.settings import Settings
 from api.storage import ObjectNotFound, ObjectStore
 from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactFile:
-    """How one artifact format is named and served."""
-
-    filename: str
-    media_type: str
-
-
-ARTIFACT_FILES = {
-    "onnx": ArtifactFile("model.onnx", "application/octet-stream"),
-    "onnx_int8": ArtifactFile("model.int8.onnx", "application/octet-stream"),
-    "pt2": ArtifactFile("model.pt2", "application/octet-stream"),
-    "savedmodel": ArtifactFile("model.savedmodel.zip", "application/zip"),  # TensorFlow SavedModel, NHWC input
-    "tflite": ArtifactFile("model.tflite", "application/octet-stream"),  # float32 TFLite, NHWC input
-    "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
-    "card_md": ArtifactFile("card.md", "text/markdown"),  # the card for people; written before card.json
-    "card": ArtifactFile("card.json", "application/json"),
-}
-# The input layout each model format takes (preprocessing.json's ``layouts`` and the card say it too).
-ARTIFACT_LAYOUTS = {"onnx": "NCHW", "onnx_int8": "NCHW", "pt2": "NCHW", "savedmodel": "NHWC", "tflite": "NHWC"}
-
-
-def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
-    """The search trained each candidate briefly; the final model gets a multiple of that."""
-    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
-    return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
-
-
-# Export, verification, int8 quantization and upload after the last epoch, on top of the epochs (seconds; measured
-# ~5-20 s on a CPU).
-MODEL_OVERHEAD_S = 20.0
-# The TensorFlow SavedModel and TFLite conversion of the ONNX file and their checks on the test split, when
-# NAS_TF_EXPORT is on (seconds; measured 10-27 s on one CPU core for networks of 0.1-1 M parameters and 1,000-2,000
-# test images, about 5 s of it starting TensorFlow in the converter process).
-TF_EXPORT_OVERHEAD_S = 25.0
-
-# With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes. It
-# continues from the winner's weights, so its minutes go to the one network that is handed back: at equal total time
-# a search of a few minutes on scenes (bench.budget) gave its winner 2/5 of the machine at a share of 0.5.
-DEFAULT_MODEL_SHARE = 1.0
-
-
-def model_overhead_s(settings: Settings) -> float:
-    """Seconds of a final model's job after its epochs: export, checks, int8 and, when on, the TensorFlow formats."""
-    return MODEL_OVERHEAD_S + (TF_EXPORT_OVERHEAD_S if settings.tf_export else 0.0)
-# A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
-MAX_EPOCHS_PER_TRIAL_EPOCH = 8
-
-
-def retrain_epoch_seconds(*, trial, dataset) -> float | None:
-    """Seconds of one retraining epoch: the trial's measured epoch time, scaled from its train split to train+val
-    (the final model trains on both and validates on nothing)."""
-    measured = trial.measured_epoch_s or trial.predicted_epoch_s
-    splits = (dataset.splits or {}) if dataset is not None else {}
-    if not measured or not splits.get("train"):
-        return None
-    return measured * (splits["train"] + splits.get("val", 0)) / splits["train"]
-
-
-@dataclass(frozen=True, slots=True)
-class RetrainingPlan:
-    """How long the final model trains, announced before it starts."""
-
-    epochs: int
-    estimated_seconds: float | None  # epochs, test, export and verification; None when nothing was measured
-    # A time budget for the epochs (None: the epochs are fixed): the job times its training step on its device and
-    # refits the epochs to it, at most max_fitted_epochs(...)
-    train_seconds: float | None
-
-
-def max_fitted_epochs(*, experiment: Experiment, settings: Settings) -> int:
-    """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs per trial,
-    within ``model_max_epochs``."""
-    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
-    return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
-
-
-def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings,
-                    epochs: int | None) -> RetrainingPlan:
-    """Epochs of the final model, its announced duration and its time budget.
-
-    Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
-    epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``),
-    the epochs fill it — a longer schedule from the winner's weights keeps improving it — up to
-    :func:`max_fitted_epochs`: predicted here from the winner's measured epochs, refitted by the job from its own
-    measured step time (``train_seconds``).
-    """
-    epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
-    budget = experiment.budget or {}
-    train_seconds = None
-    if epochs is None:
-        epochs = default_epochs(experiment=experiment, settings=settings)
-        minutes = budget.get("model_minutes") or (
-            DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
-        if minutes:
-            train_seconds = max(0.0, minutes * 60 - model_overhead_s(settings))
-            if epoch_s:
-                most = max_fitted_epochs(experiment=experiment, settings=settings)
-                epochs = max(1, min(most, int(train_seconds / epoch_s)))
-                train_seconds = min(train_seconds, most * epoch_s)
-    estimate = None
-    if epoch_s:
-        estimate = (train_seconds if train_seconds is not None else epochs * epoch_s) + model_overhead_s(settings)
-    return RetrainingPlan(epochs=epochs, estimated_seconds=estimate, train_seconds=train_seconds)
-
-
-# ------------------------------------------------------------------------------------------------ requests
-
-def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,
-                 trial_id: str | None = None, epochs: int | None = None) -> Model:
-    """Queue a final model for ``trial_id`` (default: the leaderboard's best) of ``experiment``.
-
-    Raises 404 for a trial of another experiment, 409 when the trial has not succeeded or the experiment has no
-    succeeded trial (or its dataset is gone), 422 for more epochs than ``model_max_epochs``.
-    """
-    if experiment.project_id != project_id:
-        raise NotFound("experiment")
-    if trial_id is None:
-        trial = experiments_repository.best_trials(session, [experiment.id],
-                                                   metrics={experiment.id: experiment.metric}).get(experiment.id)
-        if trial is None:
-            raise Conflict("no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
-    else:
-        trial = experiments_repository.get_trial_for_experiment(session, experiment_id=experiment.id,
-                                                                trial_id=trial_id)
-        if trial is None:
-            raise NotFound("trial")
-        if trial.status != "succeeded":
-            raise Conflict("trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
-    if experiment.dataset_id is None:
-        raise Conflict("dataset-deleted", "the experiment's dataset was deleted")
-    if epochs is not None and not 1 <= epochs <= settings.model_max_epochs:
-        raise ValidationFailed.field("body.epochs", f"must be in [1, {settings.model_max_epochs}]")
-    dataset = datasets_repository.get(session, experiment.dataset_id)
-    plan = plan_retraining(experiment=experiment, trial=trial, dataset=dataset, settings=settings, epochs=epochs)
-    model_id = new_id()
-    model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
-                  status="queued", epochs=plan.epochs, estimated_seconds=plan.estimated_seconds,
-                  train_seconds=plan.train_seconds, seed=trial.seed, metrics={},
-                  artifacts=[],
-                  storage_prefix=model_prefix(project_id, model_id))
-    repository.add(session, model)
-    enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
-    return model
-
-
-def create_model_for_project(*, session: Session, settings: Settings, project: Project, experiment_id: str,
-                             trial_id: str | None, epochs: int | None) -> Model:
-    """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404); refused (413)
-    while the project's stored bytes are at its storage quota."""
-    experiment = _experiment(session, project=project, experiment_id=experiment_id)
-    limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id, adding_bytes=1)
-    return create_model(session=session, settings=settings, project_id=project.id, experiment=experiment,
-                        trial_id=trial_id, epochs=epochs)
-
-
-def list_models(*, session: Session, project: Project, limit: int, offset: int,
-                experiment_id: str | None = None) -> tuple[list[Model], int]:
-    if experiment_id is not None:
-        _experiment(session, project=project, experiment_id=experiment_id)
-    return repository.list_for_project(session, project_id=project.id, experiment_id=experiment_id, limit=limit,
-                                       offset=offset)
-
-
-def get_model(*, session: Session, project: Project, model_id: str) -> Model:
-    """The project's model; another project's id is indistinguishable from a missing one (404)."""
-    model = repository.get_for_project(session, project_id=project.id, model_id=model_id)
-    if model is None:
-        raise NotFound("model")
-    return model
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactDownload:
-    """Where a download comes from: ``url`` (a presigned redirect) or ``key`` to stream from the store."""
-
-    key: str
-    filename: str
-    media_type: str
-    size: int
-    url: str | None
-
-
-def artifact_download(*, session: Session, store: ObjectStore, settings: Settings, project: Project,
-                      model_id: str, format: str, redirect: bool = True) -> ArtifactDownload:
-    """Resolve an artifact of a ready model. The object key comes from the row, never from the request.
-
-    With ``redirect=False`` no presigned URL is made, so the API streams the object even from S3 (a browser fetch
-    carrying the Bearer header cannot follow a cross-origin redirect).
-    """
-    model = get_model(session=session, project=project, model_id=model_id)
-    if format not in ARTIFACT_FILES:
-        raise NotFound(f"artifact format {format!r}")
-    if model.status != "ready":
-        raise Conflict("model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
-    artifact = next((item for item in model.artifacts if item["format"] == format), None)
-    if artifact is None:
-        raise NotFound(f"artifact {format!r}")
-    file = ARTIFACT_FILES[format]
-    url = store.presigned_get_url(artifact["object"], expires_s=settings.model_download_url_ttl_s) if redirect else None
-    return ArtifactDownload(key=artifact["object"], filename=file.filename, media_type=file.media_type,
-                            size=int(artifact["size"]), url=url)
-
-
-def _experiment(session: Session, *, project: Project, experiment_id: str) -> Experiment:
-    experiment = experiments_repository.get_for_project(session, project_id=project.id,
-                                                        experiment_id=experiment_id)
-    if experiment is None:
-        raise NotFound("experiment")
-    return experiment
-
-
-# ------------------------------------------------------------------------------------------------ reaper
-
-def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
-    """Requeue models whose job died (silent heartbeat) or whose message was lost (queued for too long).
-
-    A running model silent for ``model_stale_after_s`` goes back to ``queued`` and is re-enqueued, unless it has
-    used ``model_max_attempts`` attempts: then it is ``failed``. Returns the ids acted on. Every change is a
-    conditional UPDATE, so of several workers sweeping at once exactly one acts on a model.
-    """
-    now = utcnow()
-    stale_before = now - timedelta(seconds=settings.model_stale_after_s)
-    acted = []
-    for model_id, attempts in repository.stale_running(session, stale_before=stale_before):
-        if attempts >= settings.model_max_attempts:
-            detail = f"the model job stopped responding in all {attempts} attempts"
-            if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="failed",
-                                           lease_token=None, detail=detail, finished_at=now):
-                acted.append(model_id)
-            continue
-        # Clearing the lease makes any write of the dead attempt (should it still be alive) refused.
-        if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="queued",
-                                       lease_token=None):
-            enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
-            acted.append(model_id)
-    untouched_since = now - timedelta(seconds=settings.model_queued_stale_after_s)
-    for model_id in repository.stale_queued_ids(session, untouched_since=untouched_since):
-        # The touch makes the next sweep wait a full period, and a concurrent sweep's touch fail.
-        if repository.touch_if_queued_since(session, model_id, untouched_since=untouched_since):
-            enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
-            acted.append(model_id)
-    if acted:
-        log.warning("reaped %d stale models: %s", len(acted), acted)
-    return acted
-
-
-# ------------------------------------------------------------------------------------------------ the job
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
@@ -554,10 +299,10 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                            width=built.width, mean=data.mean, std=data.std,
                                            layouts={format: ARTIFACT_LAYOUTS[format] for format in present
                                                     if format in ARTIFACT_LAYOUTS})
-        _write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
+        write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
         card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, epochs=built.epochs,
                      params=built.params, flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
-        _write_cards(card, folder=folder, built=built, metrics=metrics)
+        write_cards(card, folder=folder, built=built, metrics=metrics)
         # onnx_int8, savedmodel and tflite may be missing: metrics["int8"] / metrics["tensorflow"] say why
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
                      for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
@@ -626,123 +371,10 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
     }
 
 
-def _verification(format: str, *, built, metrics: dict) -> dict | None:
-    """How ``format``'s file was checked on the test split, for the card (None: not a model file)."""
-    from nas_core.final import VERIFY_CHUNK  # the .pt2 program is checked on the first chunk
-
-    images = metrics["test_images"]
-    if format == "onnx":
-        return {"runtime": "onnxruntime", "against": "pytorch", "images": images, "atol": 1e-4,
-                "max_abs_diff": built.onnx_max_abs_diff, "argmax_agreement": 1.0}
-    if format == "pt2":
-        return {"runtime": "torch.export", "against": "pytorch", "images": min(images, VERIFY_CHUNK), "atol": 1e-4,
-                "max_abs_diff": built.pt2_max_abs_diff, "argmax_agreement": 1.0}
-    if format == "onnx_int8" and metrics["int8"] is not None:
-        int8 = metrics["int8"]
-        return {"runtime": "onnxruntime", "against": "onnx", "images": images, "argmax_agreement": int8["agreement"],
-                "accuracy_change": int8["accuracy_change"], "flagged": int8["flagged"], "reason": int8["reason"]}
-    if format in ("savedmodel", "tflite") and metrics["tensorflow"] is not None:
-        check, atol = metrics["tensorflow"][format], metrics["tensorflow"]["atol"]
-        return {"runtime": "tensorflow" if format == "savedmodel" else "litert", "against": "onnx",
-                "images": check["images"], "atol": atol, "max_abs_diff": check["max_abs_diff"],
-                "argmax_agreement": check["argmax_agreement"]}
-    return None
-
-
-def _artifact_entry(folder: Path, format: str, *, built, metrics: dict) -> dict[str, Any]:
-    path = folder / ARTIFACT_FILES[format].filename
-    return {"format": format, "file": path.name, "size": path.stat().st_size, "sha256": _sha256(path),
-            "layout": ARTIFACT_LAYOUTS.get(format),
-            "verification": _verification(format, built=built, metrics=metrics)}
-
-
-def _write_cards(card: dict, *, folder: Path, built, metrics: dict) -> None:
-    """``card.md`` and ``card.json``, both listing every other artifact (file, bytes, sha256, layout, check).
-
-    The files are final by now, so their hashes are those of what is uploaded; card.md is rendered from the card
-    and then listed in card.json (a file cannot hold its own hash).
-    """
-    card["artifacts"] = [_artifact_entry(folder, format, built=built, metrics=metrics)
-                         for format, file in ARTIFACT_FILES.items()
-                         if format not in ("card", "card_md") and (folder / file.filename).exists()]
-    card["missing_formats"] = _missing_formats(metrics)
-    (folder / ARTIFACT_FILES["card_md"].filename).write_text(card_markdown(card))
-    card["artifacts"].append(_artifact_entry(folder, "card_md", built=built, metrics=metrics))
-    _write_json(folder / ARTIFACT_FILES["card"].filename, card)
-
-
-def _missing_formats(metrics: dict) -> dict[str, str]:
-    """The optional formats this model lacks, and why."""
-    missing = {}
-    if metrics["int8"] is not None and metrics["int8"]["reason"] and metrics["int8"]["int8"] is None:
-        missing["onnx_int8"] = metrics["int8"]["reason"]
-    tensorflow = metrics["tensorflow"]
-    for format in ("savedmodel", "tflite"):
-        if tensorflow is None:
-            missing[format] = "not made: NAS_TF_EXPORT is off"
-        elif not tensorflow[format]["ok"]:
-            missing[format] = tensorflow[format]["reason"]
-    return missing
-
-
-def card_markdown(card: dict) -> str:
-    """``card.md``: the card for people, rendered from the same data as ``card.json``."""
-    metrics, dataset = card["metrics"], card["dataset"]
-    image = dataset["image"]
-    lines = [f"# Model {card['model_id']}", "",
-             f"Experiment `{card['experiment_id']}`, trial `{card['trial_id']}`; trained {card['epochs']} epochs on "
-             f"the train and val splits of dataset **{dataset['name']}** (`{dataset['id']}`), tested on its held-out "
-             "test split.", "",
-             "## Results", "",
-             f"- Test accuracy: {metrics['test_accuracy']:.4f} on {metrics['test_images']} images",
-             f"- Parameters: {metrics['params']:,}; FLOPs: {metrics['flops']:,}",
-             f"- Latency: {metrics['latency_ms']:.3f} ms ({metrics['latency']})",
-             f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}", "",
-             "## Input", "",
-             f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "
-             "resizing and normalisation. NCHW formats take `[N, C, H, W]`, NHWC formats `[N, H, W, C]`.", "",
-             "## Artifacts", "",
-             "| format | file | bytes | sha256 | layout | check on the test split |",
-             "| --- | --- | ---: | --- | --- | --- |"]
-    for entry in card["artifacts"]:
-        lines.append(f"| {entry['format']} | `{entry['file']}` | {entry['size']} | `{entry['sha256']}` | "
-                     f"{entry['layout'] or ''} | {_describe_check(entry['verification'])} |")
-    lines += ["", "`card.json` holds the same data, and this file's sha256."]
-    if card.get("missing_formats"):
-        lines += ["", "## Formats not made", ""]
-        lines += [f"- {format}: {reason}" for format, reason in card["missing_formats"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _describe_check(check: dict | None) -> str:
-    if check is None:
-        return ""
-    parts = [f"{check['runtime']} vs {check['against']}, {check['images']} images"]
-    if check.get("max_abs_diff") is not None:
-        parts.append(f"max abs diff {check['max_abs_diff']:.2e}")
-    if check.get("argmax_agreement") is not None:
-        parts.append(f"argmax agreement {check['argmax_agreement']:.2%}")
-    if check.get("flagged"):
-        parts.append(f"flagged: {check['reason']}")
-    return "; ".join(parts)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while chunk := source.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _upload(store: ObjectStore, path: Path, key: str, *, format: str) -> dict[str, Any]:
     """Upload one file and confirm the store holds all of it; returns its ``artifacts`` entry."""
     size = path.stat().st_size
     store.put_file(key, path)
     if store.size(key) != size:
         raise ArtifactNotStored(f"{key}: the store holds {store.size(key)} bytes, expected {size}")
-    return {"format": format, "object": key, "size": size, "sha256": _sha256(path)}
+    return {"format": format, "object": key, "size": size, "sha256": sha256(path)}

@@ -1,0 +1,211 @@
+"""Requests for final models: queue one for a search's trial, list, get, resolve artifact downloads; and the
+retraining plan (epochs, time budget, announced duration) fixed when a model is queued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from api.db import new_id
+from api.errors import Conflict, NotFound, ValidationFailed
+from api.orm import Experiment, Model, Project
+from api.queue import BUILD_MODEL, enqueue_after_commit
+from api.repositories import datasets as datasets_repository
+from api.repositories import experiments as experiments_repository
+from api.repositories import models as repository
+from api.services import limits as limits_service
+from api.services.models.artifacts import ARTIFACT_FILES
+from api.services.object_keys import model_prefix
+from api.settings import Settings
+from api.storage import ObjectStore
+
+
+def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
+    """The search trained each candidate briefly; the final model gets a multiple of that."""
+    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+    return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
+
+
+# Export, verification, int8 quantization and upload after the last epoch, on top of the epochs (seconds; measured
+# ~5-20 s on a CPU).
+MODEL_OVERHEAD_S = 20.0
+# The TensorFlow SavedModel and TFLite conversion of the ONNX file and their checks on the test split, when
+# NAS_TF_EXPORT is on (seconds; measured 10-27 s on one CPU core for networks of 0.1-1 M parameters and 1,000-2,000
+# test images, about 5 s of it starting TensorFlow in the converter process).
+TF_EXPORT_OVERHEAD_S = 25.0
+
+# With max_minutes and no model_minutes, the final model may take at most this share of the search's minutes. It
+# continues from the winner's weights, so its minutes go to the one network that is handed back: at equal total time
+# a search of a few minutes on scenes (bench.budget) gave its winner 2/5 of the machine at a share of 0.5.
+DEFAULT_MODEL_SHARE = 1.0
+
+
+def model_overhead_s(settings: Settings) -> float:
+    """Seconds of a final model's job after its epochs: export, checks, int8 and, when on, the TensorFlow formats."""
+    return MODEL_OVERHEAD_S + (TF_EXPORT_OVERHEAD_S if settings.tf_export else 0.0)
+
+
+# A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
+MAX_EPOCHS_PER_TRIAL_EPOCH = 8
+
+
+def retrain_epoch_seconds(*, trial, dataset) -> float | None:
+    """Seconds of one retraining epoch: the trial's measured epoch time, scaled from its train split to train+val
+    (the final model trains on both and validates on nothing)."""
+    measured = trial.measured_epoch_s or trial.predicted_epoch_s
+    splits = (dataset.splits or {}) if dataset is not None else {}
+    if not measured or not splits.get("train"):
+        return None
+    return measured * (splits["train"] + splits.get("val", 0)) / splits["train"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainingPlan:
+    """How long the final model trains, announced before it starts."""
+
+    epochs: int
+    estimated_seconds: float | None  # epochs, test, export and verification; None when nothing was measured
+    # A time budget for the epochs (None: the epochs are fixed): the job times its training step on its device and
+    # refits the epochs to it, at most max_fitted_epochs(...)
+    train_seconds: float | None
+
+
+def max_fitted_epochs(*, experiment: Experiment, settings: Settings) -> int:
+    """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs per trial,
+    within ``model_max_epochs``."""
+    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+    return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
+
+
+def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings,
+                    epochs: int | None) -> RetrainingPlan:
+    """Epochs of the final model, its announced duration and its time budget.
+
+    Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
+    epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``),
+    the epochs fill it — a longer schedule from the winner's weights keeps improving it — up to
+    :func:`max_fitted_epochs`: predicted here from the winner's measured epochs, refitted by the job from its own
+    measured step time (``train_seconds``).
+    """
+    epoch_s = retrain_epoch_seconds(trial=trial, dataset=dataset)
+    budget = experiment.budget or {}
+    train_seconds = None
+    if epochs is None:
+        epochs = default_epochs(experiment=experiment, settings=settings)
+        minutes = budget.get("model_minutes") or (
+            DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
+        if minutes:
+            train_seconds = max(0.0, minutes * 60 - model_overhead_s(settings))
+            if epoch_s:
+                most = max_fitted_epochs(experiment=experiment, settings=settings)
+                epochs = max(1, min(most, int(train_seconds / epoch_s)))
+                train_seconds = min(train_seconds, most * epoch_s)
+    estimate = None
+    if epoch_s:
+        estimate = (train_seconds if train_seconds is not None else epochs * epoch_s) + model_overhead_s(settings)
+    return RetrainingPlan(epochs=epochs, estimated_seconds=estimate, train_seconds=train_seconds)
+
+
+def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,
+                 trial_id: str | None = None, epochs: int | None = None) -> Model:
+    """Queue a final model for ``trial_id`` (default: the leaderboard's best) of ``experiment``.
+
+    Raises 404 for a trial of another experiment, 409 when the trial has not succeeded or the experiment has no
+    succeeded trial (or its dataset is gone), 422 for more epochs than ``model_max_epochs``.
+    """
+    if experiment.project_id != project_id:
+        raise NotFound("experiment")
+    if trial_id is None:
+        trial = experiments_repository.best_trials(session, [experiment.id],
+                                                   metrics={experiment.id: experiment.metric}).get(experiment.id)
+        if trial is None:
+            raise Conflict("no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
+    else:
+        trial = experiments_repository.get_trial_for_experiment(session, experiment_id=experiment.id,
+                                                                trial_id=trial_id)
+        if trial is None:
+            raise NotFound("trial")
+        if trial.status != "succeeded":
+            raise Conflict("trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
+    if experiment.dataset_id is None:
+        raise Conflict("dataset-deleted", "the experiment's dataset was deleted")
+    if epochs is not None and not 1 <= epochs <= settings.model_max_epochs:
+        raise ValidationFailed.field("body.epochs", f"must be in [1, {settings.model_max_epochs}]")
+    dataset = datasets_repository.get(session, experiment.dataset_id)
+    plan = plan_retraining(experiment=experiment, trial=trial, dataset=dataset, settings=settings, epochs=epochs)
+    model_id = new_id()
+    model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
+                  status="queued", epochs=plan.epochs, estimated_seconds=plan.estimated_seconds,
+                  train_seconds=plan.train_seconds, seed=trial.seed, metrics={},
+                  artifacts=[],
+                  storage_prefix=model_prefix(project_id, model_id))
+    repository.add(session, model)
+    enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
+    return model
+
+
+def create_model_for_project(*, session: Session, settings: Settings, project: Project, experiment_id: str,
+                             trial_id: str | None, epochs: int | None) -> Model:
+    """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404); refused (413)
+    while the project's stored bytes are at its storage quota."""
+    experiment = _experiment(session, project=project, experiment_id=experiment_id)
+    limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id, adding_bytes=1)
+    return create_model(session=session, settings=settings, project_id=project.id, experiment=experiment,
+                        trial_id=trial_id, epochs=epochs)
+
+
+def list_models(*, session: Session, project: Project, limit: int, offset: int,
+                experiment_id: str | None = None) -> tuple[list[Model], int]:
+    if experiment_id is not None:
+        _experiment(session, project=project, experiment_id=experiment_id)
+    return repository.list_for_project(session, project_id=project.id, experiment_id=experiment_id, limit=limit,
+                                       offset=offset)
+
+
+def get_model(*, session: Session, project: Project, model_id: str) -> Model:
+    """The project's model; another project's id is indistinguishable from a missing one (404)."""
+    model = repository.get_for_project(session, project_id=project.id, model_id=model_id)
+    if model is None:
+        raise NotFound("model")
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDownload:
+    """Where a download comes from: ``url`` (a presigned redirect) or ``key`` to stream from the store."""
+
+    key: str
+    filename: str
+    media_type: str
+    size: int
+    url: str | None
+
+
+def artifact_download(*, session: Session, store: ObjectStore, settings: Settings, project: Project,
+                      model_id: str, format: str, redirect: bool = True) -> ArtifactDownload:
+    """Resolve an artifact of a ready model. The object key comes from the row, never from the request.
+
+    With ``redirect=False`` no presigned URL is made, so the API streams the object even from S3 (a browser fetch
+    carrying the Bearer header cannot follow a cross-origin redirect).
+    """
+    model = get_model(session=session, project=project, model_id=model_id)
+    if format not in ARTIFACT_FILES:
+        raise NotFound(f"artifact format {format!r}")
+    if model.status != "ready":
+        raise Conflict("model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
+    artifact = next((item for item in model.artifacts if item["format"] == format), None)
+    if artifact is None:
+        raise NotFound(f"artifact {format!r}")
+    file = ARTIFACT_FILES[format]
+    url = store.presigned_get_url(artifact["object"], expires_s=settings.model_download_url_ttl_s) if redirect else None
+    return ArtifactDownload(key=artifact["object"], filename=file.filename, media_type=file.media_type,
+                            size=int(artifact["size"]), url=url)
+
+
+def _experiment(session: Session, *, project: Project, experiment_id: str) -> Experiment:
+    experiment = experiments_repository.get_for_project(session, project_id=project.id,
+                                                        experiment_id=experiment_id)
+    if experiment is None:
+        raise NotFound("experiment")
+    return experiment
