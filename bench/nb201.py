@@ -138,6 +138,14 @@ def _run_pareto_job(job: tuple[str, tuple[str, ...], int, int]) -> float:
     return run_once_pareto(*job)
 
 
+def _map(function, work: list, *, jobs: int) -> list:
+    """``function`` over ``work`` in order, in ``jobs`` forked processes (the tables loaded before are shared)."""
+    if jobs <= 1:
+        return [function(job) for job in work]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return pool.map(function, work, chunksize=1)
+
+
 def main_pareto(args: argparse.Namespace) -> dict:
     """The ``--objective pareto`` table: hypervolume share per search, mean ± standard deviation over seeds."""
     runs = [run for run in PARETO_RUNS if args.strategy is None or run[1] in ("random", args.strategy)]
@@ -145,11 +153,7 @@ def main_pareto(args: argparse.Namespace) -> dict:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     work = [(strategy, minimize, args.evals, seed) for _, strategy, minimize in runs for seed in seeds]
     started = time.perf_counter()
-    if args.jobs <= 1:
-        shares = [_run_pareto_job(job) for job in work]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            shares = pool.map(_run_pareto_job, work, chunksize=1)
+    shares = _map(_run_pareto_job, work, jobs=args.jobs)
     elapsed = time.perf_counter() - started
     print(f"hypervolume of (mean validation accuracy, latency) after {args.evals} evaluations, as a share of the "
           f"table's whole front; {args.seeds} seeds")
@@ -211,11 +215,7 @@ def main_warm_start(args: argparse.Namespace, settings: dict) -> dict:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     work = [(name, settings if args.strategy else {}, args.evals, seed) for name in strategies for seed in seeds]
     started = time.perf_counter()
-    if args.jobs <= 1:
-        runs = [_run_warm_job(job) for job in work]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            runs = pool.map(_run_warm_job, work, chunksize=1)
+    runs = _map(_run_warm_job, work, jobs=args.jobs)
     elapsed = time.perf_counter() - started
     headings = [heading.format(e=args.evals, e2=2 * args.evals) for _, heading in WARM_COLUMNS]
     print(f"incumbent mean validation accuracy, mean ± std over {args.seeds} seeds: a cold search of {args.evals}, "
