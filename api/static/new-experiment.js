@@ -3,6 +3,7 @@
 // Empty optional fields are left out, so the server's defaults apply.
 
 import { ApiError, get, getAll, newIdempotencyKey, post } from "./api.js";
+import { checkOverrides } from "./space-check.js";
 import { announce, esc, fmtNumber, problemView } from "./ui.js";
 
 const STRATEGIES = [["evolution", "evolution (aging, seeded)"], ["tpe", "TPE"], ["random", "random"]];
@@ -43,7 +44,11 @@ const GROUPS = [
 ];
 const ADVANCED = [
   { path: "search_space", label: "Search space overrides", kind: "json",
-    placeholder: '{"stage_count": [2, 3], "kernel": [3, 5], "width": {"low": 16, "high": 64}}' },
+    placeholder: '{"stage_count": [2, 3], "kernel": [3, 5], "width": {"low": 16, "high": 64}}',
+    hint: "checked here against GET /v1/search-space: its keys, each value's type and default domain" },
+  // Not sent: how strictly the page checks the search space. The server's hard limits are wider than its defaults.
+  { path: "search_space_beyond", label: "Let values go beyond the default domains (the server checks them against its hard limits)",
+    kind: "checkbox", local: true, checked: false },
   { path: "pruner", label: "Pruner", kind: "json", placeholder: '{"kind": "median"}',
     hint: "kind asha (default), median or none, with its settings" },
   { path: "strategy_settings", label: "Strategy settings", kind: "json", placeholder: '{"population_size": 20}' },
@@ -64,7 +69,7 @@ function control(field, datasets) {
   }
   if (field.kind === "select" || field.kind === "list") return `<select ${common}>${field.options.map(([v, text]) => `<option value="${v}">${esc(text)}</option>`).join("")}</select>`;
   if (field.kind === "json") return `<textarea ${common} rows="3" spellcheck="false" placeholder="${esc(field.placeholder)}"></textarea>`;
-  if (field.kind === "checkbox") return `<input ${common} type="checkbox" checked>`;
+  if (field.kind === "checkbox") return `<input ${common} type="checkbox"${field.checked === false ? "" : " checked"}>`;
   const numeric = field.kind === "integer" || field.kind === "number";
   return `<input ${common} type="${numeric ? "number" : "text"}"${field.kind === "integer" ? ' step="1" inputmode="numeric"' : numeric ? ' step="any" inputmode="decimal"' : ""}
     placeholder="${esc(field.placeholder || "")}" autocomplete="off">`;
@@ -84,7 +89,8 @@ export async function renderNewExperiment(root, page, datasetId) {
   document.title = "New experiment · nas-service";
   root.innerHTML = `<p><a href="#/experiments">← Experiments</a></p><section class="card" aria-labelledby="new-title" data-testid="new-experiment-page">
     <h2 id="new-title">New experiment</h2><p class="muted">Loading datasets…</p></section>`;
-  const { data } = await getAll("/v1/datasets");
+  // The space's dimensions and domains check the overrides box; without them the server alone checks it.
+  const [{ data }, space] = await Promise.all([getAll("/v1/datasets"), get("/v1/search-space").catch(() => null)]);
   if (!page.current()) return;
   const ready = data.filter((d) => d.status === "ready");
   const processing = data.filter((d) => d.status === "processing").length;
@@ -105,18 +111,19 @@ export async function renderNewExperiment(root, page, datasetId) {
   const form = section.querySelector("form");
   if (datasetId && ready.some((d) => d.id === datasetId)) form.elements.dataset_id.value = datasetId;
   section.querySelector("[data-testid=space-reference]").addEventListener("toggle", (event) => {
-    if (event.target.open) showSpaceReference(section.querySelector("#space-reference"), page);
+    if (event.target.open) showSpaceReference(section.querySelector("#space-reference"), page, space);
   });
 
   let sent = { body: null, key: null };  // a second submit of the same body reuses its idempotency key
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    const { body, errors } = readForm(form);
+    const { body, errors } = readForm(form, space);
     const problemBox = form.querySelector("#form-problem");
     if (errors.length) {
       for (const [path, message] of errors) markField(form, path, message);
-      problemBox.innerHTML = `<p class="error" role="alert" data-testid="form-error">Nothing was sent: ${errors.length === 1 ? "one field needs" : `${errors.length} fields need`} fixing.</p>`;
+      const count = new Set(errors.map(([path]) => path)).size;
+      problemBox.innerHTML = `<p class="error" role="alert" data-testid="form-error">Nothing was sent: ${count === 1 ? "one field needs" : `${count} fields need`} fixing.</p>`;
       focusFirstError(form);
       return;
     }
@@ -146,10 +153,11 @@ export async function renderNewExperiment(root, page, datasetId) {
 }
 
 // The body from the form, and [path, message] for each field that cannot be sent as it is.
-function readForm(form) {
+function readForm(form, space) {
   const body = {};
   const errors = [];
   for (const field of FIELDS) {
+    if (field.local) continue;
     const input = form.elements[field.path];
     let value;
     if (field.kind === "checkbox") value = input.checked;
@@ -173,6 +181,13 @@ function readForm(form) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
         errors.push([field.path, "must be a JSON object: {…}"]);
         continue;
+      }
+      if (field.path === "search_space" && space) {
+        const problems = checkOverrides(value, space, { beyondDefaults: form.elements.search_space_beyond.checked });
+        if (problems.length) {
+          for (const { key, error } of problems) errors.push([field.path, `${key}: ${error}`]);
+          continue;
+        }
       }
     } else {
       value = input.value.trim();
@@ -214,12 +229,12 @@ function clearErrors(form) {
 const focusFirstError = (form) => form.querySelector("[aria-invalid=true]")?.focus();
 
 // The override grammar and each dimension's domain, from GET /v1/search-space, once per page.
-async function showSpaceReference(box, page) {
+async function showSpaceReference(box, page, loaded) {
   if (box.dataset.loaded) return;
   box.dataset.loaded = "1";
   box.innerHTML = `<p class="muted">Loading…</p>`;
   try {
-    const space = await get("/v1/search-space");
+    const space = loaded || await get("/v1/search-space");
     const domain = (d) => (d.kind === "categorical" ? d.choices.map(String).join(", ") : `${d.low} … ${d.high}${d.log ? " (log)" : ""}`);
     box.innerHTML = `<ul class="plain grammar">${Object.entries(space.override.values).map(([k, v]) => `<li><b>${esc(k)}</b>: ${esc(v)}</li>`).join("")}</ul>
       <table class="data compact"><thead><tr><th scope="col">Key</th><th scope="col">Default domain</th><th scope="col">What it is</th></tr></thead><tbody>

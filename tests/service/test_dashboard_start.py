@@ -112,6 +112,7 @@ def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, bro
                    "budget.max_minutes": "5", "objective.constraints.max_params": "500000",
                    "search_space": json.dumps(TINY_SPACE), "strategy_settings": "{}", "seed": "7"})
     browser.find_element("css selector", '[name="auto_model"]').click()  # no final model: the test stays short
+    browser.find_element("css selector", '[name="search_space_beyond"]').click()  # TINY_SPACE: 1 stage, batch 16
     browser.execute_script("window.scrollTo(0, 0)")
     save_screenshot(browser, "form")
     by_testid(form, "experiment-submit")[0].click()
@@ -202,3 +203,106 @@ def test_selected_trials_are_compared_in_one_chart(stack, client, api_key, brows
     assert read(browser, "[data-testid=curve-accuracy] [data-testid=series]", "data-series") == names[1:]
     assert not read(browser, "[data-testid=page-error]")
     save_screenshot(browser, "curves")
+
+
+def test_the_search_space_is_checked_against_the_served_space(stack, client, api_key, browser):  # noqa: F811
+    dataset = ready_dataset(client)
+    open_page(browser, stack.base_url, api_key.key, f"#/experiments/new/{dataset['id']}")
+    form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
+    fill(browser, {"budget.max_trials": "1", "budget.epochs_per_trial": "1"})
+    browser.execute_script("document.querySelector('[data-testid=advanced]').open = true")
+
+    # Unknown keys, wrong types and values outside a dimension's domain are caught here: nothing is sent.
+    fill(browser, {"search_space": json.dumps({"kernel": [3, 4], "op": "transformer", "colour": 1, "depth": "two",
+                                               "stage9/width": 16, "train/lr": {"low": 1e-3, "high": 1.0}})})
+    by_testid(form, "experiment-submit")[0].click()
+    errors = wait_until(browser, lambda d: field_errors(d), what="field errors")
+    assert set(errors) == {"search_space"}, errors
+    message = errors["search_space"]
+    for expected in ("kernel: 4 is outside the domain: one of [3,5]", 'op: "transformer" is outside the domain',
+                     "colour: unknown search-space dimension", 'depth: "two" must be an integer',
+                     "stage9/width: no such stage", "train/lr: [0.001, 1] is outside the domain"):
+        assert expected in message, message
+    assert "Nothing was sent: one field needs fixing." in read(browser, "[data-testid=form-error]")[0]
+    assert browser.execute_script("return document.activeElement.name") == "search_space"
+
+    # Beyond the default domains, on request, a value goes to the server, whose hard limits refuse an even kernel.
+    fill(browser, {"search_space": '{"kernel": [3, 4]}'})
+    browser.find_element("css selector", '[name="search_space_beyond"]').click()
+    by_testid(form, "experiment-submit")[0].click()
+    wait_until(browser, lambda d: "HTTP 422" in (read(d, "[data-testid=form-problem]") or [""])[0], what="the 422")
+    assert "kernel: 4 must be odd" in field_errors(browser)["search_space"]
+    assert client.get("/v1/experiments").json()["total"] == 0
+    save_screenshot(browser, "space-errors")
+
+
+def test_experiments_are_compared_by_their_best_so_far(stack, client, api_key, browser):  # noqa: F811
+    dataset = ready_dataset(client)
+    ids = []
+    for name, strategy in (("random search", "random"), ("evolution search", "evolution")):
+        ids.append(client.post("/v1/experiments", json=experiment_body(
+            dataset["id"], name=name, strategy=strategy, budget={"max_trials": 2, "epochs_per_trial": 1})).json()["id"])
+    for experiment_id in ids:
+        assert wait_for_status(client, experiment_id, TERMINAL)["status"] == "succeeded"
+
+    open_page(browser, stack.base_url, api_key.key, "#/experiments")
+    wait_until(browser, lambda d: len(by_testid(d, "experiment-select")) == 2, what="two selection boxes")
+    assert by_testid(browser, "compare-selected")[0].get_attribute("disabled") is not None
+    for box in by_testid(browser, "experiment-select"):
+        box.click()
+    by_testid(browser, "compare-selected")[0].click()
+    wait_until(browser, lambda d: len(read(d, "[data-testid=compare-chart] [data-testid=series]")) == 2,
+               what="two lines")
+    assert sorted(browser.execute_script("return location.hash").removeprefix("#/compare/").split(",")) == sorted(ids)
+    names = {"random search", "evolution search"}
+    assert set(read(browser, "[data-testid=compare-chart] [data-testid=series]", "data-series")) == names
+    assert set(read(browser, "[data-testid=compare-chart-legend] li")) == names
+    # Against trials finished, each line ends at its experiment's best.
+    for experiment_id in ids:
+        best = client.get(f"/v1/experiments/{experiment_id}").json()["best"]["val_accuracy"]
+        assert read(browser, f'[data-testid=compare-row][data-id="{experiment_id}"] [data-testid=compare-best]') == [
+            f"{best * 100:.2f}%"]
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_testid(browser, "compare-axis")[0]).select_by_value("minutes")
+    wait_until(browser, lambda d: "minutes" in (read(d, "[data-testid=compare-chart] .label") or [""])[0],
+               what="the minutes axis")
+    assert len(read(browser, "[data-testid=compare-chart] [data-testid=series]")) == 2
+    assert not read(browser, "[data-testid=page-error]")
+    save_screenshot(browser, "compare")
+
+
+def test_an_upload_becomes_a_downloadable_model(stack, client, api_key, browser, tmp_path):  # noqa: F811
+    """The whole way in the browser: archive → ready dataset → search with a final model → ONNX download link."""
+    started = time.monotonic()
+    archive = tmp_path / "shapes.zip"
+    archive.write_bytes(archives.make_image_folder_zip(classes={"ring": 12, "dot": 12}, size=(16, 16)))
+    open_page(browser, stack.base_url, api_key.key, "#/datasets")
+    wait_until(browser, lambda d: by_testid(d, "dataset-drop-zone"), what="the drop zone")
+    by_testid(browser, "upload-input")[0].send_keys(str(archive))
+    link = wait_until(browser, lambda d: by_testid(d, "upload-start-experiment"), timeout_s=60, what="dataset ready")
+    link[0].click()
+
+    form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
+    [dataset] = client.get("/v1/datasets").json()["data"]
+    assert browser.execute_script("return document.querySelector('[name=dataset_id]').value") == dataset["id"]
+    browser.execute_script("document.querySelector('[data-testid=advanced]').open = true")
+    fill(browser, {"name": "upload to model", "budget.max_trials": "1", "budget.epochs_per_trial": "1",
+                   "search_space": json.dumps(TINY_SPACE), "seed": "7"})
+    browser.find_element("css selector", '[name="search_space_beyond"]').click()
+    assert browser.find_element("css selector", '[name="auto_model"]').is_selected()
+    by_testid(form, "experiment-submit")[0].click()
+    wait_until(browser, lambda d: read(d, "#exp-name") == ["upload to model"], what="the experiment page")
+    wait_until(browser, lambda d: read(d, "[data-testid=experiment-status]", "data-status") == ["succeeded"],
+               timeout_s=120, what="the search succeeded")
+
+    browser.find_element("css selector", "[data-testid=nav-models]").click()
+    wait_until(browser, lambda d: read(d, "[data-testid=model-status]", "data-status") == ["ready"],
+               timeout_s=180, what="the final model ready")
+    by_testid(browser, "model-link")[0].click()
+    wait_until(browser, lambda d: by_testid(d, "download-onnx"), what="the ONNX download")
+    [model] = client.get("/v1/models").json()["data"]
+    assert model["status"] == "ready" and "onnx" in {a["format"] for a in model["artifacts"]}
+    assert not read(browser, "[data-testid=page-error]")
+    print(f"upload to a downloadable model: {time.monotonic() - started:.1f}s")
+    save_screenshot(browser, "upload-to-model")
