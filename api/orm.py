@@ -183,7 +183,10 @@ class Trial(Base):
     measured_epoch_s: Mapped[float | None] = mapped_column()
     params: Mapped[int | None] = mapped_column(BigInteger)
     flops: Mapped[int | None] = mapped_column(BigInteger)
+    # onnxruntime CPU, per image at batch 1: latency_ms the median (what everything ranks on), latency_p90_ms the 90th
+    # percentile of the same runs.
     latency_ms: Mapped[float | None] = mapped_column()
+    latency_p90_ms: Mapped[float | None] = mapped_column()
     feasible: Mapped[bool] = mapped_column(default=True)
     error: Mapped[str | None] = mapped_column(String(4000))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     model_retry_backoff_s: float = Field(default=30.0, ge=0)
     model_time_limit_s: int = Field(default=12 * 3600, gt=0)
     model_latency_repeats: int = Field(default=50, ge=1)
+    # onnxruntime intra-op threads of each trial's latency measurement (batch 1; what latency_ms means).
+    latency_threads: int = Field(default=1, ge=1, le=256)
     model_download_url_ttl_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # An int8 ONNX file whose test accuracy is more than this below the float32 file's is kept but flagged.
     int8_max_accuracy_drop: float = Field(default=0.01, ge=0, le=1)

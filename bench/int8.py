@@ -19,11 +19,26 @@ import torch
 
 from bench.budget import build_split
 from nas_core.builder import build_model
+from nas_core.data import SplitTensors
 from nas_core.export import export_onnx
 from nas_core.mirror import MirrorAverage
 from nas_core.quantize import calibration_indices, quantize_onnx
 from nas_core.space import reference_candidates
 from nas_core.trainer import TrainData, normalize, train
+
+
+def digits_data(seed: int) -> SplitTensors:
+    """:func:`bench.budget.build_split`'s ``digits`` (32 px, gray) as a final model receives it: all of the uploaded
+    part as train (a final model trains on train+val; val is empty here), the held-back images as test, the mean and
+    standard deviation of the train pixels."""
+    split = build_split("digits", seed)
+    train_x = torch.from_numpy(split.train_x).unsqueeze(1)
+    train_y = torch.from_numpy(split.train_y)
+    side = train_x.shape[-1]
+    return SplitTensors(classes=list(split.classes), channels=1, height=side, width=side,
+                        mean=(float(train_x.float().mean() / 255),), std=(float(train_x.float().std() / 255),),
+                        train_x=train_x, train_y=train_y, val_x=train_x[:0], val_y=train_y[:0],
+                        test_x=torch.from_numpy(split.test_x).unsqueeze(1), test_y=torch.from_numpy(split.test_y))
 
 
 def main() -> None:
@@ -33,19 +48,17 @@ def main() -> None:
     parser.add_argument("--candidate", type=int, default=0, help="index into reference_candidates()")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    split = build_split("digits", args.seed)
-    train_x = torch.from_numpy(split.train_x).unsqueeze(1)
-    train_y = torch.from_numpy(split.train_y)
-    test_x, test_y = torch.from_numpy(split.test_x).unsqueeze(1), torch.from_numpy(split.test_y)
-    mean, std = (float(train_x.float().mean() / 255),), (float(train_x.float().std() / 255),)
+    data = digits_data(args.seed)
+    train_x, train_y, test_x, test_y = data.train_x, data.train_y, data.test_x, data.test_y
+    mean, std, classes = data.mean, data.std, data.classes
     candidate = reference_candidates()[args.candidate][0]
     side = train_x.shape[-1]
     torch.manual_seed(args.seed)
-    network = build_model(candidate.arch, 1, len(split.classes), input_size=(side, side))
+    network = build_model(candidate.arch, 1, len(classes), input_size=(side, side))
     started = time.perf_counter()
     train(network, TrainData(train_x=train_x, train_y=train_y, val_x=train_x[:0], val_y=train_y[:0]),
           epochs=args.epochs, train=candidate.train, mean=mean, std=std, seed=args.seed, device="cpu",
-          num_classes=len(split.classes))
+          num_classes=len(classes))
     print(f"digits: {len(train_x)} train / {len(test_x)} test images, {side}x{side}; trained {args.epochs} epochs "
           f"in {time.perf_counter() - started:.0f} s")
     network.eval()

@@ -21,3 +21,31 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s ``model name`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def latency_device(threads: int) -> dict[str, object]:
+    """What a latency figure was measured on: CPU model, logical CPUs, onnxruntime intra-op threads and version.
+
+    >>> sorted(latency_device(1))
+    ['cpu_model', 'logical_cpus', 'onnxruntime', 'runtime', 'threads']
+    """
+    import os
+
+    try:
+        runtime_version = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        runtime_version = None
+    return {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "threads": int(threads),
+            "runtime": "onnxruntime CPUExecutionProvider", "onnxruntime": runtime_version}

@@ -61,22 +61,58 @@ def classification_report(true_labels: Sequence[int] | torch.Tensor, predicted_l
                                 count=count)
 
 
-def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int, batch: int = 1, repeats: int = 50,
-                    warmup: int = 5) -> float:
-    """Median milliseconds of one onnxruntime CPU run on a batch of ``batch`` images (one thread, so runs are
-    comparable)."""
-    import onnxruntime  # imported here: only artifact checks need it
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """onnxruntime CPU latency of one ONNX graph: median (``p50_ms``) and 90th percentile (``p90_ms``) milliseconds
+    of one run on a batch of ``batch`` images, over ``repeats`` runs after ``warmup`` untimed ones, with ``threads``
+    intra-op threads."""
+
+    p50_ms: float
+    p90_ms: float
+    batch: int
+    threads: int
+    repeats: int
+    warmup: int
+
+
+def latency_session_options(threads: int = 1):
+    """onnxruntime session options of a latency measurement: ``threads`` intra-op threads, one inter-op thread
+    (sequential execution), so runs are comparable on a shared machine."""
+    import onnxruntime  # imported here: only artifact checks and latency need it
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def onnx_latency(path: str | Path | bytes, *, channels: int, height: int, width: int, batch: int = 1, repeats: int = 50,
+                 warmup: int = 5, threads: int = 1) -> LatencyStats:
+    """p50 and p90 milliseconds of one onnxruntime CPU run of the graph at ``path`` (or serialised in ``path``'s
+    bytes) on a batch of ``batch`` zero images (a fresh session with :func:`latency_session_options`)."""
+    import onnxruntime
+
+    source = path if isinstance(path, bytes) else str(path)  # a file, or a serialised graph in memory
+    session = onnxruntime.InferenceSession(source, latency_session_options(threads),
+                                           providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     x = np.zeros((batch, channels, height, width), dtype=np.float32)
+    repeats = max(1, repeats)
     timings = []
-    for index in range(warmup + max(1, repeats)):
+    for index in range(warmup + repeats):
         start = time.perf_counter()
         session.run(None, {input_name: x})
         if index >= warmup:
             timings.append((time.perf_counter() - start) * 1000.0)
-    return float(statistics.median(timings))
+    p90 = float(np.percentile(timings, 90)) if len(timings) > 1 else timings[0]
+    return LatencyStats(p50_ms=float(statistics.median(timings)), p90_ms=p90, batch=batch, threads=int(threads),
+                        repeats=repeats, warmup=warmup)
+
+
+def onnx_latency_ms(path: str | Path, *, channels: int, height: int, width: int, batch: int = 1, repeats: int = 50,
+                    warmup: int = 5) -> float:
+    """Median milliseconds of one onnxruntime CPU run on a batch of ``batch`` images (one thread, so runs are
+    comparable): :func:`onnx_latency`'s ``p50_ms``."""
+    return onnx_latency(path, channels=channels, height=height, width=width, batch=batch, repeats=repeats,
+                        warmup=warmup).p50_ms

@@ -65,6 +65,7 @@ class FinalModel:
     mirror: MirrorScores | None  # the winning trial's weights on the validation split: the evidence for the above
     int8: QuantizationReport | None = None  # the int8 file and its figures next to float32's; None: not asked for
     epochs: int = 0  # trained: the asked-for number, or what fitted ``train_seconds``
+    network: nn.Module | None = None  # the exported float32 CPU module (eval mode) the files reproduce
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
@@ -157,7 +158,8 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       flops=count_flops(exported, (data.channels, height, width)), latency_ms=latency_ms,
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
                       onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
-                      test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs)
+                      test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs,
+                      network=exported)
 
 
 def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:

@@ -5,6 +5,10 @@
 - Latency is the median wall time of a forward pass on the CPU, in eval mode under ``torch.no_grad()``, with
   ``torch.set_num_threads(1)`` for the measurement (restored afterwards): one thread makes numbers repeatable on a
   shared machine and comparable across workers. Pass a batch-1 shape for per-image latency.
+- Deployment latency (:func:`measure_onnx_latency`) is what a trial records: the network's ONNX graph (exported in
+  memory, about 0.1 s) run by onnxruntime on the CPU, batch 1, with a set number of intra-op threads,
+  :data:`LATENCY_WARMUP` untimed runs, then the median (p50) and 90th percentile (p90) of :data:`LATENCY_REPEATS`
+  timed runs; screening takes the p50 of fewer runs (:func:`probe_onnx_latency_ms`).
 
 >>> from torch import nn
 >>> model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
@@ -18,6 +22,7 @@ import copy
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -25,6 +30,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas_core.errors import ConstraintViolation
+
+LATENCY_REPEATS = 50  # timed onnxruntime runs of a trial's deployment latency
+LATENCY_WARMUP = 5  # untimed runs first (allocations, caches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,53 @@ def measure_latency_ms(model: nn.Module, input_shape: Sequence[int], *, repeats:
     finally:
         torch.set_num_threads(threads)
     return float(statistics.median(timings))
+
+
+def measure_onnx_latency(model: nn.Module, input_shape: Sequence[int], *, threads: int = 1,
+                         repeats: int = LATENCY_REPEATS, warmup: int = LATENCY_WARMUP):
+    """Deployment latency of ``model`` per image: its ONNX graph (:func:`_onnx_graph`) timed by
+    :func:`nas_core.evaluation.onnx_latency` on ``input_shape`` (``(C, H, W)`` means batch 1). Returns its
+    :class:`~nas_core.evaluation.LatencyStats` with ``p50_ms`` and ``p90_ms`` divided by the batch (per image).
+    Weights do not matter: an untrained network times like a trained one. Raises
+    :class:`~nas_core.errors.NASError` when no exporter takes the network."""
+    import dataclasses
+
+    from nas_core.evaluation import onnx_latency
+
+    batch, channels, height, width = _batch_shape(input_shape)
+    stats = onnx_latency(_onnx_graph(model, (batch, channels, height, width)), channels=channels, height=height,
+                         width=width, batch=batch, repeats=repeats, warmup=warmup, threads=threads)
+    return dataclasses.replace(stats, p50_ms=stats.p50_ms / batch, p90_ms=stats.p90_ms / batch)
+
+
+def probe_onnx_latency_ms(model: nn.Module, input_shape: Sequence[int], *, threads: int = 1, repeats: int = 10,
+                          warmup: int = 2) -> float:
+    """Screening's quick :func:`measure_onnx_latency`: the p50 per image over fewer runs."""
+    return measure_onnx_latency(model, input_shape, threads=threads, repeats=repeats, warmup=warmup).p50_ms
+
+
+def _onnx_graph(model: nn.Module, shape: tuple[int, int, int, int]) -> bytes:
+    """The serialised ONNX graph of ``model`` at batch shape ``shape``: TorchScript's exporter in memory (about
+    0.1 s; the same operators as the final model's ``torch.export`` graph, which takes seconds: timed alike within a
+    few percent, ``bench.latency``), or that final export where TorchScript's refuses the network."""
+    import io
+    import tempfile
+    import warnings
+
+    from nas_core.export import ONNX_OPSET, export_onnx
+
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_cpu_eval_copy(model), (torch.zeros(*shape),), buffer, dynamo=False,
+                              opset_version=ONNX_OPSET, input_names=["input"])
+        return buffer.getvalue()
+    except Exception:  # the exporter raises many types: the final export is the authority
+        _, channels, height, width = shape
+        with tempfile.TemporaryDirectory(prefix="nas-latency-") as folder:
+            path = export_onnx(model, channels=channels, height=height, width=width, path=f"{folder}/model.onnx")
+            return Path(path).read_bytes()
 
 
 def check_constraints(cost: ModelCost, *, max_params: int | None = None, max_latency_ms: float | None = None,

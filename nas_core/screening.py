@@ -5,8 +5,10 @@ A candidate is checked against the user's constraints and the time it may take, 
 1. parameters and FLOPs, computed exactly from the spec (:func:`nas_core.cost.estimate`, microseconds);
 2. predicted trial seconds: the device's calibrated :class:`~nas_core.cost.Throughput` times the trainer's own plan
    (:func:`nas_core.trainer.plan_epochs`: batch size and steps per epoch), times ``epochs``;
-3. CPU latency at batch 1, measured on the built network, only when ``max_latency_ms`` is asked for and the cheaper
-   checks passed.
+3. CPU latency at batch 1, probed on the built network only when ``max_latency_ms`` is asked for and the cheaper
+   checks passed: :func:`nas_core.metrics.probe_onnx_latency_ms` (the ONNX graph exported in memory and timed by
+   onnxruntime, about 0.1 s) is what the trial then measures and records with more runs
+   (:func:`nas_core.metrics.measure_onnx_latency`); the trial checks the limit again on its own figure.
 
 The first limit a candidate breaks is its ``reason``; ``value`` is the candidate's figure for that limit, so a
 search that finds nothing feasible can say which constraint binds and how close the best candidate came.
@@ -53,6 +55,7 @@ class Limits:
     max_mflops: float | None = None
     max_latency_ms: float | None = None
     max_trial_seconds: float | None = None
+    latency_threads: int = 1  # onnxruntime intra-op threads of the latency probe, as the trial measures
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +122,12 @@ def screen(candidate: Candidate, shape: DataShape, limits: Limits, *, epochs: in
             return Screened("max_trial_seconds", trial_s, **figures)
     if limits.max_latency_ms is not None:
         from nas_core.builder import build_model
-        from nas_core.metrics import measure_latency_ms
+        from nas_core.metrics import probe_onnx_latency_ms
 
         size = input_size(candidate, shape)
         model = build_model(candidate.arch, shape.channels, shape.num_classes, input_size=size)
-        latency = measure_latency_ms(model, (shape.channels, *size), repeats=latency_repeats, warmup=1)
+        latency = probe_onnx_latency_ms(model, (shape.channels, *size), threads=limits.latency_threads,
+                                        repeats=latency_repeats, warmup=1)
         figures["latency_ms"] = latency
         if latency > limits.max_latency_ms:
             return Screened("max_latency_ms", latency, **figures)

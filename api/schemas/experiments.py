@@ -251,7 +251,9 @@ class TrialRead(BaseModel):
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")
     params: int | None
     flops: int | None
-    latency_ms: float | None
+    latency_ms: float | None = Field(description="Per image at batch 1: the median of onnxruntime CPU runs of the "
+                                     "exported network (the figure constraints, targets and Pareto ranks use).")
+    latency_p90_ms: float | None = Field(default=None, description="The 90th percentile of the same runs.")
     feasible: bool
     epochs: list[EpochRead]
     duration_s: float | None

@@ -35,7 +35,8 @@ class RankedTrial:
         finished_at (datetime.datetime | None):
         flops (int | None):
         id (str):
-        latency_ms (float | None):
+        latency_ms (float | None): Per image at batch 1: the median of onnxruntime CPU runs of the exported network (the
+            figure constraints, targets and Pareto ranks use).
         number (int):
         params (int | None):
         rank (int):
@@ -44,6 +45,7 @@ class RankedTrial:
         status (RankedTrialStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
         pareto_layer (int | None | Unset): In a Pareto search (objective mode pareto): the trial's layer of the non-
             dominated sorting over the metric and the minimised figures (1 = on the front); the leaderboard is ordered by
@@ -84,6 +86,7 @@ class RankedTrial:
     status: RankedTrialStatus
     val_accuracy: float | None
     val_loss: float | None
+    latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
     pareto_layer: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
@@ -154,6 +157,12 @@ class RankedTrial:
 
         val_loss: float | None
         val_loss = self.val_loss
+
+        latency_p90_ms: float | None | Unset
+        if isinstance(self.latency_p90_ms, Unset):
+            latency_p90_ms = UNSET
+        else:
+            latency_p90_ms = self.latency_p90_ms
 
         measured_epoch_s: float | None | Unset
         if isinstance(self.measured_epoch_s, Unset):
@@ -239,6 +248,8 @@ class RankedTrial:
                 "val_loss": val_loss,
             }
         )
+        if latency_p90_ms is not UNSET:
+            field_dict["latency_p90_ms"] = latency_p90_ms
         if measured_epoch_s is not UNSET:
             field_dict["measured_epoch_s"] = measured_epoch_s
         if pareto_layer is not UNSET:
@@ -377,6 +388,15 @@ class RankedTrial:
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
 
+        def _parse_latency_p90_ms(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        latency_p90_ms = _parse_latency_p90_ms(d.pop("latency_p90_ms", UNSET))
+
         def _parse_measured_epoch_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -508,6 +528,7 @@ class RankedTrial:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
             pareto_layer=pareto_layer,
             predicted_epoch_s=predicted_epoch_s,

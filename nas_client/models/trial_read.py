@@ -35,7 +35,8 @@ class TrialRead:
         finished_at (datetime.datetime | None):
         flops (int | None):
         id (str):
-        latency_ms (float | None):
+        latency_ms (float | None): Per image at batch 1: the median of onnxruntime CPU runs of the exported network (the
+            figure constraints, targets and Pareto ranks use).
         number (int):
         params (int | None):
         seed (int):
@@ -43,6 +44,7 @@ class TrialRead:
         status (TrialReadStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
@@ -79,6 +81,7 @@ class TrialRead:
     status: TrialReadStatus
     val_accuracy: float | None
     val_loss: float | None
+    latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
@@ -146,6 +149,12 @@ class TrialRead:
 
         val_loss: float | None
         val_loss = self.val_loss
+
+        latency_p90_ms: float | None | Unset
+        if isinstance(self.latency_p90_ms, Unset):
+            latency_p90_ms = UNSET
+        else:
+            latency_p90_ms = self.latency_p90_ms
 
         measured_epoch_s: float | None | Unset
         if isinstance(self.measured_epoch_s, Unset):
@@ -224,6 +233,8 @@ class TrialRead:
                 "val_loss": val_loss,
             }
         )
+        if latency_p90_ms is not UNSET:
+            field_dict["latency_p90_ms"] = latency_p90_ms
         if measured_epoch_s is not UNSET:
             field_dict["measured_epoch_s"] = measured_epoch_s
         if predicted_epoch_s is not UNSET:
@@ -358,6 +369,15 @@ class TrialRead:
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
 
+        def _parse_latency_p90_ms(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        latency_p90_ms = _parse_latency_p90_ms(d.pop("latency_p90_ms", UNSET))
+
         def _parse_measured_epoch_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -479,6 +499,7 @@ class TrialRead:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
             predicted_epoch_s=predicted_epoch_s,
             stop_requested_at=stop_requested_at,

@@ -69,3 +69,55 @@ def test_cost_within_limits_passes_and_latency_is_optional():
     check_constraints(timed, max_params=cost.params, max_latency_ms=timed.latency_ms)
     with pytest.raises(ValueError):
         check_constraints(ModelCost(10, 10), max_latency_ms=5.0)
+
+
+def test_deployment_latency_is_onnxruntime_p50_and_p90_per_image(monkeypatch):
+    import onnxruntime
+
+    from nas_core.evaluation import latency_session_options
+    from nas_core.metrics import measure_onnx_latency
+
+    sessions = []
+
+    class RecordingSession(onnxruntime.InferenceSession):
+        def __init__(self, path, options=None, **kwargs):
+            sessions.append(options)
+            super().__init__(path, options, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", RecordingSession)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    stats = measure_onnx_latency(model, (1, 8, 8), threads=2, repeats=9, warmup=2)
+    assert 0 < stats.p50_ms <= stats.p90_ms
+    assert (stats.batch, stats.threads, stats.repeats, stats.warmup) == (1, 2, 9, 2)
+    assert [(o.intra_op_num_threads, o.inter_op_num_threads) for o in sessions] == [(2, 1)]
+    assert latency_session_options(3).intra_op_num_threads == 3
+    batch = measure_onnx_latency(model, (4, 1, 8, 8), repeats=5, warmup=1)
+    assert batch.batch == 4 and 0 < batch.p50_ms <= batch.p90_ms  # per image: the batch's time divided by 4
+
+
+def test_latency_device_names_the_cpu_and_runtime():
+    import onnxruntime
+
+    from nas_core.environment import latency_device
+
+    device = latency_device(2)
+    assert device["threads"] == 2 and device["onnxruntime"] == onnxruntime.__version__
+    assert device["cpu_model"] and device["logical_cpus"] >= 1
+
+
+def test_screening_probe_estimates_the_deployment_latency_with_the_same_threads(monkeypatch):
+    import onnxruntime
+
+    from nas_core.metrics import probe_onnx_latency_ms
+
+    threads = []
+
+    class RecordingSession(onnxruntime.InferenceSession):
+        def __init__(self, source, options=None, **kwargs):
+            threads.append(options.intra_op_num_threads)
+            super().__init__(source, options, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", RecordingSession)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    assert probe_onnx_latency_ms(model, (1, 8, 8), threads=2, repeats=3, warmup=1) > 0
+    assert threads == [2]

@@ -223,7 +223,8 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
     monkeypatch.setattr(tasks.models, "get_runtime", lambda: runtime)
     dataset_row, zip_bytes = app_dataset
     experiment_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
-                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
+                                      trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500},
+                                              {"status": "failed"}])  # a failed trial trained nothing
     created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})
     assert created.status_code == 202, created.text
     app_service.drain()
@@ -255,8 +256,20 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
     assert listed["tflite"]["layout"] == "NHWC" and listed["onnx"]["layout"] == "NCHW"
     assert listed["tflite"]["verification"]["runtime"] == "litert" and listed["preprocessing"]["verification"] is None
     assert card["metrics"]["tensorflow"] == tensorflow
+    # each model file's test accuracy and batch-1 latency, as the job measured them (nothing is timed again)
+    int8 = model["int8"]["int8"]
+    measured = {format: (entry["test_accuracy"], entry["latency_ms_batch_1"]) for format, entry in listed.items()}
+    assert measured == {"onnx": (model["test_accuracy"], model["latency_ms"]),
+                        "onnx_int8": (int8["test_accuracy"], int8["latency_ms_batch_1"]),
+                        "pt2": (model["test_accuracy"], None), "savedmodel": (model["test_accuracy"], None),
+                        "tflite": (model["test_accuracy"], None), "preprocessing": (None, None),
+                        "card_md": (None, None)}
+    assert card["search"] == {"experiment_id": experiment_id, "strategy": "random", "trials_trained": 1,
+                              "budget": {"max_trials": 2, "epochs_per_trial": 1}}
     markdown = files["card_md"].decode()
     assert all(entry["sha256"] in markdown for format, entry in listed.items() if format != "card_md")
+    assert f"random search (experiment `{experiment_id}`); trials trained: 1" in markdown
+    assert f"| {model['test_accuracy']:.4f} | {model['latency_ms']:.3f} |" in markdown
     spec = json.loads(files["preprocessing"])
     assert spec["layout"] == "NCHW" and spec["layouts"]["savedmodel"] == spec["layouts"]["tflite"] == "NHWC"
     with zipfile.ZipFile(io.BytesIO(files["savedmodel"])) as bundle:

@@ -55,10 +55,32 @@ def _verification(format: str, *, built, metrics: dict) -> dict | None:
     return None
 
 
+def _measured(format: str, *, built, metrics: dict) -> tuple[float | None, float | None]:
+    """``format``'s test accuracy and CPU milliseconds at batch 1 as the job already measured them (None: not
+    measured; nothing is run again for the card)."""
+    from nas_core.final import VERIFY_CHUNK
+
+    accuracy, images = built.report.accuracy, metrics["test_images"]
+    if format == "onnx":  # the reported accuracy is the ONNX file's (verified on every test image); timed by the job
+        return accuracy, built.latency_ms
+    if format == "onnx_int8" and metrics["int8"] is not None and metrics["int8"]["int8"] is not None:
+        figures = metrics["int8"]["int8"]
+        return figures["test_accuracy"], figures["latency_ms_batch_1"]
+    if format == "pt2" and images <= VERIFY_CHUNK:  # its check then covered every test image, same argmax
+        return accuracy, None
+    if format in ("savedmodel", "tflite") and metrics["tensorflow"] is not None:
+        check = metrics["tensorflow"][format]
+        # run on every test image and kept only with model.onnx's class on each: the same test accuracy
+        if check["ok"] and check["images"] == images and check["argmax_agreement"] == 1.0:
+            return accuracy, None
+    return None, None
+
+
 def _artifact_entry(folder: Path, format: str, *, built, metrics: dict) -> dict[str, Any]:
     path = folder / ARTIFACT_FILES[format].filename
+    accuracy, latency_ms = _measured(format, built=built, metrics=metrics)
     return {"format": format, "file": path.name, "size": path.stat().st_size, "sha256": sha256(path),
-            "layout": ARTIFACT_LAYOUTS.get(format),
+            "layout": ARTIFACT_LAYOUTS.get(format), "test_accuracy": accuracy, "latency_ms_batch_1": latency_ms,
             "verification": _verification(format, built=built, metrics=metrics)}
 
 
@@ -104,20 +126,36 @@ def card_markdown(card: dict) -> str:
              f"- Parameters: {metrics['params']:,}; FLOPs: {metrics['flops']:,}",
              f"- Latency: {metrics['latency_ms']:.3f} ms ({metrics['latency']})",
              f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}", "",
+             *_search_lines(card.get("search")),
              "## Input", "",
              f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "
              "resizing and normalisation. NCHW formats take `[N, C, H, W]`, NHWC formats `[N, H, W, C]`.", "",
              "## Artifacts", "",
-             "| format | file | bytes | sha256 | layout | check on the test split |",
-             "| --- | --- | ---: | --- | --- | --- |"]
+             "| format | file | bytes | sha256 | layout | test accuracy | ms, batch 1 | check on the test split |",
+             "| --- | --- | ---: | --- | --- | ---: | ---: | --- |"]
     for entry in card["artifacts"]:
         lines.append(f"| {entry['format']} | `{entry['file']}` | {entry['size']} | `{entry['sha256']}` | "
-                     f"{entry['layout'] or ''} | {_describe_check(entry['verification'])} |")
-    lines += ["", "`card.json` holds the same data, and this file's sha256."]
+                     f"{entry['layout'] or ''} | {_figure(entry.get('test_accuracy'), '.4f')} | "
+                     f"{_figure(entry.get('latency_ms_batch_1'), '.3f')} | {_describe_check(entry['verification'])} |")
+    lines += ["", "Latency: the job's onnxruntime CPU timing (one thread, median); the other runtimes are not timed "
+              "by the job. `card.json` holds the same data, and this file's sha256."]
     if card.get("missing_formats"):
         lines += ["", "## Formats not made", ""]
         lines += [f"- {format}: {reason}" for format, reason in card["missing_formats"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(search: dict | None) -> list[str]:
+    if not search:
+        return []
+    budget = ", ".join(f"{name} {value}" for name, value in sorted(search["budget"].items()))
+    return ["## Search", "",
+            f"Found by a {search['strategy']} search (experiment `{search['experiment_id']}`); trials trained: "
+            f"{search['trials_trained']}; budget: {budget or 'none'}.", ""]
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
 
 
 def _describe_check(check: dict | None) -> str:

@@ -31,11 +31,15 @@ from api.services.models.artifacts import ARTIFACT_FILES, ARTIFACT_LAYOUTS, sha2
 from api.services.models.requests import max_fitted_epochs
 from api.services.object_keys import trial_weights_key
 from api.settings import Settings
+from api.statuses import TrialStatus
 from api.storage import ObjectNotFound, ObjectStore
 from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
 
 log = logging.getLogger(__name__)
+
+# Trials that finished training, in full or cut short by the pruner or a stop: what the search learned from.
+TRAINED_TRIAL_STATUSES = (TrialStatus.SUCCEEDED.value, TrialStatus.PRUNED.value, TrialStatus.STOPPED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class _Claim:
     max_latency_ms: float | None = None  # the experiment's latency constraint binds the exported graph too
     train_seconds: float | None = None  # the epochs' time budget (RetrainingPlan.train_seconds) ...
     max_epochs: int | None = None  # ... and the most epochs it may buy
+    search: dict[str, Any] | None = None  # the search that produced the trial, for the card (_search_summary)
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -250,7 +255,16 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       dataset=dataset, project_id=model.project_id,
                       max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"),
                       train_seconds=model.train_seconds,
-                      max_epochs=max_fitted_epochs(experiment=experiment, settings=settings))
+                      max_epochs=max_fitted_epochs(experiment=experiment, settings=settings),
+                      search=_search_summary(session, experiment))
+
+
+def _search_summary(session, experiment) -> dict[str, Any]:
+    """The search behind a model, for its card: experiment, strategy, trials that trained, budget."""
+    counts = experiments_repository.trial_counts(session, experiment.id)
+    trained = sum(counts[status] for status in TRAINED_TRIAL_STATUSES)
+    return {"experiment_id": experiment.id, "strategy": experiment.strategy, "trials_trained": trained,
+            "budget": dict(experiment.budget or {})}
 
 
 def _drop(store: ObjectStore, prefix: str) -> None:
@@ -351,6 +365,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
     dataset = claim.dataset
     return {
         "model_id": claim.model_id, "experiment_id": claim.experiment_id, "trial_id": claim.trial_id,
+        "search": claim.search,
         "architecture": candidate["arch"], "training": candidate["train"], "epochs": epochs,
         "seed": claim.seed, "trained_on": ["train", "val"], "tested_on": "test",
         "dataset": {"id": dataset.id, "name": dataset.name, "sha256": dataset.sha256,

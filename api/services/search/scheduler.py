@@ -185,7 +185,8 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts):
         allowance = PRUNED_SHARE_ALLOWANCE if (experiment.pruner or {}).get("kind", "asha") == "asha" else 1.0
         max_trial_seconds = min(max_trial_seconds, allowance * left_s * experiment.concurrency / still_to_train)
     return Limits(max_params=constraints.get("max_params"), max_mflops=constraints.get("max_mflops"),
-                  max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds)
+                  max_latency_ms=constraints.get("max_latency_ms"), max_trial_seconds=max_trial_seconds,
+                  latency_threads=settings.latency_threads)
 
 
 def strategy_budget(budget: dict[str, Any]) -> int:

@@ -188,7 +188,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 
     from nas_core.builder import build_model
     from nas_core.errors import ConstraintViolation, NASError, TrialCanceled, TrialPruned
-    from nas_core.metrics import count_flops, count_params, measure_latency_ms, check_constraints, ModelCost
+    from nas_core.environment import latency_device
+    from nas_core.metrics import count_flops, count_params, measure_onnx_latency, check_constraints, ModelCost
     from nas_core.mirror import mirror_scores
     from nas_core.pruning import rung_score
     from nas_core.spec import Candidate
@@ -223,9 +224,11 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         cost["params"] = count_params(model)
         check_constraints(ModelCost(cost["params"], 0), max_params=constraints.get("max_params"))
         cost["flops"] = count_flops(model, input_shape)
-        cost["latency_ms"] = measure_latency_ms(model, input_shape, repeats=10, warmup=2)
-        check_constraints(ModelCost(**cost), max_latency_ms=constraints.get("max_latency_ms"),
-                          max_mflops=constraints.get("max_mflops"))
+        # Deployment latency: the exported ONNX graph under onnxruntime (seconds, so once per trial, not per screen).
+        latency = measure_onnx_latency(model, input_shape, threads=settings.latency_threads)
+        cost["latency_ms"], cost["latency_p90_ms"] = latency.p50_ms, latency.p90_ms
+        check_constraints(ModelCost(cost["params"], cost["flops"], cost["latency_ms"]),
+                          max_latency_ms=constraints.get("max_latency_ms"), max_mflops=constraints.get("max_mflops"))
     except ConstraintViolation as violation:
         return {"status": "failed", "feasible": False, "error": f"constraint violated: {violation.message}", **cost}
     except (NASError, *DOMAIN_ERRORS) as error:
@@ -241,6 +244,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         # The measured cost is stored before training: a Pareto search's pruner compares running trials on it.
         if not repository.update_leased_trial(session, trial_id, lease_token, heartbeat_at=utcnow(), **cost):
             raise LeaseLost(trial_id)
+        _record_latency_device(session, experiment_id, latency_device(settings.latency_threads))
         repository.clear_epochs(session, trial_id, after=resumed_from or 0)
         repository.update_attempt(session, lease_token, resumed_from_epoch=resumed_from)
     if resume is not None:
@@ -326,6 +330,14 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)
     return final
+
+
+def _record_latency_device(session: Session, experiment_id: str, device: dict[str, Any]) -> None:
+    """Name, on the experiment's reproducibility record, the CPU and runtime its trials' latencies were measured on
+    (written by the first trial that measures; later ones leave it)."""
+    experiment = repository.get(session, experiment_id)
+    if experiment is not None and "latency_device" not in (experiment.reproducibility or {}):
+        experiment.reproducibility = {**(experiment.reproducibility or {}), "latency_device": device}
 
 
 def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:
