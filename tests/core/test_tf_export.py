@@ -44,6 +44,7 @@ def _onnx_logits(path, inputs: np.ndarray) -> np.ndarray:
 
 
 @needs_tf
+@pytest.mark.slow  # TensorFlow starts in the converter process: seconds each
 @pytest.mark.parametrize(("name", "channels", "mirror"), [("conv-se-dwsep", 1, False), ("mbconv-residual", 3, True)])
 def test_savedmodel_and_tflite_agree_with_onnx(tmp_path, name, channels, mirror):
     model = _network(SPECS[name], channels, mirror=mirror)
@@ -80,6 +81,7 @@ def test_disagreement_drops_the_format_and_says_why(tmp_path):
 
 
 @needs_tf
+@pytest.mark.slow
 def test_a_file_the_converter_cannot_read_is_reported_not_raised(tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")

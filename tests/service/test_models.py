@@ -210,6 +210,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert wait_for_model(app_client, scratch["id"])["warm_started"] is False
 
 
+@pytest.mark.slow  # converts with TensorFlow
 def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_listing_every_artifact(
         app_service, app_client, app_key, app_dataset, monkeypatch):
     from worker import tasks
