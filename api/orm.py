@@ -145,6 +145,11 @@ class Experiment(Base):
         objective = self.objective or {}
         return None if objective.get("mode") == "pareto" else objective.get("latency_target_ms")
 
+    @property
+    def latency_batch(self) -> int | None:
+        """The batch at which trials also measure their per-image latency (recorded only), if one was asked for."""
+        return (self.objective or {}).get("latency_batch")
+
 
 class Trial(Base):
     """One candidate of an experiment; its executions are attempts (a crashed attempt is followed by another)."""
@@ -184,9 +189,10 @@ class Trial(Base):
     params: Mapped[int | None] = mapped_column(BigInteger)
     flops: Mapped[int | None] = mapped_column(BigInteger)
     # onnxruntime CPU, per image at batch 1: latency_ms the median (what everything ranks on), latency_p90_ms the 90th
-    # percentile of the same runs.
+    # percentile of the same runs; latency_batch_ms the median per image at the objective's latency_batch (if any).
     latency_ms: Mapped[float | None] = mapped_column()
     latency_p90_ms: Mapped[float | None] = mapped_column()
+    latency_batch_ms: Mapped[float | None] = mapped_column()
     feasible: Mapped[bool] = mapped_column(default=True)
     error: Mapped[str | None] = mapped_column(String(4000))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -75,6 +75,10 @@ class Objective(BaseModel):
         "reward). The search, pruning, the leaderboard's order and the final model's trial then maximise metric × "
         "(latency_ms / latency_target_ms) ** -0.07 instead of the metric: twice the target costs about 5 % of the "
         "metric, half of it gains about 5 %. Not allowed with mode pareto (which minimises latency itself).")
+    latency_batch: int | None = Field(
+        default=None, ge=2, le=1024, description="Also measure each trial's latency at this batch size (per image, "
+        "the median; the trial's latency_batch_ms). Only recorded: constraints, targets and Pareto ranks use "
+        "latency_ms (batch 1).")
 
 
 class Pruner(BaseModel):
@@ -254,6 +258,8 @@ class TrialRead(BaseModel):
     latency_ms: float | None = Field(description="Per image at batch 1: the median of onnxruntime CPU runs of the "
                                      "exported network (the figure constraints, targets and Pareto ranks use).")
     latency_p90_ms: float | None = Field(default=None, description="The 90th percentile of the same runs.")
+    latency_batch_ms: float | None = Field(default=None, description="Per image at the objective's latency_batch: "
+                                           "the median of onnxruntime CPU runs at that batch (null without one).")
     feasible: bool
     epochs: list[EpochRead]
     duration_s: float | None

@@ -101,11 +101,13 @@ def checked_objective(objective: Objective) -> dict[str, Any]:
 
 def objective_read(experiment: Experiment) -> dict[str, Any]:
     """The objective as the API shows it: metric, constraints, mode, what a Pareto search minimises, and a soft
-    latency target when there is one."""
+    latency target and a latency batch when there are."""
     objective = {"metric": experiment.metric, "constraints": experiment.constraints,
                  "mode": (experiment.objective or {}).get("mode", "accuracy")}
     if experiment.latency_target_ms is not None:
         objective["latency_target_ms"] = experiment.latency_target_ms
+    if experiment.latency_batch is not None:
+        objective["latency_batch"] = experiment.latency_batch
     return {**objective, "minimize": list(experiment.minimize)} if experiment.minimize else objective
 
 

@@ -22,6 +22,8 @@ class Objective:
     """
     Attributes:
         constraints (Constraints | Unset):
+        latency_batch (int | None | Unset): Also measure each trial's latency at this batch size (per image, the median;
+            the trial's latency_batch_ms). Only recorded: constraints, targets and Pareto ranks use latency_ms (batch 1).
         latency_target_ms (float | None | Unset): With mode accuracy: a soft latency target (MnasNet's reward). The
             search, pruning, the leaderboard's order and the final model's trial then maximise metric × (latency_ms /
             latency_target_ms) ** -0.07 instead of the metric: twice the target costs about 5 % of the metric, half of it
@@ -39,6 +41,7 @@ class Objective:
     """
 
     constraints: Constraints | Unset = UNSET
+    latency_batch: int | None | Unset = UNSET
     latency_target_ms: float | None | Unset = UNSET
     metric: ObjectiveMetric | Unset = ObjectiveMetric.ACCURACY
     minimize: list[ObjectiveMinimizeType0Item] | None | Unset = UNSET
@@ -48,6 +51,12 @@ class Objective:
         constraints: dict[str, Any] | Unset = UNSET
         if not isinstance(self.constraints, Unset):
             constraints = self.constraints.to_dict()
+
+        latency_batch: int | None | Unset
+        if isinstance(self.latency_batch, Unset):
+            latency_batch = UNSET
+        else:
+            latency_batch = self.latency_batch
 
         latency_target_ms: float | None | Unset
         if isinstance(self.latency_target_ms, Unset):
@@ -80,6 +89,8 @@ class Objective:
         field_dict.update({})
         if constraints is not UNSET:
             field_dict["constraints"] = constraints
+        if latency_batch is not UNSET:
+            field_dict["latency_batch"] = latency_batch
         if latency_target_ms is not UNSET:
             field_dict["latency_target_ms"] = latency_target_ms
         if metric is not UNSET:
@@ -102,6 +113,15 @@ class Objective:
             constraints = UNSET
         else:
             constraints = Constraints.from_dict(_constraints)
+
+        def _parse_latency_batch(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        latency_batch = _parse_latency_batch(d.pop("latency_batch", UNSET))
 
         def _parse_latency_target_ms(data: object) -> float | None | Unset:
             if data is None:
@@ -154,6 +174,7 @@ class Objective:
 
         objective = cls(
             constraints=constraints,
+            latency_batch=latency_batch,
             latency_target_ms=latency_target_ms,
             metric=metric,
             minimize=minimize,

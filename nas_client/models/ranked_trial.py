@@ -45,6 +45,8 @@ class RankedTrial:
         status (RankedTrialStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        latency_batch_ms (float | None | Unset): Per image at the objective's latency_batch: the median of onnxruntime
+            CPU runs at that batch (null without one).
         latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
         pareto_layer (int | None | Unset): In a Pareto search (objective mode pareto): the trial's layer of the non-
@@ -86,6 +88,7 @@ class RankedTrial:
     status: RankedTrialStatus
     val_accuracy: float | None
     val_loss: float | None
+    latency_batch_ms: float | None | Unset = UNSET
     latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
     pareto_layer: int | None | Unset = UNSET
@@ -157,6 +160,12 @@ class RankedTrial:
 
         val_loss: float | None
         val_loss = self.val_loss
+
+        latency_batch_ms: float | None | Unset
+        if isinstance(self.latency_batch_ms, Unset):
+            latency_batch_ms = UNSET
+        else:
+            latency_batch_ms = self.latency_batch_ms
 
         latency_p90_ms: float | None | Unset
         if isinstance(self.latency_p90_ms, Unset):
@@ -248,6 +257,8 @@ class RankedTrial:
                 "val_loss": val_loss,
             }
         )
+        if latency_batch_ms is not UNSET:
+            field_dict["latency_batch_ms"] = latency_batch_ms
         if latency_p90_ms is not UNSET:
             field_dict["latency_p90_ms"] = latency_p90_ms
         if measured_epoch_s is not UNSET:
@@ -387,6 +398,15 @@ class RankedTrial:
             return cast(float | None, data)
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
+
+        def _parse_latency_batch_ms(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        latency_batch_ms = _parse_latency_batch_ms(d.pop("latency_batch_ms", UNSET))
 
         def _parse_latency_p90_ms(data: object) -> float | None | Unset:
             if data is None:
@@ -528,6 +548,7 @@ class RankedTrial:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            latency_batch_ms=latency_batch_ms,
             latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
             pareto_layer=pareto_layer,

@@ -44,6 +44,8 @@ class TrialRead:
         status (TrialReadStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        latency_batch_ms (float | None | Unset): Per image at the objective's latency_batch: the median of onnxruntime
+            CPU runs at that batch (null without one).
         latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
@@ -81,6 +83,7 @@ class TrialRead:
     status: TrialReadStatus
     val_accuracy: float | None
     val_loss: float | None
+    latency_batch_ms: float | None | Unset = UNSET
     latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
@@ -149,6 +152,12 @@ class TrialRead:
 
         val_loss: float | None
         val_loss = self.val_loss
+
+        latency_batch_ms: float | None | Unset
+        if isinstance(self.latency_batch_ms, Unset):
+            latency_batch_ms = UNSET
+        else:
+            latency_batch_ms = self.latency_batch_ms
 
         latency_p90_ms: float | None | Unset
         if isinstance(self.latency_p90_ms, Unset):
@@ -233,6 +242,8 @@ class TrialRead:
                 "val_loss": val_loss,
             }
         )
+        if latency_batch_ms is not UNSET:
+            field_dict["latency_batch_ms"] = latency_batch_ms
         if latency_p90_ms is not UNSET:
             field_dict["latency_p90_ms"] = latency_p90_ms
         if measured_epoch_s is not UNSET:
@@ -369,6 +380,15 @@ class TrialRead:
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
 
+        def _parse_latency_batch_ms(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        latency_batch_ms = _parse_latency_batch_ms(d.pop("latency_batch_ms", UNSET))
+
         def _parse_latency_p90_ms(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -499,6 +519,7 @@ class TrialRead:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            latency_batch_ms=latency_batch_ms,
             latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
             predicted_epoch_s=predicted_epoch_s,
