@@ -42,8 +42,13 @@ DEFAULT_MODEL_SHARE = 1.0
 
 
 def model_overhead_s(settings: Settings) -> float:
-    """Seconds of a final model's job after its epochs: export, checks, int8 and, when on, the TensorFlow formats."""
-    return MODEL_OVERHEAD_S + (TF_EXPORT_OVERHEAD_S if settings.tf_export else 0.0)
+    """Seconds of a final model's job after its epochs: export, checks, int8 and, when on and installed (API and
+    workers share one image or virtualenv), the TensorFlow formats: a worker without the converter skips them, and
+    its models should not give up training time for them."""
+    from nas_core.tf_export import missing_packages  # find_spec only: loads no TensorFlow
+
+    converts = settings.tf_export and not missing_packages()
+    return MODEL_OVERHEAD_S + (TF_EXPORT_OVERHEAD_S if converts else 0.0)
 
 
 # A time budget is filled with epochs up to this multiple of the search's epochs per trial (returns diminish after).
