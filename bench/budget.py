@@ -259,12 +259,25 @@ def create_experiment(http: httpx.Client, dataset_id: str, minutes: float, seed:
     return _json(response), fallback
 
 
+def upload_ready(client, zip_path: Path, name: str) -> dict:
+    """Upload ``zip_path`` as dataset ``name`` and wait for its ingestion; the ready dataset (BenchError if not)."""
+    from cli._embedded import wait
+    from cli.commands.datasets import upload_with_progress
+
+    http = client.get_httpx_client()
+    dataset = upload_with_progress(client, zip_path, name)
+    dataset = wait(lambda: (d := request(http, "GET", f"/v1/datasets/{dataset['id']}"))["status"]
+                   != "processing" and d, timeout_s=1800, what="ingestion")
+    if dataset["status"] != "ready":
+        raise BenchError(f"dataset {dataset['status']}: {dataset.get('detail') or dataset.get('errors')}")
+    return dataset
+
+
 def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port: int) -> dict:
     """Upload, search, final model, score the ONNX file on the held-back images; figures as a dict."""
     import onnxruntime
 
     from cli._embedded import embedded_service, wait
-    from cli.commands.datasets import upload_with_progress
     from cli.commands.models import download_artifact
     from nas_client import AuthenticatedClient
 
@@ -276,11 +289,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
         client = AuthenticatedClient(base_url=url, token=key, timeout=httpx.Timeout(60.0))
         http = client.get_httpx_client()
         started = time.monotonic()
-        dataset = upload_with_progress(client, zip_path, split.name)
-        dataset = wait(lambda: (d := request(http, "GET", f"/v1/datasets/{dataset['id']}"))["status"]
-                       != "processing" and d, timeout_s=1800, what="ingestion")
-        if dataset["status"] != "ready":
-            raise BenchError(f"dataset {dataset['status']}: {dataset.get('detail') or dataset.get('errors')}")
+        dataset = upload_ready(client, zip_path, split.name)
         ingest_s = time.monotonic() - started
         image = dataset["image"]
         print(f"service: dataset ready in {ingest_s:.1f} s: {dataset['num_images']} images, "

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.budget import DATASETS, BenchError, build_split, follow_search, request, usable_cpus, write_zip
+from bench.budget import (DATASETS, BenchError, build_split, follow_search, request, upload_ready, usable_cpus,
+                          write_zip)
 
 
 def search(http: httpx.Client, dataset_id: str, *, trials: int, epochs: int, seed: int,
@@ -51,8 +52,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
-    from cli._embedded import embedded_service, free_port, wait
-    from cli.commands.datasets import upload_with_progress
+    from cli._embedded import embedded_service, free_port
     from nas_client import AuthenticatedClient
 
     split = build_split(args.data, seed=0)
@@ -67,11 +67,7 @@ def main() -> int:
                               project="warm") as (url, key):
             client = AuthenticatedClient(base_url=url, token=key, timeout=httpx.Timeout(60.0))
             http = client.get_httpx_client()
-            dataset = upload_with_progress(client, zip_path, split.name)
-            dataset = wait(lambda: (d := request(http, "GET", f"/v1/datasets/{dataset['id']}"))["status"]
-                           != "processing" and d, timeout_s=1800, what="ingestion")
-            if dataset["status"] != "ready":
-                raise BenchError(f"dataset {dataset['status']}: {dataset.get('detail')}")
+            dataset = upload_ready(client, zip_path, split.name)
             for seed in range(args.seeds):
                 started = time.monotonic()
                 common = {"trials": args.trials, "epochs": args.epochs}

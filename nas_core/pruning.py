@@ -50,6 +50,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nas_core.options import MAX_TRIALS, PRUNER_KINDS, check_options, check_range, short_repr
 from nas_core.params import TrialRecord
+from nas_core.ranking import dominates
 from nas_core.strategies.base import in_memory_study
 
 PrunerKind = Literal["asha", "median", "none"]
@@ -145,9 +146,7 @@ class Pruner:
             if not scores:
                 return False
             needed = (len(scores) + 1) // 2
-        dominating = sum(1 for score, other in scores
-                         if score >= value and all(o <= c for o, c in zip(other, own_costs))
-                         and (score > value or any(o < c for o, c in zip(other, own_costs))))
+        dominating = sum(1 for score, other in scores if dominates((-score, *other), (-value, *own_costs)))
         return dominating >= needed
 
     def _is_rung_epoch(self, epoch: int) -> bool:

@@ -2,7 +2,7 @@
 // classifies images with it.
 
 import { ApiError, download, get, getAll, postFiles } from "./api.js";
-import { announce, badge, esc, fmtNumber, ms, patch, pct, poll, problemView, when } from "./ui.js";
+import { announce, badge, esc, fmtNumber, ms, patch, onFiles, pct, poll, problemView, when } from "./ui.js";
 
 const ACTIVE_MODEL = new Set(["queued", "running"]);
 const FILENAMES = {
@@ -116,28 +116,7 @@ function tryIt(body, page, path) {
       announce(`Not classified: ${error.message}`);
     }
   };
-  const zoneOf = (event) => event.target.closest?.(".drop-zone");
-  body.addEventListener("change", (event) => {
-    if (!event.target.matches("input[data-testid=predict-input]")) return;
-    classify(event.target.files);
-    event.target.value = ""; // choosing the same files again fires again
-  });
-  for (const type of ["dragenter", "dragover"]) {
-    body.addEventListener(type, (event) => {
-      const zone = zoneOf(event);
-      if (!zone) return;
-      event.preventDefault(); // allows the drop
-      zone.classList.add("over");
-    });
-  }
-  body.addEventListener("dragleave", (event) => zoneOf(event)?.classList.remove("over"));
-  body.addEventListener("drop", (event) => {
-    const zone = zoneOf(event);
-    if (!zone) return;
-    event.preventDefault(); // the browser would open the file instead
-    zone.classList.remove("over");
-    classify(event.dataTransfer.files);
-  });
+  onFiles(body, "input[data-testid=predict-input]", classify);
 }
 
 function predictionView(answer, files, previews) {

@@ -69,3 +69,30 @@ export function problemView(error, testid) {
   return `<div class="problem" role="alert"><p class="error" data-testid="${esc(testid)}">${esc(error.message)}</p>
     ${status ? `<p class="muted">${esc(status)}</p>` : ""}${items ? `<ul class="errors" data-testid="${esc(testid)}-items">${items}</ul>` : ""}</div>`;
 }
+
+// Files picked in an input matching `inputSelector`, or dropped on a .drop-zone, inside `root` (delegated, so a
+// zone re-rendered later still works): `handle(files)`; a zone is marked .over while files hover it.
+export function onFiles(root, inputSelector, handle) {
+  const zoneOf = (event) => event.target.closest?.(".drop-zone");
+  root.addEventListener("change", (event) => {
+    if (!event.target.matches(inputSelector)) return;
+    handle(event.target.files);
+    event.target.value = ""; // choosing the same files again fires again
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    root.addEventListener(type, (event) => {
+      const zone = zoneOf(event);
+      if (!zone) return;
+      event.preventDefault(); // allows the drop
+      zone.classList.add("over");
+    });
+  }
+  root.addEventListener("dragleave", (event) => zoneOf(event)?.classList.remove("over"));
+  root.addEventListener("drop", (event) => {
+    const zone = zoneOf(event);
+    if (!zone) return;
+    event.preventDefault(); // the browser would open the file instead
+    zone.classList.remove("over");
+    handle(event.dataTransfer.files);
+  });
+}

@@ -2,7 +2,7 @@
 // bar; the new dataset's status is then followed, from the page's polls, until it is ready or failed.
 
 import { ApiError, newIdempotencyKey, upload } from "./api.js";
-import { announce, badge, esc, fmtNumber, problemView } from "./ui.js";
+import { announce, badge, esc, fmtNumber, onFiles, problemView } from "./ui.js";
 
 export const uploadPanel = () => `<section class="card" aria-labelledby="upload-title" data-testid="upload-panel">
   <h3 id="upload-title">Upload a dataset</h3>
@@ -75,23 +75,7 @@ export function wireUpload(panel, page, { onUploaded }) {
     if (files?.length) send(files[0], newIdempotencyKey());
   };
 
-  panel.addEventListener("change", (event) => {
-    if (!event.target.matches("input[type=file]")) return;
-    start(event.target.files);
-    event.target.value = "";  // choosing the same file again fires again
-  });
-  for (const type of ["dragenter", "dragover"]) {
-    zone.addEventListener(type, (event) => {
-      event.preventDefault();  // allows the drop
-      zone.classList.add("over");
-    });
-  }
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (event) => {
-    event.preventDefault();  // the browser would open the file instead
-    zone.classList.remove("over");
-    start(event.dataTransfer.files);
-  });
+  onFiles(panel, "input[type=file]", start);
 
   function show() {
     const d = followed;
