@@ -57,7 +57,9 @@ def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, bro
     archive.write_bytes(archives.make_image_folder_zip(classes={"ring": 10, "dot": 10}, size=(16, 16)))
     open_page(browser, stack.base_url, api_key.key, "#/datasets")
     wait_until(browser, lambda d: by_testid(d, "dataset-drop-zone"), what="the drop zone")
-    assert "No datasets yet" in read(browser, "[data-testid=datasets]")[0]
+    # The list is fetched after the page draws: wait for it to replace its "Loading…" placeholder.
+    wait_until(browser, lambda d: "No datasets yet" in "".join(read(d, "[data-testid=datasets]")),
+               what="the empty dataset list")
 
     started = time.monotonic()
     by_testid(browser, "upload-name")[0].send_keys("shapes from the browser")
