@@ -14,6 +14,14 @@ Testing runs in float32 on the CPU, the computation the exported files are compa
 reproduces the reported accuracy exactly (not a bf16 GPU variant of it). Every test image is run through the ONNX
 file (same argmax, logits within ``atol``); the ``torch.export`` program is checked on the first chunk.
 
+Flips found late: a search that never trained with flips may still have evidence, in the winning trial's own
+weights, that the data set is mirror-symmetric — averaging each validation image with its mirror image helps
+(:func:`~nas_core.mirror.mirror_helps`) or the mirrored images keep the balanced accuracy
+(:func:`~nas_core.mirror.looks_mirror_symmetric`). A short search on hard data often stops before its probes
+reach the trials (the mirror rule needs a network well above chance), so the final model, which trains longest,
+adds random horizontal flips on that evidence (``allow_flip``: the user's space allows them). Digits and text fail
+both tests (a mirrored 3 is no 3), so they keep training without.
+
 Last, the verified ONNX file is quantized to int8 (:mod:`nas_core.quantize`, calibrated on a seeded sample of the
 train split) and both files are measured side by side on the test split; a failed quantization is reported, not
 raised.
@@ -21,6 +29,7 @@ raised.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +44,7 @@ from nas_core.data import SplitTensors
 from nas_core.evaluation import ClassificationReport, classification_report, onnx_latency_ms
 from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
-from nas_core.mirror import MirrorAverage, MirrorScores, mirror_helps, mirror_scores
+from nas_core.mirror import MirrorAverage, MirrorScores, looks_mirror_symmetric, mirror_helps, mirror_scores
 from nas_core.quantize import QuantizationReport, calibration_indices, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
@@ -65,6 +74,8 @@ class FinalModel:
     mirror: MirrorScores | None  # the winning trial's weights on the validation split: the evidence for the above
     int8: QuantizationReport | None = None  # the int8 file and its figures next to float32's; None: not asked for
     epochs: int = 0  # trained: the asked-for number, or what fitted ``train_seconds``
+    candidate: Candidate | None = None  # what was trained: the winner's, with flips where they were added
+    flips_added: bool = False  # trained with horizontal flips the winning trial did not use (module docstring)
     network: nn.Module | None = None  # the exported float32 CPU module (eval mode) the files reproduce
 
 
@@ -74,7 +85,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       should_stop: Callable[[], bool] | None = None,
                       checkpoint: Callable[[], None] | None = None, int8_onnx_path: Path | None = None,
                       int8_max_accuracy_drop: float = 0.01, train_seconds: float | None = None,
-                      max_epochs: int | None = None) -> FinalModel:
+                      max_epochs: int | None = None, allow_flip: bool = True) -> FinalModel:
     """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
     stays unseen), test it, export it to ``onnx_path`` and (``torch.export``) ``pt2_path`` and verify both.
 
@@ -90,6 +101,9 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     (:func:`~nas_core.trainer.step_seconds`) refits ``epochs`` to the most that fit, within ``[1, max_epochs]``
     (default ``epochs``): predictions made from a trial's epochs miss the larger batch and the absent validation
     pass of retraining, and another device may be faster or slower.
+
+    ``allow_flip``: the final model may add horizontal flips where the winner's weights show the data
+    mirror-symmetric (see the module docstring); False keeps the winner's recipe as it is.
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -100,9 +114,13 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     warm_started = _warm_start(network, initial_state)
     val_x = resize_images(data.val_x, (height, width))
     mirror = None
-    if allow_mirror and warm_started:  # only weights that never saw the validation images can judge on them
+    if (allow_mirror or allow_flip) and warm_started:  # only weights that never saw the val images can judge there
         network.to(device, memory_format=torch.channels_last)
         mirror = mirror_scores(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
+    flips_added = allow_flip and not candidate.train.hflip and _shows_mirror_symmetry(mirror, num_classes)
+    if flips_added:
+        log.info("final model: the winner's weights show the data mirror-symmetric; training with flips")
+        candidate = dataclasses.replace(candidate, train=dataclasses.replace(candidate.train, hflip=True))
     train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
     train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
                            val_x=train_x[:0], val_y=data.val_y[:0])
@@ -120,7 +138,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     checkpoint()
 
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()
-    test_time_mirror = mirror_helps(mirror)
+    test_time_mirror = allow_mirror and mirror_helps(mirror)
     exported: nn.Module = MirrorAverage(network).eval() if test_time_mirror else network
     onnx_path = export_onnx(exported, channels=data.channels, height=height, width=width, path=onnx_path)
     latency_ms = onnx_latency_ms(onnx_path, channels=data.channels, height=height, width=width,
@@ -159,7 +177,15 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
                       onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
                       test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs,
-                      network=exported)
+                      network=exported, candidate=candidate, flips_added=flips_added)
+
+
+def _shows_mirror_symmetry(mirror: MirrorScores | None, num_classes: int) -> bool:
+    """The winner's validation scores say a mirrored image keeps its class: either test of the module docstring."""
+    if mirror is None:
+        return False
+    return mirror_helps(mirror) or bool(looks_mirror_symmetric(
+        [(mirror.balanced_accuracy, mirror.mirrored_balanced_accuracy)], chance=1.0 / max(1, num_classes)))
 
 
 def _warm_start(network: torch.nn.Module, state: dict | None) -> bool:

@@ -96,6 +96,11 @@ class ModelRead(BaseModel):
                                           "latency constraint allows twice the inference cost); test_accuracy, "
                                           "flops and latency_ms are those of the exported graph. Null until the "
                                           "model is built.")
+    flips_added: bool | None = Field(default=None, description="Whether the final model trained with random "
+                                     "horizontal flips the winning trial did not use: its weights showed the data "
+                                     "mirror-symmetric on the validation split (mirroring kept the balanced "
+                                     "accuracy, or averaging both views helped) and the search space allows flips. "
+                                     "The card's training recipe is the one trained. Null until the model is built.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
@@ -124,7 +129,8 @@ class ModelRead(BaseModel):
         fields = {name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)}
         return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
                 "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror"),
-                "int8": metrics.get("int8"), "tensorflow": metrics.get("tensorflow")}
+                "flips_added": metrics.get("flips_added"), "int8": metrics.get("int8"),
+                "tensorflow": metrics.get("tensorflow")}
 
 
 class ModelList(BaseModel):

@@ -139,5 +139,39 @@ def test_no_mirroring_without_the_winners_weights_or_when_not_allowed(splits, tm
     donor = build_model(CANDIDATE.arch, 1, 2, input_size=12)
     built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "n.onnx",
                               pt2_path=tmp_path / "n.pt2", initial_state=donor.state_dict(), latency_repeats=3,
-                              allow_mirror=False)
+                              allow_mirror=False, allow_flip=False)
     assert built.mirror is None and not built.test_time_mirror
+
+
+def test_the_final_model_sees_mirror_symmetry_in_either_test():
+    shows = nas_core.final._shows_mirror_symmetry
+
+    def winner(balanced: float, mirrored: float, averaged_loss: float = 0.7) -> MirrorScores:
+        return scores(accuracy=balanced, balanced_accuracy=balanced, mirrored_balanced_accuracy=mirrored,
+                      averaged_accuracy=balanced, loss=0.6, averaged_loss=averaged_loss)
+
+    assert shows(winner(0.70, 0.66), num_classes=5)  # the mirrored images keep their classes
+    assert shows(winner(0.45, 0.30, averaged_loss=0.5), num_classes=10)  # averaging both views helps
+    assert not shows(winner(0.95, 0.30), num_classes=10)  # digits
+    assert not shows(winner(0.15, 0.15), num_classes=10)  # too close to chance to say
+    assert not shows(None, num_classes=10)
+
+
+@pytest.mark.slow
+def test_the_final_model_adds_flips_on_the_winners_evidence_where_the_space_allows(
+        splits, tmp_path, monkeypatch):  # noqa: F811
+    donor = build_model(CANDIDATE.arch, 1, 2, input_size=12).state_dict()
+    common = dict(epochs=1, seed=5, device="cpu", initial_state=donor, latency_repeats=3, allow_mirror=False)
+    monkeypatch.setattr(nas_core.final, "_shows_mirror_symmetry", lambda mirror, num_classes: mirror is not None)
+    built = build_final_model(CANDIDATE, splits, onnx_path=tmp_path / "a.onnx", pt2_path=tmp_path / "a.pt2",
+                              **common)
+    assert not CANDIDATE.train.hflip
+    assert built.flips_added and built.candidate.train.hflip and not built.test_time_mirror
+    assert built.candidate.arch == CANDIDATE.arch
+    kept = build_final_model(CANDIDATE, splits, onnx_path=tmp_path / "b.onnx", pt2_path=tmp_path / "b.pt2",
+                             allow_flip=False, **common)
+    assert not kept.flips_added and kept.candidate == CANDIDATE
+    monkeypatch.setattr(nas_core.final, "_shows_mirror_symmetry", lambda mirror, num_classes: False)
+    plain = build_final_model(CANDIDATE, splits, onnx_path=tmp_path / "c.onnx", pt2_path=tmp_path / "c.pt2",
+                              **common)
+    assert not plain.flips_added and plain.candidate == CANDIDATE

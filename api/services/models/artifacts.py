@@ -125,7 +125,9 @@ def card_markdown(card: dict) -> str:
              f"- Test accuracy: {metrics['test_accuracy']:.4f} on {metrics['test_images']} images",
              f"- Parameters: {metrics['params']:,}; FLOPs: {metrics['flops']:,}",
              f"- Latency: {metrics['latency_ms']:.3f} ms ({metrics['latency']})",
-             f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}", "",
+             f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}",
+             *(["- Random horizontal flips added in retraining: the winning trial's weights showed the data "
+                "mirror-symmetric"] if metrics.get("flips_added") else []), "",
              *_search_lines(card.get("search")),
              "## Input", "",
              f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "

@@ -59,6 +59,7 @@ class _Claim:
     train_seconds: float | None = None  # the epochs' time budget (RetrainingPlan.train_seconds) ...
     max_epochs: int | None = None  # ... and the most epochs it may buy
     search: dict[str, Any] | None = None  # the search that produced the trial, for the card (_search_summary)
+    allow_flip: bool = True  # the experiment's space allows random horizontal flips (the final model may add them)
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -256,7 +257,16 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"),
                       train_seconds=model.train_seconds,
                       max_epochs=max_fitted_epochs(experiment=experiment, settings=settings),
-                      search=_search_summary(session, experiment))
+                      search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment))
+
+
+def _space_allows_flips(experiment) -> bool:
+    """Whether the experiment's search space, overrides applied, lets a network train with horizontal flips (a user
+    who fixed ``train/hflip`` to false, for digits or text, keeps it false in the final model too)."""
+    from nas_core.space import default_search_space
+
+    space = default_search_space().with_overrides(experiment.search_space or {})
+    return space.param_space.params["train/hflip"].contains(True)
 
 
 def _search_summary(session, experiment) -> dict[str, Any]:
@@ -297,12 +307,13 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   should_stop=heartbeat.should_stop, checkpoint=heartbeat.check,
                                   int8_onnx_path=folder / ARTIFACT_FILES["onnx_int8"].filename,
                                   int8_max_accuracy_drop=settings.int8_max_accuracy_drop,
-                                  train_seconds=claim.train_seconds, max_epochs=claim.max_epochs)
+                                  train_seconds=claim.train_seconds, max_epochs=claim.max_epochs,
+                                  allow_flip=claim.allow_flip)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
                    "device": str(device), "warm_started": built.warm_started,
-                   "test_time_mirror": built.test_time_mirror,
+                   "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
         tensorflow = _tensorflow_formats(built=built, data=data, folder=folder) if settings.tf_export else None
@@ -314,8 +325,9 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                            layouts={format: ARTIFACT_LAYOUTS[format] for format in present
                                                     if format in ARTIFACT_LAYOUTS})
         write_json(folder / ARTIFACT_FILES["preprocessing"].filename, preprocessing)
-        card = _card(claim=claim, candidate=candidate.to_dict(), data=data, report=report, epochs=built.epochs,
-                     params=built.params, flops=built.flops, latency_ms=built.latency_ms, metrics=metrics)
+        card = _card(claim=claim, candidate=(built.candidate or candidate).to_dict(), data=data, report=report,
+                     epochs=built.epochs, params=built.params, flops=built.flops, latency_ms=built.latency_ms,
+                     metrics=metrics)
         write_cards(card, folder=folder, built=built, metrics=metrics)
         # onnx_int8, savedmodel and tflite may be missing: metrics["int8"] / metrics["tensorflow"] say why
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
@@ -375,7 +387,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
         "metrics": {"test_accuracy": report.accuracy, "per_class": report.per_class,
                     "test_images": report.count, "params": params, "flops": flops,
                     "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
-                    "test_time_mirror": metrics["test_time_mirror"],
+                    "test_time_mirror": metrics["test_time_mirror"], "flips_added": metrics["flips_added"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
                     "pt2_max_abs_diff": metrics["pt2_max_abs_diff"], "int8": metrics["int8"],
