@@ -333,7 +333,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
     # Times as a client sees them (polled every 0.5–1 s): the final model is created when the search ends.
     return {"spec": spec, "accuracy": float((predicted == split.test_y).mean()), "params": model.get("params"),
             "service_test_accuracy": model.get("test_accuracy"), "model_epochs": model.get("epochs"),
-            "test_time_mirror": model.get("test_time_mirror"),
+            "test_time_mirror": model.get("test_time_mirror"), "flips_added": model.get("flips_added"),
             "estimated_seconds": model.get("estimated_seconds"), "ingest_s": ingest_s, "search_s": search_s,
             "model_s": ready_at - search_started - search_s, "total_s": ready_at - search_started,
             "experiment": experiment, "fallback": fallback, "stored_image": image}
@@ -524,7 +524,8 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
         ("screened", _screened(experiment), ""),
         ("final model", f"{_number(service['model_epochs'], 'd')} epochs, service's own test split "
                         f"{_number(service['service_test_accuracy'], '.4f')}, test-time mirroring "
-                        f"{'yes' if service['test_time_mirror'] else 'no'}", "flips" if baseline.get("hflip") else ""),
+                        f"{'yes' if service['test_time_mirror'] else 'no'}, flips added "
+                        f"{'yes' if service.get('flips_added') else 'no'}", "flips" if baseline.get("hflip") else ""),
         ("search detail", experiment.get("detail") or experiment["status"], ""),
     ]
     if service["fallback"]:
