@@ -2,16 +2,17 @@
 
 ``python -m bench.artifacts [--epochs 12] [--seed 0] [--candidate 0]`` builds a final model the way the model job
 does — :func:`nas_core.final.build_final_model` (train on all of the uploaded part, ONNX, ``torch.export`` program,
-int8 ONNX) and :func:`nas_core.tf_export.export_tensorflow` (SavedModel, TFLite) — from the first (or another) of
-:func:`nas_core.space.reference_candidates` on :func:`bench.int8.digits_data` (scikit-learn's digits at 32 px), then
-runs every file on the held-back test images: onnxruntime for ``onnx`` and ``onnx_int8``, the ``torch.export``
-program for ``pt2``, TensorFlow for the SavedModel unzipped from ``model.savedmodel.zip``, the LiteRT interpreter
-for ``tflite`` (NHWC input for the last two). It prints each format's size, test accuracy, argmax agreement with and
-max abs logit difference to the PyTorch module the files were exported from, and the median CPU milliseconds per
-call at batch 1 and at batch 32 (real test images, inputs already in the format's layout). Every runtime gets one
-thread (``torch.set_num_threads(1)``, onnxruntime's intra/inter-op threads, TensorFlow's intra/inter-op
-parallelism, LiteRT's ``num_threads``); run it on an otherwise idle core (``taskset -c 1``). The last line sums it
-up: ``artifacts formats=… <format>_acc=… <format>_ms_b1=…``.
+int8 ONNX) and :func:`nas_core.tf_export.export_tensorflow` (SavedModel, TFLite, int8 TFLite calibrated on the int8
+ONNX file's images) — from the first (or another) of :func:`nas_core.space.reference_candidates` on
+:func:`bench.int8.digits_data` (scikit-learn's digits at 32 px), then runs every file on the held-back test images:
+onnxruntime for ``onnx`` and ``onnx_int8``, the ``torch.export`` program for ``pt2``, TensorFlow for the SavedModel
+unzipped from ``model.savedmodel.zip``, the LiteRT interpreter for ``tflite`` and ``tflite_int8`` (NHWC input for
+the last three). It prints each format's size, test accuracy, argmax agreement with and max abs logit difference to
+the PyTorch module the files were exported from, and the median CPU milliseconds per call at batch 1 and at batch 32
+(real test images, inputs already in the format's layout). Every runtime gets one thread
+(``torch.set_num_threads(1)``, onnxruntime's intra/inter-op threads, TensorFlow's intra/inter-op parallelism,
+LiteRT's ``num_threads``); run it on an otherwise idle core (``taskset -c 1``). The last line sums it up:
+``artifacts formats=… <format>_acc=… <format>_ms_b1=…``.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ import torch
 from api.services.models.artifacts import ARTIFACT_FILES, ARTIFACT_LAYOUTS
 from bench.int8 import digits_data
 from nas_core.final import build_final_model
-from nas_core.quantize import LATENCY_BATCH
+from nas_core.quantize import LATENCY_BATCH, calibration_images
 from nas_core.resolution import resize_images
 from nas_core.space import reference_candidates
 from nas_core.tf_export import SAVEDMODEL_FOLDER, export_tensorflow
 from nas_core.trainer import normalize
 
-FORMATS = ("onnx", "onnx_int8", "pt2", "savedmodel", "tflite")
+FORMATS = ("onnx", "onnx_int8", "pt2", "savedmodel", "tflite", "tflite_int8")
 RUNTIMES = {"onnx": "onnxruntime", "onnx_int8": "onnxruntime", "pt2": "torch.export", "savedmodel": "tensorflow",
-            "tflite": "litert"}
+            "tflite": "litert", "tflite_int8": "litert"}
 REPEATS = 50  # timed calls at batch 1; a fifth of them (at least 5) at batch 32, as nas_core.quantize times
 WARMUP = 5
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -132,8 +133,11 @@ def main() -> None:
         built_s = time.perf_counter() - started
         inputs = normalize(resize_images(data.test_x, (built.height, built.width)), data.mean, data.std)
         started = time.perf_counter()
+        calibration = calibration_images(data, height=built.height, width=built.width, seed=args.seed)
         report = export_tensorflow(built.onnx_path, savedmodel_path=paths["savedmodel"],
-                                   tflite_path=paths["tflite"], inputs=inputs.numpy())
+                                   tflite_path=paths["tflite"], inputs=inputs.numpy(),
+                                   tflite_int8_path=paths["tflite_int8"], calibration_inputs=calibration.numpy(),
+                                   labels=data.test_y.numpy())
         print(f"digits: {len(data.train_x)} train / {len(data.test_x)} test images at {built.height}x{built.width}; "
               f"{built.epochs} epochs, export and int8 in {built_s:.0f} s, TensorFlow formats in "
               f"{time.perf_counter() - started:.0f} s; one thread per runtime")
@@ -145,12 +149,13 @@ def main() -> None:
         runners = {"onnx": lambda: onnx_runner(paths["onnx"]), "onnx_int8": lambda: onnx_runner(paths["onnx_int8"]),
                    "pt2": lambda: pt2_runner(paths["pt2"]),
                    "savedmodel": lambda: savedmodel_runner(paths["savedmodel"], folder / "unzipped"),
-                   "tflite": lambda: tflite_runner(paths["tflite"])}
+                   "tflite": lambda: tflite_runner(paths["tflite"]),
+                   "tflite_int8": lambda: tflite_runner(paths["tflite_int8"])}
         print(f"{'format':<11} {'runtime':<13} {'bytes':>9} {'test acc':>8} {'agree':>6} {'max diff':>9} "
               f"{'ms @1':>7} {'ms @' + str(LATENCY_BATCH):>7}")
         figures = {}
         reasons = {"onnx_int8": built.int8.reason, "savedmodel": report.savedmodel.reason,
-                   "tflite": report.tflite.reason}
+                   "tflite": report.tflite.reason, "tflite_int8": report.tflite_int8.reason}
         for format in FORMATS:
             if not paths[format].exists():
                 print(f"{format:<11} not made: {reasons.get(format)}")

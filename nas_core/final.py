@@ -45,7 +45,7 @@ from nas_core.evaluation import ClassificationReport, classification_report, onn
 from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
 from nas_core.mirror import MirrorAverage, MirrorScores, looks_mirror_symmetric, mirror_helps, mirror_scores
-from nas_core.quantize import QuantizationReport, calibration_indices, quantize_onnx
+from nas_core.quantize import QuantizationReport, calibration_images, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
 from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds, train
@@ -164,9 +164,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     pt2_diff = verify_pt2(pt2_path, exported, test_inputs[:VERIFY_CHUNK], atol=1e-4).max_abs_diff
     int8 = None
     if int8_onnx_path is not None:
-        sample = calibration_indices(len(data.train_x), seed=seed)
-        images = data.train_x[sample.to(data.train_x.device)].cpu()  # preprocessed as the test images are
-        calibration = normalize(resize_images(images, (height, width)), data.mean, data.std)
+        calibration = calibration_images(data, height=height, width=width, seed=seed)
         int8 = quantize_onnx(onnx_path, int8_onnx_path, calibration_inputs=calibration, test_inputs=test_inputs,
                              test_labels=data.test_y.cpu(), max_accuracy_drop=int8_max_accuracy_drop,
                              latency_repeats=latency_repeats, fp32_logits=logits.numpy(),

@@ -86,6 +86,17 @@ def calibration_indices(total: int, *, count: int = CALIBRATION_IMAGES, seed: in
     return torch.randperm(total, generator=generator)[:count].sort().values
 
 
+def calibration_images(data, *, height: int, width: int, seed: int) -> Tensor:
+    """The calibration sample of ``data``'s train split (:func:`calibration_indices`), resized to ``height`` x
+    ``width`` and normalised exactly as the test images: the int8 ONNX file's and the int8 TFLite file's."""
+    from nas_core.resolution import resize_images
+    from nas_core.trainer import normalize
+
+    sample = calibration_indices(len(data.train_x), seed=seed)
+    images = data.train_x[sample.to(data.train_x.device)].cpu()
+    return normalize(resize_images(images, (height, width)), data.mean, data.std)
+
+
 def is_flagged(*, fp32_accuracy: float, int8_accuracy: float, max_accuracy_drop: float) -> bool:
     """Whether int8 loses more than ``max_accuracy_drop`` test accuracy (a rounding hair is no loss).
 

@@ -22,7 +22,8 @@ class ModelCreate(BaseModel):
 
 
 class ArtifactRead(BaseModel):
-    format: Literal["onnx", "onnx_int8", "pt2", "savedmodel", "tflite", "preprocessing", "card_md", "card"]
+    format: Literal["onnx", "onnx_int8", "pt2", "savedmodel", "tflite", "tflite_int8", "preprocessing", "card_md",
+                    "card"]
     size: int
     sha256: str
 
@@ -56,10 +57,33 @@ class TensorFlowCheck(BaseModel):
                                "converter is not installed).")
 
 
+class TFLiteInt8Read(BaseModel):
+    ok: bool = Field(description="The file was made (a flagged file is made too).")
+    layout: Literal["NHWC"] = Field(description="Input [N, H, W, C], float32, normalised as preprocessing.json says; "
+                                    "the output is float32 logits.")
+    images: int = Field(description="Test images it ran on (the whole test split).")
+    calibration_images: int = Field(description="Train images that set the int8 ranges: those of the onnx_int8 "
+                                    "file.")
+    max_accuracy_drop: float = Field(description="The loss past which the file is flagged.")
+    test_accuracy: float | None = Field(description="On the test split, run with the LiteRT interpreter.")
+    fp32_test_accuracy: float | None = Field(description="model.onnx's on the same images.")
+    accuracy_change: float | None = Field(description="int8 minus float32 test accuracy.")
+    agreement: float | None = Field(description="Fraction of test images on which it predicts model.onnx's class.")
+    size_bytes: int | None
+    fp32_size_bytes: int | None = Field(description="model.tflite's size.")
+    latency_ms_batch_1: float | None = Field(description="LiteRT on the CPU, one thread, median ms per batch of 1.")
+    fp32_latency_ms_batch_1: float | None = Field(description="model.tflite's, timed the same way.")
+    flagged: bool = Field(description="int8 loses more than max_accuracy_drop: kept, but not a replacement.")
+    reason: str | None = Field(description="Why it is flagged, or why it was not made.")
+
+
 class TensorFlowRead(BaseModel):
     savedmodel: TensorFlowCheck = Field(description="model.savedmodel.zip (TensorFlow SavedModel, run with "
                                         "TensorFlow).")
     tflite: TensorFlowCheck = Field(description="model.tflite (float32, run with the LiteRT interpreter).")
+    tflite_int8: TFLiteInt8Read | None = Field(default=None, description="model.int8.tflite (onnx2tf's post-training "
+                                               "int8 quantization, calibrated like model.int8.onnx), measured next "
+                                               "to float32; null for models built before it.")
     seconds: float = Field(description="Wall time of conversion and checks.")
     atol: float = Field(description="The largest logit difference a format may show and still be made.")
     versions: dict[str, str]
@@ -104,10 +128,10 @@ class ModelRead(BaseModel):
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
-    tensorflow: TensorFlowRead | None = Field(default=None, description="The savedmodel and tflite artifacts, "
-                                              "converted from model.onnx and checked against it on the test "
-                                              "split; null when NAS_TF_EXPORT is off (and for models built "
-                                              "before).")
+    tensorflow: TensorFlowRead | None = Field(default=None, description="The savedmodel, tflite and "
+                                              "tflite_int8 artifacts, converted from model.onnx and checked against "
+                                              "it on the test split; null when NAS_TF_EXPORT is off (and for "
+                                              "models built before).")
     confusion_matrix: list[list[int]] | None
     params: int | None
     flops: int | None

@@ -7,7 +7,8 @@ import { announce, badge, esc, fmtNumber, ms, patch, onFiles, pct, poll, problem
 const ACTIVE_MODEL = new Set(["queued", "running"]);
 const FILENAMES = {
   onnx: "model.onnx", onnx_int8: "model.int8.onnx", pt2: "model.pt2", savedmodel: "model.savedmodel.zip",
-  tflite: "model.tflite", preprocessing: "preprocessing.json", card_md: "card.md", card: "card.json",
+  tflite: "model.tflite", tflite_int8: "model.int8.tflite", preprocessing: "preprocessing.json", card_md: "card.md",
+  card: "card.json",
 };
 
 export async function renderModels(root, page) {

@@ -28,14 +28,15 @@ class ArtifactFormat(str, Enum):
     pt2 = "pt2"
     savedmodel = "savedmodel"
     tflite = "tflite"
+    tflite_int8 = "tflite_int8"
     preprocessing = "preprocessing"
     card_md = "card_md"
     card = "card"
 
 
 FILE_NAMES = {"onnx": "model.onnx", "onnx_int8": "model.int8.onnx", "pt2": "model.pt2",
-              "savedmodel": "model.savedmodel.zip", "tflite": "model.tflite", "preprocessing": "preprocessing.json",
-              "card_md": "card.md", "card": "card.json"}
+              "savedmodel": "model.savedmodel.zip", "tflite": "model.tflite", "tflite_int8": "model.int8.tflite",
+              "preprocessing": "preprocessing.json", "card_md": "card.md", "card": "card.json"}
 
 
 def describe(model: dict) -> str:

@@ -75,6 +75,7 @@ from .split_sizes import SplitSizes
 from .tensor_flow_check import TensorFlowCheck
 from .tensor_flow_read import TensorFlowRead
 from .tensor_flow_read_versions import TensorFlowReadVersions
+from .tf_lite_int_8_read import TFLiteInt8Read
 from .trial_list import TrialList
 from .trial_read import TrialRead
 from .trial_read_arch import TrialReadArch
@@ -154,6 +155,7 @@ __all__ = (
     "SearchSpaceReadOverride",
     "SearchSpaceReadOverridesApplied",
     "SplitSizes",
+    "TFLiteInt8Read",
     "TensorFlowCheck",
     "TensorFlowRead",
     "TensorFlowReadVersions",

@@ -10,6 +10,7 @@ class ArtifactReadFormat(StrEnum):
     PT2 = "pt2"
     SAVEDMODEL = "savedmodel"
     TFLITE = "tflite"
+    TFLITE_INT8 = "tflite_int8"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -45,11 +45,16 @@ class ModelRead:
         updated_at (datetime.datetime):
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
+        flips_added (bool | None | Unset): Whether the final model trained with random horizontal flips the winning
+            trial did not use: its weights showed the data mirror-symmetric on the validation split (mirroring kept the
+            balanced accuracy, or averaging both views helped) and the search space allows flips. The card's training recipe
+            is the one trained. Null until the model is built.
         int8 (Int8Read | None | Unset): The onnx_int8 artifact (static post-training quantization of model.onnx, QDQ,
             per-channel weights) next to float32 on the test split; null until the model is built (and for models built
             before int8).
-        tensorflow (None | TensorFlowRead | Unset): The savedmodel and tflite artifacts, converted from model.onnx and
-            checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built before).
+        tensorflow (None | TensorFlowRead | Unset): The savedmodel, tflite and tflite_int8 artifacts, converted from
+            model.onnx and checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built
+            before).
         test_time_mirror (bool | None | Unset): Whether the exported graph averages the logits of each image and its
             mirror image (chosen when that lowered the winning trial's validation loss without losing accuracy, and the
             latency constraint allows twice the inference cost); test_accuracy, flops and latency_ms are those of the
@@ -78,6 +83,7 @@ class ModelRead:
     trial_id: str
     updated_at: datetime.datetime
     estimated_seconds: float | None | Unset = UNSET
+    flips_added: bool | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
     tensorflow: None | TensorFlowRead | Unset = UNSET
     test_time_mirror: bool | None | Unset = UNSET
@@ -162,6 +168,12 @@ class ModelRead:
         else:
             estimated_seconds = self.estimated_seconds
 
+        flips_added: bool | None | Unset
+        if isinstance(self.flips_added, Unset):
+            flips_added = UNSET
+        else:
+            flips_added = self.flips_added
+
         int8: dict[str, Any] | None | Unset
         if isinstance(self.int8, Unset):
             int8 = UNSET
@@ -217,6 +229,8 @@ class ModelRead:
         )
         if estimated_seconds is not UNSET:
             field_dict["estimated_seconds"] = estimated_seconds
+        if flips_added is not UNSET:
+            field_dict["flips_added"] = flips_added
         if int8 is not UNSET:
             field_dict["int8"] = int8
         if tensorflow is not UNSET:
@@ -371,6 +385,15 @@ class ModelRead:
 
         estimated_seconds = _parse_estimated_seconds(d.pop("estimated_seconds", UNSET))
 
+        def _parse_flips_added(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        flips_added = _parse_flips_added(d.pop("flips_added", UNSET))
+
         def _parse_int8(data: object) -> Int8Read | None | Unset:
             if data is None:
                 return data
@@ -444,6 +467,7 @@ class ModelRead:
             trial_id=trial_id,
             updated_at=updated_at,
             estimated_seconds=estimated_seconds,
+            flips_added=flips_added,
             int8=int8,
             tensorflow=tensorflow,
             test_time_mirror=test_time_mirror,

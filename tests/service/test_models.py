@@ -185,7 +185,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert model["status"] == "ready" and model["warm_started"] is True
     # the int8 ONNX file: its own artifact, downloadable, measured next to float32 on the test split
     artifacts = {artifact["format"]: artifact for artifact in model["artifacts"]}
-    assert sorted(artifacts) == sorted(set(ARTIFACT_FILES) - {"savedmodel", "tflite"}), model["int8"]
+    assert sorted(artifacts) == sorted(set(ARTIFACT_FILES) - {"savedmodel", "tflite", "tflite_int8"}), model["int8"]
     files = {}
     for format in ("onnx", "onnx_int8", "card"):
         response = app_client.get(f"/v1/models/{model['id']}/artifacts/{format}")
@@ -247,6 +247,14 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
         assert check["ok"] and check["layout"] == "NHWC" and check["argmax_agreement"] == 1.0, check
         assert check["max_abs_diff"] <= tensorflow["atol"] and check["images"] == model["test_images"]
     assert tensorflow["seconds"] > 0 and tensorflow["versions"]["onnx2tf"]
+    # the int8 TFLite file: calibrated on the int8 ONNX file's images, measured on the whole test split
+    tflite_int8 = tensorflow["tflite_int8"]
+    assert tflite_int8["ok"] and tflite_int8["layout"] == "NHWC" and tflite_int8["images"] == model["test_images"]
+    assert tflite_int8["calibration_images"] == model["int8"]["calibration_images"]
+    assert tflite_int8["fp32_test_accuracy"] == model["test_accuracy"] and 0 <= tflite_int8["agreement"] <= 1
+    assert tflite_int8["accuracy_change"] == pytest.approx(tflite_int8["test_accuracy"] - model["test_accuracy"])
+    assert tflite_int8["size_bytes"] == artifacts["tflite_int8"]["size"]
+    assert tflite_int8["latency_ms_batch_1"] > 0 and (tflite_int8["reason"] is None) != tflite_int8["flagged"]
     # the card lists every other artifact with the bytes the API serves; card.md is rendered from it
     card = json.loads(files["card"])
     listed = {entry["format"]: entry for entry in card["artifacts"]}
@@ -264,6 +272,7 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
                         "onnx_int8": (int8["test_accuracy"], int8["latency_ms_batch_1"]),
                         "pt2": (model["test_accuracy"], None), "savedmodel": (model["test_accuracy"], None),
                         "tflite": (model["test_accuracy"], None), "preprocessing": (None, None),
+                        "tflite_int8": (tflite_int8["test_accuracy"], tflite_int8["latency_ms_batch_1"]),
                         "card_md": (None, None)}
     assert card["search"] == {"experiment_id": experiment_id, "strategy": "random", "trials_trained": 1,
                               "budget": {"max_trials": 2, "epochs_per_trial": 1}}
@@ -273,6 +282,7 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
     assert f"| {model['test_accuracy']:.4f} | {model['latency_ms']:.3f} |" in markdown
     spec = json.loads(files["preprocessing"])
     assert spec["layout"] == "NCHW" and spec["layouts"]["savedmodel"] == spec["layouts"]["tflite"] == "NHWC"
+    assert spec["layouts"]["tflite_int8"] == "NHWC" and listed["tflite_int8"]["verification"]["runtime"] == "litert"
     with zipfile.ZipFile(io.BytesIO(files["savedmodel"])) as bundle:
         assert "saved_model/saved_model.pb" in bundle.namelist()
 
@@ -310,7 +320,8 @@ def test_a_model_built_with_tf_export_off_says_so_in_its_card():
     metrics = {"int8": {"int8": None, "reason": "quantizer failed"}, "tensorflow": None}
     assert _missing_formats(metrics) == {"onnx_int8": "quantizer failed",
                                          "savedmodel": "not made: NAS_TF_EXPORT is off",
-                                         "tflite": "not made: NAS_TF_EXPORT is off"}
+                                         "tflite": "not made: NAS_TF_EXPORT is off",
+                                         "tflite_int8": "not made: NAS_TF_EXPORT is off"}
 
 
 def test_the_announced_time_counts_the_tensorflow_conversion_when_it_is_on(app_service, app_key, app_dataset):

@@ -34,7 +34,7 @@ from nas_core.errors import InvalidSearchSpace
 from tests.service.helpers import (Cell, add_experiment, api_command, free_port, ready_dataset, start_process,
                                    stop_process, wait_for)
 
-TF_FORMATS = {"savedmodel", "tflite"}  # NAS_TF_EXPORT is off in the suite: the models here have every other format
+TF_FORMATS = {"savedmodel", "tflite", "tflite_int8"}  # NAS_TF_EXPORT is off in the suite: every other format is made
 
 
 # ------------------------------------------------------------------------------------------------ classification

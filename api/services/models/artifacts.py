@@ -24,12 +24,14 @@ ARTIFACT_FILES = {
     "pt2": ArtifactFile("model.pt2", "application/octet-stream"),
     "savedmodel": ArtifactFile("model.savedmodel.zip", "application/zip"),  # TensorFlow SavedModel, NHWC input
     "tflite": ArtifactFile("model.tflite", "application/octet-stream"),  # float32 TFLite, NHWC input
+    "tflite_int8": ArtifactFile("model.int8.tflite", "application/octet-stream"),  # int8 inside, float32 in and out
     "preprocessing": ArtifactFile("preprocessing.json", "application/json"),
     "card_md": ArtifactFile("card.md", "text/markdown"),  # the card for people; written before card.json
     "card": ArtifactFile("card.json", "application/json"),
 }
 # The input layout each model format takes (preprocessing.json's ``layouts`` and the card say it too).
-ARTIFACT_LAYOUTS = {"onnx": "NCHW", "onnx_int8": "NCHW", "pt2": "NCHW", "savedmodel": "NHWC", "tflite": "NHWC"}
+ARTIFACT_LAYOUTS = {"onnx": "NCHW", "onnx_int8": "NCHW", "pt2": "NCHW", "savedmodel": "NHWC", "tflite": "NHWC",
+                    "tflite_int8": "NHWC"}
 
 
 def _verification(format: str, *, built, metrics: dict) -> dict | None:
@@ -52,7 +54,17 @@ def _verification(format: str, *, built, metrics: dict) -> dict | None:
         return {"runtime": "tensorflow" if format == "savedmodel" else "litert", "against": "onnx",
                 "images": check["images"], "atol": atol, "max_abs_diff": check["max_abs_diff"],
                 "argmax_agreement": check["argmax_agreement"]}
+    if format == "tflite_int8" and (_tflite_int8(metrics) or {}).get("ok"):
+        int8 = _tflite_int8(metrics)
+        return {"runtime": "litert", "against": "onnx", "images": int8["images"],
+                "argmax_agreement": int8["agreement"], "accuracy_change": int8["accuracy_change"],
+                "flagged": int8["flagged"], "reason": int8["reason"]}
     return None
+
+
+def _tflite_int8(metrics: dict) -> dict | None:
+    """The int8 TFLite file's report (None: TensorFlow formats off, or a model built before the file existed)."""
+    return (metrics["tensorflow"] or {}).get("tflite_int8")
 
 
 def _measured(format: str, *, built, metrics: dict) -> tuple[float | None, float | None]:
@@ -73,6 +85,9 @@ def _measured(format: str, *, built, metrics: dict) -> tuple[float | None, float
         # run on every test image and kept only with model.onnx's class on each: the same test accuracy
         if check["ok"] and check["images"] == images and check["argmax_agreement"] == 1.0:
             return accuracy, None
+    if format == "tflite_int8" and (_tflite_int8(metrics) or {}).get("ok"):
+        int8 = _tflite_int8(metrics)
+        return int8["test_accuracy"], int8["latency_ms_batch_1"]
     return None, None
 
 
@@ -105,10 +120,10 @@ def _missing_formats(metrics: dict) -> dict[str, str]:
     if metrics["int8"] is not None and metrics["int8"]["reason"] and metrics["int8"]["int8"] is None:
         missing["onnx_int8"] = metrics["int8"]["reason"]
     tensorflow = metrics["tensorflow"]
-    for format in ("savedmodel", "tflite"):
+    for format in ("savedmodel", "tflite", "tflite_int8"):
         if tensorflow is None:
             missing[format] = "not made: NAS_TF_EXPORT is off"
-        elif not tensorflow[format]["ok"]:
+        elif tensorflow.get(format) is not None and not tensorflow[format]["ok"]:
             missing[format] = tensorflow[format]["reason"]
     return missing
 
@@ -139,8 +154,10 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| {entry['format']} | `{entry['file']}` | {entry['size']} | `{entry['sha256']}` | "
                      f"{entry['layout'] or ''} | {_figure(entry.get('test_accuracy'), '.4f')} | "
                      f"{_figure(entry.get('latency_ms_batch_1'), '.3f')} | {_describe_check(entry['verification'])} |")
-    lines += ["", "Latency: the job's onnxruntime CPU timing (one thread, median); the other runtimes are not timed "
-              "by the job. `card.json` holds the same data, and this file's sha256."]
+    lines += ["", "Latency: the job's CPU timing (one thread, median): onnxruntime for the ONNX files, the LiteRT "
+              "interpreter for the int8 TFLite file (`metrics.tensorflow.tflite_int8` has the float32 TFLite file's "
+              "next to it); the other formats are not timed by the job. `card.json` holds the same data, and this "
+              "file's sha256."]
     if card.get("missing_formats"):
         lines += ["", "## Formats not made", ""]
         lines += [f"- {format}: {reason}" for format, reason in card["missing_formats"].items()]

@@ -316,7 +316,8 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                    "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
-        tensorflow = _tensorflow_formats(built=built, data=data, folder=folder) if settings.tf_export else None
+        tensorflow = (_tensorflow_formats(built=built, data=data, folder=folder, seed=claim.seed, settings=settings)
+                      if settings.tf_export else None)
         heartbeat.check()
         metrics["tensorflow"] = tensorflow.to_dict() if tensorflow is not None else None
         present = [format for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
@@ -329,7 +330,7 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                      epochs=built.epochs, params=built.params, flops=built.flops, latency_ms=built.latency_ms,
                      metrics=metrics)
         write_cards(card, folder=folder, built=built, metrics=metrics)
-        # onnx_int8, savedmodel and tflite may be missing: metrics["int8"] / metrics["tensorflow"] say why
+        # onnx_int8 and the TensorFlow formats may be missing: metrics["int8"] / metrics["tensorflow"] say why
         artifacts = [_upload(store, folder / file.filename, attempt_prefix + file.filename, format=format)
                      for format, file in ARTIFACT_FILES.items() if (folder / file.filename).exists()]
     return {"epochs": built.epochs, "test_accuracy": report.accuracy, "confusion_matrix": report.confusion_matrix,
@@ -337,19 +338,29 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
             "params": built.params, "flops": built.flops, "latency_ms": built.latency_ms, "artifacts": artifacts}
 
 
-def _tensorflow_formats(*, built, data, folder: Path):
+def _tensorflow_formats(*, built, data, folder: Path, seed: int, settings: Settings):
     """SavedModel and TFLite from the verified ONNX file, each run on the whole test split (preprocessed exactly as
-    for the ONNX check) against the ONNX file's logits; the :class:`~nas_core.tf_export.TensorFlowReport`."""
+    for the ONNX check) against the ONNX file's logits, and the int8 TFLite file calibrated on the int8 ONNX file's
+    images and measured on the same split; the :class:`~nas_core.tf_export.TensorFlowReport`."""
+    from nas_core.quantize import calibration_images
     from nas_core.resolution import resize_images
     from nas_core.tf_export import export_tensorflow
     from nas_core.trainer import normalize
 
     inputs = normalize(resize_images(data.test_x.cpu(), (built.height, built.width)), data.mean, data.std)
+    calibration = calibration_images(data, height=built.height, width=built.width, seed=seed)
     report = export_tensorflow(built.onnx_path, savedmodel_path=folder / ARTIFACT_FILES["savedmodel"].filename,
-                               tflite_path=folder / ARTIFACT_FILES["tflite"].filename, inputs=inputs.numpy())
+                               tflite_path=folder / ARTIFACT_FILES["tflite"].filename, inputs=inputs.numpy(),
+                               tflite_int8_path=folder / ARTIFACT_FILES["tflite_int8"].filename,
+                               calibration_inputs=calibration.numpy(), labels=data.test_y.cpu().numpy(),
+                               max_accuracy_drop=settings.int8_max_accuracy_drop,
+                               latency_repeats=settings.model_latency_repeats)
     for check in (report.savedmodel, report.tflite):
         if not check.ok:
             log.warning("%s not made: %s", check.format, check.reason)
+    if not report.tflite_int8.ok or report.tflite_int8.flagged:
+        log.warning("tflite_int8 %s: %s", "flagged" if report.tflite_int8.ok else "not made",
+                    report.tflite_int8.reason)
     log.info("TensorFlow formats converted and checked in %.1f s", report.seconds)
     return report
 
