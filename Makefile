@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # the suite about 3x sooner than one on a 2-core machine. Each worker starts its own stacks (own databases, Redis key
 # prefixes, S3 server, ports); TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 3
+# The fast layer waits on nothing but computes (training, exports, fuzzing): one process per core. Each module's tests
+# stay on one process (loadscope), so a module-scoped fixture (a trained network, its first ONNX export) runs once.
+TEST_FAST_WORKERS ?= 2
 
 .PHONY: setup test test-fast test-sqlite test-postgres test-deploy demo openapi client clean
 
@@ -31,7 +34,8 @@ test: setup
 # The fast layer: the service in process on both backends (the app built in the test process, queued tasks run by the
 # tests themselves: no uvicorn, worker or broker processes) and the engine tests; nothing marked slow or stack.
 test-fast: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not stack and not slow" tests/service tests/core
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_FAST_WORKERS) --dist loadscope -m "not stack and not slow" \
+		tests/service tests/core
 
 # The service suite on one backend only (quicker while working on the control plane).
 test-sqlite: setup

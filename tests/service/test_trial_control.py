@@ -20,7 +20,11 @@ from api.services.search.reaper import reap
 from api.services.search.scheduler import elapsed_seconds
 from api.services.search.trials import STOP_REQUESTED, _trial_beat
 from nas_client import AuthenticatedClient
+from nas_core import trainer
 from tests.service.helpers import TERMINAL, all_trials, experiment_body, ready_dataset, trial_rows, wait_for_status
+
+
+ENGINE_MIN_TRIAL_STEPS = trainer.MIN_TRIAL_STEPS  # read at import, before any fixture lowers it
 
 
 def take_task(app_service, name: str):
@@ -38,7 +42,9 @@ def stop(client: httpx.Client, experiment_id: str, number: int) -> httpx.Respons
     return client.post(f"/v1/experiments/{experiment_id}/trials/{number}/stop")
 
 
-def test_a_running_trial_stops_with_its_curve_and_the_search_goes_on(app_service, app_client):
+def test_a_running_trial_stops_with_its_curve_and_the_search_goes_on(app_service, app_client, monkeypatch):
+    # The engine's step floor: the first trial must still be training when the stop arrives.
+    monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", ENGINE_MIN_TRIAL_STEPS)
     dataset = ready_dataset(app_client, drain=app_service.drain)
     # Long enough that the first trial is still training when the stop arrives; no pruning to stop it earlier.
     body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"},
