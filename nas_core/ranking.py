@@ -174,3 +174,38 @@ def hypervolume_2d(costs: Sequence[Costs], reference: Costs) -> float:
             area += (reference[0] - first) * (ceiling - second)
             ceiling = second
     return area
+
+
+def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *, val_images: int) -> Hashable:
+    """The trial a final model retrains, from ``ranked`` ``(id, metric, val_loss)`` rows in the leaderboard's
+    order (best metric first): the leader, unless others lie within the noise of its metric.
+
+    A metric counted on a few validation images cannot tell trials apart by less than its standard error: 72 images
+    at 40% right have an error of about 6 points. A short search on hard data often ends with every trial near
+    chance, where the leader by accuracy is a draw; the validation loss, continuous in every prediction, still
+    tells a network that has started to learn from one that has not. So, in the spirit of the one-standard-error
+    rule of model selection (Breiman et al., 1984): the trials whose metric is at least the leader's less one
+    standard error of it (binomial on ``val_images``, Agresti–Coull adjusted, so that a perfect score still has one)
+    are compared by validation loss, and the lowest wins; trials without a loss are not compared. Without
+    validation images or rows, the leader (or None).
+
+    >>> rows = [("a", 0.403, 1.57), ("b", 0.389, 1.44), ("c", 0.375, 1.52), ("d", 0.250, 1.30)]
+    >>> pick_within_noise(rows, val_images=72)  # a, b and c are one draw; d is clearly worse
+    'b'
+    >>> pick_within_noise(rows, val_images=10_000)  # on many images 0.403 is a real lead
+    'a'
+    >>> pick_within_noise([("a", 1.0, 0.30), ("b", 0.9875, 0.12), ("c", 0.95, 0.05)], val_images=80)
+    'b'
+    >>> pick_within_noise([("a", 0.9, None), ("b", 0.89, 0.1)], val_images=50)
+    'a'
+    """
+    if not ranked:
+        return None
+    leader, best, leader_loss = ranked[0]
+    if val_images <= 0 or leader_loss is None:
+        return leader
+    adjusted = (best * val_images + 2) / (val_images + 4)
+    band = best - math.sqrt(adjusted * (1 - adjusted) / (val_images + 4))
+    contenders = [(loss, index) for index, (_, metric, loss) in enumerate(ranked)
+                  if metric is not None and metric >= band and loss is not None and math.isfinite(loss)]
+    return ranked[min(contenders)[1]][0] if contenders else leader

@@ -160,6 +160,16 @@ def ranking_points(session: Session, experiment_id: str, *, metric: str = "accur
     return [(trial_id, value or 0.0, params or 0, latency or 0.0) for trial_id, value, params, latency in rows]
 
 
+def ranked_losses(session: Session, experiment_id: str, *, metric: str = "accuracy"
+                  ) -> list[tuple[str, float | None, float | None]]:
+    """(id, score, val_loss) of every ranked trial in :func:`rank_order` (the score: the experiment's ``metric``):
+    what :func:`nas_core.ranking.pick_within_noise` chooses a final model's trial from."""
+    score = Trial.val_balanced_accuracy if metric == "balanced_accuracy" else Trial.val_accuracy
+    return [tuple(row) for row in session.execute(
+        select(Trial.id, score, Trial.val_loss).where(Trial.experiment_id == experiment_id, *_RANKED)
+        .order_by(*rank_order(metric)))]
+
+
 def reward_order(rows: Sequence[tuple], target_ms: float) -> list[int]:
     """Indexes of :func:`pareto_rows` rows by MnasNet's soft-latency reward, best first (ties keep their order)."""
     from nas_core.ranking import soft_latency_reward

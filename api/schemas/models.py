@@ -16,7 +16,9 @@ ModelStatus = Literal[statuses.values(statuses.ModelStatus)]
 class ModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # as experiment requests: true is no epoch count
 
-    trial_id: Text | None = Field(default=None, description="default: the experiment's leaderboard best")
+    trial_id: Text | None = Field(default=None, description="default: the experiment's leaderboard best; in "
+                                  "accuracy mode, of the trials within one standard error of its metric on the "
+                                  "validation split, the one with the lowest validation loss")
     epochs: int | None = Field(default=None, ge=1, le=MAX_SQL_INT,
                                description="default: a multiple of the search's epochs")
 

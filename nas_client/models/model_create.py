@@ -15,7 +15,8 @@ class ModelCreate:
     """
     Attributes:
         epochs (int | None | Unset): default: a multiple of the search's epochs
-        trial_id (None | str | Unset): default: the experiment's leaderboard best
+        trial_id (None | str | Unset): default: the experiment's leaderboard best; in accuracy mode, of the trials
+            within one standard error of its metric on the validation split, the one with the lowest validation loss
     """
 
     epochs: int | None | Unset = UNSET

@@ -369,6 +369,40 @@ def test_a_time_budget_sets_the_final_models_epochs():
     assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - overhead
 
 
+def test_a_draw_at_the_top_goes_to_the_lowest_validation_loss(app_service, app_client, app_key, app_dataset):
+    """Without a trial_id, trials within one standard error of the leader's accuracy (on the validation split's
+    image count) are compared by validation loss; the experiment's best and the leaderboard keep their order."""
+    from api.orm import Dataset
+
+    dataset_row, _ = app_dataset
+    experiment_id, (leader, learning, near, behind, lossless) = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.403, "val_loss": 1.57, "params": 10},
+                {"status": "succeeded", "val_accuracy": 0.389, "val_loss": 1.44, "params": 90},
+                {"status": "succeeded", "val_accuracy": 0.375, "val_loss": 1.52, "params": 20},
+                {"status": "succeeded", "val_accuracy": 0.250, "val_loss": 1.30, "params": 30},
+                {"status": "succeeded", "val_accuracy": 0.400, "params": 5}])
+
+    def default_trial(val_images: int) -> str:
+        with app_service.runtime.unit_of_work() as session:
+            dataset = session.get(Dataset, dataset_row["id"])
+            dataset.splits = {**dataset.splits, "val": val_images}
+            session.flush()
+            return service.default_trial(session, session.get(Experiment, experiment_id)).id
+
+    assert default_trial(72) == learning  # 0.403, 0.400, 0.389 and 0.375 are one draw on 72 images
+    assert default_trial(10_000) == leader  # on 10,000 a 1.4-point lead is real
+    assert default_trial(0) == leader
+    created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})
+    assert created.status_code == 202 and created.json()["trial_id"] == leader  # the splits say 0 val images now
+    default_trial(72)
+    created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})
+    assert created.status_code == 202 and created.json()["trial_id"] == learning
+    assert app_client.get(f"/v1/experiments/{experiment_id}").json()["best"]["trial_id"] == leader
+    board = app_client.get(f"/v1/experiments/{experiment_id}/leaderboard").json()["data"]
+    assert [row["id"] for row in board] == [leader, lossless, learning, near, behind]
+
+
 def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
     dataset_row, _ = app_dataset
     experiment_id, trial_ids = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from api.db import new_id
 from api.errors import Conflict, NotFound, ValidationFailed
-from api.orm import Experiment, Model, Project
+from api.orm import Experiment, Model, Project, Trial
 from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
@@ -114,9 +114,26 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
     return RetrainingPlan(epochs=epochs, estimated_seconds=estimate, train_seconds=train_seconds)
 
 
+def default_trial(session: Session, experiment: Experiment) -> Trial | None:
+    """The trial a final model retrains when none is named: the leaderboard's best, except that a search ranked by
+    its metric alone (no Pareto objectives, no latency target) compares the trials within the validation noise of
+    the leader's metric by validation loss (:func:`nas_core.ranking.pick_within_noise`)."""
+    from nas_core.ranking import pick_within_noise
+
+    leader = experiments_repository.best_trials(session, [experiment.id],
+                                                metrics={experiment.id: experiment.metric}).get(experiment.id)
+    if leader is None or experiment.minimize or experiment.latency_target_ms is not None:
+        return leader
+    dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+    val_images = int(((dataset.splits if dataset is not None else None) or {}).get("val") or 0)
+    picked = pick_within_noise(experiments_repository.ranked_losses(session, experiment.id, metric=experiment.metric),
+                               val_images=val_images)
+    return leader if picked in (None, leader.id) else session.get(Trial, picked)
+
+
 def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,
                  trial_id: str | None = None, epochs: int | None = None) -> Model:
-    """Queue a final model for ``trial_id`` (default: the leaderboard's best) of ``experiment``.
+    """Queue a final model for ``trial_id`` of ``experiment`` (default: :func:`default_trial`).
 
     Raises 404 for a trial of another experiment, 409 when the trial has not succeeded or the experiment has no
     succeeded trial (or its dataset is gone), 422 for more epochs than ``model_max_epochs``.
@@ -124,8 +141,7 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
     if experiment.project_id != project_id:
         raise NotFound("experiment")
     if trial_id is None:
-        trial = experiments_repository.best_trials(session, [experiment.id],
-                                                   metrics={experiment.id: experiment.metric}).get(experiment.id)
+        trial = default_trial(session, experiment)
         if trial is None:
             raise Conflict("no-succeeded-trial", "the experiment has no succeeded feasible trial yet")
     else:
