@@ -547,6 +547,47 @@ def test_a_tie_with_the_leader_keeps_both_trials_weights(app_service, app_key, a
     assert kept(third) and not kept(first)
 
 
+def test_the_trial_a_final_model_would_pick_within_the_noise_keeps_its_weights(app_service, app_key, app_dataset):
+    """Weights are kept for the leader and for the lowest validation loss within one standard error of it (what a
+    final model retrains by default); a pick that is displaced by a better one loses them."""
+    from api.orm import Dataset
+    from api.services.object_keys import trial_weights_key
+    from api.services.search.trials import _keep_weights_if_leading
+
+    dataset_row, _ = app_dataset
+    experiment_id, trials = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "running", "params": 10} for _ in range(5)])
+    with app_service.runtime.unit_of_work() as session:
+        dataset = session.get(Dataset, dataset_row["id"])
+        dataset.splits = {**dataset.splits, "val": 72}
+    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
+
+    def kept() -> list[int]:
+        return [index for index, trial_id in enumerate(trials)
+                if store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))]
+
+    def finish(index: int, value: float, loss: float) -> None:
+        _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
+                                 project_id=app_key.project_id, experiment_id=experiment_id,
+                                 trial_id=trials[index], metric="accuracy", value=value, model=model, val_loss=loss)
+        with app_service.runtime.unit_of_work() as session:
+            trial = session.get(Trial, trials[index])
+            trial.status, trial.val_accuracy, trial.val_loss = "succeeded", value, loss
+
+    finish(0, 0.403, 1.57)
+    finish(1, 0.250, 1.20)  # far below the leader: nothing kept
+    assert kept() == [0]
+    finish(2, 0.389, 1.44)  # a draw with the leader at a lower loss: the default pick keeps its weights
+    assert kept() == [0, 2]
+    finish(3, 0.375, 1.40)  # a lower loss still: the pick moves, the displaced one's weights go
+    assert kept() == [0, 3]
+    finish(4, 0.600, 1.50)  # a real lead: the old leader and pick fall out of the band
+    assert kept() == [4]
+    with app_service.runtime.unit_of_work() as session:
+        assert service.default_trial(session, session.get(Experiment, experiment_id)).id == trials[4]
+
+
 def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(app_service, app_client, app_key,
                                                                          app_dataset):
     from datetime import timedelta

@@ -333,7 +333,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     value = final["val_balanced_accuracy"] if metric == "balanced_accuracy" else final["val_accuracy"]
     value *= latency_factor(cost["latency_ms"], latency_target_ms)
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
-                             experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model)
+                             experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model,
+                             val_loss=final["val_loss"])
     return final
 
 
@@ -391,25 +392,44 @@ class _Checkpointer:
 
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
-                             trial_id: str, metric: str, value: float, model) -> None:
-    """Store ``model``'s weights when this trial scores at least the search's best so far, and drop the weights of
-    the trial it overtakes: only the leader's weights are kept (a few MB), for the final model to start from.
+                             trial_id: str, metric: str, value: float, model, val_loss: float | None = None) -> None:
+    """Store ``model``'s weights when this trial scores at least the search's best so far, or is the trial a final
+    model would retrain instead (:func:`~api.services.models.requests.default_trial`: the lowest validation loss
+    within the noise of the leader's metric), and drop the weights of the trials it displaces: only those kept
+    (a few MB each), for the final model to start from.
 
     Best effort: a store error only costs the final model its head start.
     """
+    from nas_core.ranking import pick_within_noise
+
     with unit_of_work() as session:
         leader = repository.best_trials(session, [experiment_id], metrics={experiment_id: metric}).get(experiment_id)
         experiment = repository.get(session, experiment_id)
         leader_id, leader_value = (leader.id, experiment_value(leader, experiment)) if leader is not None \
             else (None, None)
-    if leader_value is not None and value < leader_value:
+        picks = (None, None)
+        if not experiment.minimize and experiment.latency_target_ms is None:
+            dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+            val_images = int(((dataset.splits if dataset is not None else None) or {}).get("val") or 0)
+            ranked = [row for row in repository.ranked_losses(session, experiment_id, metric=metric)
+                      if row[0] != trial_id]
+            place = sum(1 for _, score, _loss in ranked if score is not None and score >= value)
+            picks = (pick_within_noise(ranked, val_images=val_images),
+                     pick_within_noise([*ranked[:place], (trial_id, value, val_loss), *ranked[place:]],
+                                       val_images=val_images))
+    previous_pick, pick = picks
+    leads = leader_value is None or value >= leader_value
+    if not leads and pick != trial_id:
         return
     data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
     try:
         store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), data)
         # A tie keeps both: the leaderboard's tie-break (fewer params, then latency) may still prefer the leader.
-        if leader_id is not None and leader_id != trial_id and value > leader_value:
-            store.delete_prefix(trial_weights_key(project_id, experiment_id, leader_id).removesuffix("weights.pt"))
+        displaced = {previous_pick} if previous_pick not in (pick, leader_id) else set()
+        if leader_value is not None and value > leader_value and leader_id != pick:
+            displaced.add(leader_id)
+        for old in displaced - {None, trial_id}:
+            store.delete_prefix(trial_weights_key(project_id, experiment_id, old).removesuffix("weights.pt"))
     except Exception:
         log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)
 
