@@ -271,7 +271,7 @@ def _int8_check(path: Path, logits: np.ndarray | None, *, reference: np.ndarray,
     count = max(1, len(labels))
     accuracy = float((logits.argmax(1) == labels).sum()) / count
     fp32_accuracy = float((reference.argmax(1) == labels).sum()) / count
-    agreement = float((logits.argmax(1) == reference.argmax(1)).mean()) if len(labels) else 1.0
+    agreement = _compare(logits, reference)[1]
     flagged = is_flagged(fp32_accuracy=fp32_accuracy, int8_accuracy=accuracy, max_accuracy_drop=max_accuracy_drop)
     reason = (f"int8 test accuracy {accuracy:.4f} is more than {max_accuracy_drop:g} below float32's "
               f"{fp32_accuracy:.4f}" if flagged else None)

@@ -30,6 +30,7 @@ from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.artifacts import ARTIFACT_FILES, ARTIFACT_LAYOUTS, sha256, write_cards, write_json
 from api.services.models.requests import max_fitted_epochs
 from api.services.object_keys import trial_weights_key
+from api.services.search_spaces import search_space_for
 from api.settings import Settings
 from api.statuses import TrialStatus
 from api.storage import ObjectNotFound, ObjectStore
@@ -263,10 +264,7 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
 def _space_allows_flips(experiment) -> bool:
     """Whether the experiment's search space, overrides applied, lets a network train with horizontal flips (a user
     who fixed ``train/hflip`` to false, for digits or text, keeps it false in the final model too)."""
-    from nas_core.space import default_search_space
-
-    space = default_search_space().with_overrides(experiment.search_space or {})
-    return space.param_space.params["train/hflip"].contains(True)
+    return search_space_for(experiment).param_space.params["train/hflip"].contains(True)
 
 
 def _search_summary(session, experiment) -> dict[str, Any]:

@@ -122,13 +122,21 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
 
     leader = experiments_repository.best_trials(session, [experiment.id],
                                                 metrics={experiment.id: experiment.metric}).get(experiment.id)
-    if leader is None or experiment.minimize or experiment.latency_target_ms is not None:
+    val_images = noise_rule_images(session, experiment)
+    if leader is None or val_images is None:
         return leader
-    dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
-    val_images = int(((dataset.splits if dataset is not None else None) or {}).get("val") or 0)
     picked = pick_within_noise(experiments_repository.ranked_losses(session, experiment.id, metric=experiment.metric),
                                val_images=val_images)
     return leader if picked in (None, leader.id) else session.get(Trial, picked)
+
+
+def noise_rule_images(session: Session, experiment: Experiment) -> int | None:
+    """The validation images :func:`default_trial`'s noise rule counts on; None where the rule does not apply (a
+    Pareto search or a latency target: the leader is the trial)."""
+    if experiment.minimize or experiment.latency_target_ms is not None:
+        return None
+    dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+    return int(((dataset.splits if dataset is not None else None) or {}).get("val") or 0)
 
 
 def create_model(*, session: Session, settings: Settings, project_id: str, experiment: Experiment,

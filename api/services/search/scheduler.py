@@ -8,10 +8,8 @@ hand out the same trial number. A search that succeeds hands its leader to the f
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,6 +25,7 @@ from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, screened_record, trial_value
 from api.services.search.warm_start import seeded_records
+from api.services.search_spaces import search_space_for
 from api.settings import Settings
 from api.statuses import BUDGET_TRIAL_STATUSES
 
@@ -56,18 +55,6 @@ TIME_RELAX_AFTER = 40
 def trial_seed(experiment_seed: int, number: int) -> int:
     """Each trial's own seed: reproducible from the experiment's seed and the trial number."""
     return (experiment_seed * 1_000_003 + number * 7_919) % (2**31 - 1)
-
-
-def search_space_for(experiment: Experiment):
-    return _search_space(json.dumps(experiment.search_space or {}, sort_keys=True))
-
-
-@lru_cache(maxsize=64)
-def _search_space(overrides_json: str):
-    # Spaces are immutable; parsing the overrides once per process keeps scheduling cheap for short trials.
-    from nas_core.space import default_search_space
-
-    return default_search_space().with_overrides(json.loads(overrides_json))
 
 
 def make_strategy_from(name: str, settings: dict[str, Any]):

@@ -24,6 +24,7 @@ from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
+from api.services.models.requests import noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.services.search.history import experiment_value, history_records, latency_factor
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
@@ -408,9 +409,8 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
         leader_id, leader_value = (leader.id, experiment_value(leader, experiment)) if leader is not None \
             else (None, None)
         picks = (None, None)
-        if not experiment.minimize and experiment.latency_target_ms is None:
-            dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
-            val_images = int(((dataset.splits if dataset is not None else None) or {}).get("val") or 0)
+        val_images = noise_rule_images(session, experiment)
+        if val_images is not None:
             ranked = [row for row in repository.ranked_losses(session, experiment_id, metric=metric)
                       if row[0] != trial_id]
             place = sum(1 for _, score, _loss in ranked if score is not None and score >= value)

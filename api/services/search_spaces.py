@@ -1,0 +1,24 @@
+"""An experiment's search space: the default space with the experiment's overrides, parsed once per process.
+
+Shared by the scheduler, which draws candidates from it, and the model job, which asks it whether the final model
+may add flips.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from api.orm import Experiment
+
+
+def search_space_for(experiment: Experiment):
+    return _search_space(json.dumps(experiment.search_space or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _search_space(overrides_json: str):
+    # Spaces are immutable; parsing the overrides once per process keeps scheduling cheap for short trials.
+    from nas_core.space import default_search_space  # loads torch: only where a space is used
+
+    return default_search_space().with_overrides(json.loads(overrides_json))
