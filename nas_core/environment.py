@@ -49,3 +49,19 @@ def latency_device(threads: int) -> dict[str, object]:
         runtime_version = None
     return {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "threads": int(threads),
             "runtime": "onnxruntime CPUExecutionProvider", "onnxruntime": runtime_version}
+
+
+# What makes two latency figures comparable: the same CPU model, intra-op threads and runtime build (the machine's
+# logical CPU count is recorded but does not change a single-stream run's time).
+LATENCY_DEVICE_IDENTITY = ("cpu_model", "threads", "runtime", "onnxruntime")
+
+
+def same_latency_device(first: dict[str, object], second: dict[str, object]) -> bool:
+    """Whether latencies measured on ``first`` and ``second`` are comparable (same CPU model, threads and runtime).
+
+    >>> same_latency_device(latency_device(1), {**latency_device(1), "logical_cpus": 1024})
+    True
+    >>> same_latency_device(latency_device(1), latency_device(2))
+    False
+    """
+    return all(first.get(key) == second.get(key) for key in LATENCY_DEVICE_IDENTITY)

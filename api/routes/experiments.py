@@ -42,7 +42,7 @@ def _columns(e: Experiment) -> dict:
             "objective": service.objective_read(e),
             "screened": e.screened or {}, "search_space": e.search_space, "pruner": e.pruner,
             "seed": e.seed, "auto_model": e.auto_model, "detail": e.detail, "reproducibility": e.reproducibility,
-            "warm_start": service.warm_start_read(e),
+            "latency_device": service.latency_device_read(e), "warm_start": service.warm_start_read(e),
             "created_at": e.created_at, "updated_at": e.updated_at, "finished_at": e.finished_at}
 
 

@@ -107,6 +107,11 @@ class WarmStart(BaseModel):
         "experiment's trials, use none of its max_trials, and pruning never compares against them.")
 
 
+class WarmStartSeed(BaseModel):
+    experiment_id: str = Field(description="The source experiment.")
+    trial_number: int = Field(description="The source trial's number in that experiment.")
+
+
 class WarmStartRead(BaseModel):
     experiment_ids: list[str] = Field(description="The source experiments, as asked.")
     trials_used: int = Field(description="Source trials seeding the strategy.")
@@ -114,6 +119,30 @@ class WarmStartRead(BaseModel):
     skipped_by_reason: dict[str, int] = Field(
         default_factory=dict, description="outside_search_space: a decision the new search space does not offer (or "
         f"an architecture it cannot express); over_limit: older than the newest {MAX_WARM_START_TRIALS} seeds.")
+    seeds: list[WarmStartSeed] = Field(default_factory=list, description="Where each seed comes from, oldest "
+                                       "first (also in reproducibility.warm_start.seeds).")
+
+
+# Other latency devices an experiment's reproducibility record names past its first (one per kind of worker).
+MAX_OTHER_LATENCY_DEVICES = 8
+
+
+class LatencyDeviceIdentity(BaseModel):
+    cpu_model: str = Field(description="The CPU's model name (/proc/cpuinfo on Linux).")
+    logical_cpus: int | None = Field(default=None, description="Logical CPUs of the machine.")
+    threads: int = Field(description="onnxruntime intra-op threads of the measurement (NAS_LATENCY_THREADS).")
+    runtime: str = Field(description="The runtime and execution provider that ran the graph.")
+    onnxruntime: str | None = Field(default=None, description="onnxruntime's version.")
+
+
+class LatencyDevice(LatencyDeviceIdentity):
+    """What the experiment's trials' latencies were measured on: the device of the first trial that measured."""
+
+    mixed: bool = Field(default=False, description="Whether some trials were measured on another CPU model, thread "
+                        "count or runtime version (listed in other_devices): their latencies are not comparable.")
+    other_devices: list[LatencyDeviceIdentity] = Field(default_factory=list, description="The other devices trials "
+                                                       "were measured on, in the order first seen (at most 8 are "
+                                                       "named).")
 
 
 class ExperimentCreate(BaseModel):
@@ -202,6 +231,9 @@ class ExperimentRead(BaseModel):
     elapsed_s: float
     detail: str | None
     reproducibility: dict[str, Any]
+    latency_device: LatencyDevice | None = Field(default=None, description="The CPU and runtime the trials' "
+                                                 "latencies were measured on (reproducibility.latency_device and "
+                                                 "latency_devices_other, typed); null until a trial has measured.")
     warm_start: WarmStartRead | None = Field(default=None, description="The warm start asked for at creation and "
                                              "how many source trials seed the strategy; null for a cold start.")
     created_at: datetime

@@ -111,6 +111,16 @@ def objective_read(experiment: Experiment) -> dict[str, Any]:
     return {**objective, "minimize": list(experiment.minimize)} if experiment.minimize else objective
 
 
+def latency_device_read(experiment: Experiment) -> dict[str, Any] | None:
+    """The device the experiment's latencies were measured on, from its reproducibility record, with ``mixed`` and
+    ``other_devices`` when some trials were measured elsewhere; None until a trial has measured."""
+    record = experiment.reproducibility or {}
+    if not record.get("latency_device"):
+        return None
+    others = list(record.get("latency_devices_other") or [])
+    return {**record["latency_device"], "mixed": bool(others), "other_devices": others}
+
+
 def warm_start_read(experiment: Experiment) -> dict[str, Any] | None:
     """The warm start as the experiment shows it (sources and counts); None for a cold start."""
     return warm_start.read(experiment)

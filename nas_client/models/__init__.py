@@ -33,6 +33,8 @@ from .health_checks import HealthChecks
 from .image_prediction import ImagePrediction
 from .image_shape import ImageShape
 from .int_8_read import Int8Read
+from .latency_device import LatencyDevice
+from .latency_device_identity import LatencyDeviceIdentity
 from .leaderboard import Leaderboard
 from .list_experiments_status_type_0 import ListExperimentsStatusType0
 from .list_trials_status_type_0 import ListTrialsStatusType0
@@ -85,6 +87,7 @@ from .upload_dataset_body import UploadDatasetBody
 from .warm_start import WarmStart
 from .warm_start_read import WarmStartRead
 from .warm_start_read_skipped_by_reason import WarmStartReadSkippedByReason
+from .warm_start_seed import WarmStartSeed
 
 __all__ = (
     "ArtifactRead",
@@ -120,6 +123,8 @@ __all__ = (
     "ImagePrediction",
     "ImageShape",
     "Int8Read",
+    "LatencyDevice",
+    "LatencyDeviceIdentity",
     "Leaderboard",
     "ListExperimentsStatusType0",
     "ListTrialsStatusType0",
@@ -168,4 +173,5 @@ __all__ = (
     "WarmStart",
     "WarmStartRead",
     "WarmStartReadSkippedByReason",
+    "WarmStartSeed",
 )

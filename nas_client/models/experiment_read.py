@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..models.experiment_read_strategy_settings import (
         ExperimentReadStrategySettings,
     )
+    from ..models.latency_device import LatencyDevice
     from ..models.progress import Progress
     from ..models.screened import Screened
     from ..models.warm_start_read import WarmStartRead
@@ -54,6 +55,8 @@ class ExperimentRead:
         strategy (str):
         strategy_settings (ExperimentReadStrategySettings):
         updated_at (datetime.datetime):
+        latency_device (LatencyDevice | None | Unset): The CPU and runtime the trials' latencies were measured on
+            (reproducibility.latency_device and latency_devices_other, typed); null until a trial has measured.
         warm_start (None | Unset | WarmStartRead): The warm start asked for at creation and how many source trials seed
             the strategy; null for a cold start.
     """
@@ -80,11 +83,13 @@ class ExperimentRead:
     strategy: str
     strategy_settings: ExperimentReadStrategySettings
     updated_at: datetime.datetime
+    latency_device: LatencyDevice | None | Unset = UNSET
     warm_start: None | Unset | WarmStartRead = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.best_trial import BestTrial
+        from ..models.latency_device import LatencyDevice
         from ..models.warm_start_read import WarmStartRead
 
         auto_model = self.auto_model
@@ -141,6 +146,14 @@ class ExperimentRead:
 
         updated_at = self.updated_at.isoformat()
 
+        latency_device: dict[str, Any] | None | Unset
+        if isinstance(self.latency_device, Unset):
+            latency_device = UNSET
+        elif isinstance(self.latency_device, LatencyDevice):
+            latency_device = self.latency_device.to_dict()
+        else:
+            latency_device = self.latency_device
+
         warm_start: dict[str, Any] | None | Unset
         if isinstance(self.warm_start, Unset):
             warm_start = UNSET
@@ -177,6 +190,8 @@ class ExperimentRead:
                 "updated_at": updated_at,
             }
         )
+        if latency_device is not UNSET:
+            field_dict["latency_device"] = latency_device
         if warm_start is not UNSET:
             field_dict["warm_start"] = warm_start
 
@@ -195,6 +210,7 @@ class ExperimentRead:
         from ..models.experiment_read_strategy_settings import (
             ExperimentReadStrategySettings,
         )
+        from ..models.latency_device import LatencyDevice
         from ..models.progress import Progress
         from ..models.screened import Screened
         from ..models.warm_start_read import WarmStartRead
@@ -284,6 +300,23 @@ class ExperimentRead:
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
+        def _parse_latency_device(data: object) -> LatencyDevice | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                latency_device_type_0 = LatencyDevice.from_dict(data)
+
+                return latency_device_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(LatencyDevice | None | Unset, data)
+
+        latency_device = _parse_latency_device(d.pop("latency_device", UNSET))
+
         def _parse_warm_start(data: object) -> None | Unset | WarmStartRead:
             if data is None:
                 return data
@@ -324,6 +357,7 @@ class ExperimentRead:
             strategy=strategy,
             strategy_settings=strategy_settings,
             updated_at=updated_at,
+            latency_device=latency_device,
             warm_start=warm_start,
         )
 

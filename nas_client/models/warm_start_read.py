@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.warm_start_read_skipped_by_reason import WarmStartReadSkippedByReason
+    from ..models.warm_start_seed import WarmStartSeed
 
 
 T = TypeVar("T", bound="WarmStartRead")
@@ -22,6 +23,8 @@ class WarmStartRead:
         experiment_ids (list[str]): The source experiments, as asked.
         trials_skipped (int): Finished source trials left out (see skipped_by_reason).
         trials_used (int): Source trials seeding the strategy.
+        seeds (list[WarmStartSeed] | Unset): Where each seed comes from, oldest first (also in
+            reproducibility.warm_start.seeds).
         skipped_by_reason (WarmStartReadSkippedByReason | Unset): outside_search_space: a decision the new search space
             does not offer (or an architecture it cannot express); over_limit: older than the newest 1000 seeds.
     """
@@ -29,6 +32,7 @@ class WarmStartRead:
     experiment_ids: list[str]
     trials_skipped: int
     trials_used: int
+    seeds: list[WarmStartSeed] | Unset = UNSET
     skipped_by_reason: WarmStartReadSkippedByReason | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -38,6 +42,13 @@ class WarmStartRead:
         trials_skipped = self.trials_skipped
 
         trials_used = self.trials_used
+
+        seeds: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.seeds, Unset):
+            seeds = []
+            for seeds_item_data in self.seeds:
+                seeds_item = seeds_item_data.to_dict()
+                seeds.append(seeds_item)
 
         skipped_by_reason: dict[str, Any] | Unset = UNSET
         if not isinstance(self.skipped_by_reason, Unset):
@@ -52,6 +63,8 @@ class WarmStartRead:
                 "trials_used": trials_used,
             }
         )
+        if seeds is not UNSET:
+            field_dict["seeds"] = seeds
         if skipped_by_reason is not UNSET:
             field_dict["skipped_by_reason"] = skipped_by_reason
 
@@ -62,6 +75,7 @@ class WarmStartRead:
         from ..models.warm_start_read_skipped_by_reason import (
             WarmStartReadSkippedByReason,
         )
+        from ..models.warm_start_seed import WarmStartSeed
 
         d = dict(src_dict)
         experiment_ids = cast(list[str], d.pop("experiment_ids"))
@@ -69,6 +83,15 @@ class WarmStartRead:
         trials_skipped = d.pop("trials_skipped")
 
         trials_used = d.pop("trials_used")
+
+        _seeds = d.pop("seeds", UNSET)
+        seeds: list[WarmStartSeed] | Unset = UNSET
+        if _seeds is not UNSET:
+            seeds = []
+            for seeds_item_data in _seeds:
+                seeds_item = WarmStartSeed.from_dict(seeds_item_data)
+
+                seeds.append(seeds_item)
 
         _skipped_by_reason = d.pop("skipped_by_reason", UNSET)
         skipped_by_reason: WarmStartReadSkippedByReason | Unset
@@ -83,6 +106,7 @@ class WarmStartRead:
             experiment_ids=experiment_ids,
             trials_skipped=trials_skipped,
             trials_used=trials_used,
+            seeds=seeds,
             skipped_by_reason=skipped_by_reason,
         )
 

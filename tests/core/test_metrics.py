@@ -105,6 +105,15 @@ def test_latency_device_names_the_cpu_and_runtime():
     assert device["cpu_model"] and device["logical_cpus"] >= 1
 
 
+def test_latencies_are_comparable_on_the_same_cpu_model_threads_and_runtime():
+    from nas_core.environment import latency_device, same_latency_device
+
+    device = latency_device(1)
+    assert same_latency_device(device, {**device, "logical_cpus": 1024})
+    for changes in ({"cpu_model": "other"}, {"threads": 2}, {"onnxruntime": "0.0.1"}, {"runtime": "other"}):
+        assert not same_latency_device(device, {**device, **changes}), changes
+
+
 def test_screening_probe_estimates_the_deployment_latency_with_the_same_threads(monkeypatch):
     import onnxruntime
 

@@ -65,10 +65,12 @@ def test_a_warm_start_echoes_what_seeds_it_and_shows_none_of_it_as_trials(app_se
     assert created.status_code == 201, created.text
     body = created.json()
     # 3 succeeded + 1 pruned inside the space; the 2 outside it are counted; failed trials never seed
+    seeds = [{"experiment_id": source, "trial_number": number} for number in (1, 2, 3, 4)]  # oldest first
     expected = {"experiment_ids": [source], "trials_used": 4, "trials_skipped": 2,
-                "skipped_by_reason": {"outside_search_space": 2}}
+                "skipped_by_reason": {"outside_search_space": 2}, "seeds": seeds}
     assert body["warm_start"] == expected
     assert body["reproducibility"]["warm_start"]["experiment_ids"] == [source]
+    assert body["reproducibility"]["warm_start"]["seeds"] == seeds
     assert len(body["reproducibility"]["warm_start"]["records_sha256"]) == 64
     again = app_client.get(f"/v1/experiments/{body['id']}").json()
     assert again["warm_start"] == expected and again["progress"]["completed"] == 0
@@ -83,7 +85,7 @@ def test_a_space_that_excludes_every_source_trial_seeds_nothing(app_service, app
     body = _warm(dataset["id"], source, search_space={**TINY_SPACE, "stem_width": 24})
     echoed = app_client.post("/v1/experiments", json=body).json()["warm_start"]
     assert echoed == {"experiment_ids": [source], "trials_used": 0, "trials_skipped": 6,
-                      "skipped_by_reason": {"outside_search_space": 6}}
+                      "skipped_by_reason": {"outside_search_space": 6}, "seeds": []}
 
 
 def test_warm_start_sources_are_checked(app_service, app_client, app_key):

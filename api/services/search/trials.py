@@ -22,6 +22,7 @@ from api.db import UnitOfWork, utcnow
 from api.orm import Experiment, Trial, TrialAttempt, TrialEpoch
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
+from api.schemas.experiments import MAX_OTHER_LATENCY_DEVICES
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.requests import noise_rule_images
@@ -340,11 +341,33 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
 
 
 def _record_latency_device(session: Session, experiment_id: str, device: dict[str, Any]) -> None:
-    """Name, on the experiment's reproducibility record, the CPU and runtime its trials' latencies were measured on
-    (written by the first trial that measures; later ones leave it)."""
-    experiment = repository.get(session, experiment_id)
-    if experiment is not None and "latency_device" not in (experiment.reproducibility or {}):
-        experiment.reproducibility = {**(experiment.reproducibility or {}), "latency_device": device}
+    """Name, on the experiment's reproducibility record, the CPU and runtime its trials' latencies were measured on:
+    the first trial that measures writes ``latency_device``; a later one measured on another CPU model, thread count
+    or runtime adds its device to ``latency_devices_other`` (distinct ones, at most
+    :data:`MAX_OTHER_LATENCY_DEVICES`), which tells that the experiment's latencies are not comparable."""
+    from nas_core.environment import same_latency_device
+
+    def recorded(experiment: Experiment | None) -> bool:
+        if experiment is None:
+            return True
+        record = experiment.reproducibility or {}
+        if "latency_device" not in record:
+            return False
+        known = [record["latency_device"], *record.get("latency_devices_other", [])]
+        return (any(same_latency_device(device, other) for other in known)
+                or len(known) > MAX_OTHER_LATENCY_DEVICES)
+
+    if recorded(repository.get(session, experiment_id)):
+        return  # the common case: nothing to write, so no lock
+    experiment = repository.lock(session, experiment_id)  # two first trials on different CPUs: both are kept
+    if recorded(experiment):
+        return
+    record = dict(experiment.reproducibility or {})
+    if "latency_device" not in record:
+        record["latency_device"] = device
+    else:
+        record["latency_devices_other"] = [*record.get("latency_devices_other", []), device]
+    experiment.reproducibility = record
 
 
 def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:

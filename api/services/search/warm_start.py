@@ -87,19 +87,33 @@ def snapshot(*, session: Session, project: Project, dataset: Dataset, space, exp
 
 
 def reproducibility(warm_start: dict[str, Any]) -> dict[str, Any]:
-    """What the experiment's reproducibility record says of its warm start: the sources, and the sha256 of the
-    seeded records (canonical JSON), which pins the seed exactly."""
+    """What the experiment's reproducibility record says of its warm start: the sources, each seed's origin (in the
+    order the strategy sees them, numbered -N..-1) and the sha256 of the seeded records (canonical JSON), which pins
+    the seed exactly."""
     canonical = json.dumps(warm_start["records"], sort_keys=True, separators=(",", ":"))
     return {"experiment_ids": list(warm_start["experiment_ids"]), "trials_used": warm_start["trials_used"],
-            "records_sha256": hashlib.sha256(canonical.encode()).hexdigest()}
+            "seeds": seed_origins(warm_start), "records_sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 def read(experiment: Experiment) -> dict[str, Any] | None:
-    """The warm start as the experiment's read model echoes it (without the records); None for a cold start."""
+    """The warm start as the experiment's read model echoes it (the seeds' origins, not their records); None for a
+    cold start."""
     stored = experiment.warm_start
     if not stored:
         return None
-    return {key: stored[key] for key in ("experiment_ids", "trials_used", "trials_skipped", "skipped_by_reason")}
+    echo = {key: stored[key] for key in ("experiment_ids", "trials_used", "trials_skipped", "skipped_by_reason")}
+    return {**echo, "seeds": seed_origins(stored)}
+
+
+def seed_origins(warm_start: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where each seed comes from, ``{"experiment_id", "trial_number"}``, oldest first: the record the strategy
+    sees as number ``index - len(seeds)``.
+
+    >>> seed_origins({"records": [{"experiment_id": "e1", "trial_number": 4, "decisions": {}}]})
+    [{'experiment_id': 'e1', 'trial_number': 4}]
+    """
+    return [{"experiment_id": record["experiment_id"], "trial_number": record["trial_number"]}
+            for record in warm_start.get("records") or []]
 
 
 def seeded_records(experiment: Experiment) -> list:
