@@ -1,10 +1,13 @@
 """deploy/k8s checked without a cluster: every manifest parses and names itself, names only real settings, runs the
 commands and health checks of docker-compose.yml (so the two cannot drift), autoscales the GPU workers on the
 Redis lists their queues really live in, and fits the schemas of Kubernetes KUBERNETES_VERSION (and KEDA's CRD for the
-ScaledObject) with unknown fields as errors."""
+ScaledObject) with unknown fields as errors.
+
+What is checked is what `kubectl apply -k deploy/k8s` sends: the objects as kustomize builds them (see `build`)."""
 
 from __future__ import annotations
 
+import copy
 import shlex
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,34 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 MANIFESTS = sorted(path for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
-DOCUMENTS = [document for path in MANIFESTS for document in load(path)]
+KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+# The part of kustomize this directory uses; a kustomization with any other field fails
+# test_the_kustomization_uses_only_what_build_does until `build` learns it.
+KUSTOMIZE_FIELDS = {"apiVersion", "kind", "namespace", "resources"}
+# Kinds kustomize knows to be cluster-scoped, so leaves without a namespace (its list is longer; these are the ones
+# a deployment like this might add). Any other kind, a custom resource's included, is namespaced to kustomize.
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
+                  "PriorityClass", "StorageClass", "IngressClass", "RuntimeClass"}
+
+
+def build(kustomization: dict[str, Any], directory: Path) -> list[dict[str, Any]]:
+    """The objects `kustomize build directory` prints, for the subset of kustomize in KUSTOMIZE_FIELDS: the documents
+    of each file of `resources`, in order, with `namespace` set on (or replacing that of) every namespaced object.
+
+    >>> [d["metadata"].get("namespace") for d in build({"namespace": "nas", "resources": ["namespace.yaml"]}, K8S)]
+    [None]
+    """
+    built = []
+    for resource in kustomization["resources"]:
+        for document in load(directory / resource):
+            document = copy.deepcopy(document)
+            if "namespace" in kustomization and document["kind"] not in CLUSTER_SCOPED:
+                document["metadata"]["namespace"] = kustomization["namespace"]
+            built.append(document)
+    return built
+
+
+DOCUMENTS = build(KUSTOMIZATION, K8S)
 
 
 def closed(schema: Any) -> Any:
@@ -127,7 +157,11 @@ def test_every_manifest_parses_and_names_its_objects():
 @pytest.mark.parametrize("document", DOCUMENTS,
                          ids=[f"{document['kind']}/{document['metadata']['name']}" for document in DOCUMENTS])
 def test_every_object_fits_its_schema(document):
-    # The files as written: kustomize only adds metadata.namespace, which every kind's schema has.
+    # As kustomize builds it: metadata.namespace included, which a cluster-scoped kind must not have.
+    if document["kind"] in CLUSTER_SCOPED:
+        assert "namespace" not in document["metadata"]
+    else:
+        assert document["metadata"]["namespace"] == KUSTOMIZATION["namespace"]
     error = schema_error(document)
     assert error is None, described(error)
 
@@ -160,12 +194,30 @@ def test_a_manifest_with_a_mistake_fails_its_schema(file, text, mistake, where):
 
 
 def test_the_kustomization_lists_every_manifest():
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    assert kustomization["kind"] == "Kustomization"
-    resources = kustomization["resources"]
+    assert KUSTOMIZATION["kind"] == "Kustomization"
+    resources = KUSTOMIZATION["resources"]
     assert len(resources) == len(set(resources))
     assert set(resources) == {path.name for path in MANIFESTS}
-    assert kustomization["namespace"] in objects("Namespace")
+    assert KUSTOMIZATION["namespace"] in objects("Namespace")
+
+
+def test_the_kustomization_uses_only_what_build_does():
+    """Anything else (commonLabels, images, patches, a directory as a resource) would make `build` differ from
+    kustomize's output: teach `build` the field first."""
+    assert set(KUSTOMIZATION) <= KUSTOMIZE_FIELDS, sorted(set(KUSTOMIZATION) - KUSTOMIZE_FIELDS)
+    assert all((K8S / resource).is_file() for resource in KUSTOMIZATION["resources"])
+
+
+def test_the_build_has_one_object_per_id_and_sets_the_namespace():
+    # kustomize refuses two objects of the same kind, name and namespace ("may not add resource with an already
+    # registered id").
+    ids = [(d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else "", d["kind"],
+            d["metadata"].get("namespace"), d["metadata"]["name"]) for d in DOCUMENTS]
+    assert len(ids) == len(set(ids)), ids
+    assert {d["metadata"].get("namespace") for d in DOCUMENTS if d["kind"] not in CLUSTER_SCOPED} == {
+        KUSTOMIZATION["namespace"]}
+    # The files stay as written: the namespace comes from the kustomization alone.
+    assert not [path.name for path in MANIFESTS for d in load(path) if "namespace" in d.get("metadata", {})]
 
 
 def test_every_workload_of_compose_is_here():

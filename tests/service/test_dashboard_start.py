@@ -1,17 +1,20 @@
 """Starting work from the dashboard, in headless Chromium: a dataset uploaded from the drop zone (progress, then its
 status until ready or failed), a search started from the form (client checks, the server's 422 next to its field),
-and the selected trials' learning curves overlaid on the experiment page."""
+the selected trials' learning curves overlaid on the experiment page, trials stopped one by one from the trial table,
+and the final model's ONNX file downloaded as the page hands it to the browser."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 
 import pytest
 
 from tests import archives
-from tests.service.helpers import TERMINAL, TINY_SPACE, experiment_body, ready_dataset, wait_for_status
+from tests.service.helpers import (TERMINAL, TINY_SPACE, all_trials, experiment_body, ready_dataset,
+                                   wait_for_a_trained_epoch, wait_for_status)
 from tests.service.test_dashboard import browser, by_testid, read, save_screenshot, sign_in, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
@@ -50,6 +53,64 @@ def field_errors(driver) -> dict[str, str]:
 def tick(driver, number: int) -> None:
     """Clicks the selection box of trial ``number`` in the trial table."""
     driver.find_element("css selector", f'[data-testid=trial-row][data-number="{number}"] input[data-select]').click()
+
+
+def record_stopping(driver) -> None:
+    """From now until the page reloads, notes each trial row that ever shows "stopping…": for a pending trial the
+    state lasts only until the next poll brings its final status, too short to catch by polling the page."""
+    driver.execute_script("""
+        window.nasStopping = [];
+        const note = () => document.querySelectorAll("[data-testid=trial-stopping]").forEach((button) => {
+          const number = Number(button.closest("[data-testid=trial-row]").dataset.number);
+          if (!window.nasStopping.includes(number)) window.nasStopping.push(number);
+        });
+        new MutationObserver(note).observe(document.body, {childList: true, subtree: true});""")
+
+
+def stop_trial(driver, number: int) -> None:
+    """Clicks Stop in trial ``number``'s row and accepts the confirmation, after checking what it asks."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def clicked(d) -> bool:
+        try:  # the table is redrawn whenever a poll brings new epochs: find and click in one go
+            d.find_element("css selector", f'[data-testid=trial-row][data-number="{number}"] '
+                                           "[data-testid=trial-stop]").click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait_until(driver, clicked, what=f"trial {number}'s Stop button")
+    confirm = WebDriverWait(driver, 10).until(expected_conditions.alert_is_present())
+    assert confirm.text == f"Stop trial {number}? It keeps the epochs it trained; the search goes on."
+    confirm.accept()
+
+
+def row_status(driver, number: int) -> list[str]:
+    return read(driver, f'[data-testid=trial-row][data-number="{number}"]', "data-status")
+
+
+def capture_download(driver, testid: str, timeout_s: float = 30) -> tuple[str, bytes]:
+    """Clicks a download button and returns the file name and bytes the page hands to the browser: the blob behind the
+    link it makes and clicks, taken instead of saved (until the page reloads)."""
+    driver.execute_script("""
+        window.nasDownloads = [];
+        const blobs = new Map();
+        const createObjectURL = URL.createObjectURL.bind(URL), click = HTMLAnchorElement.prototype.click;
+        URL.createObjectURL = (blob) => { const url = createObjectURL(blob); blobs.set(url, blob); return url; };
+        HTMLAnchorElement.prototype.click = function () {
+          if (!this.download || !blobs.has(this.href)) return click.call(this);
+          window.nasDownloads.push({name: this.download, blob: blobs.get(this.href)});
+        };""")
+    by_testid(driver, testid)[0].click()
+    wait_until(driver, lambda d: d.execute_script("return window.nasDownloads.length"), timeout_s=timeout_s,
+               what=f"the file of {testid}")
+    name, encoded = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1], [download] = window.nasDownloads, reader = new FileReader();
+        reader.onload = () => done([download.name, reader.result.split(",")[1]]);
+        reader.readAsDataURL(download.blob);""")
+    return name, base64.b64decode(encoded)
 
 
 def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, browser, tmp_path):  # noqa: F811
@@ -305,6 +366,60 @@ def test_an_upload_becomes_a_downloadable_model(stack, client, api_key, browser,
     wait_until(browser, lambda d: by_testid(d, "download-onnx"), what="the ONNX download")
     [model] = client.get("/v1/models").json()["data"]
     assert model["status"] == "ready" and "onnx" in {a["format"] for a in model["artifacts"]}
+    # The button's download, as the page fetches it (with the key, streamed by the API): the artifact the API lists.
+    name, onnx_bytes = capture_download(browser, "download-onnx")
+    [artifact] = [a for a in model["artifacts"] if a["format"] == "onnx"]
+    assert name == "model.onnx" and len(onnx_bytes) == artifact["size"]
+    assert hashlib.sha256(onnx_bytes).hexdigest() == artifact["sha256"]
+    import onnx
+
+    graph = onnx.load_from_string(onnx_bytes)
+    onnx.checker.check_model(graph)
+    assert graph.graph.input and graph.graph.output
     assert not read(browser, "[data-testid=page-error]")
     print(f"upload to a downloadable model: {time.monotonic() - started:.1f}s")
     save_screenshot(browser, "upload-to-model")
+
+
+def test_trials_are_stopped_from_the_trial_table(stack, client, api_key, browser):  # noqa: F811
+    """Stop on a pending trial ends it at once, never started; on a running one it shows "stopping…" until the
+    trainer notices, then the trial ends stopped with the epochs it trained."""
+    dataset = ready_dataset(client)
+    # Two trials at once on the stack's one trial worker: the first trains (long), the second waits pending.
+    experiment = client.post("/v1/experiments", json=experiment_body(
+        dataset["id"], strategy="random", concurrency=2, pruner={"kind": "none"},
+        budget={"max_trials": 2, "epochs_per_trial": 300})).json()
+    try:
+        wait_for_a_trained_epoch(client, experiment["id"], timeout_s=120)
+        trials = {t["status"]: t["number"] for t in all_trials(client, experiment["id"])}
+        assert set(trials) == {"running", "pending"}, trials
+        running, pending = trials["running"], trials["pending"]
+
+        open_page(browser, stack.base_url, api_key.key, f"#/experiments/{experiment['id']}")
+        wait_until(browser, lambda d: row_status(d, running) == ["running"] and row_status(d, pending) == ["pending"],
+                   what="a running and a pending trial")
+        record_stopping(browser)
+
+        stop_trial(browser, pending)
+        wait_until(browser, lambda d: row_status(d, pending) == ["stopped"], what="the pending trial stopped")
+        never = next(t for t in all_trials(client, experiment["id"]) if t["number"] == pending)
+        assert never["status"] == "stopped" and never["attempts"] == 0 and never["started_at"] is None, never
+        assert not read(browser, f'[data-testid=trial-row][data-number="{pending}"] button')  # nothing left to stop
+
+        stop_trial(browser, running)
+        wait_until(browser, lambda d: row_status(d, running) == ["stopped"], timeout_s=60,
+                   what="the running trial stopped")
+        stopped = next(t for t in all_trials(client, experiment["id"]) if t["number"] == running)
+        assert stopped["status"] == "stopped" and 1 <= len(stopped["epochs"]) < 300, stopped
+        assert browser.execute_script("return window.nasStopping") == [pending, running]
+
+        done = wait_for_status(client, experiment["id"], TERMINAL)
+        assert done["progress"]["stopped"] == 2, done
+        wait_until(browser, lambda d: read(d, "[data-testid=experiment-status]", "data-status") == [done["status"]],
+                   what="the search's end in the page")
+        assert not read(browser, "[data-testid=page-error]")
+        save_screenshot(browser, "trials-stopped")
+    finally:  # the stack's one trial worker must not go on training this search for the tests after this one
+        if client.get(f"/v1/experiments/{experiment['id']}").json()["status"] not in TERMINAL:
+            client.post(f"/v1/experiments/{experiment['id']}/cancel")
+            wait_for_status(client, experiment["id"], TERMINAL, timeout_s=60)
