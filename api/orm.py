@@ -183,6 +183,9 @@ class Trial(Base):
     # mirror-symmetric?) and flipped top to bottom (are its images orientation-free?)
     val_mirrored_balanced_accuracy: Mapped[float | None] = mapped_column()
     val_upside_down_balanced_accuracy: Mapped[float | None] = mapped_column()
+    # The epochs it trains for in full: the experiment's epochs_per_trial, or a multiple of it once a time-bound
+    # search has lengthened its trials (nas_core.fidelity); null on trials stored before lengths varied.
+    planned_epochs: Mapped[int | None] = mapped_column(Integer)
     # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
     predicted_epoch_s: Mapped[float | None] = mapped_column()
     measured_epoch_s: Mapped[float | None] = mapped_column()

@@ -31,7 +31,14 @@ class Budget(BaseModel):
                             "count, canceled and screened-out candidates do not). With max_minutes, time usually "
                             "ends the search first.", le=MAX_TRIALS)
     epochs_per_trial: int = Field(default=12, ge=1, le=1000, description="Training epochs of each trial (full "
-                                  "fidelity); pruning stops weak trials earlier.")
+                                  "fidelity); pruning stops weak trials earlier. With max_minutes and "
+                                  "adaptive_epochs, the length the trials start at.")
+    adaptive_epochs: bool = Field(default=True, description="With max_minutes: while the trials at the longest "
+                                  "length so far have not learned (the best balanced accuracy of three finished "
+                                  "ones is less than halfway from chance to 1), the next trials train twice as "
+                                  "long, the best of the shorter ones first, as long as three of them fit the time "
+                                  "left (at most 8x epochs_per_trial). false keeps every trial at "
+                                  "epochs_per_trial.")
     max_minutes: float | None = Field(default=None, gt=0, description="Search time: no trial starts after it and "
                                       "running trials stop at their next epoch boundary (kept as pruned). "
                                       "Candidates whose predicted trial time exceeds their fair share of the time "
@@ -282,6 +289,10 @@ class TrialRead(BaseModel):
         default=None, description="Balanced accuracy on the validation images flipped top to bottom: close to "
         "val_balanced_accuracy for a network trained without vertical flips means the images are orientation-free "
         "(the reference networks not yet tried then train with vertical flips and quarter turns).")
+    planned_epochs: int | None = Field(default=None, description="Epochs this trial trains for in full: the "
+                                       "budget's epochs_per_trial, or a multiple of it once a time-bound search "
+                                       "has lengthened its trials because none had learned (budget.adaptive_epochs)."
+                                       " null on trials stored before trial lengths varied.")
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")

@@ -14,8 +14,12 @@ T = TypeVar("T", bound="Budget")
 class Budget:
     """
     Attributes:
+        adaptive_epochs (bool | Unset): With max_minutes: while the trials at the longest length so far have not learned
+            (the best balanced accuracy of three finished ones is less than halfway from chance to 1), the next trials train
+            twice as long, the best of the shorter ones first, as long as three of them fit the time left (at most 8x
+            epochs_per_trial). false keeps every trial at epochs_per_trial. Default: True.
         epochs_per_trial (int | Unset): Training epochs of each trial (full fidelity); pruning stops weak trials
-            earlier. Default: 12.
+            earlier. With max_minutes and adaptive_epochs, the length the trials start at. Default: 12.
         max_minutes (float | None | Unset): Search time: no trial starts after it and running trials stop at their next
             epoch boundary (kept as pruned). Candidates whose predicted trial time exceeds their fair share of the time left
             are screened out before they start. Counts the time the search has run in all: a resumed search gets what is
@@ -26,12 +30,15 @@ class Budget:
             (estimated from the winner's measured epoch time).
     """
 
+    adaptive_epochs: bool | Unset = True
     epochs_per_trial: int | Unset = 12
     max_minutes: float | None | Unset = UNSET
     max_trials: int | Unset = 100
     model_minutes: float | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        adaptive_epochs = self.adaptive_epochs
+
         epochs_per_trial = self.epochs_per_trial
 
         max_minutes: float | None | Unset
@@ -51,6 +58,8 @@ class Budget:
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
+        if adaptive_epochs is not UNSET:
+            field_dict["adaptive_epochs"] = adaptive_epochs
         if epochs_per_trial is not UNSET:
             field_dict["epochs_per_trial"] = epochs_per_trial
         if max_minutes is not UNSET:
@@ -65,6 +74,8 @@ class Budget:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        adaptive_epochs = d.pop("adaptive_epochs", UNSET)
+
         epochs_per_trial = d.pop("epochs_per_trial", UNSET)
 
         def _parse_max_minutes(data: object) -> float | None | Unset:
@@ -88,6 +99,7 @@ class Budget:
         model_minutes = _parse_model_minutes(d.pop("model_minutes", UNSET))
 
         budget = cls(
+            adaptive_epochs=adaptive_epochs,
             epochs_per_trial=epochs_per_trial,
             max_minutes=max_minutes,
             max_trials=max_trials,

@@ -52,6 +52,9 @@ class RankedTrial:
         pareto_layer (int | None | Unset): In a Pareto search (objective mode pareto): the trial's layer of the non-
             dominated sorting over the metric and the minimised figures (1 = on the front); the leaderboard is ordered by
             it, then by the metric. null in accuracy mode.
+        planned_epochs (int | None | Unset): Epochs this trial trains for in full: the budget's epochs_per_trial, or a
+            multiple of it once a time-bound search has lengthened its trials because none had learned
+            (budget.adaptive_epochs). null on trials stored before trial lengths varied.
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
         stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
@@ -92,6 +95,7 @@ class RankedTrial:
     latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
     pareto_layer: int | None | Unset = UNSET
+    planned_epochs: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
@@ -185,6 +189,12 @@ class RankedTrial:
         else:
             pareto_layer = self.pareto_layer
 
+        planned_epochs: int | None | Unset
+        if isinstance(self.planned_epochs, Unset):
+            planned_epochs = UNSET
+        else:
+            planned_epochs = self.planned_epochs
+
         predicted_epoch_s: float | None | Unset
         if isinstance(self.predicted_epoch_s, Unset):
             predicted_epoch_s = UNSET
@@ -265,6 +275,8 @@ class RankedTrial:
             field_dict["measured_epoch_s"] = measured_epoch_s
         if pareto_layer is not UNSET:
             field_dict["pareto_layer"] = pareto_layer
+        if planned_epochs is not UNSET:
+            field_dict["planned_epochs"] = planned_epochs
         if predicted_epoch_s is not UNSET:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if stop_requested_at is not UNSET:
@@ -435,6 +447,15 @@ class RankedTrial:
 
         pareto_layer = _parse_pareto_layer(d.pop("pareto_layer", UNSET))
 
+        def _parse_planned_epochs(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        planned_epochs = _parse_planned_epochs(d.pop("planned_epochs", UNSET))
+
         def _parse_predicted_epoch_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -552,6 +573,7 @@ class RankedTrial:
             latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
             pareto_layer=pareto_layer,
+            planned_epochs=planned_epochs,
             predicted_epoch_s=predicted_epoch_s,
             stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,

@@ -48,6 +48,9 @@ class TrialRead:
             CPU runs at that batch (null without one).
         latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
         measured_epoch_s (float | None | Unset): Measured seconds per epoch (median).
+        planned_epochs (int | None | Unset): Epochs this trial trains for in full: the budget's epochs_per_trial, or a
+            multiple of it once a time-bound search has lengthened its trials because none had learned
+            (budget.adaptive_epochs). null on trials stored before trial lengths varied.
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
         stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
@@ -86,6 +89,7 @@ class TrialRead:
     latency_batch_ms: float | None | Unset = UNSET
     latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
+    planned_epochs: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
@@ -171,6 +175,12 @@ class TrialRead:
         else:
             measured_epoch_s = self.measured_epoch_s
 
+        planned_epochs: int | None | Unset
+        if isinstance(self.planned_epochs, Unset):
+            planned_epochs = UNSET
+        else:
+            planned_epochs = self.planned_epochs
+
         predicted_epoch_s: float | None | Unset
         if isinstance(self.predicted_epoch_s, Unset):
             predicted_epoch_s = UNSET
@@ -248,6 +258,8 @@ class TrialRead:
             field_dict["latency_p90_ms"] = latency_p90_ms
         if measured_epoch_s is not UNSET:
             field_dict["measured_epoch_s"] = measured_epoch_s
+        if planned_epochs is not UNSET:
+            field_dict["planned_epochs"] = planned_epochs
         if predicted_epoch_s is not UNSET:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if stop_requested_at is not UNSET:
@@ -407,6 +419,15 @@ class TrialRead:
 
         measured_epoch_s = _parse_measured_epoch_s(d.pop("measured_epoch_s", UNSET))
 
+        def _parse_planned_epochs(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        planned_epochs = _parse_planned_epochs(d.pop("planned_epochs", UNSET))
+
         def _parse_predicted_epoch_s(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -522,6 +543,7 @@ class TrialRead:
             latency_batch_ms=latency_batch_ms,
             latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,
+            planned_epochs=planned_epochs,
             predicted_epoch_s=predicted_epoch_s,
             stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,

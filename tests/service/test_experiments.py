@@ -127,6 +127,37 @@ def test_screened_candidates_do_not_consume_the_budget(app_service, app_client):
     assert all(0.0 <= t["val_balanced_accuracy"] <= 1.0 and len(t["val_recall"]) == 2 for t in trials)
 
 
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longer(app_service, app_client,
+                                                                                    monkeypatch, adaptive):
+    """Three trials of one epoch finish without learning (the bar is set out of reach): the next trials train two
+    epochs, and the first two of them are the best of the one-epoch trials trained again (unless turned off)."""
+    from nas_core import fidelity
+
+    monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 1.01)  # no balanced accuracy reaches it
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"}, concurrency=1,
+                           budget={"max_trials": 6, "epochs_per_trial": 1, "max_minutes": 30,
+                                   "adaptive_epochs": adaptive})
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded", done
+    trials = sorted(all_trials(app_client, experiment["id"]), key=lambda t: t["number"])
+    assert len(trials) == 6 and all(t["status"] == "succeeded" for t in trials)
+    lengths = [t["planned_epochs"] for t in trials]
+    assert [len(t["epochs"]) for t in trials] == lengths  # each trained its planned length in full
+    if not adaptive:
+        assert lengths == [1] * 6
+        return
+    assert lengths[:3] == [1, 1, 1] and lengths[3:] == [2, 2, 2]
+    first = trials[:3]
+    leader = max(first, key=lambda t: (t["val_accuracy"], -t["number"]))
+    lowest_loss = min((t for t in first if t is not leader), key=lambda t: (t["val_loss"], t["number"]))
+    assert [t["decisions"] for t in trials[3:5]] == [leader["decisions"], lowest_loss["decisions"]]
+    assert trials[5]["decisions"] not in [t["decisions"] for t in first]  # then new candidates, at the new length
+
+
 @pytest.mark.stack
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
     """Ten minutes pass while the first trial runs: it stops after its epoch, and nothing starts after it."""

@@ -364,6 +364,10 @@ def test_a_time_budget_sets_the_final_models_epochs():
                                    epochs=None)
     assert plan.epochs == 80  # the time allows 717 epochs: 8 × the search's 10
     assert plan.train_seconds == 80 * 5.0 == service.max_fitted_epochs(experiment=roomy, settings=settings) * 5.0
+    # A lengthened search trained its trial for 40 epochs, not 10: the cap follows the trial.
+    lengthened = Trial(measured_epoch_s=trial.measured_epoch_s, planned_epochs=40)
+    assert service.plan_retraining(experiment=roomy, trial=lengthened, dataset=dataset_row, settings=settings,
+                                   epochs=None).epochs == min(settings.model_max_epochs, 320)
     unmeasured = service.plan_retraining(experiment=half, trial=Trial(), dataset=dataset_row, settings=settings,
                                          epochs=None)
     assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - overhead

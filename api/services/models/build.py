@@ -257,7 +257,7 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       dataset=dataset, project_id=model.project_id,
                       max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"),
                       train_seconds=model.train_seconds,
-                      max_epochs=max_fitted_epochs(experiment=experiment, settings=settings),
+                      max_epochs=max_fitted_epochs(experiment=experiment, settings=settings, trial=trial),
                       search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment))
 
 

@@ -21,9 +21,15 @@ from api.settings import Settings
 from api.storage import ObjectStore
 
 
-def default_epochs(*, experiment: Experiment, settings: Settings) -> int:
+def trial_length(experiment: Experiment, trial: Trial | None) -> int:
+    """The epochs the search trained ``trial`` for in full (the experiment's epochs per trial without one)."""
+    planned = trial.planned_epochs if trial is not None else None
+    return int(planned or (experiment.budget or {}).get("epochs_per_trial") or 1)
+
+
+def default_epochs(*, experiment: Experiment, settings: Settings, trial: Trial | None = None) -> int:
     """The search trained each candidate briefly; the final model gets a multiple of that."""
-    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+    per_trial = trial_length(experiment, trial)
     return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
 
 
@@ -78,10 +84,10 @@ class RetrainingPlan:
     train_seconds: float | None
 
 
-def max_fitted_epochs(*, experiment: Experiment, settings: Settings) -> int:
-    """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the search's epochs per trial,
-    within ``model_max_epochs``."""
-    per_trial = int((experiment.budget or {}).get("epochs_per_trial") or 1)
+def max_fitted_epochs(*, experiment: Experiment, settings: Settings, trial: Trial | None = None) -> int:
+    """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the epochs the search trained
+    ``trial`` for (a lengthened search's trials trained longer), within ``model_max_epochs``."""
+    per_trial = trial_length(experiment, trial)
     return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
 
 
@@ -99,13 +105,13 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
     budget = experiment.budget or {}
     train_seconds = None
     if epochs is None:
-        epochs = default_epochs(experiment=experiment, settings=settings)
+        epochs = default_epochs(experiment=experiment, settings=settings, trial=trial)
         minutes = budget.get("model_minutes") or (
             DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
         if minutes:
             train_seconds = max(0.0, minutes * 60 - model_overhead_s(settings))
             if epoch_s:
-                most = max_fitted_epochs(experiment=experiment, settings=settings)
+                most = max_fitted_epochs(experiment=experiment, settings=settings, trial=trial)
                 epochs = max(1, min(most, int(train_seconds / epoch_s)))
                 train_seconds = min(train_seconds, most * epoch_s)
     estimate = None

@@ -46,22 +46,28 @@ def trial_costs(trial: Trial) -> dict[str, float]:
     return {name: float(value) for name, value in costs.items() if value is not None}
 
 
+def planned_epochs(trial: Trial, experiment: Experiment) -> int:
+    """The epochs ``trial`` trains for in full: its own length, or the experiment's epochs per trial for trials
+    stored before lengths varied."""
+    return trial.planned_epochs or int(experiment.budget["epochs_per_trial"])
+
+
 def history_records(session: Session, experiment: Experiment, *, exclude: str | None = None,
-                    trials: list[Trial] | None = None) -> list:
+                    trials: list[Trial] | None = None, epochs: int | None = None) -> list:
     """The experiment's trials as the engine sees them (``TrialRecord``), oldest first, then its screened-out
     candidates (infeasible, so strategies learn where not to propose again).
 
     A trial's value is the objective's metric; its curve holds rung scores (:func:`nas_core.pruning.rung_score`),
     the figure pruning compares at equal epochs (both times :func:`latency_factor` under a soft latency target); its
-    costs are its latency and parameters (what a Pareto search
-    minimises). A trial a user stopped is, to the engine, a pruned one (a partial
-    curve that did not finish), or a canceled one when it stopped before its first epoch (no signal, but its
-    decisions count as seen, so it is not proposed again).
+    costs are its latency and parameters (what a Pareto search minimises). With ``epochs``, only the trials of that
+    length (what a pruner compares a curve with; trials of another length run another schedule). A trial a user
+    stopped is, to the engine, a pruned one (a partial curve that did not finish), or a canceled one when it stopped
+    before its first epoch (no signal, but its decisions count as seen, so it is not proposed again).
     """
     curves = repository.epochs_by_trial(session, experiment.id)
     records = [trial_record(trial, experiment, curves.get(trial.id, {}))
                for trial in (trials if trials is not None else repository.all_trials(session, experiment.id))
-               if trial.id != exclude]
+               if trial.id != exclude and (epochs is None or planned_epochs(trial, experiment) == epochs)]
     for index, point in enumerate(experiment.screened_points or []):
         records.append(screened_record(index, point["decisions"], point.get("violation", 1.0)))
     return records

@@ -20,10 +20,11 @@ from api.orm import Experiment, Trial
 from api.queue import RUN_TRIAL, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
+from api.schemas.common import MAX_EPOCHS_PER_TRIAL
 from api.services import limits as limits_service
 from api.services.models import requests as models_service
 from api.services.devices import resolve_device
-from api.services.search.history import history_records, screened_record, trial_value
+from api.services.search.history import history_records, planned_epochs, screened_record, trial_value
 from api.services.search.warm_start import seeded_records
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
@@ -151,13 +152,15 @@ def data_shape(dataset) -> Any:
                      train_images=int(splits.get("train", 0)), val_images=int(splits.get("val", 0)))
 
 
-def screening_limits(experiment: Experiment, settings: Settings, *, counts):
+def screening_limits(experiment: Experiment, settings: Settings, *, counts, lengthened: int = 1):
     """The user's constraints plus the seconds a new trial may take.
 
     With ``max_minutes``: the time left, shared among the candidates still to train (at least
     :data:`TARGET_TRAINED` per search unless ``max_trials`` is smaller), times the concurrency, times
     :data:`PRUNED_SHARE_ALLOWANCE` under ASHA (most trials stop early). Without it: the
-    trial's hard time limit (``NAS_TRIAL_TIME_LIMIT_S``), which a longer trial would hit anyway.
+    trial's hard time limit (``NAS_TRIAL_TIME_LIMIT_S``), which a longer trial would hit anyway. Once the search has
+    made its trials ``lengthened`` times longer (:mod:`nas_core.fidelity`), the time left is shared among that many
+    times fewer (at least :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH`).
     """
     from nas_core.screening import Limits
 
@@ -169,6 +172,10 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts):
         trained = counts["succeeded"] + counts["pruned"] + counts["stopped"] + counts["running"] + counts["pending"]
         trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
         still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
+        if lengthened > 1:
+            from nas_core.fidelity import MIN_TRIALS_AT_LENGTH
+
+            still_to_train = max(1, min(still_to_train, max(MIN_TRIALS_AT_LENGTH, round(still_to_train / lengthened))))
         allowance = PRUNED_SHARE_ALLOWANCE if (experiment.pruner or {}).get("kind", "asha") == "asha" else 1.0
         max_trial_seconds = min(max_trial_seconds, allowance * left_s * experiment.concurrency / still_to_train)
     return Limits(max_params=constraints.get("max_params"), max_mflops=constraints.get("max_mflops"),
@@ -243,7 +250,9 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     seen = {safe_key(space.param_space, record.decisions) for record in history}
     # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
-    tried = {_candidate_hash(trial.arch) for trial in trials}
+    # A candidate trains once per length: a search that lengthens its trials trains its best ones again, longer.
+    tried = {(_candidate_hash(trial.arch), planned_epochs(trial, experiment)) for trial in trials}
+    epochs = trial_epochs(experiment, settings, trials, shape)
     # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
     # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
     plain_references = space.reference_points()
@@ -251,10 +260,11 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                                         orientation_free=_invariant(trials, shape.num_classes, "vflip"))
     references = [point for plain, point in zip(plain_references, references)
                   if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
-    limits = screening_limits(experiment, settings, counts=counts)
+    references = _promotions(experiment, trials, epochs, tried) + references
+    limits = screening_limits(experiment, settings, counts=counts,
+                              lengthened=epochs // int(experiment.budget["epochs_per_trial"]))
     device_speed = throughput(settings, shape)
     correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
-    epochs = experiment.budget["epochs_per_trial"]
     strategy = strategy_for(experiment)
     screened = dict(experiment.screened or {})
     by_reason: dict[str, int] = dict(screened.get("by_reason", {}))
@@ -266,9 +276,10 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     created: list[str] = []
 
     def add_trial(decisions, candidate, verdict) -> None:
-        tried.add(candidate.hash())
+        tried.add((candidate.hash(), epochs))
         experiment.trials_created += 1
         trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
+                      planned_epochs=epochs,
                       decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
                       seed=trial_seed(experiment.seed, experiment.trials_created),
                       params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)
@@ -296,7 +307,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                 break  # the rest of a batch is dropped unseen: the next pass asks again
             draws += 1
             candidate = space.decode(decisions, input_side=shape.side)
-            if candidate.hash() in tried:
+            if (candidate.hash(), epochs) in tried:
                 history.append(screened_record(len(points) + draws, decisions, 1.0))
                 continue
             verdict = screen(candidate, shape, _reference_limits(limits, experiment, settings) if from_references
@@ -339,6 +350,55 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     binding = dict(sorted(((r, pass_smallest[r]) for r in this_pass if this_pass[r]),
                           key=lambda item: -this_pass[item[0]]))
     return [], describe_infeasible(binding, limits, draws)
+
+
+def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial], shape) -> int:
+    """Epochs of the search's next trials: ``epochs_per_trial``, or with ``max_minutes`` and ``adaptive_epochs``
+    twice the longest length so far while the trials of that length have not learned
+    (:func:`nas_core.fidelity.next_trial_epochs`), when :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH` trials of the
+    new length fit the time left at the measured epoch time of the current ones."""
+    from nas_core.fidelity import MIN_TRIALS_AT_LENGTH, TrialLength, next_trial_epochs
+
+    budget = experiment.budget
+    base = int(budget["epochs_per_trial"])
+    lengths = [TrialLength(epochs=planned_epochs(trial, experiment), finished=trial.status in ("succeeded", "pruned"),
+                           balanced_accuracy=trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
+                           else trial.val_accuracy, succeeded=trial.status == "succeeded") for trial in trials]
+    current = max([base, *(length.epochs for length in lengths)])
+    if not budget.get("max_minutes") or not budget.get("adaptive_epochs", True):
+        return current
+    longer = next_trial_epochs(base, lengths, chance=1.0 / max(1, shape.num_classes), max_epochs=MAX_EPOCHS_PER_TRIAL)
+    if longer == current:
+        return current
+    measured = sorted(trial.measured_epoch_s or trial.predicted_epoch_s for trial in trials
+                      if planned_epochs(trial, experiment) == current
+                      and (trial.measured_epoch_s or trial.predicted_epoch_s))
+    if not measured or measured[len(measured) // 2] * longer * MIN_TRIALS_AT_LENGTH > _time_left_s(experiment,
+                                                                                                    settings):
+        return current
+    return longer
+
+
+def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
+    """The decisions that train first at a new length ``epochs``: of the trials that succeeded at half of it, the
+    leader by the experiment's metric and the one with the lowest validation loss (near chance, where the metric is a
+    draw, the loss still ranks), each unless it already trains at ``epochs``."""
+    from nas_core.fidelity import PROMOTED
+
+    shorter = [trial for trial in trials if trial.status == "succeeded" and planned_epochs(trial, experiment) * 2 ==
+               epochs and trial_value(trial, experiment.metric) is not None]
+    if not shorter:
+        return []
+    by_metric = sorted(shorter, key=lambda trial: (-trial_value(trial, experiment.metric), trial.number))
+    by_loss = sorted(shorter, key=lambda trial: (trial.val_loss if trial.val_loss is not None else float("inf"),
+                                                 trial.number))
+    chosen: list[Trial] = []
+    for trial in (by_metric[0], *by_loss, *by_metric[1:]):
+        if len(chosen) >= PROMOTED:
+            break
+        if trial not in chosen:
+            chosen.append(trial)
+    return [dict(trial.decisions) for trial in chosen if (_candidate_hash(trial.arch), epochs) not in tried]
 
 
 def _invariant(trials: list[Trial], num_classes: int, flip: str) -> bool:

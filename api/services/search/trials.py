@@ -27,7 +27,7 @@ from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.requests import noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
-from api.services.search.history import experiment_value, history_records, latency_factor
+from api.services.search.history import experiment_value, history_records, latency_factor, planned_epochs
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.storage import ObjectNotFound, ObjectStore
@@ -206,9 +206,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
         if dataset is None or dataset.status != "ready":
             return {"status": "failed", "error": "the experiment's dataset is gone", "feasible": True}
-        budget, constraints, pruner_settings = dict(experiment.budget), dict(experiment.constraints or {}), \
-            dict(experiment.pruner or {})
+        constraints, pruner_settings = dict(experiment.constraints or {}), dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
+        epochs = planned_epochs(trial, experiment)
         experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
         minimize, latency_target_ms = experiment.minimize, experiment.latency_target_ms
         latency_batch = experiment.latency_batch
@@ -241,7 +241,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     except (NASError, *DOMAIN_ERRORS) as error:
         return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
 
-    make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"])  # settings checked before training
+    make_trial_pruner(pruner_settings, epochs=epochs)  # settings checked before training
     chance = 1.0 / max(1, len(data.classes))
     checkpoint_key = trial_checkpoint_key(project_id, experiment_id, trial_id)
     resume = _load_checkpoint(store, checkpoint_key)
@@ -276,10 +276,11 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             heartbeat.stop_reason = heartbeat.stop_reason or trial_stop_reason(session, trial_id, experiment_id)
             deadline = experiment is not None and time_is_up(experiment)
             prune = False
-            last_epoch = report.epoch >= budget["epochs_per_trial"]
+            last_epoch = report.epoch >= epochs
             if not heartbeat.stop_reason and not deadline and not last_epoch:
-                history = history_records(session, experiment, exclude=trial_id)
-                pruner = make_trial_pruner(pruner_settings, epochs=budget["epochs_per_trial"], history=history,
+                # Curves compare at equal epochs of equal schedules: only trials of this one's length count.
+                history = history_records(session, experiment, exclude=trial_id, epochs=epochs)
+                pruner = make_trial_pruner(pruner_settings, epochs=epochs, history=history,
                                            chance=chance)
                 prune = pruner is not None and pruner.should_prune(history, number=number, epoch=report.epoch,
                                                                    value=score, costs=cost, minimize=minimize)
@@ -311,7 +312,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         train_x, val_x = resize_images(train_x, size), resize_images(val_x, size)
     train_data = TrainData(train_x=train_x, train_y=data.train_y, val_x=val_x, val_y=data.val_y)
     try:
-        result = train(model, train_data, epochs=budget["epochs_per_trial"], train=candidate.train, mean=data.mean,
+        result = train(model, train_data, epochs=epochs, train=candidate.train, mean=data.mean,
                        std=data.std, seed=seed, device=device, num_classes=len(data.classes), on_epoch=on_epoch,
                        should_stop=should_stop, resume=resume,
                        on_checkpoint=_Checkpointer(store=store, key=checkpoint_key, every_s=settings.trial_checkpoint_s,

@@ -1,0 +1,83 @@
+"""How long a search's trials train: long enough that their validation scores tell candidates apart.
+
+A search of a few minutes on a few hundred hard images (photos at 128 px, five classes) trains each candidate for
+its ``epochs_per_trial`` of a dozen epochs in seconds, and every candidate ends where it started, near chance: the
+leaderboard is a draw and the search has learned nothing. The same networks separate after a few dozen epochs. So a
+time-bound search starts at ``epochs_per_trial`` and doubles the length of its next trials while the trials at the
+longest length so far have not learned (:func:`next_trial_epochs`); the best of the shorter ones train again at the
+new length first, as successive halving promotes its best rung (the scheduler's part).
+
+"Learned" is measured against chance, not against a fixed accuracy, so it means the same for two classes and for
+fifty: the best balanced accuracy at that length has gone at least :data:`LEARNED_PROGRESS` of the way from chance
+(``1 / classes``) to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Trials at the longest length have learned once the best of them is this share of the way from chance to perfect
+# balanced accuracy (MNIST's trials reach 0.95 and more of the way within their first dozen epochs; the few hundred
+# 128-px photos of bench.budget's photos-small stay below 0.2 of it).
+LEARNED_PROGRESS = 0.5
+# Trials at a length that must have finished (succeeded or pruned) before their best says anything.
+MIN_FINISHED_AT_LENGTH = 3
+# At most this many doublings: trials of 8× epochs_per_trial.
+MAX_DOUBLINGS = 3
+# The best trials of the previous length that train again first at a new length.
+PROMOTED = 2
+# A new length is taken only when this many trials of it fit the time left (the caller's check).
+MIN_TRIALS_AT_LENGTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TrialLength:
+    """One trial as the length rule sees it: its epochs, whether it has finished (succeeded or pruned), and the
+    balanced accuracy of its last validation (None before its first epoch or when it did not finish)."""
+
+    epochs: int
+    finished: bool
+    balanced_accuracy: float | None = None
+    succeeded: bool = False
+
+
+def progress(balanced_accuracy: float, chance: float) -> float:
+    """How far ``balanced_accuracy`` has gone from ``chance`` to 1 (0 at chance or below, 1 at perfect).
+
+    >>> progress(0.2, 0.2), progress(0.6, 0.25), progress(1.0, 0.5)
+    (0.0, 0.4666666666666666, 1.0)
+    """
+    if chance >= 1.0:
+        return 1.0
+    return max(0.0, (balanced_accuracy - chance) / (1.0 - chance))
+
+
+def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float, max_epochs: int) -> int:
+    """Epochs for the search's next trials: the longest length so far (``base`` at first), doubled when at least
+    :data:`MIN_FINISHED_AT_LENGTH` trials of that length have finished and the best balanced accuracy among them has
+    not gone :data:`LEARNED_PROGRESS` of the way from ``chance`` to 1; at most :data:`MAX_DOUBLINGS` doublings and
+    ``max_epochs``. Whether the longer trials fit the time left is the caller's to check.
+
+    >>> near_chance = [TrialLength(12, True, 0.3, True) for _ in range(3)]
+    >>> next_trial_epochs(12, near_chance, chance=0.2, max_epochs=1000)
+    24
+    >>> next_trial_epochs(12, near_chance[:2], chance=0.2, max_epochs=1000)  # two finished: too early to tell
+    12
+    >>> next_trial_epochs(12, [*near_chance, TrialLength(12, True, 0.9, True)], chance=0.2, max_epochs=1000)
+    12
+    >>> next_trial_epochs(12, [*near_chance, TrialLength(24, False)], chance=0.2, max_epochs=1000)  # 24 running
+    24
+    >>> next_trial_epochs(12, [TrialLength(96, True, 0.3, True)] * 3, chance=0.2, max_epochs=1000)  # 3 doublings
+    96
+    """
+    longest = max([base, *(trial.epochs for trial in trials)])
+    at_length = [trial for trial in trials if trial.epochs == longest]
+    if longest >= base * 2 ** MAX_DOUBLINGS or longest * 2 > max_epochs:
+        return longest
+    if sum(trial.finished for trial in at_length) < MIN_FINISHED_AT_LENGTH:
+        return longest
+    scores = [trial.balanced_accuracy for trial in at_length if trial.succeeded and trial.balanced_accuracy is not None]
+    if not scores or progress(max(scores), chance) >= LEARNED_PROGRESS:
+        return longest
+    return longest * 2
