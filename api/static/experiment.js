@@ -151,7 +151,7 @@ export async function renderExperiment(root, page, experimentId) {
       <th scope="row">${t.number}</th><td>${badge(t.status, "trial-status")}</td>
       <td class="num" data-value="${t.val_accuracy ?? ""}">${pct(t.val_accuracy)}</td><td class="num">${fmtNumber(t.val_loss)}</td>
       <td class="num">${fmtNumber(t.params)}</td><td class="num">${fmtNumber(t.flops)}</td><td class="num">${ms(t.latency_ms)}</td>
-      <td class="num">${t.epochs.length}</td><td class="num">${seconds(t.duration_s)}</td>
+      <td class="num">${t.planned_epochs ? `${t.epochs.length} / ${t.planned_epochs}` : t.epochs.length}</td><td class="num">${seconds(t.duration_s)}</td>
       <td>${stopButton(t)}</td></tr>`).join("");
     $("trial-count").textContent = `${rows.length} of ${state.trials.length} trials`;
     $("trial-table").innerHTML = `<table class="data compact"><caption class="visually-hidden">Trials; column headers sort</caption>

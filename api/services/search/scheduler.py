@@ -356,7 +356,7 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
     """Epochs of the search's next trials: ``epochs_per_trial``, or with ``max_minutes`` and ``adaptive_epochs``
     twice the longest length so far while the trials of that length have not learned
     (:func:`nas_core.fidelity.next_trial_epochs`), when :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH` trials of the
-    new length fit the time left at the measured epoch time of the current ones."""
+    new length fit the time left at the measured epoch time of the current ones (and one fits the trial time limit)."""
     from nas_core.fidelity import MIN_TRIALS_AT_LENGTH, TrialLength, next_trial_epochs
 
     budget = experiment.budget
@@ -373,8 +373,10 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
     measured = sorted(trial.measured_epoch_s or trial.predicted_epoch_s for trial in trials
                       if planned_epochs(trial, experiment) == current
                       and (trial.measured_epoch_s or trial.predicted_epoch_s))
-    if not measured or measured[len(measured) // 2] * longer * MIN_TRIALS_AT_LENGTH > _time_left_s(experiment,
-                                                                                                    settings):
+    if not measured:
+        return current
+    trial_s = measured[len(measured) // 2] * longer
+    if trial_s * MIN_TRIALS_AT_LENGTH > _time_left_s(experiment, settings) or trial_s > settings.trial_time_limit_s:
         return current
     return longer
 
@@ -437,7 +439,8 @@ def _reference_limits(limits, experiment: Experiment, settings: Settings):
     if limits.max_trial_seconds is None:
         return limits
     share = REFERENCE_TIME_SHARE * _time_left_s(experiment, settings)
-    return dataclasses.replace(limits, max_trial_seconds=max(limits.max_trial_seconds, share))
+    return dataclasses.replace(limits, max_trial_seconds=min(float(settings.trial_time_limit_s),
+                                                             max(limits.max_trial_seconds, share)))
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
