@@ -14,6 +14,7 @@ on a free port as subprocesses. Crashes, outages, the CLI's processes and the br
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import time
@@ -38,6 +39,11 @@ S3_BUCKET = "nas-test"
 # The tiny networks on 16 px images train through every code path (EMA included, from 20 steps) in a sixth of the
 # engine's 150-step floor per trial; the stack's workers keep the engine's floor.
 IN_PROCESS_MIN_TRIAL_STEPS = 24
+# The backends the in-process service tests run on: both by default (`make test`); `make test-fast` may name one
+# (TEST_BACKENDS=sqlite) for the edit-run loop. Stack tests always run on both.
+APP_BACKENDS = [kind for kind in os.environ.get("TEST_BACKENDS", "postgres,sqlite").split(",") if kind]
+if not APP_BACKENDS or set(APP_BACKENDS) - {"postgres", "sqlite"}:
+    raise pytest.UsageError(f"TEST_BACKENDS names postgres and/or sqlite, not {APP_BACKENDS}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,7 +56,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # ------------------------------------------------------------------------------------------------ in process
 
-@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+@pytest.fixture(scope="session", params=APP_BACKENDS)
 def app_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppService]:
     """The in-process service of one backend, migrated once per session (tests isolate by project)."""
     kind, token = request.param, secrets.token_hex(4)
