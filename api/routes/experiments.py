@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from api.deps import CurrentProject, IdempotentRoute, SessionDep, SettingsDep
 from api.orm import Experiment
-from api.schemas.common import Limit, Offset, error_responses, links
+from api.schemas.common import MAX_SQL_INT, Limit, Offset, error_responses, links
 from api.schemas.experiments import (ExperimentCreate, ExperimentList, ExperimentRead, ExperimentResume,
                                      ExperimentStatus, Leaderboard, TrialList, TrialRead, TrialStatus)
 from api.services import experiments as service
@@ -119,7 +119,8 @@ def get_trial(experiment_id: str, trial_id: str, session: SessionDep, project: C
                          "stopped trial counts against max_trials like a pruned one and is not ranked. 409 when the "
                          "trial or the experiment has already ended.",
              operation_id="stop_trial", responses=error_responses(401, 404, 409, 422))
-def stop_trial(experiment_id: str, number: int, session: SessionDep, project: CurrentProject) -> TrialRead:
+def stop_trial(experiment_id: str, number: Annotated[int, Path(ge=1, le=MAX_SQL_INT)], session: SessionDep,
+              project: CurrentProject) -> TrialRead:
     return TrialRead.model_validate(service.stop_trial(session=session, project=project, experiment_id=experiment_id,
                                                        number=number))
 

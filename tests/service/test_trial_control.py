@@ -121,6 +121,20 @@ def test_stop_is_404_for_another_projects_experiment(app_service, app_client):
     assert wait_for_status(app_client, experiment["id"], TERMINAL)["status"] == "succeeded"
 
 
+def test_a_trial_number_out_of_range_is_a_clear_422(app_service, app_client):
+    """A number no INTEGER column holds is refused before any query (PostgreSQL would fail on it)."""
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    body = experiment_body(dataset["id"], strategy="random", budget={"max_trials": 1, "epochs_per_trial": 1})
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    for number in (94136498758, 2**31, 0, -1):
+        response = stop(app_client, experiment["id"], number)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert stop(app_client, experiment["id"], 2**31 - 1).status_code == 404  # in range: no such trial
+    app_service.drain()
+    assert wait_for_status(app_client, experiment["id"], TERMINAL)["status"] == "succeeded"
+
+
 def test_a_stop_request_outlives_the_worker_that_ran_the_trial(app_service, app_client):
     dataset = ready_dataset(app_client, drain=app_service.drain)
     body = experiment_body(dataset["id"], strategy="random", concurrency=2,
