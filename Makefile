@@ -9,6 +9,7 @@ TEST_WORKERS ?= 3
 # The fast layer waits on nothing but computes (training, exports, fuzzing): one process per core. Each module's tests
 # stay on one process (loadscope), so a module-scoped fixture (a trained network, its first ONNX export) runs once.
 TEST_FAST_WORKERS ?= 2
+TEST_FAST_BACKENDS ?= sqlite
 
 .PHONY: setup test test-fast test-sqlite test-postgres test-deploy demo openapi client clean
 
@@ -31,10 +32,11 @@ $(STAMP): pyproject.toml
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
-# The fast layer: the service in process on both backends (the app built in the test process, queued tasks run by the
-# tests themselves: no uvicorn, worker or broker processes) and the engine tests; nothing marked slow or stack.
+# The fast layer: the service in process (the app built in the test process, queued tasks run by the tests
+# themselves: no uvicorn, worker or broker processes) on SQLite, and the engine tests; nothing marked slow or stack.
+# `make test` runs the same tests on PostgreSQL too; TEST_FAST_BACKENDS=postgres,sqlite does here.
 test-fast: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_FAST_WORKERS) --dist loadscope -m "not stack and not slow" \
+	OMP_NUM_THREADS=1 TEST_BACKENDS=$(TEST_FAST_BACKENDS) $(BIN)/python -m pytest -q -n $(TEST_FAST_WORKERS) --dist loadscope -m "not stack and not slow" \
 		tests/service tests/core
 
 # The service suite on one backend only (quicker while working on the control plane).
