@@ -153,6 +153,14 @@ def not_json(reason: str) -> ValidationFailed:
     return ValidationFailed([{"field": "body", "error": reason}], detail="the request body is not valid JSON")
 
 
+def engine_error(exc: NASError) -> ValidationFailed:
+    """An engine error that reached a request, as the one 422 shape (``type`` ``invalid-input``): every entry names
+    a ``field`` (the body, where the engine named none, e.g. an entry per archive ``file``); an error without
+    entries gets one for the body."""
+    errors = [entry if "field" in entry else {"field": "body", **entry} for entry in exc.errors]
+    return ValidationFailed(errors or [{"field": "body", "error": exc.message}], exc.message, type="invalid-input")
+
+
 _HTTP_TYPES = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
 
 
@@ -188,7 +196,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NASError)
     async def _engine_error(request: Request, exc: NASError) -> JSONResponse:
-        return problem(422, "invalid-input", exc.message, errors=exc.errors)
+        return render(engine_error(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -131,7 +131,7 @@ def epoch_seconds_by_trial(session: Session, experiment_id: str) -> dict[str, li
     return seconds
 
 
-_RANKED = (Trial.status == "succeeded", Trial.feasible.is_(True))
+_RANKED = (Trial.status == TrialStatus.SUCCEEDED, Trial.feasible.is_(True))
 # Ties in accuracy and size go to the faster trial, so the leader is always on the Pareto front.
 _RANK_ORDER = (Trial.val_accuracy.desc(), Trial.params, Trial.latency_ms, Trial.number)
 _COST_COLUMNS = {"latency_ms": Trial.latency_ms, "params": Trial.params}
@@ -295,7 +295,8 @@ def upsert_epoch(session: Session, epoch: TrialEpoch) -> None:
 
 
 def stale_running_trial_ids(session: Session, *, older_than: datetime) -> list[str]:
-    return list(session.scalars(select(Trial.id).where(Trial.status == "running", Trial.heartbeat_at < older_than)))
+    return list(session.scalars(select(Trial.id).where(Trial.status == TrialStatus.RUNNING,
+                                                       Trial.heartbeat_at < older_than)))
 
 
 def experiments_needing_schedule(session: Session, *, older_than: datetime) -> list[str]:
@@ -306,8 +307,8 @@ def experiments_needing_schedule(session: Session, *, older_than: datetime) -> l
 
 def stale_pending_trial_ids(session: Session, *, older_than: datetime) -> list[str]:
     not_nudged_since = Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than)
-    return list(session.scalars(select(Trial.id).where(Trial.status == "pending", Trial.created_at < older_than,
-                                                       not_nudged_since)))
+    return list(session.scalars(select(Trial.id).where(Trial.status == TrialStatus.PENDING,
+                                                       Trial.created_at < older_than, not_nudged_since)))
 
 
 def attempts_for_trial(session: Session, trial_id: str) -> list[TrialAttempt]:
@@ -319,6 +320,7 @@ def nudge_pending_trial(session: Session, trial_id: str, *, older_than: datetime
     """Stamp ``heartbeat_at`` of a trial still ``pending`` and not nudged since ``older_than`` (its message is sent
     again); False when a claim or another sweep got there first, so concurrent reapers send it once."""
     not_nudged_since = Trial.heartbeat_at.is_(None) | (Trial.heartbeat_at < older_than)
-    result = session.execute(update(Trial).where(Trial.id == trial_id, Trial.status == "pending", not_nudged_since)
+    result = session.execute(update(Trial)
+                             .where(Trial.id == trial_id, Trial.status == TrialStatus.PENDING, not_nudged_since)
                              .values(heartbeat_at=utcnow()))
     return result.rowcount == 1

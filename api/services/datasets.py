@@ -28,6 +28,7 @@ from api.repositories import datasets as repository
 from api.services import limits as limits_service
 from api.services.object_keys import MANIFEST_OBJECT
 from api.settings import Settings
+from api.statuses import DatasetStatus
 from api.storage import ObjectStore, dataset_prefix
 from nas_core.errors import DatasetRejected
 
@@ -68,7 +69,7 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
     run_after_rollback(session, lambda: store.delete_prefix(prefix))
     from_filename = storable_text(Path(upload.filename).stem, max_chars=200)
     dataset = Dataset(id=dataset_id, project_id=project.id, name=name or from_filename or dataset_id,
-                      status="processing", sha256=upload.sha256, size_bytes=upload.size_bytes,
+                      status=DatasetStatus.PROCESSING, sha256=upload.sha256, size_bytes=upload.size_bytes,
                       storage_prefix=prefix, errors=[])
     repository.add(session, dataset)
     enqueue_after_commit(session, INGEST, args=[dataset_id])
@@ -108,7 +109,7 @@ def list_dataset_samples(*, session: Session, store: ObjectStore, project: Proje
     from api.services import dataset_cache  # loads torch: only when samples are asked for
 
     dataset = get_dataset(session=session, project=project, dataset_id=dataset_id)
-    if dataset.status != "ready":
+    if dataset.status != DatasetStatus.READY:
         raise Conflict("dataset-not-ready", f"the dataset is {dataset.status}; samples exist once it is ready")
     tensors = dataset_cache.load(store=store, dataset=dataset, device=torch.device("cpu"))
     samples = []
@@ -181,13 +182,13 @@ def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settin
     """Ingest one dataset end to end; returns the status it ended in (or ``"skipped"``). Safe to run twice."""
     with unit_of_work() as session:
         dataset = repository.get(session, dataset_id, for_update=True)
-        if dataset is None or dataset.status != "processing":
+        if dataset is None or dataset.status != DatasetStatus.PROCESSING:
             return "skipped"
         prefix, sha256 = dataset.storage_prefix, dataset.sha256
         attempts = dataset.ingest_attempts + 1
         if attempts > settings.ingest_max_attempts:
             detail = f"ingestion did not finish after {settings.ingest_max_attempts} attempts"
-            repository.update_if_processing(session, dataset_id, status="failed", detail=detail,
+            repository.update_if_processing(session, dataset_id, status=DatasetStatus.FAILED, detail=detail,
                                             errors=[{"file": None, "error": detail}])
             run_after_commit(session, lambda: store.delete_prefix(prefix))
             return "failed"
@@ -198,7 +199,8 @@ def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settin
         summary = _build_objects(store=store, settings=settings, prefix=prefix, sha256=sha256)
     except DatasetRejected as rejected:
         with unit_of_work() as session:
-            repository.update_if_processing(session, dataset_id, status="failed", detail=_failure(rejected.message),
+            repository.update_if_processing(session, dataset_id, status=DatasetStatus.FAILED,
+                                            detail=_failure(rejected.message),
                                             errors=capped_errors(rejected.errors or
                                                                  [{"file": None, "error": rejected.message}]))
             # Nothing of a rejected dataset is kept, not even the upload.
@@ -206,7 +208,7 @@ def run_ingest(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settin
         return "failed"
 
     with unit_of_work() as session:
-        if repository.update_if_processing(session, dataset_id, status="ready", detail=None, **summary):
+        if repository.update_if_processing(session, dataset_id, status=DatasetStatus.READY, detail=None, **summary):
             return "ready"
         if repository.get(session, dataset_id) is None:  # deleted while we worked: drop what we wrote
             run_after_commit(session, lambda: store.delete_prefix(prefix))

@@ -30,7 +30,7 @@ from api.services.search.scheduler import elapsed_seconds, make_strategy_from, s
 from api.services.search.trials import STOP_REQUESTED
 from api.services.trial_documents import TrialVersion
 from api.settings import Settings
-from api.statuses import FINISHED_EXPERIMENT_STATUSES
+from api.statuses import FINISHED_EXPERIMENT_STATUSES, DatasetStatus, ExperimentStatus, TrialStatus
 from nas_core.environment import package_versions
 
 
@@ -136,7 +136,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     budget = checked_budget(settings=settings, budget=data.budget.model_dump(), field="body.budget")
     objective = checked_objective(data.objective)
     dataset = datasets_service.get_dataset(session=session, project=project, dataset_id=data.dataset_id)
-    if dataset.status != "ready":
+    if dataset.status != DatasetStatus.READY:
         raise Conflict("dataset-not-ready", f"dataset {dataset.id} is {dataset.status}, not ready")
     if data.concurrency > settings.max_concurrency:
         raise ValidationFailed.field("body.concurrency", f"at most {settings.max_concurrency} trials at once")
@@ -157,7 +157,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     experiment = Experiment(
         project_id=project.id, dataset_id=dataset.id, name=data.name or f"{data.strategy} on {dataset.name}",
-        status="queued", strategy=data.strategy, strategy_settings=dict(data.strategy_settings),
+        status=ExperimentStatus.QUEUED, strategy=data.strategy, strategy_settings=dict(data.strategy_settings),
         budget=budget, concurrency=data.concurrency,
         constraints=data.objective.constraints.model_dump(exclude_none=True), search_space=dict(data.search_space),
         objective=objective,
@@ -218,16 +218,16 @@ def cancel_experiment(*, session: Session, project: Project, experiment_id: str)
     """Ask running trials to stop (they notice within a heartbeat); idempotent; 409 once finished otherwise."""
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
     experiment = repository.lock(session, experiment.id)
-    if experiment.status in ("canceling", "canceled"):
+    if experiment.status in (ExperimentStatus.CANCELING, ExperimentStatus.CANCELED):
         return experiment
-    if experiment.status in ("succeeded", "failed"):
+    if experiment.status in (ExperimentStatus.SUCCEEDED, ExperimentStatus.FAILED):
         raise Conflict("experiment-finished", f"experiment {experiment.id} already {experiment.status}")
     repository.cancel_pending_trials(session, experiment.id, reason="experiment canceled")
     if repository.trial_counts(session, experiment.id)["running"]:
-        experiment.status = "canceling"
+        experiment.status = ExperimentStatus.CANCELING
     else:
         stop_clock(experiment)
-        experiment.status, experiment.finished_at = "canceled", utcnow()
+        experiment.status, experiment.finished_at = ExperimentStatus.CANCELED, utcnow()
     return experiment
 
 
@@ -239,11 +239,11 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
     a new final model is built if ``auto_model`` is on."""
     experiment = get_experiment(session=session, project=project, experiment_id=experiment_id)
     experiment = repository.lock(session, experiment.id)
-    if experiment.status not in ("canceled", "failed", "succeeded"):
+    if experiment.status not in (ExperimentStatus.CANCELED, ExperimentStatus.FAILED, ExperimentStatus.SUCCEEDED):
         raise Conflict("experiment-not-resumable", f"experiment {experiment.id} is {experiment.status}; only "
                        "canceled, failed or succeeded ones resume")
     raised = data.model_dump(include={"max_trials", "max_minutes"}, exclude_none=True)
-    if experiment.status == "succeeded" and not _raises(experiment.budget, raised):
+    if experiment.status == ExperimentStatus.SUCCEEDED and not _raises(experiment.budget, raised):
         raise Conflict("budget-not-raised", f"experiment {experiment.id} already succeeded within its budget "
                        f"({_budget_text(experiment.budget)}); to extend the search, resume it with a larger "
                        "max_trials or max_minutes")
@@ -259,7 +259,7 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
                        f"{budget['max_minutes']:g} minutes); resume with a higher max_minutes")
     limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
-    experiment.status, experiment.running_since = "running", utcnow()
+    experiment.status, experiment.running_since = ExperimentStatus.RUNNING, utcnow()
     experiment.finished_at, experiment.detail = None, None
     enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return experiment
@@ -288,16 +288,16 @@ def stop_trial(*, session: Session, project: Project, experiment_id: str, number
     trial = repository.get_trial_by_number(session, experiment_id=experiment.id, number=number, for_update=True)
     if trial is None:
         raise NotFound("trial")
-    if experiment.status not in ("queued", "running"):
+    if experiment.status not in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING):
         finished = experiment.status in FINISHED_EXPERIMENT_STATUSES
         raise Conflict("experiment-finished" if finished else "experiment-canceling",
                        f"experiment {experiment.id} is {experiment.status}; its trials are no longer running")
-    if trial.status not in ("pending", "running"):
+    if trial.status not in (TrialStatus.PENDING, TrialStatus.RUNNING):
         raise Conflict("trial-finished", f"trial {trial.number} already ended {trial.status}")
     now = utcnow()
     trial.stop_requested_at = trial.stop_requested_at or now
-    if trial.status == "pending":
-        trial.status, trial.finished_at, trial.error = "stopped", now, STOP_REQUESTED
+    if trial.status == TrialStatus.PENDING:
+        trial.status, trial.finished_at, trial.error = TrialStatus.STOPPED, now, STOP_REQUESTED
         enqueue_after_commit(session, SCHEDULE, args=[experiment.id])
     return trial
 

@@ -6,15 +6,20 @@ bytes on a socket) and run on the stack; what the app answers runs in process.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import time
 from urllib.parse import urlparse
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from api.errors import add_exception_handlers
 from api.services.keys import revoke_api_key
+from nas_core.errors import DatasetRejected, InvalidSearchSpace, NASError
 from tests.service.helpers import start_api, stop_process
 
 BOUNDARY = "nasboundary"
@@ -157,6 +162,32 @@ def test_a_body_that_is_not_json_is_one_clear_problem(app_client, content):
     body = response.json()
     assert body["type"] == "/problems/validation-error" and body["detail"] == "the request body is not valid JSON"
     assert [error["field"] for error in body["errors"]] == ["body"], body  # not "body.15"
+
+
+@pytest.mark.parametrize(("error", "fields"), [
+    (NASError("the input is not usable"), ["body"]),
+    (InvalidSearchSpace("bad space", errors=[{"field": "search_space", "error": "must be an object"}]),
+     ["search_space"]),
+    (DatasetRejected("bad archive", errors=[{"file": "a/1.png", "error": "damaged"}, {"file": None, "error": "x"}]),
+     ["body", "body"]),
+])
+def test_an_engine_error_is_the_one_422_shape_naming_a_field_per_entry(error, fields):
+    app = FastAPI()
+    add_exception_handlers(app)
+
+    @app.get("/engine")
+    def _raise() -> None:
+        raise error
+
+    async def get() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            return await http.get("/engine")
+
+    response = asyncio.run(get())
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/invalid-input" and body["detail"] == error.message
+    assert [entry["field"] for entry in body["errors"]] == fields and all(entry["error"] for entry in body["errors"])
 
 
 def _send_head(stack, head_chunks) -> bytes:

@@ -32,7 +32,7 @@ from api.services.models.requests import max_fitted_epochs
 from api.services.object_keys import trial_weights_key
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
-from api.statuses import TrialStatus
+from api.statuses import DatasetStatus, ModelStatus, TrialStatus
 from api.storage import ObjectNotFound, ObjectStore
 from nas_core.environment import package_versions
 from nas_core.errors import TrialCanceled
@@ -105,13 +105,13 @@ def run_model_job(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
             log.exception("model %s: attempt %d failed", model_id, claim.attempt)
             detail = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
             with unit_of_work() as session:
-                failed = repository.update_with_lease(session, model_id, claim.lease_token, status="failed",
+                failed = repository.update_with_lease(session, model_id, claim.lease_token, status=ModelStatus.FAILED,
                                                       detail=detail[:4000], lease_token=None, finished_at=utcnow())
                 run_after_commit(session, lambda: _drop(store, attempt_prefix))
             return "failed" if failed else "lost"
     with unit_of_work() as session:
-        if repository.update_with_lease(session, model_id, claim.lease_token, status="ready", lease_token=None,
-                                        finished_at=utcnow(), detail=None, **result):
+        if repository.update_with_lease(session, model_id, claim.lease_token, status=ModelStatus.READY,
+                                        lease_token=None, finished_at=utcnow(), detail=None, **result):
             return "ready"
         run_after_commit(session, lambda: _drop(store, attempt_prefix))
     return "lost"
@@ -202,12 +202,13 @@ def _after_outage(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Set
         with unit_of_work() as session:
             if last:
                 detail = f"{reason}; gave up after {claim.attempt} attempts"
-                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token, status="failed",
-                                                     detail=detail[:4000], lease_token=None, finished_at=utcnow())
+                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token,
+                                                     status=ModelStatus.FAILED, detail=detail[:4000],
+                                                     lease_token=None, finished_at=utcnow())
             else:  # clearing the lease hands the row to whichever delivery claims it next
                 detail = f"attempt {claim.attempt} interrupted: {reason}; retrying in {retry_in_s:g}s"
-                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token, status="queued",
-                                                     detail=detail[:4000], lease_token=None)
+                moved = repository.update_with_lease(session, claim.model_id, claim.lease_token,
+                                                     status=ModelStatus.QUEUED, detail=detail[:4000], lease_token=None)
     except Exception as write_error:
         if not is_transient(write_error):
             raise
@@ -227,13 +228,14 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
     """Take the model under a new lease, or say why not (``skipped``: done, gone or alive elsewhere)."""
     with unit_of_work() as session:
         model = repository.get(session, model_id, for_update=True)
-        if model is None or model.status in ("ready", "failed"):
+        if model is None or model.status in (ModelStatus.READY, ModelStatus.FAILED):
             return "skipped"
         stale_before = utcnow() - timedelta(seconds=settings.model_stale_after_s)
-        if model.status == "running" and model.heartbeat_at is not None and model.heartbeat_at >= stale_before:
+        if model.status == ModelStatus.RUNNING and model.heartbeat_at is not None \
+                and model.heartbeat_at >= stale_before:
             return "skipped"  # a live attempt holds it (a re-delivered message)
         if model.attempts >= settings.model_max_attempts:
-            repository.update_status(session, model_id, expected_status=model.status, status="failed",
+            repository.update_status(session, model_id, expected_status=model.status, status=ModelStatus.FAILED,
                                      lease_token=None, finished_at=utcnow(),
                                      detail=f"the model job did not finish in {model.attempts} attempts")
             return "failed"
@@ -241,8 +243,8 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
         trial = experiments_repository.get_trial(session, model.trial_id)
         dataset = datasets_repository.get(session, experiment.dataset_id) if experiment and experiment.dataset_id \
             else None
-        if trial is None or dataset is None or dataset.status != "ready":
-            repository.update_status(session, model_id, expected_status=model.status, status="failed",
+        if trial is None or dataset is None or dataset.status != DatasetStatus.READY:
+            repository.update_status(session, model_id, expected_status=model.status, status=ModelStatus.FAILED,
                                      lease_token=None, finished_at=utcnow(),
                                      detail="the trial or the dataset of this model no longer exists")
             return "failed"

@@ -12,6 +12,7 @@ from api.db import utcnow
 from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import models as repository
 from api.settings import Settings
+from api.statuses import ModelStatus
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,12 @@ def reap_stale_models(*, session: Session, settings: Settings) -> list[str]:
     for model_id, attempts in repository.stale_running(session, stale_before=stale_before):
         if attempts >= settings.model_max_attempts:
             detail = f"the model job stopped responding in all {attempts} attempts"
-            if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="failed",
+            if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status=ModelStatus.FAILED,
                                            lease_token=None, detail=detail, finished_at=now):
                 acted.append(model_id)
             continue
         # Clearing the lease makes any write of the dead attempt (should it still be alive) refused.
-        if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status="queued",
+        if repository.requeue_if_stale(session, model_id, stale_before=stale_before, status=ModelStatus.QUEUED,
                                        lease_token=None):
             enqueue_after_commit(session, BUILD_MODEL, args=[model_id])
             acted.append(model_id)

@@ -18,6 +18,7 @@ from api.services import limits as limits_service
 from api.services.models.artifacts import ARTIFACT_FILES
 from api.services.object_keys import model_prefix
 from api.settings import Settings
+from api.statuses import ModelStatus, TrialStatus
 from api.storage import ObjectStore
 
 
@@ -163,7 +164,7 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
                                                                 trial_id=trial_id)
         if trial is None:
             raise NotFound("trial")
-        if trial.status != "succeeded":
+        if trial.status != TrialStatus.SUCCEEDED:
             raise Conflict("trial-not-succeeded", f"trial {trial_id} is {trial.status}, not succeeded")
     if experiment.dataset_id is None:
         raise Conflict("dataset-deleted", "the experiment's dataset was deleted")
@@ -173,7 +174,7 @@ def create_model(*, session: Session, settings: Settings, project_id: str, exper
     plan = plan_retraining(experiment=experiment, trial=trial, dataset=dataset, settings=settings, epochs=epochs)
     model_id = new_id()
     model = Model(id=model_id, project_id=project_id, experiment_id=experiment.id, trial_id=trial.id,
-                  status="queued", epochs=plan.epochs, estimated_seconds=plan.estimated_seconds,
+                  status=ModelStatus.QUEUED, epochs=plan.epochs, estimated_seconds=plan.estimated_seconds,
                   train_seconds=plan.train_seconds, seed=trial.seed, metrics={},
                   artifacts=[],
                   storage_prefix=model_prefix(project_id, model_id))
@@ -229,7 +230,7 @@ def artifact_download(*, session: Session, store: ObjectStore, settings: Setting
     model = get_model(session=session, project=project, model_id=model_id)
     if format not in ARTIFACT_FILES:
         raise NotFound(f"artifact format {format!r}")
-    if model.status != "ready":
+    if model.status != ModelStatus.READY:
         raise Conflict("model-not-ready", f"the model is {model.status}; artifacts exist once it is ready")
     artifact = next((item for item in model.artifacts if item["format"] == format), None)
     if artifact is None:

@@ -13,6 +13,7 @@ from api.repositories import experiments as repository
 from api.services.search.scheduler import schedule
 from api.services.search.trials import STOP_REQUESTED, abandon_attempt
 from api.settings import Settings
+from api.statuses import TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,15 @@ def reap(*, session: Session, settings: Settings) -> dict[str, list[str]]:
         trial = repository.get_trial(session, trial_id)
         repository.lock(session, trial.experiment_id)
         trial = repository.get_trial(session, trial_id, for_update=True)
-        if trial.status != "running" or (trial.heartbeat_at and trial.heartbeat_at >= older_than):
+        if trial.status != TrialStatus.RUNNING or (trial.heartbeat_at and trial.heartbeat_at >= older_than):
             continue
         abandon_attempt(session, trial, "worker stopped sending heartbeats")
         trial.heartbeat_at = utcnow()  # the re-enqueued message gets a full period before it is nudged again
         touched.add(trial.experiment_id)
         if trial.stop_requested_at is not None:
-            trial.status, trial.finished_at, trial.error = "stopped", utcnow(), STOP_REQUESTED
+            trial.status, trial.finished_at, trial.error = TrialStatus.STOPPED, utcnow(), STOP_REQUESTED
         elif trial.attempts >= settings.trial_max_attempts:
-            trial.status, trial.finished_at = "failed", utcnow()
+            trial.status, trial.finished_at = TrialStatus.FAILED, utcnow()
             trial.error = f"the worker running this trial was lost {trial.attempts} times"
         else:
             enqueue_after_commit(session, RUN_TRIAL, args=[trial.id])

@@ -28,7 +28,7 @@ from api.services.search.history import history_records, planned_epochs, screene
 from api.services.search.warm_start import seeded_records
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
-from api.statuses import BUDGET_TRIAL_STATUSES
+from api.statuses import BUDGET_TRIAL_STATUSES, DatasetStatus, ExperimentStatus, TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,13 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     experiment = repository.lock(session, experiment_id)
     if experiment is None:
         return []
-    if experiment.status == "queued":
-        experiment.status, experiment.running_since = "running", utcnow()
-    if experiment.status not in ("running", "canceling"):
+    if experiment.status == ExperimentStatus.QUEUED:
+        experiment.status, experiment.running_since = ExperimentStatus.RUNNING, utcnow()
+    if experiment.status not in (ExperimentStatus.RUNNING, ExperimentStatus.CANCELING):
         return []
     counts = repository.trial_counts(session, experiment_id)
     active = counts["pending"] + counts["running"]
-    if experiment.status == "canceling":
+    if experiment.status == ExperimentStatus.CANCELING:
         if active == 0:
             _finish(session, settings, experiment, "canceled")
         return []
@@ -132,9 +132,10 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     if not created and active == 0:
         # Nothing runs and nothing new can: the space is exhausted, or no candidate passes screening.
         status = _final_status(counts)
-        time_spent = status == "succeeded" and why_none.startswith(TIME_INFEASIBLE)
+        time_spent = status == ExperimentStatus.SUCCEEDED and why_none.startswith(TIME_INFEASIBLE)
         _finish(session, settings, experiment, status, counts=counts, out_of_time=time_spent,
-                detail=why_none if status == "failed" or not counts["succeeded"] else f"search ended: {why_none}")
+                detail=why_none if status == ExperimentStatus.FAILED or not counts["succeeded"]
+                else f"search ended: {why_none}")
     return created
 
 
@@ -220,7 +221,7 @@ def warm_throughput(*, unit_of_work: UnitOfWork, settings: Settings, experiment_
         experiment = repository.get(session, experiment_id)
         dataset = dataset_repository.get(session, experiment.dataset_id) if experiment and experiment.dataset_id \
             else None
-        shape = data_shape(dataset) if dataset is not None and dataset.status == "ready" else None
+        shape = data_shape(dataset) if dataset is not None and dataset.status == DatasetStatus.READY else None
     if shape is not None:
         throughput(settings, shape)
 
@@ -241,7 +242,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
 
     space = search_space_for(experiment)
     dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
-    if dataset is None or dataset.status != "ready":
+    if dataset is None or dataset.status != DatasetStatus.READY:
         return [], "the experiment's dataset is gone"
     shape = data_shape(dataset)
     trials = repository.all_trials(session, experiment.id)
@@ -278,7 +279,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     def add_trial(decisions, candidate, verdict) -> None:
         tried.add((candidate.hash(), epochs))
         experiment.trials_created += 1
-        trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status="pending",
+        trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status=TrialStatus.PENDING,
                       planned_epochs=epochs,
                       decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
                       seed=trial_seed(experiment.seed, experiment.trials_created),
@@ -361,9 +362,11 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
 
     budget = experiment.budget
     base = int(budget["epochs_per_trial"])
-    lengths = [TrialLength(epochs=planned_epochs(trial, experiment), finished=trial.status in ("succeeded", "pruned"),
+    lengths = [TrialLength(epochs=planned_epochs(trial, experiment),
+                           finished=trial.status in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED),
                            balanced_accuracy=trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
-                           else trial.val_accuracy, succeeded=trial.status == "succeeded") for trial in trials]
+                           else trial.val_accuracy, succeeded=trial.status == TrialStatus.SUCCEEDED)
+               for trial in trials]
     current = max([base, *(length.epochs for length in lengths)])
     if not budget.get("max_minutes") or not budget.get("adaptive_epochs", True):
         return current
@@ -387,8 +390,9 @@ def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried:
     draw, the loss still ranks), each unless it already trains at ``epochs``."""
     from nas_core.fidelity import PROMOTED
 
-    shorter = [trial for trial in trials if trial.status == "succeeded" and planned_epochs(trial, experiment) * 2 ==
-               epochs and trial_value(trial, experiment.metric) is not None]
+    shorter = [trial for trial in trials if trial.status == TrialStatus.SUCCEEDED
+               and planned_epochs(trial, experiment) * 2 == epochs
+               and trial_value(trial, experiment.metric) is not None]
     if not shorter:
         return []
     by_metric = sorted(shorter, key=lambda trial: (-trial_value(trial, experiment.metric), trial.number))
@@ -410,7 +414,7 @@ def _invariant(trials: list[Trial], num_classes: int, flip: str) -> bool:
 
     column = "val_mirrored_balanced_accuracy" if flip == "hflip" else "val_upside_down_balanced_accuracy"
     evidence = [(trial.val_balanced_accuracy, getattr(trial, column)) for trial in trials
-                if trial.status == "succeeded" and trial.val_balanced_accuracy is not None
+                if trial.status == TrialStatus.SUCCEEDED and trial.val_balanced_accuracy is not None
                 and getattr(trial, column) is not None and not (trial.arch.get("train") or {}).get(flip)]
     return bool(looks_mirror_symmetric(evidence, chance=1.0 / max(1, num_classes)))
 
@@ -462,7 +466,7 @@ def _relaxed_time(limits, experiment: Experiment, settings: Settings):
 def _running_record(number: int, decisions: dict[str, Any]):
     from nas_core.params import TrialRecord
 
-    return TrialRecord(number=number, decisions=dict(decisions), status="running")
+    return TrialRecord(number=number, decisions=dict(decisions), status=TrialStatus.RUNNING)
 
 
 
@@ -473,11 +477,11 @@ def _promote_stopped_trial(session: Session, experiment: Experiment) -> bool:
     metric = experiment.metric
     curves = repository.epoch_seconds_by_trial(session, experiment.id)
     stopped = [trial for trial in repository.all_trials(session, experiment.id)
-               if trial.status == "pruned" and trial.feasible and trial_value(trial, metric) is not None]
+               if trial.status == TrialStatus.PRUNED and trial.feasible and trial_value(trial, metric) is not None]
     if not stopped:
         return False
     best = max(stopped, key=lambda trial: (len(curves.get(trial.id, ())), trial_value(trial, metric), -trial.number))
-    best.status = "succeeded"
+    best.status = TrialStatus.SUCCEEDED
     best.error = f"{best.error} (kept: no trial finished, and this one trained longest and best)"
     return True
 
@@ -490,13 +494,13 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
             out_of_time: bool = False, detail: str | None = None) -> None:
     stop_clock(experiment)
     experiment.status, experiment.finished_at = status, utcnow()
-    if status == "failed":
+    if status == ExperimentStatus.FAILED:
         summary = ", ".join(f"{counts[s]} {s}" for s in ("failed", "pruned", "stopped", "canceled")
                             if counts and counts[s])
         experiment.detail = detail or f"no trial succeeded ({summary or 'no trials ran'})"
         if not detail and out_of_time and not (counts and (counts["failed"] or counts["pruned"])):
             experiment.detail = "the time budget was spent before any trial finished"
-    elif status == "succeeded":
+    elif status == ExperimentStatus.SUCCEEDED:
         experiment.detail = "time budget spent" if out_of_time else detail
         if experiment.auto_model and settings.auto_model:
             try:

@@ -30,6 +30,7 @@ from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.services.search.history import experiment_value, history_records, latency_factor, planned_epochs
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
+from api.statuses import AttemptStatus, DatasetStatus, ExperimentStatus, TrialStatus
 from api.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ STOP_REQUESTED = "stopped on request"
 def stop_reason(experiment: Experiment | None) -> str | None:
     """Why a running trial of ``experiment`` should stop at once (mid-epoch), if it should: a cancel, or a deadline
     overrun by more than the grace."""
-    if experiment is None or experiment.status == "canceling":
+    if experiment is None or experiment.status == ExperimentStatus.CANCELING:
         return "experiment canceled"
     max_minutes = (experiment.budget or {}).get("max_minutes")
     if max_minutes:
@@ -143,35 +144,36 @@ def _claim(session: Session, settings: Settings, trial_id: str) -> tuple[str, st
     # Lock order everywhere: experiment, then trial — the scheduler takes the experiment lock too.
     experiment = repository.lock(session, trial.experiment_id)
     trial = repository.get_trial(session, trial_id, for_update=True)
-    if trial is None or experiment is None or trial.status not in ("pending", "running"):
+    if trial is None or experiment is None or trial.status not in (TrialStatus.PENDING, TrialStatus.RUNNING):
         return None
     now = utcnow()
-    if trial.status == "running":
+    if trial.status == TrialStatus.RUNNING:
         stale_before = now - timedelta(seconds=settings.trial_stale_after_s)
         if trial.heartbeat_at is not None and trial.heartbeat_at >= stale_before:
             return None  # a live attempt holds it: this is a duplicate delivery
         abandon_attempt(session, trial, "worker stopped sending heartbeats")
     if trial.stop_requested_at is not None:
         # Asked to stop while its worker was lost (or before the request saw it start): no new attempt.
-        trial.status, trial.finished_at, trial.lease_token = "stopped", now, None
+        trial.status, trial.finished_at, trial.lease_token = TrialStatus.STOPPED, now, None
         trial.error = STOP_REQUESTED
         schedule(session=session, settings=settings, experiment_id=experiment.id)
         return None
-    if experiment.status != "running":
-        trial.status, trial.finished_at = "canceled", now
+    if experiment.status != ExperimentStatus.RUNNING:
+        trial.status, trial.finished_at = TrialStatus.CANCELED, now
         trial.error = f"experiment is {experiment.status}"
         schedule(session=session, settings=settings, experiment_id=experiment.id)
         return None
     if trial.attempts >= settings.trial_max_attempts:
-        trial.status, trial.finished_at = "failed", now
+        trial.status, trial.finished_at = TrialStatus.FAILED, now
         trial.error = f"the worker running this trial was lost {trial.attempts} times"
         schedule(session=session, settings=settings, experiment_id=experiment.id)
         return None
     lease_token = uuid.uuid4().hex
     trial.attempts += 1
     repository.add(session, TrialAttempt(trial_id=trial.id, number=trial.attempts, lease_token=lease_token,
-                                         worker=worker_name(), status="running", started_at=now, heartbeat_at=now))
-    trial.status, trial.lease_token, trial.heartbeat_at = "running", lease_token, now
+                                         worker=worker_name(), status=AttemptStatus.RUNNING, started_at=now,
+                                         heartbeat_at=now))
+    trial.status, trial.lease_token, trial.heartbeat_at = TrialStatus.RUNNING, lease_token, now
     trial.started_at = trial.started_at or now
     trial.error = None
     return lease_token, experiment.id
@@ -179,8 +181,9 @@ def _claim(session: Session, settings: Settings, trial_id: str) -> tuple[str, st
 
 def abandon_attempt(session: Session, trial: Trial, reason: str) -> None:
     if trial.lease_token:
-        repository.update_attempt(session, trial.lease_token, status="lost", error=reason, ended_at=utcnow())
-    trial.lease_token, trial.status = None, "pending"
+        repository.update_attempt(session, trial.lease_token, status=AttemptStatus.LOST, error=reason,
+                                  ended_at=utcnow())
+    trial.lease_token, trial.status = None, TrialStatus.PENDING
 
 
 def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings, trial_id: str, lease_token: str,
@@ -204,8 +207,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         trial = repository.get_trial(session, trial_id)
         experiment = repository.get(session, trial.experiment_id)
         dataset = dataset_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
-        if dataset is None or dataset.status != "ready":
-            return {"status": "failed", "error": "the experiment's dataset is gone", "feasible": True}
+        if dataset is None or dataset.status != DatasetStatus.READY:
+            return {"status": TrialStatus.FAILED, "error": "the experiment's dataset is gone", "feasible": True}
         constraints, pruner_settings = dict(experiment.constraints or {}), dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
         epochs = planned_epochs(trial, experiment)
@@ -237,9 +240,10 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         check_constraints(ModelCost(cost["params"], cost["flops"], cost["latency_ms"]),
                           max_latency_ms=constraints.get("max_latency_ms"), max_mflops=constraints.get("max_mflops"))
     except ConstraintViolation as violation:
-        return {"status": "failed", "feasible": False, "error": f"constraint violated: {violation.message}", **cost}
+        return {"status": TrialStatus.FAILED, "feasible": False,
+                "error": f"constraint violated: {violation.message}", **cost}
     except (NASError, *DOMAIN_ERRORS) as error:
-        return {"status": "failed", "error": f"could not build the model: {error}", "feasible": True, **cost}
+        return {"status": TrialStatus.FAILED, "error": f"could not build the model: {error}", "feasible": True, **cost}
 
     make_trial_pruner(pruner_settings, epochs=epochs)  # settings checked before training
     chance = 1.0 / max(1, len(data.classes))
@@ -326,7 +330,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         return finished("canceled", heartbeat.stop_reason or "canceled")
     except (NASError, *DOMAIN_ERRORS) as error:
         log.warning("trial %s failed: %s", trial_id, error)
-        return {"status": "failed", "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
+        return {"status": TrialStatus.FAILED, "error": f"training failed: {error}"[:4000], "feasible": True, **cost}
     # Two more passes over the validation images, mirrored and upside down: is the data set mirror-symmetric, are its
     # images orientation-free?
     mirror = mirror_scores(model, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
