@@ -19,7 +19,7 @@ from api.db import end_unit_of_work
 from api.errors import Unauthorized, ValidationFailed
 from api.orm import Project
 from api.services import keys as keys_service
-from api.services import limits as limits_service
+from api.services import idempotency
 from api.settings import Settings
 from api.storage import ObjectStore
 
@@ -135,12 +135,12 @@ async def idempotency_key(request: Request, session: SessionDep, project: Curren
                                      f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     # A multipart upload is streamed by its handler, which hashes it and calls check_idempotent_upload.
     multipart = request.headers.get("content-type", "").startswith("multipart/")
-    fingerprint = None if multipart else limits_service.body_fingerprint(await request.body())
-    pending = limits_service.IdempotentRequest(project_id=project.id, key=key, method=request.method,
+    fingerprint = None if multipart else idempotency.body_fingerprint(await request.body())
+    pending = idempotency.IdempotentRequest(project_id=project.id, key=key, method=request.method,
                                                path=request.url.path, fingerprint=fingerprint)
     request.state.idempotency = (session, pending)
     if fingerprint is not None:
-        await run_in_threadpool(limits_service.find_replay, session=session, request=pending)
+        await run_in_threadpool(idempotency.find_replay, session=session, request=pending)
 
 
 async def check_idempotent_upload(request: Request, *, fingerprint: str) -> None:
@@ -150,23 +150,23 @@ async def check_idempotent_upload(request: Request, *, fingerprint: str) -> None
     session, pending = state
     pending = replace(pending, fingerprint=fingerprint)
     request.state.idempotency = (session, pending)
-    await run_in_threadpool(limits_service.find_replay, session=session, request=pending)
+    await run_in_threadpool(idempotency.find_replay, session=session, request=pending)
 
 
 def _remember(request: Request, response: Response) -> None:
     session, pending = request.state.idempotency
     if pending.fingerprint is None:
         raise RuntimeError("a multipart route must call check_idempotent_upload before it creates anything")
-    stored = limits_service.StoredResponse(status_code=response.status_code,
+    stored = idempotency.StoredResponse(status_code=response.status_code,
                                            media_type=response.media_type or "application/json",
                                            body=bytes(response.body).decode())
     try:
-        limits_service.remember(session=session, settings=request.app.state.settings, request=pending,
+        idempotency.remember(session=session, settings=request.app.state.settings, request=pending,
                                 response=stored)
     except IntegrityError:
         # A concurrent duplicate committed first: undo everything this request did and answer with its response.
         session.rollback()
-        limits_service.find_replay(session=session, request=pending)
+        idempotency.find_replay(session=session, request=pending)
         raise
 
 
@@ -192,7 +192,7 @@ class IdempotentRoute(GuardedRoute):
         return remembering_handler
 
 
-async def replay_response(request: Request, replay: limits_service.IdempotentReplay) -> Response:
+async def replay_response(request: Request, replay: idempotency.IdempotentReplay) -> Response:
     """The exception handler of :class:`IdempotentReplay`: the stored answer, marked as a replay."""
     stored = replay.response
     return Response(stored.body, status_code=stored.status_code, media_type=stored.media_type,

@@ -16,7 +16,8 @@ from api.metrics import RequestMetrics, StateCollector, request_histogram
 from api.routes import dashboard, datasets, experiments, health, metrics, models, search_space
 from api.settings import Settings, get_settings
 from api.runtime import build_runtime
-from api.services.limits import IdempotentReplay, make_rate_limiter
+from api.services.idempotency import IdempotentReplay
+from api.services.rate_limit import make_rate_limiter
 from api.uploads import sweep_stale_uploads
 
 ROUTERS = (health.router, metrics.router, datasets.router, experiments.router, search_space.router, models.router,

@@ -15,7 +15,7 @@ from api.errors import ValidationFailed
 from api.schemas.common import Limit, Offset, error_responses, links
 from api.schemas.datasets import DatasetList, DatasetRead, DatasetSampleList, DatasetSampleRead, PerClass
 from api.services import datasets as service
-from api.services.limits import upload_fingerprint
+from api.services.idempotency import upload_fingerprint
 from api.uploads import receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=IdempotentRoute,

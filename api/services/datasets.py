@@ -25,7 +25,7 @@ from api.errors import Conflict, NotFound
 from api.orm import Dataset, Project
 from api.queue import INGEST, enqueue_after_commit
 from api.repositories import datasets as repository
-from api.services import limits as limits_service
+from api.services import quotas
 from api.services.object_keys import MANIFEST_OBJECT
 from api.settings import Settings
 from api.statuses import DatasetStatus
@@ -60,7 +60,7 @@ def create_dataset(*, session: Session, store: ObjectStore, project: Project, up
     the upload would pass the project's storage quota.
     """
     if settings is not None:
-        limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id,
+        quotas.check_storage_quota(session=session, settings=settings, project_id=project.id,
                                            adding_bytes=upload.size_bytes)
     dataset_id = new_id()
     prefix = dataset_prefix(project.id, dataset_id)

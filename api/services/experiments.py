@@ -22,7 +22,7 @@ from api.repositories import experiments as repository
 from api.schemas.common import MAX_BUDGET_MINUTES, MAX_EPOCHS_PER_TRIAL
 from api.schemas.experiments import ExperimentCreate, ExperimentResume, Objective
 from api.services import datasets as datasets_service
-from api.services import limits as limits_service
+from api.services import quotas
 from api.services import trial_documents
 from api.services.revision_cache import RevisionCache
 from api.services.search import warm_start
@@ -152,7 +152,7 @@ def create_experiment(*, session: Session, settings: Settings, project: Project,
         raise ValidationFailed.field("body.strategy_settings", str(error)) from None
     pruner = data.pruner.model_dump()
     _checked_pruner(pruner)
-    limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
+    quotas.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=data.concurrency)
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     experiment = Experiment(
@@ -257,7 +257,7 @@ def resume_experiment(*, session: Session, settings: Settings, project: Project,
     if time_is_up(experiment):
         raise Conflict("budget-spent", f"the time budget is spent ({elapsed_seconds(experiment) / 60:.1f} of "
                        f"{budget['max_minutes']:g} minutes); resume with a higher max_minutes")
-    limits_service.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
+    quotas.check_experiment_quotas(session=session, settings=settings, project_id=project.id,
                                            concurrency=experiment.concurrency, exclude_experiment_id=experiment.id)
     experiment.status, experiment.running_since = ExperimentStatus.RUNNING, utcnow()
     experiment.finished_at, experiment.detail = None, None

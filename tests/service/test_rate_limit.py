@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.services.limits import RateLimiter, SharedRateLimiter, make_rate_limiter
+from api.services.rate_limit import RateLimiter, SharedRateLimiter, make_rate_limiter
 from api.settings import Settings
 from tests.service.helpers import REDIS_URL, free_port
 

@@ -14,7 +14,7 @@ from api.queue import BUILD_MODEL, enqueue_after_commit
 from api.repositories import datasets as datasets_repository
 from api.repositories import experiments as experiments_repository
 from api.repositories import models as repository
-from api.services import limits as limits_service
+from api.services import quotas
 from api.services.models.artifacts import ARTIFACT_FILES
 from api.services.object_keys import model_prefix
 from api.settings import Settings
@@ -188,7 +188,7 @@ def create_model_for_project(*, session: Session, settings: Settings, project: P
     """``POST /v1/experiments/{id}/models``: the experiment must belong to ``project`` (else 404); refused (413)
     while the project's stored bytes are at its storage quota."""
     experiment = _experiment(session, project=project, experiment_id=experiment_id)
-    limits_service.check_storage_quota(session=session, settings=settings, project_id=project.id, adding_bytes=1)
+    quotas.check_storage_quota(session=session, settings=settings, project_id=project.id, adding_bytes=1)
     return create_model(session=session, settings=settings, project_id=project.id, experiment=experiment,
                         trial_id=trial_id, epochs=epochs)
 

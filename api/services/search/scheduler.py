@@ -21,7 +21,7 @@ from api.queue import RUN_TRIAL, enqueue_after_commit
 from api.repositories import datasets as dataset_repository
 from api.repositories import experiments as repository
 from api.schemas.common import MAX_EPOCHS_PER_TRIAL
-from api.services import limits as limits_service
+from api.services import quotas
 from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, planned_epochs, screened_record, trial_value
@@ -109,7 +109,7 @@ def schedule(*, session: Session, settings: Settings, experiment_id: str) -> lis
     used = trials_used(counts)
     room = 0 if out_of_time else min(experiment.concurrency - active, experiment.budget["max_trials"] - used)
     if room > 0:
-        room = min(room, limits_service.trial_slots_left(session=session, settings=settings,
+        room = min(room, quotas.trial_slots_left(session=session, settings=settings,
                                                          project_id=experiment.project_id))
         if room <= 0:
             return []  # the project's trial slots are taken: wait (the reaper reschedules idle experiments)
@@ -506,7 +506,7 @@ def _finish(session: Session, settings: Settings, experiment: Experiment, status
             try:
                 with session.begin_nested():  # a refused model must not undo the experiment's finish
                     # The same gate as a requested model: none is built while the storage quota is full.
-                    limits_service.check_storage_quota(session=session, settings=settings,
+                    quotas.check_storage_quota(session=session, settings=settings,
                                                        project_id=experiment.project_id, adding_bytes=1)
                     models_service.create_model(session=session, settings=settings,
                                                 project_id=experiment.project_id, experiment=experiment)
