@@ -7,31 +7,10 @@ import pytest
 import torch
 
 from nas_core.builder import build_model
-from nas_core.data import SplitTensors
 from nas_core.final import build_final_model
-from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
+from nas_core.spec import ArchSpec, StageSpec, TrainSpec
 from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds
-
-CANDIDATE = Candidate(ArchSpec(8, (StageSpec("conv", 1, 8, 3), StageSpec("residual", 1, 16, 3))),
-                      TrainSpec(lr=3e-3, batch_size=16, ema=False))
-
-
-def stripes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 2
-    phase = torch.randint(0, 2, (count, 1, 1), generator=generator)
-    rows = (torch.arange(12).view(12, 1) + phase) % 2
-    cols = (torch.arange(12).view(1, 12) + phase) % 2
-    images = torch.where(labels.view(-1, 1, 1) == 0, rows.expand(count, 12, 12), cols.expand(count, 12, 12))
-    return (images * 255).to(torch.uint8).unsqueeze(1), labels
-
-
-@pytest.fixture(scope="module")
-def splits() -> SplitTensors:
-    """Stripes: class 0 horizontal, class 1 vertical (12×12, one channel)."""
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = stripes(48, 0), stripes(16, 1), stripes(20, 2)
-    return SplitTensors(classes=["horizontal", "vertical"], channels=1, height=12, width=12, mean=(0.5,), std=(0.5,),
-                        train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x, test_y=test_y)
+from tests.core.helpers import CANDIDATE, stripes
 
 
 @pytest.mark.slow

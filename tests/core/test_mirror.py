@@ -15,7 +15,7 @@ from nas_core.metrics import count_flops
 from nas_core.mirror import (MirrorAverage, MirrorScores, looks_mirror_symmetric, mirror_helps, mirror_scores)
 from nas_core.space import default_search_space
 from nas_core.trainer import normalize
-from tests.core.test_final import CANDIDATE, splits  # noqa: F401  (the stripes fixture)
+from tests.core.helpers import CANDIDATE
 
 
 class LeftHalf(nn.Module):
@@ -113,7 +113,7 @@ def test_references_train_with_flips_once_the_data_is_found_symmetric():
 @pytest.mark.slow
 @pytest.mark.parametrize("limit, mirrored", [(None, True), (1e-6, False)])
 def test_the_final_model_exports_test_time_mirroring_unless_the_latency_limit_forbids_it(
-        splits, tmp_path, monkeypatch, limit, mirrored):  # noqa: F811
+        splits, tmp_path, monkeypatch, limit, mirrored):
     monkeypatch.setattr(nas_core.final, "mirror_helps", lambda scores: scores is not None)
     donor = build_model(CANDIDATE.arch, 1, 2, input_size=12)
     built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
@@ -132,7 +132,7 @@ def test_the_final_model_exports_test_time_mirroring_unless_the_latency_limit_fo
 
 
 @pytest.mark.slow
-def test_no_mirroring_without_the_winners_weights_or_when_not_allowed(splits, tmp_path):  # noqa: F811
+def test_no_mirroring_without_the_winners_weights_or_when_not_allowed(splits, tmp_path):
     built = build_final_model(CANDIDATE, splits, epochs=1, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
                               pt2_path=tmp_path / "m.pt2", latency_repeats=3)
     assert built.mirror is None and not built.test_time_mirror
@@ -159,7 +159,7 @@ def test_the_final_model_sees_mirror_symmetry_in_either_test():
 
 @pytest.mark.slow
 def test_the_final_model_adds_flips_on_the_winners_evidence_where_the_space_allows(
-        splits, tmp_path, monkeypatch):  # noqa: F811
+        splits, tmp_path, monkeypatch):
     donor = build_model(CANDIDATE.arch, 1, 2, input_size=12).state_dict()
     common = dict(epochs=1, seed=5, device="cpu", initial_state=donor, latency_repeats=3, allow_mirror=False)
     monkeypatch.setattr(nas_core.final, "_shows_mirror_symmetry", lambda mirror, num_classes: mirror is not None)

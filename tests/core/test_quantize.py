@@ -14,7 +14,7 @@ from nas_core.mirror import MirrorAverage
 from nas_core.quantize import calibration_indices, is_flagged, quantize_onnx
 from nas_core.spec import ArchSpec, StageSpec, TrainSpec
 from nas_core.trainer import TrainData, normalize, train
-from tests.core.test_final import stripes
+from tests.core.helpers import stripes
 
 MEAN, STD = (0.5,), (0.5,)
 

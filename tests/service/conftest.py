@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +33,9 @@ from api.migrate import upgrade_head
 from api.runtime import Runtime, build_runtime
 from api.services.keys import CreatedKey, create_api_key
 from api.settings import Settings
-from tests.service.helpers import (BIN, ROOT, AppService, Cell, api_command, create_database, drop_database,
-                                   free_port, open_cell, process_env, redis_broker, settings_from_env, start_process,
-                                   start_worker, stop_processes)
+from tests.service.helpers import (BIN, CHROMEDRIVER, CHROMIUM, ROOT, AppService, Cell, api_command, create_database,
+                                   drop_database, free_port, open_cell, process_env, redis_broker, settings_from_env,
+                                   start_process, start_worker, stop_processes)
 
 S3_BUCKET = "nas-test"
 # The tiny networks on 16 px images train through every code path (EMA included, from 20 steps) in a sixth of the
@@ -217,3 +219,26 @@ def cell(stack: Stack, tmp_path: Path) -> Iterator[Cell]:
     """A private cell on the stack (see :class:`tests.service.helpers.Cell`); it stops when the test ends."""
     with open_cell(stack, tmp_path) as result:
         yield result
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="nas-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", f"--user-data-dir={profile}", "--window-size=1440,1100"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

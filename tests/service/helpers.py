@@ -6,6 +6,9 @@ Test modules import from here, never from each other or from ``conftest`` (fixtu
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
 import os
 import secrets
 import signal
@@ -13,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,18 +25,25 @@ from typing import Any
 from unittest import mock
 
 import httpx
+import numpy as np
+import onnx
 import psycopg
 from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
-from api.db import utcnow
+from api.db import new_id, utcnow
 from api.main import create_app
-from api.orm import Experiment, Trial, TrialAttempt
+from api.orm import Dataset, Experiment, Model, Trial, TrialAttempt
 from api.queue import RUN_TRIAL, create_celery
 from api.repositories import experiments as experiments_repository
 from api.runtime import Runtime
 from api.services.keys import CreatedKey, create_api_key
+from api.services.object_keys import model_prefix
 from api.settings import Settings
+from nas_core.data import IngestLimits, ingest_zip
+from nas_core.export import preprocessing_dict
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
 from tests import archives
 
@@ -466,3 +477,130 @@ def drop_database(name: str) -> None:
 def redis_broker(token: str) -> dict[str, str]:
     """A Redis broker namespace of its own (random db and key prefix) on the test Redis."""
     return {"NAS_BROKER_URL": f"{REDIS_URL}/{secrets.randbelow(15) + 1}", "NAS_BROKER_KEY_PREFIX": f"nas-test-{token}:"}
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+TINY_CLASSES = {"ant": 20, "bee": 20, "cow": 20}  # the images per class of tiny_dataset's upload
+MODEL_CLASSES = ["ant", "bee", "cow", "dog", "eel", "fox", "gnu"]  # add_model's default classes
+
+
+def tiny_dataset(client, *, drain=None) -> tuple[dict, bytes]:
+    """Upload three classes of 20 images and return the ready dataset and the zip; ``drain`` as in
+    :func:`ready_dataset`."""
+    data = archives.make_image_folder_zip(classes=TINY_CLASSES, seed=secrets.randbelow(1000))
+    response = upload(client, data, name="tiny")
+    assert response.status_code == 202, response.text
+    if drain is not None:
+        drain()
+    body = wait_for_dataset(client, response.json()["id"])
+    assert body["status"] == "ready", body
+    return body, data
+
+
+def held_out_images(stack, dataset_row: dict, zip_bytes: bytes) -> tuple[list[Image.Image], list[str]]:
+    """The raw test-split images (Pillow) and their class names, straight from the uploaded zip's members."""
+    limits = IngestLimits(max_resolution=stack.settings.max_resolution,
+                          min_images_per_class=stack.settings.min_images_per_class)
+    files = ingest_zip(zip_bytes, limits).files  # index → member name, the order the stored split refers to
+    with stack.runtime.unit_of_work() as session:
+        prefix = session.get(Dataset, dataset_row["id"]).storage_prefix
+    test_index = np.load(io.BytesIO(stack.runtime.store.read_bytes(prefix + "split.npz")))["test"]
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    images = [Image.open(io.BytesIO(archive.read(files[i]))) for i in test_index]
+    return images, [files[i].split("/")[0] for i in test_index]
+
+
+def linear_onnx(*, channels: int, height: int, width: int, classes: int, seed: int) -> bytes:
+    """A classifier as the service exports them (input ``input`` [N, C, H, W] with a dynamic batch, output
+    ``logits`` [N, classes]): one dense layer over every pixel, seeded weights."""
+    rng = np.random.default_rng(seed)
+    features = channels * height * width
+    weights = (rng.standard_normal((features, classes)) * 3 / np.sqrt(features)).astype(np.float32)
+    bias = rng.standard_normal(classes).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+         helper.make_node("Gemm", ["flat", "weights", "bias"], ["logits"])],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, height, width])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        initializer=[numpy_helper.from_array(weights, "weights"), numpy_helper.from_array(bias, "bias")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def add_model(service, project_id: str, *, status: str = "ready", channels: int = 3, size: tuple[int, int] = (6, 5),
+              classes: list[str] = MODEL_CLASSES, seed: int = 0) -> str:
+    """A model row of a finished experiment with ``model.onnx`` and ``preprocessing.json`` in the store, as the model
+    job leaves them (``size`` = (width, height) of the ONNX input)."""
+    width, height = size
+    spec = preprocessing_dict(classes=classes, channels=channels, height=height, width=width,
+                              mean=[0.3, 0.5, 0.6][:channels], std=[0.2, 0.25, 0.3][:channels])
+    files = {"onnx": ("model.onnx", linear_onnx(channels=channels, height=height, width=width, classes=len(classes),
+                                                 seed=seed)),
+             "preprocessing": ("preprocessing.json", json.dumps(spec).encode())}
+    experiment_id, (trial_id,) = add_experiment(service, project_id=project_id, dataset_id=None,
+                                                trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 10}])
+    model_id = new_id()
+    prefix = model_prefix(project_id, model_id)
+    artifacts = []
+    if status == "ready":
+        for format, (name, data) in files.items():
+            key = f"{prefix}attempt-1/{name}"
+            service.runtime.store.put_bytes(key, data)
+            artifacts.append({"format": format, "object": key, "size": len(data),
+                              "sha256": hashlib.sha256(data).hexdigest()})
+    with service.runtime.unit_of_work() as session:
+        session.add(Model(id=model_id, project_id=project_id, experiment_id=experiment_id, trial_id=trial_id,
+                          status=status, epochs=1, seed=1, metrics={}, artifacts=artifacts, storage_prefix=prefix,
+                          attempts=1, finished_at=utcnow() if status == "ready" else None))
+    return model_id
+
+
+# ------------------------------------------------------------------------------------------------ the dashboard
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def wait_until(driver, condition, timeout_s: float = 20, what: str = "condition"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
+    except Exception as error:
+        save_screenshot(driver, "failure")
+        raise AssertionError(f"timed out waiting for {what}: {error!r}") from None
+
+
+def by_testid(driver, testid: str, within=None):
+    from selenium.webdriver.common.by import By
+
+    return (within or driver).find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def read(driver, css: str, attribute: str | None = None) -> list[str]:
+    """Attributes (or text) of all matches in one script call: the page re-renders sections while polling."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? e.getAttribute(arguments[1])"
+        " : e.textContent.trim())", css, attribute)
+
+
+def save_screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"dashboard-{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def sign_in(driver, base_url: str, key: str) -> None:
+    driver.get(base_url + "/#/experiments")
+    driver.execute_script("sessionStorage.clear()")
+    driver.refresh()
+    prompt = wait_until(driver, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()],
+                        what="key prompt")
+    field = by_testid(driver, "key-input", prompt[0])[0]
+    field.send_keys(key)
+    by_testid(driver, "key-submit", prompt[0])[0].click()

@@ -6,19 +6,14 @@ Runs on the PostgreSQL stack only: the page reads the same ``/v1`` routes on eit
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.service.helpers import ROOT, TERMINAL, experiment_body, ready_dataset, wait_for_status
+from tests.service.helpers import (ROOT, TERMINAL, by_testid, experiment_body, read, ready_dataset, save_screenshot,
+                                   sign_in, wait_for_status, wait_until)
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-ARTIFACTS = ROOT / "test-artifacts"
 STATIC = ROOT / "api" / "static"
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
@@ -46,70 +41,6 @@ def test_page_and_assets_are_served_without_external_urls(stack):
             assert spec.startswith("./"), f"{path} imports {spec}"
     assert stack.client().get("/static/..%2Fmain.py").status_code == 404
     assert stack.client().get("/static/missing.js").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (make setup installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="nas-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", f"--user-data-dir={profile}", "--window-size=1440,1100"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(0)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_until(driver, condition, timeout_s: float = 20, what: str = "condition"):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: condition(d))
-    except Exception as error:
-        save_screenshot(driver, "failure")
-        raise AssertionError(f"timed out waiting for {what}: {error!r}") from None
-
-
-def by_testid(driver, testid: str, within=None):
-    from selenium.webdriver.common.by import By
-
-    return (within or driver).find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
-
-
-def read(driver, css: str, attribute: str | None = None) -> list[str]:
-    """Attributes (or text) of all matches in one script call: the page re-renders sections while polling."""
-    return driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? e.getAttribute(arguments[1])"
-        " : e.textContent.trim())", css, attribute)
-
-
-def save_screenshot(driver, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"dashboard-{name}.png"
-    driver.save_screenshot(str(path))
-    return path
-
-
-def sign_in(driver, base_url: str, key: str) -> None:
-    driver.get(base_url + "/#/experiments")
-    driver.execute_script("sessionStorage.clear()")
-    driver.refresh()
-    prompt = wait_until(driver, lambda d: [e for e in by_testid(d, "key-prompt") if e.is_displayed()],
-                        what="key prompt")
-    field = by_testid(driver, "key-input", prompt[0])[0]
-    field.send_keys(key)
-    by_testid(driver, "key-submit", prompt[0])[0].click()
 
 
 def test_dashboard_follows_experiments_and_cancels_one(stack, client, api_key, browser):

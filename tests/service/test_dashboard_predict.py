@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests import archives
-from tests.service.test_dashboard import browser, by_testid, read, sign_in, wait_until  # noqa: F401 (a fixture)
-from tests.service.test_predict import add_model
+from tests.service.helpers import add_model, by_testid, read, sign_in, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
 
 
-def test_the_model_page_classifies_chosen_and_dropped_images(stack, client, api_key, browser, tmp_path):  # noqa: F811
+def test_the_model_page_classifies_chosen_and_dropped_images(stack, client, api_key, browser, tmp_path):
     model_id = add_model(stack, api_key.project_id)
     paths = [tmp_path / "wide.png", tmp_path / "photo.jpg"]
     paths[0].write_bytes(archives.image_bytes(size=(30, 9), seed=1))

@@ -13,9 +13,8 @@ import time
 import pytest
 
 from tests import archives
-from tests.service.helpers import (TERMINAL, TINY_SPACE, all_trials, experiment_body, ready_dataset,
-                                   wait_for_a_trained_epoch, wait_for_status)
-from tests.service.test_dashboard import browser, by_testid, read, save_screenshot, sign_in, wait_until  # noqa: F401
+from tests.service.helpers import (TERMINAL, TINY_SPACE, all_trials, by_testid, experiment_body, read, ready_dataset,
+                                   save_screenshot, sign_in, wait_for_a_trained_epoch, wait_for_status, wait_until)
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.parametrize("stack", ["postgres"], indirect=True)]
 
@@ -113,7 +112,7 @@ def capture_download(driver, testid: str, timeout_s: float = 30) -> tuple[str, b
     return name, base64.b64decode(encoded)
 
 
-def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, browser, tmp_path):  # noqa: F811
+def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, browser, tmp_path):
     archive = tmp_path / "shapes.zip"
     archive.write_bytes(archives.make_image_folder_zip(classes={"ring": 10, "dot": 10}, size=(16, 16)))
     open_page(browser, stack.base_url, api_key.key, "#/datasets")
@@ -157,7 +156,7 @@ def test_an_uploaded_archive_becomes_a_ready_dataset(stack, client, api_key, bro
     save_screenshot(browser, "upload")
 
 
-def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, browser):  # noqa: F811
+def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     open_page(browser, stack.base_url, api_key.key, "#/experiments")
     wait_until(browser, lambda d: by_testid(d, "new-experiment"), what="the new experiment link")
@@ -202,7 +201,7 @@ def test_the_form_starts_a_search_and_opens_its_page(stack, client, api_key, bro
     assert not read(browser, "[data-testid=page-error]")
 
 
-def test_a_bad_form_shows_its_errors_and_creates_nothing(stack, client, api_key, browser):  # noqa: F811
+def test_a_bad_form_shows_its_errors_and_creates_nothing(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     open_page(browser, stack.base_url, api_key.key, f"#/experiments/new/{dataset['id']}")
     form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
@@ -235,7 +234,7 @@ def test_a_bad_form_shows_its_errors_and_creates_nothing(stack, client, api_key,
     save_screenshot(browser, "form-errors")
 
 
-def test_selected_trials_are_compared_in_one_chart(stack, client, api_key, browser):  # noqa: F811
+def test_selected_trials_are_compared_in_one_chart(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     experiment = client.post("/v1/experiments", json=experiment_body(
         dataset["id"], strategy="random", budget={"max_trials": 3, "epochs_per_trial": 2},
@@ -268,7 +267,7 @@ def test_selected_trials_are_compared_in_one_chart(stack, client, api_key, brows
     save_screenshot(browser, "curves")
 
 
-def test_the_search_space_is_checked_against_the_served_space(stack, client, api_key, browser):  # noqa: F811
+def test_the_search_space_is_checked_against_the_served_space(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     open_page(browser, stack.base_url, api_key.key, f"#/experiments/new/{dataset['id']}")
     form = wait_until(browser, lambda d: by_testid(d, "experiment-form"), what="the form")[0]
@@ -299,7 +298,7 @@ def test_the_search_space_is_checked_against_the_served_space(stack, client, api
     save_screenshot(browser, "space-errors")
 
 
-def test_experiments_are_compared_by_their_best_so_far(stack, client, api_key, browser):  # noqa: F811
+def test_experiments_are_compared_by_their_best_so_far(stack, client, api_key, browser):
     dataset = ready_dataset(client)
     ids = []
     for name, strategy in (("random search", "random"), ("evolution search", "evolution")):
@@ -335,7 +334,7 @@ def test_experiments_are_compared_by_their_best_so_far(stack, client, api_key, b
     save_screenshot(browser, "compare")
 
 
-def test_an_upload_becomes_a_downloadable_model(stack, client, api_key, browser, tmp_path):  # noqa: F811
+def test_an_upload_becomes_a_downloadable_model(stack, client, api_key, browser, tmp_path):
     """The whole way in the browser: archive → ready dataset → search with a final model → ONNX download link."""
     started = time.monotonic()
     archive = tmp_path / "shapes.zip"
@@ -381,7 +380,7 @@ def test_an_upload_becomes_a_downloadable_model(stack, client, api_key, browser,
     save_screenshot(browser, "upload-to-model")
 
 
-def test_trials_are_stopped_from_the_trial_table(stack, client, api_key, browser):  # noqa: F811
+def test_trials_are_stopped_from_the_trial_table(stack, client, api_key, browser):
     """Stop on a pending trial ends it at once, never started; on a running one it shows "stopping…" until the
     trainer notices, then the trial ends stopped with the epochs it trained."""
     dataset = ready_dataset(client)

@@ -32,55 +32,20 @@ from api.services.models import requests as service
 from api.services.models.artifacts import ARTIFACT_FILES, _missing_formats
 from api.services.models.build import run_model_job
 from api.services.models.reaper import reap_stale_models
-from nas_core.data import IngestLimits, ingest_zip
-from tests import archives
-from tests.service.helpers import (TINY, add_experiment, settings_from_env, start_worker, upload, wait_for_dataset,
-                                   wait_for_model)
-
-CLASSES = {"ant": 20, "bee": 20, "cow": 20}
+from tests.service.helpers import (TINY, TINY_CLASSES, add_experiment, held_out_images, settings_from_env, start_worker,
+                                   tiny_dataset, wait_for_model)
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
-def _tiny_dataset(client, *, drain=None) -> tuple[dict, bytes]:
-    """Upload three classes of 20 images and return the ready dataset and the zip; ``drain`` as in
-    :func:`tests.service.helpers.ready_dataset`."""
-    data = archives.make_image_folder_zip(classes=CLASSES, seed=secrets.randbelow(1000))
-    response = upload(client, data, name="tiny")
-    assert response.status_code == 202, response.text
-    if drain is not None:
-        drain()
-    body = wait_for_dataset(client, response.json()["id"])
-    assert body["status"] == "ready", body
-    return body, data
-
-
 @pytest.fixture
 def dataset(stack, client) -> tuple[dict, bytes]:
-    return _tiny_dataset(client)
+    return tiny_dataset(client)
 
 
 @pytest.fixture
 def app_dataset(app_service, app_client) -> tuple[dict, bytes]:
-    return _tiny_dataset(app_client, drain=app_service.drain)
-
-
-def test_images_from_zip(stack, dataset_row: dict, zip_bytes: bytes) -> tuple[list[Image.Image], list[str]]:
-    """The raw test-split images (Pillow) and their class names, straight from the uploaded zip's members."""
-    limits = IngestLimits(max_resolution=stack.settings.max_resolution,
-                          min_images_per_class=stack.settings.min_images_per_class)
-    files = ingest_zip(zip_bytes, limits).files  # index → member name, the order the stored split refers to
-    with stack.runtime.unit_of_work() as session:
-        from api.orm import Dataset
-
-        prefix = session.get(Dataset, dataset_row["id"]).storage_prefix
-    test_index = np.load(io.BytesIO(stack.runtime.store.read_bytes(prefix + "split.npz")))["test"]
-    archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
-    images = [Image.open(io.BytesIO(archive.read(files[i]))) for i in test_index]
-    return images, [files[i].split("/")[0] for i in test_index]
-
-
-test_images_from_zip.__test__ = False  # a helper, not a test
+    return tiny_dataset(app_client, drain=app_service.drain)
 
 
 def preprocess(images: list[Image.Image], spec: dict) -> np.ndarray:
@@ -134,7 +99,7 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
         assert response.status_code == 307 and "X-Amz-Expires=" in response.headers["location"]
 
     spec = json.loads(files["preprocessing"])
-    images, names = test_images_from_zip(stack, dataset_row, zip_bytes)
+    images, names = held_out_images(stack, dataset_row, zip_bytes)
     inputs = preprocess(images, spec)
     labels = np.array([spec["classes"].index(name) for name in names])
     session = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"])
@@ -142,7 +107,7 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
     predicted = logits.argmax(1)
     assert len(labels) == model["test_images"] == dataset_row["splits"]["test"]
     assert float((predicted == labels).mean()) == model["test_accuracy"]
-    matrix = np.zeros((len(CLASSES), len(CLASSES)), int)
+    matrix = np.zeros((len(TINY_CLASSES), len(TINY_CLASSES)), int)
     np.add.at(matrix, (labels, predicted), 1)
     assert matrix.tolist() == model["confusion_matrix"]
     assert [c["support"] for c in model["per_class"]] == matrix.sum(1).tolist()
@@ -170,7 +135,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
         app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
         trials=[{"status": "succeeded", "val_accuracy": 0.9, "params": 500, "measured_epoch_s": 0.5},
                 {"status": "succeeded", "val_accuracy": 0.4, "params": 500, "measured_epoch_s": 0.5}])
-    network = build_model(TINY.arch, 3, len(CLASSES), input_size=(dataset_row["image"]["height"],) * 2)
+    network = build_model(TINY.arch, 3, len(TINY_CLASSES), input_size=(dataset_row["image"]["height"],) * 2)
     buffer = io.BytesIO()
     torch.save(network.state_dict(), buffer)
     app_service.runtime.store.put_bytes(trial_weights_key(app_key.project_id, experiment_id, leader), buffer.getvalue())
@@ -203,7 +168,8 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert json.loads(files["card"])["metrics"]["int8"] == int8
     session = onnxruntime.InferenceSession(files["onnx_int8"], providers=["CPUExecutionProvider"])
     size = dataset_row["image"]["height"]
-    assert session.run(["logits"], {"input": np.zeros((2, 3, size, size), np.float32)})[0].shape == (2, len(CLASSES))
+    assert session.run(["logits"], {"input": np.zeros((2, 3, size, size), np.float32)})[0].shape == (
+        2, len(TINY_CLASSES))
     # no weights were kept for the other trial: it trains from scratch
     scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
     app_service.drain()
@@ -287,7 +253,7 @@ def test_with_tf_export_on_a_model_has_verified_tensorflow_files_and_a_card_list
         assert "saved_model/saved_model.pb" in bundle.namelist()
 
     # a client runs the TFLite file on the test images laid out NHWC and gets the ONNX file's predictions
-    images, _ = test_images_from_zip(app_service, dataset_row, zip_bytes)
+    images, _ = held_out_images(app_service, dataset_row, zip_bytes)
     inputs = preprocess(images, spec)
     onnx_logits = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"]).run(
         ["logits"], {"input": inputs})[0]

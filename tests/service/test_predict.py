@@ -9,75 +9,18 @@ onnxruntime, as a client following ``preprocessing.json`` would.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 
 import numpy as np
-import onnx
 import onnxruntime
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from api.db import new_id, utcnow
-from api.orm import Model
 from api.services import predict as predict_service
-from api.services.object_keys import model_prefix
-from nas_core.export import preprocessing_dict
 from tests import archives
-from tests.service.helpers import add_experiment
-
-CLASSES = ["ant", "bee", "cow", "dog", "eel", "fox", "gnu"]
-
-
-def linear_onnx(*, channels: int, height: int, width: int, classes: int, seed: int) -> bytes:
-    """A classifier as the service exports them (input ``input`` [N, C, H, W] with a dynamic batch, output
-    ``logits`` [N, classes]): one dense layer over every pixel, seeded weights."""
-    rng = np.random.default_rng(seed)
-    features = channels * height * width
-    weights = (rng.standard_normal((features, classes)) * 3 / np.sqrt(features)).astype(np.float32)
-    bias = rng.standard_normal(classes).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", ["input"], ["flat"], axis=1),
-         helper.make_node("Gemm", ["flat", "weights", "bias"], ["logits"])],
-        "linear",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, height, width])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-        initializer=[numpy_helper.from_array(weights, "weights"), numpy_helper.from_array(bias, "bias")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 10
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-def add_model(service, project_id: str, *, status: str = "ready", channels: int = 3, size: tuple[int, int] = (6, 5),
-              classes: list[str] = CLASSES, seed: int = 0) -> str:
-    """A model row of a finished experiment with ``model.onnx`` and ``preprocessing.json`` in the store, as the model
-    job leaves them (``size`` = (width, height) of the ONNX input)."""
-    width, height = size
-    spec = preprocessing_dict(classes=classes, channels=channels, height=height, width=width,
-                              mean=[0.3, 0.5, 0.6][:channels], std=[0.2, 0.25, 0.3][:channels])
-    files = {"onnx": ("model.onnx", linear_onnx(channels=channels, height=height, width=width, classes=len(classes),
-                                                 seed=seed)),
-             "preprocessing": ("preprocessing.json", json.dumps(spec).encode())}
-    experiment_id, (trial_id,) = add_experiment(service, project_id=project_id, dataset_id=None,
-                                                trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 10}])
-    model_id = new_id()
-    prefix = model_prefix(project_id, model_id)
-    artifacts = []
-    if status == "ready":
-        for format, (name, data) in files.items():
-            key = f"{prefix}attempt-1/{name}"
-            service.runtime.store.put_bytes(key, data)
-            artifacts.append({"format": format, "object": key, "size": len(data),
-                              "sha256": hashlib.sha256(data).hexdigest()})
-    with service.runtime.unit_of_work() as session:
-        session.add(Model(id=model_id, project_id=project_id, experiment_id=experiment_id, trial_id=trial_id,
-                          status=status, epochs=1, seed=1, metrics={}, artifacts=artifacts, storage_prefix=prefix,
-                          attempts=1, finished_at=utcnow() if status == "ready" else None))
-    return model_id
-
+from tests.service.helpers import (MODEL_CLASSES, TINY_CLASSES, add_experiment, add_model, held_out_images,
+                                   tiny_dataset)
 
 def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     buffer = io.BytesIO()
@@ -151,13 +94,13 @@ def test_every_kind_of_image_gets_the_answer_of_onnxruntime_on_the_downloaded_fi
                                                 for image in decoded])
     for entry, probabilities in zip(body["data"], expected, strict=True):
         ranked = np.argsort(-probabilities, kind="stable")[:5]
-        assert [item["class"] for item in entry["top"]] == [CLASSES[index] for index in ranked]
+        assert [item["class"] for item in entry["top"]] == [MODEL_CLASSES[index] for index in ranked]
         assert [item["probability"] for item in entry["top"]] == pytest.approx(probabilities[ranked], abs=1e-5)
     # the images are not all alike to the model (a test of identical answers proves nothing)
     assert len({entry["top"][0]["class"] for entry in body["data"]}) > 1
 
     every = post(app_client, model_id, sent[:1], top_k=100).json()["data"][0]["top"]
-    assert len(every) == len(CLASSES) and sum(item["probability"] for item in every) == pytest.approx(1.0)
+    assert len(every) == len(MODEL_CLASSES) and sum(item["probability"] for item in every) == pytest.approx(1.0)
     assert every[:5] == body["data"][0]["top"]
     assert post(app_client, model_id, sent[:1], top_k=1).json()["data"][0]["top"] == body["data"][0]["top"][:1]
 
@@ -325,10 +268,7 @@ def test_nas_models_predict_prints_each_images_top_classes(app_service, app_clie
 
 @pytest.mark.slow
 def test_a_trained_models_predictions_reproduce_its_test_accuracy(app_service, app_client, app_key):
-    from tests.service.test_models import CLASSES as TRAINED_CLASSES
-    from tests.service.test_models import _tiny_dataset, test_images_from_zip
-
-    dataset, zip_bytes = _tiny_dataset(app_client, drain=app_service.drain)
+    dataset, zip_bytes = tiny_dataset(app_client, drain=app_service.drain)
     experiment_id, _ = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset["id"],
                                       trials=[{"status": "succeeded", "val_accuracy": 0.5, "params": 500}])
     created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 2}).json()
@@ -336,9 +276,9 @@ def test_a_trained_models_predictions_reproduce_its_test_accuracy(app_service, a
     model = app_client.get(f"/v1/models/{created['id']}").json()
     assert model["status"] == "ready", model["detail"]
 
-    images, names = test_images_from_zip(app_service, dataset, zip_bytes)
+    images, names = held_out_images(app_service, dataset, zip_bytes)
     sent = [(f"{index}.png", encoded(image)) for index, image in enumerate(images)]
-    body = post(app_client, model["id"], sent, top_k=len(TRAINED_CLASSES)).json()
+    body = post(app_client, model["id"], sent, top_k=len(TINY_CLASSES)).json()
     top1 = [entry["top"][0]["class"] for entry in body["data"]]
     assert np.mean([predicted == name for predicted, name in zip(top1, names, strict=True)]) == model["test_accuracy"]
     expected = reference(app_client, model["id"], images)
