@@ -21,14 +21,17 @@ from dataclasses import dataclass
 # balanced accuracy (MNIST's trials reach 0.95 and more of the way within their first dozen epochs; the few hundred
 # 128-px photos of bench.budget's photos-small stay below 0.2 of it).
 LEARNED_PROGRESS = 0.5
-# Trials at a length that must have finished (succeeded or pruned) before their best says anything.
+# Trials at a length that must have finished (succeeded or pruned) before their best says anything: three at the first
+# length (the references), two at a longer one, whose first trials are the best of the shorter length trained again
+# (PROMOTED): when even those have not learned, no newcomer at that length is likely to.
 MIN_FINISHED_AT_LENGTH = 3
+MIN_FINISHED_WHEN_LENGTHENED = 2
 # At most this many doublings: trials of 8× epochs_per_trial.
 MAX_DOUBLINGS = 3
 # The best trials of the previous length that train again first at a new length.
 PROMOTED = 2
-# A new length is taken only when this many trials of it fit the time left (the caller's check).
-MIN_TRIALS_AT_LENGTH = 3
+# A new length is taken only when this many trials of it fit the time left (the caller's check): the promoted ones.
+MIN_TRIALS_AT_LENGTH = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +58,10 @@ def progress(balanced_accuracy: float, chance: float) -> float:
 
 def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float, max_epochs: int) -> int:
     """Epochs for the search's next trials: the longest length so far (``base`` at first), doubled when at least
-    :data:`MIN_FINISHED_AT_LENGTH` trials of that length have finished and the best balanced accuracy among them has
-    not gone :data:`LEARNED_PROGRESS` of the way from ``chance`` to 1; at most :data:`MAX_DOUBLINGS` doublings and
-    ``max_epochs``. Whether the longer trials fit the time left is the caller's to check.
+    :data:`MIN_FINISHED_AT_LENGTH` trials of that length have finished (:data:`MIN_FINISHED_WHEN_LENGTHENED` once
+    it is longer than ``base``) and the best balanced accuracy among them has not gone :data:`LEARNED_PROGRESS` of
+    the way from ``chance`` to 1; at most :data:`MAX_DOUBLINGS` doublings and ``max_epochs``. Whether the longer
+    trials fit the time left is the caller's to check.
 
     >>> near_chance = [TrialLength(12, True, 0.3, True) for _ in range(3)]
     >>> next_trial_epochs(12, near_chance, chance=0.2, max_epochs=1000)
@@ -68,6 +72,8 @@ def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float
     12
     >>> next_trial_epochs(12, [*near_chance, TrialLength(24, False)], chance=0.2, max_epochs=1000)  # 24 running
     24
+    >>> next_trial_epochs(12, [*near_chance, *[TrialLength(24, True, 0.3, True)] * 2], chance=0.2, max_epochs=1000)
+    48
     >>> next_trial_epochs(12, [TrialLength(96, True, 0.3, True)] * 3, chance=0.2, max_epochs=1000)  # 3 doublings
     96
     """
@@ -75,7 +81,8 @@ def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float
     at_length = [trial for trial in trials if trial.epochs == longest]
     if longest >= base * 2 ** MAX_DOUBLINGS or longest * 2 > max_epochs:
         return longest
-    if sum(trial.finished for trial in at_length) < MIN_FINISHED_AT_LENGTH:
+    if sum(trial.finished for trial in at_length) < (MIN_FINISHED_AT_LENGTH if longest == base
+                                                     else MIN_FINISHED_WHEN_LENGTHENED):
         return longest
     scores = [trial.balanced_accuracy for trial in at_length if trial.succeeded and trial.balanced_accuracy is not None]
     if not scores or progress(max(scores), chance) >= LEARNED_PROGRESS:

@@ -35,10 +35,10 @@ class Budget(BaseModel):
                                   "adaptive_epochs, the length the trials start at.")
     adaptive_epochs: bool = Field(default=True, description="With max_minutes: while the trials at the longest "
                                   "length so far have not learned (the best balanced accuracy of three finished "
-                                  "ones is less than halfway from chance to 1), the next trials train twice as "
-                                  "long, the best of the shorter ones first, as long as three of them fit the time "
-                                  "left (at most 8x epochs_per_trial). false keeps every trial at "
-                                  "epochs_per_trial.")
+                                  "ones, two once lengthened, is less than halfway from chance to 1), the next "
+                                  "trials train twice as long, the best two of the shorter ones first, as long as "
+                                  "two of them fit the time left (at most 8x epochs_per_trial). false keeps every "
+                                  "trial at epochs_per_trial.")
     max_minutes: float | None = Field(default=None, gt=0, description="Search time: no trial starts after it and "
                                       "running trials stop at their next epoch boundary (kept as pruned). "
                                       "Candidates whose predicted trial time exceeds their fair share of the time "

@@ -15,9 +15,9 @@ class Budget:
     """
     Attributes:
         adaptive_epochs (bool | Unset): With max_minutes: while the trials at the longest length so far have not learned
-            (the best balanced accuracy of three finished ones is less than halfway from chance to 1), the next trials train
-            twice as long, the best of the shorter ones first, as long as three of them fit the time left (at most 8x
-            epochs_per_trial). false keeps every trial at epochs_per_trial. Default: True.
+            (the best balanced accuracy of three finished ones, two once lengthened, is less than halfway from chance to 1),
+            the next trials train twice as long, the best two of the shorter ones first, as long as two of them fit the time
+            left (at most 8x epochs_per_trial). false keeps every trial at epochs_per_trial. Default: True.
         epochs_per_trial (int | Unset): Training epochs of each trial (full fidelity); pruning stops weak trials
             earlier. With max_minutes and adaptive_epochs, the length the trials start at. Default: 12.
         max_minutes (float | None | Unset): Search time: no trial starts after it and running trials stop at their next

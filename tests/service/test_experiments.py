@@ -130,8 +130,10 @@ def test_screened_candidates_do_not_consume_the_budget(app_service, app_client):
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longer(app_service, app_client,
                                                                                     monkeypatch, adaptive):
-    """Three trials of one epoch finish without learning (the bar is set out of reach): the next trials train two
-    epochs, and the first two of them are the best of the one-epoch trials trained again (unless turned off)."""
+    """Three trials of one epoch finish without learning (the bar is set out of reach): the next two train two
+    epochs, and they are the leader and the lowest-loss trial of the one-epoch ones trained again; once those two
+    have not learned either, the next trial trains four epochs, the leader of the two-epoch ones first (unless
+    turned off)."""
     from nas_core import fidelity
 
     monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 1.01)  # no balanced accuracy reaches it
@@ -150,12 +152,15 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     if not adaptive:
         assert lengths == [1] * 6
         return
-    assert lengths[:3] == [1, 1, 1] and lengths[3:] == [2, 2, 2]
+    assert lengths == [1, 1, 1, 2, 2, 4]
+
+    def leader(group):
+        return max(group, key=lambda t: (t["val_accuracy"], -t["number"]))
+
     first = trials[:3]
-    leader = max(first, key=lambda t: (t["val_accuracy"], -t["number"]))
-    lowest_loss = min((t for t in first if t is not leader), key=lambda t: (t["val_loss"], t["number"]))
-    assert [t["decisions"] for t in trials[3:5]] == [leader["decisions"], lowest_loss["decisions"]]
-    assert trials[5]["decisions"] not in [t["decisions"] for t in first]  # then new candidates, at the new length
+    lowest_loss = min((t for t in first if t is not leader(first)), key=lambda t: (t["val_loss"], t["number"]))
+    assert [t["decisions"] for t in trials[3:5]] == [leader(first)["decisions"], lowest_loss["decisions"]]
+    assert trials[5]["decisions"] == leader(trials[3:5])["decisions"]
 
 
 @pytest.mark.stack
