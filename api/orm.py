@@ -186,6 +186,9 @@ class Trial(Base):
     # The epochs it trains for in full: the experiment's epochs_per_trial, or a multiple of it once a time-bound
     # search has lengthened its trials (nas_core.fidelity); null on trials stored before lengths varied.
     planned_epochs: Mapped[int | None] = mapped_column(Integer)
+    # Whether it trains one of the space's hand-designed reference networks with its recipe (flips aside): when no
+    # trial has learned, the final model's trial is chosen among these (null on trials stored before).
+    reference_design: Mapped[bool | None] = mapped_column()
     # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
     predicted_epoch_s: Mapped[float | None] = mapped_column()
     measured_epoch_s: Mapped[float | None] = mapped_column()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from typing import Hashable, Sequence
+from typing import Collection, Hashable, Sequence
 
 ParetoPoint = tuple[Hashable, float, float, float]  # (id, accuracy ↑, params ↓, latency ↓)
 Costs = Sequence[float]  # one point, every axis minimised
@@ -176,7 +176,8 @@ def hypervolume_2d(costs: Sequence[Costs], reference: Costs) -> float:
     return area
 
 
-def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *, val_images: int) -> Hashable:
+def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *, val_images: int,
+                      among: Collection[Hashable] | None = None) -> Hashable:
     """The trial a final model retrains, from ``ranked`` ``(id, metric, val_loss)`` rows in the leaderboard's
     order (best metric first): the leader, unless others lie within the noise of its metric.
 
@@ -187,7 +188,8 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
     rule of model selection (Breiman et al., 1984): the trials whose metric is at least the leader's less one
     standard error of it (binomial on ``val_images``, Agresti–Coull adjusted, so that a perfect score still has one)
     are compared by validation loss, and the lowest wins; trials without a loss are not compared. Without
-    validation images or rows, the leader (or None).
+    validation images or rows, the leader (or None). With ``among``, only those rows compete, when any of them is
+    ranked (a search whose trials have all stayed near chance trusts its hand-designed references over a draw).
 
     >>> rows = [("a", 0.403, 1.57), ("b", 0.389, 1.44), ("c", 0.375, 1.52), ("d", 0.250, 1.30)]
     >>> pick_within_noise(rows, val_images=72)  # a, b and c are one draw; d is clearly worse
@@ -198,7 +200,11 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
     'b'
     >>> pick_within_noise([("a", 0.9, None), ("b", 0.89, 0.1)], val_images=50)
     'a'
+    >>> pick_within_noise(rows, val_images=72, among={"c", "d"}), pick_within_noise(rows, val_images=72, among={"x"})
+    ('c', 'b')
     """
+    if among is not None:
+        ranked = [row for row in ranked if row[0] in among] or ranked
     if not ranked:
         return None
     leader, best, leader_loss = ranked[0]

@@ -293,6 +293,10 @@ class TrialRead(BaseModel):
                                        "budget's epochs_per_trial, or a multiple of it once a time-bound search "
                                        "has lengthened its trials because none had learned (budget.adaptive_epochs)."
                                        " null on trials stored before trial lengths varied.")
+    reference_design: bool | None = Field(default=None, description="Whether the trial trains one of the search "
+                                          "space's hand-designed reference networks with its recipe (tried first; "
+                                          "when no trial has learned, the final model's default trial is chosen "
+                                          "among them).")
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")

@@ -57,6 +57,9 @@ class RankedTrial:
             (budget.adaptive_epochs). null on trials stored before trial lengths varied.
         predicted_epoch_s (float | None | Unset): Seconds per epoch predicted before training (device calibration and
             the candidate's FLOPs).
+        reference_design (bool | None | Unset): Whether the trial trains one of the search space's hand-designed
+            reference networks with its recipe (tried first; when no trial has learned, the final model's default trial is
+            chosen among them).
         stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
             at its next batch, unless it ended first).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
@@ -97,6 +100,7 @@ class RankedTrial:
     pareto_layer: int | None | Unset = UNSET
     planned_epochs: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
+    reference_design: bool | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
     val_mirrored_balanced_accuracy: float | None | Unset = UNSET
@@ -201,6 +205,12 @@ class RankedTrial:
         else:
             predicted_epoch_s = self.predicted_epoch_s
 
+        reference_design: bool | None | Unset
+        if isinstance(self.reference_design, Unset):
+            reference_design = UNSET
+        else:
+            reference_design = self.reference_design
+
         stop_requested_at: None | str | Unset
         if isinstance(self.stop_requested_at, Unset):
             stop_requested_at = UNSET
@@ -279,6 +289,8 @@ class RankedTrial:
             field_dict["planned_epochs"] = planned_epochs
         if predicted_epoch_s is not UNSET:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
+        if reference_design is not UNSET:
+            field_dict["reference_design"] = reference_design
         if stop_requested_at is not UNSET:
             field_dict["stop_requested_at"] = stop_requested_at
         if val_balanced_accuracy is not UNSET:
@@ -465,6 +477,15 @@ class RankedTrial:
 
         predicted_epoch_s = _parse_predicted_epoch_s(d.pop("predicted_epoch_s", UNSET))
 
+        def _parse_reference_design(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        reference_design = _parse_reference_design(d.pop("reference_design", UNSET))
+
         def _parse_stop_requested_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -575,6 +596,7 @@ class RankedTrial:
             pareto_layer=pareto_layer,
             planned_epochs=planned_epochs,
             predicted_epoch_s=predicted_epoch_s,
+            reference_design=reference_design,
             stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,
             val_mirrored_balanced_accuracy=val_mirrored_balanced_accuracy,

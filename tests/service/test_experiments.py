@@ -149,6 +149,7 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     assert len(trials) == 6 and all(t["status"] == "succeeded" for t in trials)
     lengths = [t["planned_epochs"] for t in trials]
     assert [len(t["epochs"]) for t in trials] == lengths  # each trained its planned length in full
+    assert not any(t["reference_design"] for t in trials)  # the tiny space holds no reference design
     if not adaptive:
         assert lengths == [1] * 6
         return
@@ -438,6 +439,7 @@ def test_references_train_with_flips_once_a_trained_network_keeps_its_accuracy_i
         second = max(experiments_repository.all_trials(session, experiment.id), key=lambda trial: trial.number)
         assert second.number == 2
         assert (second.arch["train"]["hflip"], second.arch["train"]["vflip"]) == (flips, turns)
+        assert first.reference_design is True and second.reference_design is True  # flipped or not
     finally:
         session.rollback()
         session.close()

@@ -373,6 +373,50 @@ def test_a_draw_at_the_top_goes_to_the_lowest_validation_loss(app_service, app_c
     assert [row["id"] for row in board] == [leader, lossless, learning, near, behind]
 
 
+def test_when_no_trial_has_learned_the_final_model_takes_a_reference_design(app_service, app_client, app_key,
+                                                                           app_dataset):
+    """Every trial near chance (balanced accuracy less than halfway from chance to 1): the draw is settled among the
+    trials of the space's reference designs, by the same noise rule; once a trial has learned, among all again."""
+    from api.orm import Dataset
+    from api.services.search.trials import _keep_weights_if_leading
+
+    dataset_row, _ = app_dataset
+    experiment_id, (leader, learning, reference, weak_reference, proposal) = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.61, "val_balanced_accuracy": 0.60, "val_loss": 0.69},
+                {"status": "succeeded", "val_accuracy": 0.60, "val_balanced_accuracy": 0.58, "val_loss": 0.66},
+                {"status": "succeeded", "val_accuracy": 0.58, "val_balanced_accuracy": 0.57, "val_loss": 0.68,
+                 "reference_design": True},
+                {"status": "succeeded", "val_accuracy": 0.40, "val_balanced_accuracy": 0.41, "val_loss": 0.60,
+                 "reference_design": True},
+                {"status": "running", "val_accuracy": 0.62, "val_balanced_accuracy": 0.62, "val_loss": 0.70}])
+
+    def default_trial() -> str:
+        with app_service.runtime.unit_of_work() as session:
+            dataset = session.get(Dataset, dataset_row["id"])
+            dataset.splits = {**dataset.splits, "val": 72}
+            session.flush()
+            return service.default_trial(session, session.get(Experiment, experiment_id)).id
+
+    assert default_trial() == reference  # 0.40 lies outside the noise of the references' 0.58
+    created = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 1})
+    assert created.status_code == 202 and created.json()["trial_id"] == reference
+    assert app_client.get(f"/v1/experiments/{experiment_id}").json()["best"]["trial_id"] == leader
+    # The search keeps the weights of the reference it would hand over, whoever leads.
+    kept = []
+    store = type("Store", (), {"put_bytes": lambda self, key, data: kept.append(key),
+                               "delete_prefix": lambda self, prefix: None})()
+    model = torch.nn.Linear(1, 1)
+    _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store, project_id=app_key.project_id,
+                             experiment_id=experiment_id, trial_id=proposal, metric="accuracy", value=0.59,
+                             model=model, val_loss=0.5, balanced_accuracy=0.59)
+    assert kept == []  # a proposal within the noise, with the lowest loss, is not the pick while nothing learned
+    # A trial that has learned (balanced accuracy 0.9 of two classes) ends the fallback: the plain noise rule.
+    with app_service.runtime.unit_of_work() as session:
+        session.get(Trial, leader).val_balanced_accuracy = 0.9
+    assert default_trial() == learning
+
+
 def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
     dataset_row, _ = app_dataset
     experiment_id, trial_ids = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],

@@ -124,7 +124,8 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
 def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     """The trial a final model retrains when none is named: the leaderboard's best, except that a search ranked by
     its metric alone (no Pareto objectives, no latency target) compares the trials within the validation noise of
-    the leader's metric by validation loss (:func:`nas_core.ranking.pick_within_noise`)."""
+    the leader's metric by validation loss (:func:`nas_core.ranking.pick_within_noise`), and, when no trial has
+    learned, only the trials of the space's reference designs (:func:`unlearned_references`)."""
     from nas_core.ranking import pick_within_noise
 
     leader = experiments_repository.best_trials(session, [experiment.id],
@@ -133,8 +134,30 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     if leader is None or val_images is None:
         return leader
     picked = pick_within_noise(experiments_repository.ranked_losses(session, experiment.id, metric=experiment.metric),
-                               val_images=val_images)
+                               val_images=val_images, among=unlearned_references(session, experiment))
     return leader if picked in (None, leader.id) else session.get(Trial, picked)
+
+
+def unlearned_references(session: Session, experiment: Experiment, *, running: tuple[str, float] | None = None
+                         ) -> set[str] | None:
+    """The ids of the succeeded trials of the space's hand-designed reference networks when no trial has learned
+    (no balanced accuracy has gone :data:`nas_core.fidelity.LEARNED_PROGRESS` of the way from chance to 1); None
+    once one has. A search whose every trial stayed near chance has ranked noise, and the designs known to work on
+    small image datasets are the better bet than whichever proposal drew the lowest loss. ``running``: a trial
+    finishing now (id, balanced accuracy), counted as succeeded."""
+    from nas_core.fidelity import LEARNED_PROGRESS, progress
+
+    dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
+    if dataset is None or not dataset.classes:
+        return None
+    chance = 1.0 / len(dataset.classes)
+    rows = experiments_repository.learning_rows(session, experiment.id)
+    if running is not None:
+        rows = [row for row in rows if row[0] != running[0]]
+        rows.append((running[0], running[1], experiments_repository.is_reference_design(session, running[0])))
+    if any(balanced is not None and progress(balanced, chance) >= LEARNED_PROGRESS for _, balanced, _ in rows):
+        return None
+    return {trial_id for trial_id, _, reference in rows if reference}
 
 
 def noise_rule_images(session: Session, experiment: Experiment) -> int | None:

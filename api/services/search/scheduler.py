@@ -259,6 +259,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     plain_references = space.reference_points()
     references = space.reference_points(mirror_symmetric=_invariant(trials, shape.num_classes, "hflip"),
                                         orientation_free=_invariant(trials, shape.num_classes, "vflip"))
+    reference_keys = {space.param_space.key(point) for point in plain_references + references}
     references = [point for plain, point in zip(plain_references, references)
                   if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
     references = _promotions(experiment, trials, epochs, tried) + references
@@ -280,7 +281,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
         tried.add((candidate.hash(), epochs))
         experiment.trials_created += 1
         trial = Trial(experiment_id=experiment.id, number=experiment.trials_created, status=TrialStatus.PENDING,
-                      planned_epochs=epochs,
+                      planned_epochs=epochs, reference_design=space.param_space.key(decisions) in reference_keys,
                       decisions=dict(decisions), arch=candidate.to_dict(), arch_hash=candidate.arch.hash(),
                       seed=trial_seed(experiment.seed, experiment.trials_created),
                       params=verdict.params, flops=verdict.flops, predicted_epoch_s=verdict.predicted_epoch_s)

@@ -25,7 +25,7 @@ from api.repositories import experiments as repository
 from api.schemas.experiments import MAX_OTHER_LATENCY_DEVICES
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
-from api.services.models.requests import noise_rule_images
+from api.services.models.requests import noise_rule_images, unlearned_references
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.services.search.history import experiment_value, history_records, latency_factor, planned_epochs
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
@@ -341,7 +341,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     value *= latency_factor(cost["latency_ms"], latency_target_ms)
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model,
-                             val_loss=final["val_loss"])
+                             val_loss=final["val_loss"], balanced_accuracy=final["val_balanced_accuracy"])
     return final
 
 
@@ -421,11 +421,12 @@ class _Checkpointer:
 
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
-                             trial_id: str, metric: str, value: float, model, val_loss: float | None = None) -> None:
+                             trial_id: str, metric: str, value: float, model, val_loss: float | None = None,
+                             balanced_accuracy: float | None = None) -> None:
     """Store ``model``'s weights when this trial scores at least the search's best so far, or is the trial a final
     model would retrain instead (:func:`~api.services.models.requests.default_trial`: the lowest validation loss
-    within the noise of the leader's metric), and drop the weights of the trials it displaces: only those kept
-    (a few MB each), for the final model to start from.
+    within the noise of the leader's metric, among the reference designs while no trial has learned), and drop the
+    weights of the trials it displaces: only those kept (a few MB each), for the final model to start from.
 
     Best effort: a store error only costs the final model its head start.
     """
@@ -442,9 +443,11 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
             ranked = [row for row in repository.ranked_losses(session, experiment_id, metric=metric)
                       if row[0] != trial_id]
             place = sum(1 for _, score, _loss in ranked if score is not None and score >= value)
-            picks = (pick_within_noise(ranked, val_images=val_images),
+            picks = (pick_within_noise(ranked, val_images=val_images,
+                                       among=unlearned_references(session, experiment)),
                      pick_within_noise([*ranked[:place], (trial_id, value, val_loss), *ranked[place:]],
-                                       val_images=val_images))
+                                       val_images=val_images, among=unlearned_references(
+                                           session, experiment, running=(trial_id, balanced_accuracy))))
     previous_pick, pick = picks
     leads = leader_value is None or value >= leader_value
     if not leads and pick != trial_id:
