@@ -150,6 +150,13 @@ class Experiment(Base):
         """The batch at which trials also measure their per-image latency (recorded only), if one was asked for."""
         return (self.objective or {}).get("latency_batch")
 
+    def epochs_of(self, trial: Trial | None) -> int:
+        """The epochs ``trial`` trains for in full: its own length (a time-bound search lengthens its trials while
+        none has learned), else, for a trial stored before lengths varied or for none, the budget's epochs per
+        trial."""
+        planned = trial.planned_epochs if trial is not None else None
+        return int(planned or (self.budget or {}).get("epochs_per_trial") or 1)
+
 
 class Trial(Base):
     """One candidate of an experiment; its executions are attempts (a crashed attempt is followed by another)."""

@@ -14,7 +14,7 @@ fifty: the best balanced accuracy at that length has gone at least :data:`LEARNE
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 # Trials at the longest length have learned once the best of them is this share of the way from chance to perfect
@@ -54,6 +54,26 @@ def progress(balanced_accuracy: float, chance: float) -> float:
     if chance >= 1.0:
         return 1.0
     return max(0.0, (balanced_accuracy - chance) / (1.0 - chance))
+
+
+def unlearned_references(trials: Iterable[tuple[Hashable, float | None, bool]], *, chance: float | None
+                         ) -> set[Hashable] | None:
+    """The ids of the trials of hand-designed reference networks among ``trials`` ``(id, balanced accuracy,
+    reference design?)`` while none of them has learned (:func:`progress` from ``chance`` below
+    :data:`LEARNED_PROGRESS`); None once one has, or when ``chance`` is unknown. When every score is noise, the
+    designs known to work on small image datasets are a better bet than whichever proposal drew the lowest loss.
+
+    >>> rows = [("a", 0.55, False), ("b", 0.52, True), ("c", 0.6, True)]
+    >>> sorted(unlearned_references(rows, chance=0.5))
+    ['b', 'c']
+    >>> unlearned_references([*rows, ("d", 0.8, False)], chance=0.5) is None
+    True
+    """
+    trials = list(trials)
+    if chance is None or any(score is not None and progress(score, chance) >= LEARNED_PROGRESS
+                             for _, score, _ in trials):
+        return None
+    return {trial_id for trial_id, _, reference in trials if reference}
 
 
 def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float, max_epochs: int) -> int:

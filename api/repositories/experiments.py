@@ -167,10 +167,6 @@ def learning_rows(session: Session, experiment_id: str) -> list[tuple[str, float
         select(Trial.id, balanced, Trial.reference_design).where(Trial.experiment_id == experiment_id, *_RANKED))]
 
 
-def is_reference_design(session: Session, trial_id: str) -> bool:
-    return bool(session.scalar(select(Trial.reference_design).where(Trial.id == trial_id)))
-
-
 def ranked_losses(session: Session, experiment_id: str, *, metric: str = "accuracy"
                   ) -> list[tuple[str, float | None, float | None]]:
     """(id, score, val_loss) of every ranked trial in :func:`rank_order` (the score: the experiment's ``metric``):

@@ -22,15 +22,9 @@ from api.statuses import ModelStatus, TrialStatus
 from api.storage import ObjectStore
 
 
-def trial_length(experiment: Experiment, trial: Trial | None) -> int:
-    """The epochs the search trained ``trial`` for in full (the experiment's epochs per trial without one)."""
-    planned = trial.planned_epochs if trial is not None else None
-    return int(planned or (experiment.budget or {}).get("epochs_per_trial") or 1)
-
-
 def default_epochs(*, experiment: Experiment, settings: Settings, trial: Trial | None = None) -> int:
     """The search trained each candidate briefly; the final model gets a multiple of that."""
-    per_trial = trial_length(experiment, trial)
+    per_trial = experiment.epochs_of(trial)
     return min(settings.model_max_epochs, max(1, per_trial * settings.model_epochs_multiplier))
 
 
@@ -88,7 +82,7 @@ class RetrainingPlan:
 def max_fitted_epochs(*, experiment: Experiment, settings: Settings, trial: Trial | None = None) -> int:
     """The most epochs a time budget may buy: :data:`MAX_EPOCHS_PER_TRIAL_EPOCH` × the epochs the search trained
     ``trial`` for (a lengthened search's trials trained longer), within ``model_max_epochs``."""
-    per_trial = trial_length(experiment, trial)
+    per_trial = experiment.epochs_of(trial)
     return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
 
 
@@ -125,7 +119,7 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     """The trial a final model retrains when none is named: the leaderboard's best, except that a search ranked by
     its metric alone (no Pareto objectives, no latency target) compares the trials within the validation noise of
     the leader's metric by validation loss (:func:`nas_core.ranking.pick_within_noise`), and, when no trial has
-    learned, only the trials of the space's reference designs (:func:`unlearned_references`)."""
+    learned, only the trials of the space's reference designs (:func:`nas_core.fidelity.unlearned_references`)."""
     from nas_core.ranking import pick_within_noise
 
     leader = experiments_repository.best_trials(session, [experiment.id],
@@ -133,31 +127,21 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     val_images = noise_rule_images(session, experiment)
     if leader is None or val_images is None:
         return leader
+    from nas_core.fidelity import unlearned_references
+
+    rows, chance = learning_evidence(session, experiment)
     picked = pick_within_noise(experiments_repository.ranked_losses(session, experiment.id, metric=experiment.metric),
-                               val_images=val_images, among=unlearned_references(session, experiment))
+                               val_images=val_images, among=unlearned_references(rows, chance=chance))
     return leader if picked in (None, leader.id) else session.get(Trial, picked)
 
 
-def unlearned_references(session: Session, experiment: Experiment, *, running: tuple[str, float] | None = None
-                         ) -> set[str] | None:
-    """The ids of the succeeded trials of the space's hand-designed reference networks when no trial has learned
-    (no balanced accuracy has gone :data:`nas_core.fidelity.LEARNED_PROGRESS` of the way from chance to 1); None
-    once one has. A search whose every trial stayed near chance has ranked noise, and the designs known to work on
-    small image datasets are the better bet than whichever proposal drew the lowest loss. ``running``: a trial
-    finishing now (id, balanced accuracy), counted as succeeded."""
-    from nas_core.fidelity import LEARNED_PROGRESS, progress
-
+def learning_evidence(session: Session, experiment: Experiment) -> tuple[list[tuple[str, float | None, bool]],
+                                                                          float | None]:
+    """What :func:`nas_core.fidelity.unlearned_references` reads: the ranked trials as (id, balanced accuracy,
+    reference design?) and chance, one over the dataset's classes (None without them)."""
     dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
-    if dataset is None or not dataset.classes:
-        return None
-    chance = 1.0 / len(dataset.classes)
-    rows = experiments_repository.learning_rows(session, experiment.id)
-    if running is not None:
-        rows = [row for row in rows if row[0] != running[0]]
-        rows.append((running[0], running[1], experiments_repository.is_reference_design(session, running[0])))
-    if any(balanced is not None and progress(balanced, chance) >= LEARNED_PROGRESS for _, balanced, _ in rows):
-        return None
-    return {trial_id for trial_id, _, reference in rows if reference}
+    chance = 1.0 / len(dataset.classes) if dataset is not None and dataset.classes else None
+    return experiments_repository.learning_rows(session, experiment.id), chance
 
 
 def noise_rule_images(session: Session, experiment: Experiment) -> int | None:

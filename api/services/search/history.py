@@ -46,12 +46,6 @@ def trial_costs(trial: Trial) -> dict[str, float]:
     return {name: float(value) for name, value in costs.items() if value is not None}
 
 
-def planned_epochs(trial: Trial, experiment: Experiment) -> int:
-    """The epochs ``trial`` trains for in full: its own length, or the experiment's epochs per trial for trials
-    stored before lengths varied."""
-    return trial.planned_epochs or int(experiment.budget["epochs_per_trial"])
-
-
 def history_records(session: Session, experiment: Experiment, *, exclude: str | None = None,
                     trials: list[Trial] | None = None, epochs: int | None = None) -> list:
     """The experiment's trials as the engine sees them (``TrialRecord``), oldest first, then its screened-out
@@ -67,7 +61,7 @@ def history_records(session: Session, experiment: Experiment, *, exclude: str | 
     curves = repository.epochs_by_trial(session, experiment.id)
     records = [trial_record(trial, experiment, curves.get(trial.id, {}))
                for trial in (trials if trials is not None else repository.all_trials(session, experiment.id))
-               if trial.id != exclude and (epochs is None or planned_epochs(trial, experiment) == epochs)]
+               if trial.id != exclude and (epochs is None or experiment.epochs_of(trial) == epochs)]
     for index, point in enumerate(experiment.screened_points or []):
         records.append(screened_record(index, point["decisions"], point.get("violation", 1.0)))
     return records

@@ -24,7 +24,7 @@ from api.schemas.common import MAX_EPOCHS_PER_TRIAL
 from api.services import quotas
 from api.services.models import requests as models_service
 from api.services.devices import resolve_device
-from api.services.search.history import history_records, planned_epochs, screened_record, trial_value
+from api.services.search.history import history_records, screened_record, trial_value
 from api.services.search.warm_start import seeded_records
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
@@ -252,7 +252,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     # Different decisions can make the same network and recipe (input scales that all round to a small stored side):
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
     # A candidate trains once per length: a search that lengthens its trials trains its best ones again, longer.
-    tried = {(_candidate_hash(trial.arch), planned_epochs(trial, experiment)) for trial in trials}
+    tried = {(_candidate_hash(trial.arch), experiment.epochs_of(trial)) for trial in trials}
     epochs = trial_epochs(experiment, settings, trials, shape)
     # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
     # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
@@ -363,7 +363,7 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
 
     budget = experiment.budget
     base = int(budget["epochs_per_trial"])
-    lengths = [TrialLength(epochs=planned_epochs(trial, experiment),
+    lengths = [TrialLength(epochs=experiment.epochs_of(trial),
                            finished=trial.status in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED),
                            balanced_accuracy=trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
                            else trial.val_accuracy, succeeded=trial.status == TrialStatus.SUCCEEDED)
@@ -375,7 +375,7 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
     if longer == current:
         return current
     measured = sorted(trial.measured_epoch_s or trial.predicted_epoch_s for trial in trials
-                      if planned_epochs(trial, experiment) == current
+                      if experiment.epochs_of(trial) == current
                       and (trial.measured_epoch_s or trial.predicted_epoch_s))
     if not measured:
         return current
@@ -392,7 +392,7 @@ def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried:
     from nas_core.fidelity import PROMOTED
 
     shorter = [trial for trial in trials if trial.status == TrialStatus.SUCCEEDED
-               and planned_epochs(trial, experiment) * 2 == epochs
+               and experiment.epochs_of(trial) * 2 == epochs
                and trial_value(trial, experiment.metric) is not None]
     if not shorter:
         return []

@@ -25,9 +25,9 @@ from api.repositories import experiments as repository
 from api.schemas.experiments import MAX_OTHER_LATENCY_DEVICES
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
-from api.services.models.requests import noise_rule_images, unlearned_references
+from api.services.models.requests import learning_evidence, noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
-from api.services.search.history import experiment_value, history_records, latency_factor, planned_epochs
+from api.services.search.history import experiment_value, history_records, latency_factor
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.statuses import AttemptStatus, DatasetStatus, ExperimentStatus, TrialStatus
@@ -211,7 +211,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             return {"status": TrialStatus.FAILED, "error": "the experiment's dataset is gone", "feasible": True}
         constraints, pruner_settings = dict(experiment.constraints or {}), dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
-        epochs = planned_epochs(trial, experiment)
+        epochs, reference_design = experiment.epochs_of(trial), bool(trial.reference_design)
         experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
         minimize, latency_target_ms = experiment.minimize, experiment.latency_target_ms
         latency_batch = experiment.latency_batch
@@ -341,7 +341,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     value *= latency_factor(cost["latency_ms"], latency_target_ms)
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model,
-                             val_loss=final["val_loss"], balanced_accuracy=final["val_balanced_accuracy"])
+                             val_loss=final["val_loss"], balanced_accuracy=final["val_balanced_accuracy"],
+                             reference_design=reference_design)
     return final
 
 
@@ -422,7 +423,7 @@ class _Checkpointer:
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
                              trial_id: str, metric: str, value: float, model, val_loss: float | None = None,
-                             balanced_accuracy: float | None = None) -> None:
+                             balanced_accuracy: float | None = None, reference_design: bool = False) -> None:
     """Store ``model``'s weights when this trial scores at least the search's best so far, or is the trial a final
     model would retrain instead (:func:`~api.services.models.requests.default_trial`: the lowest validation loss
     within the noise of the leader's metric, among the reference designs while no trial has learned), and drop the
@@ -430,6 +431,7 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
 
     Best effort: a store error only costs the final model its head start.
     """
+    from nas_core.fidelity import unlearned_references
     from nas_core.ranking import pick_within_noise
 
     with unit_of_work() as session:
@@ -443,11 +445,12 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
             ranked = [row for row in repository.ranked_losses(session, experiment_id, metric=metric)
                       if row[0] != trial_id]
             place = sum(1 for _, score, _loss in ranked if score is not None and score >= value)
+            rows, chance = learning_evidence(session, experiment)
             picks = (pick_within_noise(ranked, val_images=val_images,
-                                       among=unlearned_references(session, experiment)),
+                                       among=unlearned_references(rows, chance=chance)),
                      pick_within_noise([*ranked[:place], (trial_id, value, val_loss), *ranked[place:]],
                                        val_images=val_images, among=unlearned_references(
-                                           session, experiment, running=(trial_id, balanced_accuracy))))
+                                           [*rows, (trial_id, balanced_accuracy, reference_design)], chance=chance)))
     previous_pick, pick = picks
     leads = leader_value is None or value >= leader_value
     if not leads and pick != trial_id:
