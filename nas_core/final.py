@@ -22,6 +22,13 @@ reach the trials (the mirror rule needs a network well above chance), so the fin
 adds random horizontal flips on that evidence (``allow_flip``: the user's space allows them). Digits and text fail
 both tests (a mirrored 3 is no 3), so they keep training without.
 
+Held-out validation (``hold_out_validation``): when the search's trials never learned the data (no validation
+score left chance, :func:`nas_core.fidelity.unlearned_references`), a long schedule on train+val with no split left to
+check it may fit noise and end below the majority rate. Such a final model trains on the train split only, is
+validated after every epoch, and ends holding the weights of its best epoch by the search's metric (ties: the
+lower loss), or the winning trial's own weights when none of its epochs beats them on the validation split: it
+hands back the best network it can show, not the last one.
+
 Last, the verified ONNX file is quantized to int8 (:mod:`nas_core.quantize`, calibrated on a seeded sample of the
 train split) and both files are measured side by side on the test split; a failed quantization is reported, not
 raised.
@@ -48,7 +55,8 @@ from nas_core.mirror import MirrorAverage, MirrorScores, looks_mirror_symmetric,
 from nas_core.quantize import QuantizationReport, calibration_images, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
-from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds, train
+from nas_core.trainer import (EpochReport, TrainData, balanced_accuracy, evaluate, fit_epochs, normalize,
+                              step_seconds, train)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,8 @@ class FinalModel:
     candidate: Candidate | None = None  # what was trained: the winner's, with flips where they were added
     flips_added: bool = False  # trained with horizontal flips the winning trial did not use (module docstring)
     network: nn.Module | None = None  # the exported float32 CPU module (eval mode) the files reproduce
+    validation_held_out: bool = False  # trained on train only, validated per epoch (module docstring)
+    kept_epoch: int | None = None  # with it: the epoch whose weights were kept; 0: the winning trial's own
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
@@ -85,7 +95,8 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       should_stop: Callable[[], bool] | None = None,
                       checkpoint: Callable[[], None] | None = None, int8_onnx_path: Path | None = None,
                       int8_max_accuracy_drop: float = 0.01, train_seconds: float | None = None,
-                      max_epochs: int | None = None, allow_flip: bool = True) -> FinalModel:
+                      max_epochs: int | None = None, allow_flip: bool = True, hold_out_validation: bool = False,
+                      metric: str = "accuracy") -> FinalModel:
     """Train ``candidate`` for ``epochs`` on train+val (the search already used val to choose; only the test split
     stays unseen), test it, export it to ``onnx_path`` and (``torch.export``) ``pt2_path`` and verify both.
 
@@ -104,6 +115,9 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
 
     ``allow_flip``: the final model may add horizontal flips where the winner's weights show the data
     mirror-symmetric (see the module docstring); False keeps the winner's recipe as it is.
+
+    ``hold_out_validation``: train on the train split only and keep the best of its epochs and the winner's weights
+    on the validation split, by ``metric`` (``accuracy`` or ``balanced_accuracy``) then loss (module docstring).
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -118,12 +132,21 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         network.to(device, memory_format=torch.channels_last)
         mirror = mirror_scores(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
     flips_added = allow_flip and not candidate.train.hflip and _shows_mirror_symmetry(mirror, num_classes)
+    winner = candidate
     if flips_added:
         log.info("final model: the winner's weights show the data mirror-symmetric; training with flips")
         candidate = dataclasses.replace(candidate, train=dataclasses.replace(candidate.train, hflip=True))
-    train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
-    train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
-                           val_x=train_x[:0], val_y=data.val_y[:0])
+    held_out = hold_out_validation and len(data.val_y) > 0
+    if held_out:
+        train_x = resize_images(data.train_x, (height, width))
+        train_data = TrainData(train_x=train_x, train_y=data.train_y, val_x=val_x, val_y=data.val_y)
+    else:
+        train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
+        train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
+                               val_x=train_x[:0], val_y=data.val_y[:0])
+    key = _selection_key(metric)
+    start = (key(_validation_report(network, val_x, data, device=device, num_classes=num_classes))
+             if held_out and warm_started else None)
     if train_seconds is not None:
         started = time.perf_counter()
         step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
@@ -133,8 +156,14 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                                              most=max_epochs or epochs)
         log.info("final model: %.4f s a step; %d epochs fit %.0f s (planned %d)", step_s, epochs, train_seconds,
                  planned)
-    train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std, seed=seed,
-          device=device, num_classes=num_classes, should_stop=should_stop)
+    result = train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std,
+                   seed=seed, device=device, num_classes=num_classes, should_stop=should_stop,
+                   keep_best=key if held_out else None)
+    kept_epoch = result.kept_epoch
+    if start is not None and start > key(result.epochs[kept_epoch - 1]):
+        log.info("final model: no epoch beat the winning trial's weights on the validation split; keeping them")
+        network.load_state_dict(initial_state)
+        kept_epoch, candidate, flips_added = 0, winner, False
     checkpoint()
 
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()
@@ -175,7 +204,26 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       height=height, width=width, onnx_path=onnx_path, pt2_path=pt2_path,
                       onnx_max_abs_diff=onnx_diff, pt2_max_abs_diff=pt2_diff, warm_started=warm_started,
                       test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs,
-                      network=exported, candidate=candidate, flips_added=flips_added)
+                      network=exported, candidate=candidate, flips_added=flips_added,
+                      validation_held_out=held_out, kept_epoch=kept_epoch if held_out else None)
+
+
+def _selection_key(metric: str) -> Callable[[EpochReport], tuple[float, float]]:
+    """Held-out selection: the larger ``metric`` on the validation split, then the lower loss."""
+    if metric not in ("accuracy", "balanced_accuracy"):
+        raise ValueError(f"unknown metric {metric!r}")
+    return lambda report: (getattr(report, f"val_{metric}"), -report.val_loss)
+
+
+def _validation_report(network: nn.Module, val_x: torch.Tensor, data: SplitTensors, *, device: torch.device | str,
+                       num_classes: int) -> EpochReport:
+    """The validation figures of ``network`` as they stand, in an epoch report's shape (epoch 0, no training)."""
+    accuracy, logits = evaluate(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
+    val_y = data.val_y.to(logits.device)
+    balanced, recall = balanced_accuracy(logits, val_y, num_classes)
+    return EpochReport(epoch=0, val_accuracy=accuracy, val_balanced_accuracy=balanced, val_recall=recall,
+                       val_loss=torch.nn.functional.cross_entropy(logits, val_y).item(), train_loss=float("nan"),
+                       seconds=0.0, images_per_s=0.0)
 
 
 def _shows_mirror_symmetry(mirror: MirrorScores | None, num_classes: int) -> bool:

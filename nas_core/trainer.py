@@ -44,7 +44,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +115,7 @@ class TrainResult:
     best_val_balanced_accuracy: float
     seconds: float
     images_per_s: float  # all training images over all training-phase seconds
+    kept_epoch: int | None = None  # ``keep_best``: the epoch whose weights the model ends holding
 
 
 def plan_epochs(count: int, train: TrainSpec, epochs: int) -> EpochPlan:
@@ -352,7 +353,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
           on_epoch: Callable[[EpochReport], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
-          resume: dict | None = None) -> TrainResult:
+          resume: dict | None = None, keep_best: Callable[[EpochReport], Any] | None = None) -> TrainResult:
     """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
 
     ``num_classes`` (default: the largest label in either split, plus one) sizes the per-class recall and the
@@ -362,6 +363,11 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     ``snapshot()`` for everything a later run needs to continue exactly there (weights, optimizer, schedule,
     average, RNG state, the reports so far; tensors on the CPU). ``resume=`` such a snapshot continues from the
     epoch after it, with the same data order and augmentations as an uninterrupted run.
+
+    ``keep_best``: a sort key of an epoch's report (larger is better); the model ends holding the validated weights
+    (the average's, with EMA on) of the epoch with the largest key, the first of equals, rather than the last
+    epoch's — early stopping without stopping, for a run whose schedule may overfit its data. The best is chosen
+    among the epochs of this call (not carried in checkpoints).
     """
     device = torch.device(device)
     if epochs < 1:
@@ -396,6 +402,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
             return _snapshot(reports, model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, device=device)
 
         train_seconds = 0.0
+        best: tuple[Any, int, dict] | None = None  # keep_best: (key, epoch, weights)
         started = time.perf_counter()
         for epoch in range(first_epoch, epochs + 1):
             epoch_start = time.perf_counter()
@@ -433,10 +440,15 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                                  seconds=time.perf_counter() - epoch_start,
                                  images_per_s=plan.images_per_epoch / max(epoch_train_seconds, 1e-9))
             reports.append(report)
+            if keep_best is not None and (best is None or keep_best(report) > best[0]):
+                best = (keep_best(report), epoch, {name: value.detach().clone()
+                                                   for name, value in scored.state_dict().items()})
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
             if on_checkpoint is not None and epoch < epochs:
                 on_checkpoint(epoch, snapshot)
+    if best is not None:
+        scored.load_state_dict(best[2])
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())  # the exported model is the one that was validated
     return TrainResult(epochs=tuple(reports), val_accuracy=reports[-1].val_accuracy,
@@ -445,7 +457,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                        best_val_balanced_accuracy=max(r.val_balanced_accuracy for r in reports),
                        seconds=time.perf_counter() - started,
                        images_per_s=plan.images_per_epoch * max(1, epochs - first_epoch + 1)
-                       / max(train_seconds, 1e-9))
+                       / max(train_seconds, 1e-9), kept_epoch=best[1] if best is not None else None)
 
 
 _train = train  # for the functions above whose ``train`` argument is the TrainSpec

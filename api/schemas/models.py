@@ -127,6 +127,15 @@ class ModelRead(BaseModel):
                                      "mirror-symmetric on the validation split (mirroring kept the balanced "
                                      "accuracy, or averaging both views helped) and the search space allows flips. "
                                      "The card's training recipe is the one trained. Null until the model is built.")
+    validation_held_out: bool | None = Field(default=None, description="Whether the final model trained on the "
+                                             "train split only and kept the val split to choose its weights by the "
+                                             "experiment's metric (then loss): done when no trial of the search "
+                                             "learned the data (every validation balanced accuracy less than halfway "
+                                             "from chance to 1), where a long schedule could fit noise unchecked. "
+                                             "Null until the model is built.")
+    kept_epoch: int | None = Field(default=None, description="With validation_held_out: the epoch whose weights "
+                                   "were kept, or 0 for the winning trial's own weights when no epoch beat them on "
+                                   "the val split; null otherwise.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
@@ -156,6 +165,7 @@ class ModelRead(BaseModel):
         return {**fields, "per_class": metrics.get("per_class"), "test_images": metrics.get("test_images"),
                 "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror"),
                 "flips_added": metrics.get("flips_added"), "int8": metrics.get("int8"),
+                "validation_held_out": metrics.get("validation_held_out"), "kept_epoch": metrics.get("kept_epoch"),
                 "tensorflow": metrics.get("tensorflow")}
 
 

@@ -52,6 +52,8 @@ class ModelRead:
         int8 (Int8Read | None | Unset): The onnx_int8 artifact (static post-training quantization of model.onnx, QDQ,
             per-channel weights) next to float32 on the test split; null until the model is built (and for models built
             before int8).
+        kept_epoch (int | None | Unset): With validation_held_out: the epoch whose weights were kept, or 0 for the
+            winning trial's own weights when no epoch beat them on the val split; null otherwise.
         tensorflow (None | TensorFlowRead | Unset): The savedmodel, tflite and tflite_int8 artifacts, converted from
             model.onnx and checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built
             before).
@@ -59,6 +61,10 @@ class ModelRead:
             mirror image (chosen when that lowered the winning trial's validation loss without losing accuracy, and the
             latency constraint allows twice the inference cost); test_accuracy, flops and latency_ms are those of the
             exported graph. Null until the model is built.
+        validation_held_out (bool | None | Unset): Whether the final model trained on the train split only and kept the
+            val split to choose its weights by the experiment's metric (then loss): done when no trial of the search learned
+            the data (every validation balanced accuracy less than halfway from chance to 1), where a long schedule could
+            fit noise unchecked. Null until the model is built.
         warm_started (bool | None | Unset): Whether retraining started from the trial's trained weights (kept by the
             search for its leader) rather than from scratch; null until the model is built.
     """
@@ -85,8 +91,10 @@ class ModelRead:
     estimated_seconds: float | None | Unset = UNSET
     flips_added: bool | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
+    kept_epoch: int | None | Unset = UNSET
     tensorflow: None | TensorFlowRead | Unset = UNSET
     test_time_mirror: bool | None | Unset = UNSET
+    validation_held_out: bool | None | Unset = UNSET
     warm_started: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -182,6 +190,12 @@ class ModelRead:
         else:
             int8 = self.int8
 
+        kept_epoch: int | None | Unset
+        if isinstance(self.kept_epoch, Unset):
+            kept_epoch = UNSET
+        else:
+            kept_epoch = self.kept_epoch
+
         tensorflow: dict[str, Any] | None | Unset
         if isinstance(self.tensorflow, Unset):
             tensorflow = UNSET
@@ -195,6 +209,12 @@ class ModelRead:
             test_time_mirror = UNSET
         else:
             test_time_mirror = self.test_time_mirror
+
+        validation_held_out: bool | None | Unset
+        if isinstance(self.validation_held_out, Unset):
+            validation_held_out = UNSET
+        else:
+            validation_held_out = self.validation_held_out
 
         warm_started: bool | None | Unset
         if isinstance(self.warm_started, Unset):
@@ -233,10 +253,14 @@ class ModelRead:
             field_dict["flips_added"] = flips_added
         if int8 is not UNSET:
             field_dict["int8"] = int8
+        if kept_epoch is not UNSET:
+            field_dict["kept_epoch"] = kept_epoch
         if tensorflow is not UNSET:
             field_dict["tensorflow"] = tensorflow
         if test_time_mirror is not UNSET:
             field_dict["test_time_mirror"] = test_time_mirror
+        if validation_held_out is not UNSET:
+            field_dict["validation_held_out"] = validation_held_out
         if warm_started is not UNSET:
             field_dict["warm_started"] = warm_started
 
@@ -411,6 +435,15 @@ class ModelRead:
 
         int8 = _parse_int8(d.pop("int8", UNSET))
 
+        def _parse_kept_epoch(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        kept_epoch = _parse_kept_epoch(d.pop("kept_epoch", UNSET))
+
         def _parse_tensorflow(data: object) -> None | TensorFlowRead | Unset:
             if data is None:
                 return data
@@ -436,6 +469,17 @@ class ModelRead:
             return cast(bool | None | Unset, data)
 
         test_time_mirror = _parse_test_time_mirror(d.pop("test_time_mirror", UNSET))
+
+        def _parse_validation_held_out(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        validation_held_out = _parse_validation_held_out(
+            d.pop("validation_held_out", UNSET)
+        )
 
         def _parse_warm_started(data: object) -> bool | None | Unset:
             if data is None:
@@ -469,8 +513,10 @@ class ModelRead:
             estimated_seconds=estimated_seconds,
             flips_added=flips_added,
             int8=int8,
+            kept_epoch=kept_epoch,
             tensorflow=tensorflow,
             test_time_mirror=test_time_mirror,
+            validation_held_out=validation_held_out,
             warm_started=warm_started,
         )
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import onnxruntime
 import pytest
 import torch
 
 from nas_core.builder import build_model
 from nas_core.final import build_final_model
-from nas_core.spec import ArchSpec, StageSpec, TrainSpec
-from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds
+from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
+from nas_core.trainer import TrainData, fit_epochs, normalize, step_seconds, train
 from tests.core.helpers import CANDIDATE, stripes
 
 
@@ -89,3 +91,26 @@ def test_the_training_step_is_timed_on_a_copy_and_fitted_epochs_grow_with_the_ti
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
     fits = [fit_epochs(48, spec, seconds=budget, step_s=0.01, most=50) for budget in (0.0, 1.0, 5.0, 30.0)]
     assert fits == sorted(fits) and fits[0] == 1 and fits[-1] == 50
+
+
+def test_with_validation_held_out_the_final_model_hands_back_no_worse_than_the_winner_on_val(splits, tmp_path):
+    """No trial learned: the final model trains on train only and keeps the best of its epochs and the winner's
+    own weights on the val split (accuracy, then loss)."""
+    torch.manual_seed(0)
+    winner = build_model(CANDIDATE.arch, 1, 2, input_size=12)
+    train(winner, TrainData(splits.train_x, splits.train_y, splits.val_x, splits.val_y), epochs=3,
+          train=CANDIDATE.train, mean=splits.mean, std=splits.std, seed=1, device="cpu")
+    common = dict(seed=5, device="cpu", onnx_path=tmp_path / "m.onnx", pt2_path=tmp_path / "m.pt2",
+                  latency_repeats=3, hold_out_validation=True, allow_mirror=False)
+    # Heavy label smoothing flattens the logits: accuracy stays, the val loss rises, so the winner's weights win.
+    smoothing = Candidate(CANDIDATE.arch, dataclasses.replace(CANDIDATE.train, label_smoothing=0.5))
+    kept = build_final_model(smoothing, splits, epochs=2, initial_state=winner.state_dict(), **common)
+    assert kept.validation_held_out and kept.kept_epoch == 0 and kept.epochs == 2
+    assert all(torch.equal(a, b) for a, b in zip(kept.network.state_dict().values(), winner.state_dict().values()))
+    # The plain recipe improves on the winner's val loss: its best epoch is kept.
+    improved = build_final_model(CANDIDATE, splits, epochs=2, initial_state=winner.state_dict(), **common)
+    assert improved.validation_held_out and improved.kept_epoch in (1, 2) and improved.report.accuracy == 1.0
+    # Without it (the default) the model trains on train+val and keeps its last weights.
+    plain = build_final_model(CANDIDATE, splits, epochs=1, initial_state=winner.state_dict(),
+                              **{**common, "hold_out_validation": False})
+    assert not plain.validation_held_out and plain.kept_epoch is None

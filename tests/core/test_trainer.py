@@ -195,6 +195,24 @@ def test_model_ends_with_the_averaged_weights_that_were_validated(quick):
     assert F.cross_entropy(logits, data.val_y).item() == pytest.approx(result.epochs[-1].val_loss, abs=1e-6)
 
 
+@pytest.mark.parametrize("ema", [False, True])
+def test_keep_best_ends_holding_the_validated_weights_of_the_epoch_it_prefers(quick, ema):
+    data = dataset(96, 48)
+    model = fresh_model()
+    result = train(model, data, epochs=3, train=dataclasses.replace(RECIPE, ema=ema), mean=MEAN, std=STD, seed=3,
+                   device="cpu", keep_best=lambda report: -report.epoch)  # the first epoch, whatever it scored
+    assert result.kept_epoch == 1 and len(result.epochs) == 3
+    _, logits = evaluate(model, data.val_x, data.val_y, mean=MEAN, std=STD, device="cpu")
+    kept_loss = F.cross_entropy(logits, data.val_y).item()
+    assert kept_loss == pytest.approx(result.epochs[0].val_loss, abs=1e-6)
+    assert kept_loss != pytest.approx(result.epochs[-1].val_loss, abs=1e-4)
+    # equal keys keep the first of them; without keep_best nothing is kept
+    assert train(fresh_model(), data, epochs=2, train=RECIPE, mean=MEAN, std=STD, seed=3, device="cpu",
+                 keep_best=lambda report: 0).kept_epoch == 1
+    assert train(fresh_model(), data, epochs=1, train=RECIPE, mean=MEAN, std=STD, seed=3,
+                 device="cpu").kept_epoch is None
+
+
 def test_ema_is_skipped_when_a_run_is_too_short(monkeypatch):
     monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", 0)
     data = dataset(32, 16)

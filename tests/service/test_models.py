@@ -170,10 +170,22 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     size = dataset_row["image"]["height"]
     assert session.run(["logits"], {"input": np.zeros((2, 3, size, size), np.float32)})[0].shape == (
         2, len(TINY_CLASSES))
+    assert model["validation_held_out"] is False and model["kept_epoch"] is None  # the leader learned: train+val
     # no weights were kept for the other trial: it trains from scratch
     scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
     app_service.drain()
     assert wait_for_model(app_client, scratch["id"])["warm_started"] is False
+    # No trial has learned (3 classes: 0.45 is less than halfway from chance to 1): the final model keeps the val
+    # split to choose its weights by, among its epochs and the leader's own.
+    with app_service.runtime.unit_of_work() as session:
+        session.get(Trial, leader).val_accuracy = 0.45
+    held_out = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"epochs": 2}).json()
+    app_service.drain()
+    held_out = wait_for_model(app_client, held_out["id"])
+    assert held_out["status"] == "ready" and held_out["warm_started"] is True
+    assert held_out["validation_held_out"] is True and held_out["kept_epoch"] in (0, 1, 2)
+    card_md = app_client.get(f"/v1/models/{held_out['id']}/artifacts/card_md")
+    assert card_md.status_code == 200 and "the val split was held out" in card_md.text
 
 
 @pytest.mark.slow  # converts with TensorFlow

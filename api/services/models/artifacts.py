@@ -128,13 +128,23 @@ def _missing_formats(metrics: dict) -> dict[str, str]:
     return missing
 
 
+def _trained_on(metrics: dict) -> str:
+    """The splits a final model trained on, and with a held-out validation split, the weights it kept."""
+    if not metrics.get("validation_held_out"):
+        return "the train and val splits"
+    kept = metrics.get("kept_epoch")
+    return ("the train split (no trial of the search learned the data, so the val split was held out to choose the "
+            "weights kept: " + ("the winning trial's own, which no epoch beat" if kept == 0 else f"epoch {kept}")
+            + ")")
+
+
 def card_markdown(card: dict) -> str:
     """``card.md``: the card for people, rendered from the same data as ``card.json``."""
     metrics, dataset = card["metrics"], card["dataset"]
     image = dataset["image"]
     lines = [f"# Model {card['model_id']}", "",
              f"Experiment `{card['experiment_id']}`, trial `{card['trial_id']}`; trained {card['epochs']} epochs on "
-             f"the train and val splits of dataset **{dataset['name']}** (`{dataset['id']}`), tested on its held-out "
+             f"{_trained_on(metrics)} of dataset **{dataset['name']}** (`{dataset['id']}`), tested on its held-out "
              "test split.", "",
              "## Results", "",
              f"- Test accuracy: {metrics['test_accuracy']:.4f} on {metrics['test_images']} images",

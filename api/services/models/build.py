@@ -28,7 +28,7 @@ from api.repositories import models as repository
 from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.artifacts import ARTIFACT_FILES, ARTIFACT_LAYOUTS, sha256, write_cards, write_json
-from api.services.models.requests import max_fitted_epochs
+from api.services.models.requests import learning_evidence, max_fitted_epochs
 from api.services.object_keys import trial_weights_key
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
@@ -61,6 +61,9 @@ class _Claim:
     max_epochs: int | None = None  # ... and the most epochs it may buy
     search: dict[str, Any] | None = None  # the search that produced the trial, for the card (_search_summary)
     allow_flip: bool = True  # the experiment's space allows random horizontal flips (the final model may add them)
+    # no trial of the search learned: validate on the held-out split and keep the best weights (nas_core.final)
+    hold_out_validation: bool = False
+    metric: str = "accuracy"
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -260,7 +263,17 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       max_latency_ms=(experiment.constraints or {}).get("max_latency_ms"),
                       train_seconds=model.train_seconds,
                       max_epochs=max_fitted_epochs(experiment=experiment, settings=settings, trial=trial),
-                      search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment))
+                      search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment),
+                      hold_out_validation=_nothing_learned(session, experiment), metric=experiment.metric)
+
+
+def _nothing_learned(session, experiment) -> bool:
+    """No trial of the search has gone far from chance (:func:`nas_core.fidelity.unlearned_references`): a long
+    schedule on train+val could fit noise unchecked, so the final model keeps the validation split to choose by."""
+    from nas_core.fidelity import unlearned_references
+
+    rows, chance = learning_evidence(session, experiment)
+    return bool(rows) and unlearned_references(rows, chance=chance) is not None
 
 
 def _space_allows_flips(experiment) -> bool:
@@ -308,12 +321,14 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   int8_onnx_path=folder / ARTIFACT_FILES["onnx_int8"].filename,
                                   int8_max_accuracy_drop=settings.int8_max_accuracy_drop,
                                   train_seconds=claim.train_seconds, max_epochs=claim.max_epochs,
-                                  allow_flip=claim.allow_flip)
+                                  allow_flip=claim.allow_flip, hold_out_validation=claim.hold_out_validation,
+                                  metric=claim.metric)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
                    "device": str(device), "warm_started": built.warm_started,
                    "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
+                   "validation_held_out": built.validation_held_out, "kept_epoch": built.kept_epoch,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
         tensorflow = (_tensorflow_formats(built=built, data=data, folder=folder, seed=claim.seed, settings=settings)
@@ -399,6 +414,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
                     "test_images": report.count, "params": params, "flops": flops,
                     "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
                     "test_time_mirror": metrics["test_time_mirror"], "flips_added": metrics["flips_added"],
+                    "validation_held_out": metrics["validation_held_out"], "kept_epoch": metrics["kept_epoch"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
                     "pt2_max_abs_diff": metrics["pt2_max_abs_diff"], "int8": metrics["int8"],
