@@ -164,6 +164,25 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     assert trials[5]["decisions"] == leader(trials[3:5])["decisions"]
 
 
+def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_counted_on(tmp_path):
+    """The search lengthens its trials only when two of the new length fit the time left; the promoted ones are
+    screened against that share (half the time left, all of it for the second), not a newcomer's fair share."""
+    from api.settings import Settings
+    from nas_core.screening import Limits
+
+    settings = Settings(data_dir=str(tmp_path), trial_time_limit_s=1000)
+    experiment = Experiment(budget={"max_minutes": 3}, elapsed_s=60.0, running_since=None, concurrency=1)
+    fair = Limits(max_params=None, max_mflops=None, max_latency_ms=None, max_trial_seconds=10.0, latency_threads=1)
+    assert scheduler._reference_limits(fair, experiment, settings).max_trial_seconds == pytest.approx(36.0)
+    assert scheduler._promotion_limits(fair, experiment, settings, at_length=0).max_trial_seconds == 60.0
+    assert scheduler._promotion_limits(fair, experiment, settings, at_length=1).max_trial_seconds == 120.0
+    assert scheduler._promotion_limits(fair, experiment, settings.model_copy(update={"trial_time_limit_s": 50}),
+                                       at_length=1).max_trial_seconds == 50.0  # never past the trial time limit
+    generous = Limits(max_params=None, max_mflops=None, max_latency_ms=None, max_trial_seconds=90.0,
+                      latency_threads=1)
+    assert scheduler._promotion_limits(generous, experiment, settings, at_length=0).max_trial_seconds == 90.0
+
+
 @pytest.mark.stack
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
     """Ten minutes pass while the first trial runs: it stops after its epoch, and nothing starts after it."""

@@ -262,7 +262,10 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     reference_keys = {space.param_space.key(point) for point in plain_references + references}
     references = [point for plain, point in zip(plain_references, references)
                   if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
-    references = _promotions(experiment, trials, epochs, tried) + references
+    promotions = _promotions(experiment, trials, epochs, tried)
+    promoted = {space.param_space.key(point) for point in promotions}
+    at_length = sum(1 for trial in trials if experiment.epochs_of(trial) == epochs)
+    references = promotions + references
     limits = screening_limits(experiment, settings, counts=counts,
                               lengthened=epochs // int(experiment.budget["epochs_per_trial"]))
     device_speed = throughput(settings, shape)
@@ -312,8 +315,14 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
             if (candidate.hash(), epochs) in tried:
                 history.append(screened_record(len(points) + draws, decisions, 1.0))
                 continue
-            verdict = screen(candidate, shape, _reference_limits(limits, experiment, settings) if from_references
-                             else limits, epochs=epochs, throughput=device_speed, correction=correction)
+            if space.param_space.key(decisions) in promoted:
+                candidate_limits = _promotion_limits(limits, experiment, settings, at_length=at_length + len(created))
+            elif from_references:
+                candidate_limits = _reference_limits(limits, experiment, settings)
+            else:
+                candidate_limits = limits
+            verdict = screen(candidate, shape, candidate_limits, epochs=epochs, throughput=device_speed,
+                             correction=correction)
             if verdict.passed:
                 time_only_streak = 0
                 add_trial(decisions, candidate, verdict)
@@ -439,13 +448,29 @@ REFERENCE_TIME_SHARE = 0.3
 
 
 def _reference_limits(limits, experiment: Experiment, settings: Settings):
+    return _at_least_share(limits, experiment, settings, REFERENCE_TIME_SHARE)
+
+
+def _promotion_limits(limits, experiment: Experiment, settings: Settings, *, at_length: int):
+    """A promoted trial (:func:`_promotions`) may take its share of the time left among the
+    :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH` trials the search lengthened its trials for
+    (:func:`trial_epochs` checked that they fit), less the ``at_length`` trials of that length already made:
+    screened by the fair share of a new proposal, the best networks of the shorter length would give their place to
+    cheap newcomers that train just as long."""
+    from nas_core.fidelity import MIN_TRIALS_AT_LENGTH
+
+    return _at_least_share(limits, experiment, settings, 1.0 / max(1, MIN_TRIALS_AT_LENGTH - at_length))
+
+
+def _at_least_share(limits, experiment: Experiment, settings: Settings, share: float):
+    """``limits`` with a trial time of at least ``share`` of the time left, at most the trial time limit."""
     import dataclasses
 
     if limits.max_trial_seconds is None:
         return limits
-    share = REFERENCE_TIME_SHARE * _time_left_s(experiment, settings)
+    seconds = share * _time_left_s(experiment, settings)
     return dataclasses.replace(limits, max_trial_seconds=min(float(settings.trial_time_limit_s),
-                                                             max(limits.max_trial_seconds, share)))
+                                                             max(limits.max_trial_seconds, seconds)))
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
