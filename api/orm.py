@@ -196,6 +196,9 @@ class Trial(Base):
     # Whether it trains one of the space's hand-designed reference networks with its recipe (flips aside): when no
     # trial has learned, the final model's trial is chosen among these (null on trials stored before).
     reference_design: Mapped[bool | None] = mapped_column()
+    # The number of the trial whose kept weights this one started from: a trial promoted to a longer length trains on
+    # from its shorter run (nas_core.fidelity) where those weights were kept; null: from its seed's random weights.
+    started_from_trial: Mapped[int | None] = mapped_column(Integer)
     # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
     predicted_epoch_s: Mapped[float | None] = mapped_column()
     measured_epoch_s: Mapped[float | None] = mapped_column()

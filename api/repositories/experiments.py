@@ -249,6 +249,16 @@ def get_trial(session: Session, trial_id: str, *, for_update: bool = False) -> T
     return session.scalar(query)
 
 
+def shorter_run(session: Session, experiment: Experiment, trial: Trial) -> Trial | None:
+    """The succeeded trial of ``trial``'s experiment that trained the same candidate (network and recipe) for half
+    as many epochs: the run a promoted trial (a lengthened search's) trains on from."""
+    same = session.scalars(select(Trial).where(
+        Trial.experiment_id == experiment.id, Trial.arch_hash == trial.arch_hash, Trial.id != trial.id,
+        Trial.status == TrialStatus.SUCCEEDED.value).options(lazyload(Trial.epochs)).order_by(Trial.number))
+    return next((other for other in same if other.arch == trial.arch
+                 and 2 * experiment.epochs_of(other) == experiment.epochs_of(trial)), None)
+
+
 def get_trial_for_experiment(session: Session, *, experiment_id: str, trial_id: str) -> Trial | None:
     return session.scalar(select(Trial).where(Trial.id == trial_id, Trial.experiment_id == experiment_id))
 

@@ -297,6 +297,10 @@ class TrialRead(BaseModel):
                                           "space's hand-designed reference networks with its recipe (tried first; "
                                           "when no trial has learned, the final model's default trial is chosen "
                                           "among them).")
+    started_from_trial: int | None = Field(default=None, description="The number of the trial whose weights this "
+                                           "one started from: a trial promoted to a longer length (the leader or "
+                                           "lowest-loss trial of the shorter one) trains on from its shorter run "
+                                           "where the search kept those weights; null: from random weights.")
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")

@@ -56,6 +56,9 @@ class TrialRead:
         reference_design (bool | None | Unset): Whether the trial trains one of the search space's hand-designed
             reference networks with its recipe (tried first; when no trial has learned, the final model's default trial is
             chosen among them).
+        started_from_trial (int | None | Unset): The number of the trial whose weights this one started from: a trial
+            promoted to a longer length (the leader or lowest-loss trial of the shorter one) trains on from its shorter run
+            where the search kept those weights; null: from random weights.
         stop_requested_at (datetime.datetime | None | Unset): When a stop of this trial was asked for (it ends stopped
             at its next batch, unless it ended first).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
@@ -95,6 +98,7 @@ class TrialRead:
     planned_epochs: int | None | Unset = UNSET
     predicted_epoch_s: float | None | Unset = UNSET
     reference_design: bool | None | Unset = UNSET
+    started_from_trial: int | None | Unset = UNSET
     stop_requested_at: datetime.datetime | None | Unset = UNSET
     val_balanced_accuracy: float | None | Unset = UNSET
     val_mirrored_balanced_accuracy: float | None | Unset = UNSET
@@ -197,6 +201,12 @@ class TrialRead:
         else:
             reference_design = self.reference_design
 
+        started_from_trial: int | None | Unset
+        if isinstance(self.started_from_trial, Unset):
+            started_from_trial = UNSET
+        else:
+            started_from_trial = self.started_from_trial
+
         stop_requested_at: None | str | Unset
         if isinstance(self.stop_requested_at, Unset):
             stop_requested_at = UNSET
@@ -274,6 +284,8 @@ class TrialRead:
             field_dict["predicted_epoch_s"] = predicted_epoch_s
         if reference_design is not UNSET:
             field_dict["reference_design"] = reference_design
+        if started_from_trial is not UNSET:
+            field_dict["started_from_trial"] = started_from_trial
         if stop_requested_at is not UNSET:
             field_dict["stop_requested_at"] = stop_requested_at
         if val_balanced_accuracy is not UNSET:
@@ -458,6 +470,17 @@ class TrialRead:
 
         reference_design = _parse_reference_design(d.pop("reference_design", UNSET))
 
+        def _parse_started_from_trial(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        started_from_trial = _parse_started_from_trial(
+            d.pop("started_from_trial", UNSET)
+        )
+
         def _parse_stop_requested_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -567,6 +590,7 @@ class TrialRead:
             planned_epochs=planned_epochs,
             predicted_epoch_s=predicted_epoch_s,
             reference_design=reference_design,
+            started_from_trial=started_from_trial,
             stop_requested_at=stop_requested_at,
             val_balanced_accuracy=val_balanced_accuracy,
             val_mirrored_balanced_accuracy=val_mirrored_balanced_accuracy,

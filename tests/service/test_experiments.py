@@ -131,9 +131,9 @@ def test_screened_candidates_do_not_consume_the_budget(app_service, app_client):
 def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longer(app_service, app_client,
                                                                                     monkeypatch, adaptive):
     """Three trials of one epoch finish without learning (the bar is set out of reach): the next two train two
-    epochs, and they are the leader and the lowest-loss trial of the one-epoch ones trained again; once those two
-    have not learned either, the next trial trains four epochs, the leader of the two-epoch ones first (unless
-    turned off)."""
+    epochs, and they are the leader and the lowest-loss trial of the one-epoch ones trained on (from the kept
+    weights); once those two have not learned either, the next trial trains four epochs, the leader of the
+    two-epoch ones first (unless turned off)."""
     from nas_core import fidelity
 
     monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 1.01)  # no balanced accuracy reaches it
@@ -151,7 +151,7 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     assert [len(t["epochs"]) for t in trials] == lengths  # each trained its planned length in full
     assert not any(t["reference_design"] for t in trials)  # the tiny space holds no reference design
     if not adaptive:
-        assert lengths == [1] * 6
+        assert lengths == [1] * 6 and all(t["started_from_trial"] is None for t in trials)
         return
     assert lengths == [1, 1, 1, 2, 2, 4]
 
@@ -162,6 +162,9 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     lowest_loss = min((t for t in first if t is not leader(first)), key=lambda t: (t["val_loss"], t["number"]))
     assert [t["decisions"] for t in trials[3:5]] == [leader(first)["decisions"], lowest_loss["decisions"]]
     assert trials[5]["decisions"] == leader(trials[3:5])["decisions"]
+    # The leader's weights were kept, so its promoted run trains on from them; newcomers start from random weights.
+    assert trials[3]["started_from_trial"] == leader(first)["number"]
+    assert all(t["started_from_trial"] is None for t in first)
 
 
 def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_counted_on(tmp_path):

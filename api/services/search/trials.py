@@ -215,6 +215,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
         minimize, latency_target_ms = experiment.minimize, experiment.latency_target_ms
         latency_batch = experiment.latency_batch
+        shorter = repository.shorter_run(session, experiment, trial)
+        shorter = (shorter.number, shorter.id) if shorter is not None else None
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows
@@ -250,6 +252,9 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     checkpoint_key = trial_checkpoint_key(project_id, experiment_id, trial_id)
     resume = _load_checkpoint(store, checkpoint_key)
     resumed_from = int(resume["epoch"]) if resume is not None else None
+    if resume is None:  # a resumed attempt restores its own weights; the first one recorded where they began
+        cost["started_from_trial"] = _start_from_shorter_run(store, model, shorter, project_id=project_id,
+                                                             experiment_id=experiment_id)
     with unit_of_work() as session:
         # The curve keeps the epochs the checkpoint covers; later ones (a dead attempt's) go, so none repeats.
         # The measured cost is stored before training: a Pareto search's pruner compares running trials on it.
@@ -376,8 +381,33 @@ def _record_latency_device(session: Session, experiment_id: str, device: dict[st
     experiment.reproducibility = record
 
 
+def _start_from_shorter_run(store: ObjectStore, model, shorter: tuple[int, str] | None, *, project_id: str,
+                            experiment_id: str) -> int | None:
+    """Load the kept weights of ``shorter`` (number, id: the same candidate's run at half the length) into
+    ``model`` and return its number; None, leaving the seed's weights, when there is no such run or its weights
+    were not kept (the search keeps its leader's and the final model's pick's).
+
+    Successive halving promotes its best to the next rung and trains them on there: the promoted trial's epochs
+    add to those of its shorter run (a warm restart of the schedule), rather than spending them again from scratch.
+    """
+    if shorter is None:
+        return None
+    number, trial_id = shorter
+    state = _load_checkpoint(store, trial_weights_key(project_id, experiment_id, trial_id))
+    if state is None:
+        return None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError):
+        log.warning("the kept weights of trial %d do not fit its promoted run; it starts afresh", number,
+                    exc_info=True)
+        return None
+    return number
+
+
 def _load_checkpoint(store: ObjectStore, key: str) -> dict | None:
-    """The trial's last checkpoint, or None when there is none (or it cannot be read: start afresh)."""
+    """The torch file at ``key`` (a trial's last checkpoint, kept weights), or None when there is none (or it cannot
+    be read: start afresh)."""
     import io
 
     import torch
