@@ -218,6 +218,7 @@ def _selection_key(metric: str) -> Callable[[EpochReport], tuple[float, float]]:
 def _validation_report(network: nn.Module, val_x: torch.Tensor, data: SplitTensors, *, device: torch.device | str,
                        num_classes: int) -> EpochReport:
     """The validation figures of ``network`` as they stand, in an epoch report's shape (epoch 0, no training)."""
+    network.to(device, memory_format=torch.channels_last)
     accuracy, logits = evaluate(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
     val_y = data.val_y.to(logits.device)
     balanced, recall = balanced_accuracy(logits, val_y, num_classes)
