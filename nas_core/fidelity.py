@@ -98,13 +98,27 @@ def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float
     96
     """
     longest = max([base, *(trial.epochs for trial in trials)])
-    at_length = [trial for trial in trials if trial.epochs == longest]
     if longest >= base * 2 ** MAX_DOUBLINGS or longest * 2 > max_epochs:
         return longest
+    return longest * 2 if not_learned_at_longest(base, trials, chance=chance) else longest
+
+
+def not_learned_at_longest(base: int, trials: Sequence[TrialLength], *, chance: float) -> bool:
+    """Whether enough trials at the longest length so far have finished to tell (:data:`MIN_FINISHED_AT_LENGTH`,
+    :data:`MIN_FINISHED_WHEN_LENGTHENED` once it is longer than ``base``) and the best balanced accuracy among the
+    succeeded ones has not gone :data:`LEARNED_PROGRESS` of the way from ``chance`` to 1. When the trials cannot be
+    lengthened any more, more of them at that length are unlikely to learn either (the scheduler's part).
+
+    >>> near_chance = [TrialLength(12, True, 0.3, True) for _ in range(3)]
+    >>> not_learned_at_longest(12, near_chance, chance=0.2), not_learned_at_longest(12, near_chance[:2], chance=0.2)
+    (True, False)
+    >>> not_learned_at_longest(12, [*near_chance, TrialLength(12, True, 0.9, True)], chance=0.2)
+    False
+    """
+    longest = max([base, *(trial.epochs for trial in trials)])
+    at_length = [trial for trial in trials if trial.epochs == longest]
     if sum(trial.finished for trial in at_length) < (MIN_FINISHED_AT_LENGTH if longest == base
                                                      else MIN_FINISHED_WHEN_LENGTHENED):
-        return longest
+        return False
     scores = [trial.balanced_accuracy for trial in at_length if trial.succeeded and trial.balanced_accuracy is not None]
-    if not scores or progress(max(scores), chance) >= LEARNED_PROGRESS:
-        return longest
-    return longest * 2
+    return bool(scores) and progress(max(scores), chance) < LEARNED_PROGRESS

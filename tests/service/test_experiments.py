@@ -167,6 +167,31 @@ def test_a_timed_search_whose_trials_have_not_learned_trains_its_best_ones_longe
     assert all(t["started_from_trial"] is None for t in first)
 
 
+def test_a_timed_search_whose_trials_cannot_be_made_long_enough_ends_and_leaves_its_time_to_the_final_model(
+        app_service, app_client, monkeypatch):
+    """No trial learns and the one doubling allowed is spent: more trials of that length would not learn either, so
+    the search ends with the budget of trials and minutes left, and the final model gets the minutes."""
+    from api.services.models.requests import UNLEARNED_STOP, unspent_minutes
+    from nas_core import fidelity
+
+    monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 1.01)  # no balanced accuracy reaches it
+    monkeypatch.setattr(fidelity, "MAX_DOUBLINGS", 1)
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"}, concurrency=1,
+                           budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30})
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {UNLEARNED_STOP}", done["detail"]
+    trials = sorted(all_trials(app_client, experiment["id"]), key=lambda t: t["number"])
+    assert [t["planned_epochs"] for t in trials] == [1, 1, 1, 2, 2]
+    with app_service.runtime.unit_of_work() as session:
+        row = session.get(Experiment, experiment["id"])
+        assert 29 < unspent_minutes(row) < 30
+        row.detail = "time budget spent"
+        assert unspent_minutes(row) == 0.0  # a search that spent its time, or ended otherwise, leaves none
+
+
 def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_counted_on(tmp_path):
     """The search lengthens its trials only when two of the new length fit the time left; the promoted ones are
     screened against that share (half the time left, all of it for the second), not a newcomer's fair share."""
@@ -175,14 +200,13 @@ def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_c
 
     settings = Settings(data_dir=str(tmp_path), trial_time_limit_s=1000)
     experiment = Experiment(budget={"max_minutes": 3}, elapsed_s=60.0, running_since=None, concurrency=1)
-    fair = Limits(max_params=None, max_mflops=None, max_latency_ms=None, max_trial_seconds=10.0, latency_threads=1)
+    fair = Limits(max_trial_seconds=10.0)
     assert scheduler._reference_limits(fair, experiment, settings).max_trial_seconds == pytest.approx(36.0)
     assert scheduler._promotion_limits(fair, experiment, settings, at_length=0).max_trial_seconds == 60.0
     assert scheduler._promotion_limits(fair, experiment, settings, at_length=1).max_trial_seconds == 120.0
     assert scheduler._promotion_limits(fair, experiment, settings.model_copy(update={"trial_time_limit_s": 50}),
                                        at_length=1).max_trial_seconds == 50.0  # never past the trial time limit
-    generous = Limits(max_params=None, max_mflops=None, max_latency_ms=None, max_trial_seconds=90.0,
-                      latency_threads=1)
+    generous = Limits(max_trial_seconds=90.0)  # a fair share above it stays
     assert scheduler._promotion_limits(generous, experiment, settings, at_length=0).max_trial_seconds == 90.0
 
 

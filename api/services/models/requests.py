@@ -44,6 +44,11 @@ TF_EXPORT_OVERHEAD_S = 35.0
 DEFAULT_MODEL_SHARE = 1.0
 
 
+# How a time-bound search that stalled ends (api.services.search.scheduler.trial_epochs): its trials could not be made
+# long enough to learn, and the time it did not spend goes to its final model.
+UNLEARNED_STOP = "no trial has learned at the longest length that fits the time left"
+
+
 def model_overhead_s(settings: Settings) -> float:
     """Seconds of a final model's job after its epochs: export, checks, int8 and, when on and installed (API and
     workers share one image or virtualenv), the TensorFlow formats: a worker without the converter skips them, and
@@ -86,13 +91,22 @@ def max_fitted_epochs(*, experiment: Experiment, settings: Settings, trial: Tria
     return min(settings.model_max_epochs, MAX_EPOCHS_PER_TRIAL_EPOCH * per_trial)
 
 
+def unspent_minutes(experiment: Experiment) -> float:
+    """The minutes of ``max_minutes`` a search that stalled (:data:`UNLEARNED_STOP`) left unspent; 0 otherwise."""
+    max_minutes = (experiment.budget or {}).get("max_minutes")
+    if not max_minutes or UNLEARNED_STOP not in (experiment.detail or ""):
+        return 0.0
+    return max(0.0, max_minutes - (experiment.elapsed_s or 0.0) / 60.0)
+
+
 def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Settings,
                     epochs: int | None) -> RetrainingPlan:
     """Epochs of the final model, its announced duration and its time budget.
 
     Asked-for epochs are kept. Without a time budget the default is ``model_epochs_multiplier`` × the search's
-    epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``),
-    the epochs fill it — a longer schedule from the winner's weights keeps improving it — up to
+    epochs. With one (``budget.model_minutes`` or, without it, :data:`DEFAULT_MODEL_SHARE` × ``budget.max_minutes``
+    plus what a search that stalled left unspent, :func:`unspent_minutes`), the epochs fill it — a longer schedule
+    from the winner's weights keeps improving it — up to
     :func:`max_fitted_epochs`: predicted here from the winner's measured epochs, refitted by the job from its own
     measured step time (``train_seconds``).
     """
@@ -102,7 +116,8 @@ def plan_retraining(*, experiment: Experiment, trial, dataset, settings: Setting
     if epochs is None:
         epochs = default_epochs(experiment=experiment, settings=settings, trial=trial)
         minutes = budget.get("model_minutes") or (
-            DEFAULT_MODEL_SHARE * budget["max_minutes"] if budget.get("max_minutes") else None)
+            DEFAULT_MODEL_SHARE * budget["max_minutes"] + unspent_minutes(experiment) if budget.get("max_minutes")
+            else None)
         if minutes:
             train_seconds = max(0.0, minutes * 60 - model_overhead_s(settings))
             if epoch_s:

@@ -25,6 +25,7 @@ from api.services import quotas
 from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, screened_record, trial_value
+from api.services.models.requests import UNLEARNED_STOP
 from api.services.search.warm_start import seeded_records
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
@@ -253,7 +254,9 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     # such a proposal would repeat a trial, so it is skipped like an infeasible point, without counting as screened.
     # A candidate trains once per length: a search that lengthens its trials trains its best ones again, longer.
     tried = {(_candidate_hash(trial.arch), experiment.epochs_of(trial)) for trial in trials}
-    epochs = trial_epochs(experiment, settings, trials, shape)
+    epochs, stalled = trial_epochs(experiment, settings, trials, shape)
+    if stalled:
+        return [], UNLEARNED_STOP
     # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
     # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
     plain_references = space.reference_points()
@@ -363,12 +366,20 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     return [], describe_infeasible(binding, limits, draws)
 
 
-def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial], shape) -> int:
-    """Epochs of the search's next trials: ``epochs_per_trial``, or with ``max_minutes`` and ``adaptive_epochs``
-    twice the longest length so far while the trials of that length have not learned
-    (:func:`nas_core.fidelity.next_trial_epochs`), when :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH` trials of the
-    new length fit the time left at the measured epoch time of the current ones (and one fits the trial time limit)."""
-    from nas_core.fidelity import MIN_TRIALS_AT_LENGTH, TrialLength, next_trial_epochs
+def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial], shape) -> tuple[int, bool]:
+    """Epochs of the search's next trials, and whether the search has stalled.
+
+    The epochs: ``epochs_per_trial``, or with ``max_minutes`` and ``adaptive_epochs`` twice the longest length so far
+    while the trials of that length have not learned (:func:`nas_core.fidelity.next_trial_epochs`), when
+    :data:`nas_core.fidelity.MIN_TRIALS_AT_LENGTH` trials of the new length fit the time left at the measured epoch
+    time of the current ones (and one fits the trial time limit).
+
+    Stalled: the trials of the longest length have not learned (:func:`nas_core.fidelity.not_learned_at_longest`) and
+    cannot be made longer (the doublings are spent, or two longer trials no longer fit the time left). More trials
+    of that length would be as unlikely to learn: the search ends, and its final model, a reference design trained
+    on from its trial's weights, gets the time left (:func:`api.services.models.requests.plan_retraining`).
+    """
+    from nas_core.fidelity import MIN_TRIALS_AT_LENGTH, TrialLength, next_trial_epochs, not_learned_at_longest
 
     budget = experiment.budget
     base = int(budget["epochs_per_trial"])
@@ -379,19 +390,20 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
                for trial in trials]
     current = max([base, *(length.epochs for length in lengths)])
     if not budget.get("max_minutes") or not budget.get("adaptive_epochs", True):
-        return current
-    longer = next_trial_epochs(base, lengths, chance=1.0 / max(1, shape.num_classes), max_epochs=MAX_EPOCHS_PER_TRIAL)
-    if longer == current:
-        return current
+        return current, False
+    chance = 1.0 / max(1, shape.num_classes)
+    if not not_learned_at_longest(base, lengths, chance=chance):
+        return current, False
+    longer = next_trial_epochs(base, lengths, chance=chance, max_epochs=MAX_EPOCHS_PER_TRIAL)
     measured = sorted(trial.measured_epoch_s or trial.predicted_epoch_s for trial in trials
                       if experiment.epochs_of(trial) == current
                       and (trial.measured_epoch_s or trial.predicted_epoch_s))
-    if not measured:
-        return current
+    if longer == current or not measured:
+        return current, longer == current
     trial_s = measured[len(measured) // 2] * longer
     if trial_s * MIN_TRIALS_AT_LENGTH > _time_left_s(experiment, settings) or trial_s > settings.trial_time_limit_s:
-        return current
-    return longer
+        return current, True
+    return longer, False
 
 
 def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
