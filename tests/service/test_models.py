@@ -340,15 +340,20 @@ def test_a_time_budget_sets_the_final_models_epochs():
     roomy = Experiment(budget={"max_trials": 4, "epochs_per_trial": 10, "model_minutes": 60.0})
     plan = service.plan_retraining(experiment=roomy, trial=trial, dataset=dataset_row, settings=settings,
                                    epochs=None)
-    assert plan.epochs == 80  # the time allows 717 epochs: 8 × the search's 10
-    assert plan.train_seconds == 80 * 5.0 == service.max_fitted_epochs(experiment=roomy, settings=settings) * 5.0
-    # A lengthened search trained its trial for 40 epochs, not 10: the cap follows the trial.
-    lengthened = Trial(measured_epoch_s=trial.measured_epoch_s, planned_epochs=40)
+    assert int((3600 - overhead) / 5.0) > 640
+    assert plan.epochs == 320  # the time allows more: 32 × the search's 10
+    assert plan.train_seconds == 320 * 5.0 == service.max_fitted_epochs(experiment=roomy, settings=settings) * 5.0
+    # A lengthened search trained its trial for 20 epochs, not 10: the cap follows the trial.
+    lengthened = Trial(measured_epoch_s=trial.measured_epoch_s, planned_epochs=20)
     assert service.plan_retraining(experiment=roomy, trial=lengthened, dataset=dataset_row, settings=settings,
-                                   epochs=None).epochs == min(settings.model_max_epochs, 320)
+                                   epochs=None).epochs == 640
     unmeasured = service.plan_retraining(experiment=half, trial=Trial(), dataset=dataset_row, settings=settings,
                                          epochs=None)
     assert unmeasured.estimated_seconds is None and unmeasured.train_seconds == 240 - overhead
+    # A search that stalled after one of its four minutes leaves the other three to its final model.
+    stalled = Experiment(budget=half.budget, elapsed_s=60.0, detail=f"search ended: {service.UNLEARNED_STOP}")
+    assert service.plan_retraining(experiment=stalled, trial=Trial(), dataset=dataset_row, settings=settings,
+                                   epochs=None).train_seconds == pytest.approx(240 + 180 - overhead)
 
 
 def test_a_draw_at_the_top_goes_to_the_lowest_validation_loss(app_service, app_client, app_key, app_dataset):
