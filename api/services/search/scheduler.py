@@ -25,7 +25,6 @@ from api.services import quotas
 from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, screened_record, trial_value
-from api.services.models.requests import UNLEARNED_STOP
 from api.services.search.warm_start import seeded_records
 from api.services.search_spaces import search_space_for
 from api.settings import Settings
@@ -256,7 +255,7 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     tried = {(_candidate_hash(trial.arch), experiment.epochs_of(trial)) for trial in trials}
     epochs, stalled = trial_epochs(experiment, settings, trials, shape)
     if stalled:
-        return [], UNLEARNED_STOP
+        return [], models_service.UNLEARNED_STOP
     # Once a network trained without flips keeps its accuracy on mirrored (upside-down) images, the references not
     # tried yet train with (vertical) flips; a reference tried in any form is not tried again.
     plain_references = space.reference_points()
