@@ -23,6 +23,7 @@ def test_the_final_model_is_trained_on_from_the_winner_tested_exported_and_verif
                               pt2_path=tmp_path / "m.pt2", initial_state=donor.state_dict(), latency_repeats=3,
                               checkpoint=lambda: checks.append(True), int8_onnx_path=tmp_path / "m.int8.onnx")
     assert built.warm_started and checks == [True, True]  # after training, after exporting and quantizing
+    assert not built.validation_held_out and built.kept_epoch is None  # the default: train+val, the last weights
     assert built.report.count == 20 and built.report.accuracy == 1.0  # stripes are easy; the test split is scored
     assert built.onnx_path.exists() and built.pt2_path.exists()
     assert built.onnx_max_abs_diff <= 1e-4 and built.pt2_max_abs_diff <= 1e-4
@@ -110,7 +111,3 @@ def test_with_validation_held_out_the_final_model_hands_back_no_worse_than_the_w
     # The plain recipe improves on the winner's val loss: its best epoch is kept.
     improved = build_final_model(CANDIDATE, splits, epochs=2, initial_state=winner.state_dict(), **common)
     assert improved.validation_held_out and improved.kept_epoch in (1, 2) and improved.report.accuracy == 1.0
-    # Without it (the default) the model trains on train+val and keeps its last weights.
-    plain = build_final_model(CANDIDATE, splits, epochs=1, initial_state=winner.state_dict(),
-                              **{**common, "hold_out_validation": False})
-    assert not plain.validation_held_out and plain.kept_epoch is None
