@@ -5,7 +5,11 @@ its ``epochs_per_trial`` of a dozen epochs in seconds, and every candidate ends 
 leaderboard is a draw and the search has learned nothing. The same networks separate after a few dozen epochs. So a
 time-bound search starts at ``epochs_per_trial`` and doubles the length of its next trials while the trials at the
 longest length so far have not learned (:func:`next_trial_epochs`); the best of the shorter ones train again at the
-new length first, as successive halving promotes its best rung (the scheduler's part).
+new length first, as successive halving promotes its best rung, training on from their shorter runs' weights where
+the search kept them (the scheduler's part). When the trials of the longest length have not learned and cannot be
+made longer (:func:`not_learned_at_longest`, the doublings spent or the time short), the search stops there: more
+trials of a length at which even the best stayed near chance would draw more noise, and its time is better spent on
+the one network it hands back.
 
 "Learned" is measured against chance, not against a fixed accuracy, so it means the same for two classes and for
 fifty: the best balanced accuracy at that length has gone at least :data:`LEARNED_PROGRESS` of the way from chance

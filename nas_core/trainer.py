@@ -440,9 +440,9 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                                  seconds=time.perf_counter() - epoch_start,
                                  images_per_s=plan.images_per_epoch / max(epoch_train_seconds, 1e-9))
             reports.append(report)
-            if keep_best is not None and (best is None or keep_best(report) > best[0]):
-                best = (keep_best(report), epoch, {name: value.detach().clone()
-                                                   for name, value in scored.state_dict().items()})
+            key = keep_best(report) if keep_best is not None else None
+            if keep_best is not None and (best is None or key > best[0]):
+                best = (key, epoch, {name: value.detach().clone() for name, value in scored.state_dict().items()})
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
             if on_checkpoint is not None and epoch < epochs:
