@@ -192,6 +192,33 @@ def test_a_timed_search_whose_trials_cannot_be_made_long_enough_ends_and_leaves_
         assert unspent_minutes(row) == 0.0  # a search that spent its time, or ended otherwise, leaves none
 
 
+def test_trial_lengths_wait_for_a_reference_design_before_they_double_or_stop_a_search(tmp_path):
+    """Near-chance trials of small proposals, run while the references were too slow for the time share, say nothing
+    of the data: the length stays and the search goes on. Once a reference has finished near chance, the length
+    doubles while two longer trials fit the time left, and the search stops when they do not."""
+    from api.orm import Trial
+    from api.settings import Settings
+    from nas_core.screening import DataShape
+
+    settings = Settings(data_dir=str(tmp_path), trial_time_limit_s=1000)
+    shape = DataShape(channels=1, side=28, num_classes=10, train_images=2800, val_images=600)
+
+    def search(elapsed_s: float) -> Experiment:
+        return Experiment(budget={"max_minutes": 3, "epochs_per_trial": 12, "max_trials": 100}, elapsed_s=elapsed_s,
+                          running_since=None, concurrency=1)
+
+    def trials(*, reference: bool) -> list[Trial]:
+        return [Trial(status="succeeded", planned_epochs=12, val_balanced_accuracy=0.2, measured_epoch_s=2.0,
+                      reference_design=reference and number == 0) for number in range(3)]
+
+    assert scheduler.trial_epochs(search(60.0), settings, trials(reference=False), shape) == (12, False)
+    assert scheduler.trial_epochs(search(60.0), settings, trials(reference=True), shape) == (24, False)
+    assert scheduler.trial_epochs(search(150.0), settings, trials(reference=True), shape) == (12, True)
+    # a space without reference designs (narrowed by the user) has only its proposals to judge by
+    assert scheduler.trial_epochs(search(150.0), settings, trials(reference=False), shape,
+                                  has_references=False) == (12, True)
+
+
 def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_counted_on(tmp_path):
     """The search lengthens its trials only when two of the new length fit the time left; the promoted ones are
     screened against that share (half the time left, all of it for the second), not a newcomer's fair share."""
