@@ -55,8 +55,8 @@ from nas_core.mirror import MirrorAverage, MirrorScores, looks_mirror_symmetric,
 from nas_core.quantize import QuantizationReport, calibration_images, quantize_onnx
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
-from nas_core.trainer import (EpochReport, TrainData, balanced_accuracy, evaluate, fit_epochs, normalize,
-                              step_seconds, train)
+from nas_core.trainer import (EpochReport, TrainData, fit_epochs, normalize, step_seconds, train,
+                              validation_scores)
 
 log = logging.getLogger(__name__)
 
@@ -219,12 +219,10 @@ def _validation_report(network: nn.Module, val_x: torch.Tensor, data: SplitTenso
                        num_classes: int) -> EpochReport:
     """The validation figures of ``network`` as they stand, in an epoch report's shape (epoch 0, no training)."""
     network.to(device, memory_format=torch.channels_last)
-    accuracy, logits = evaluate(network, val_x, data.val_y, mean=data.mean, std=data.std, device=device)
-    val_y = data.val_y.to(logits.device)
-    balanced, recall = balanced_accuracy(logits, val_y, num_classes)
+    accuracy, loss, balanced, recall = validation_scores(network, val_x, data.val_y, mean=data.mean, std=data.std,
+                                                         device=device, num_classes=num_classes)
     return EpochReport(epoch=0, val_accuracy=accuracy, val_balanced_accuracy=balanced, val_recall=recall,
-                       val_loss=torch.nn.functional.cross_entropy(logits, val_y).item(), train_loss=float("nan"),
-                       seconds=0.0, images_per_s=0.0)
+                       val_loss=loss, train_loss=float("nan"), seconds=0.0, images_per_s=0.0)
 
 
 def _shows_mirror_symmetry(mirror: MirrorScores | None, num_classes: int) -> bool:

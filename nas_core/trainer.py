@@ -348,6 +348,18 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
     return accuracy, logits
 
 
+def validation_scores(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], std: Sequence[float],
+                      device: torch.device | str, num_classes: int, batch_size: int = 512
+                      ) -> tuple[float, float, float, tuple[float, ...]]:
+    """Accuracy, cross-entropy loss (NaN without images), balanced accuracy and per-class recall of ``model`` on
+    uint8 images ``x``: what an epoch reports of its validation."""
+    accuracy, logits = evaluate(model, x, y, mean=mean, std=std, device=device, batch_size=batch_size)
+    y = y.to(logits.device)
+    loss = F.cross_entropy(logits, y).item() if y.numel() else float("nan")
+    balanced, recall = balanced_accuracy(logits, y, num_classes)
+    return accuracy, loss, balanced, recall
+
+
 def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, mean: Sequence[float],
           std: Sequence[float], seed: int, device: torch.device | str, num_classes: int | None = None,
           on_epoch: Callable[[EpochReport], None] | None = None,
@@ -431,10 +443,9 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
             train_seconds += epoch_train_seconds
             if not math.isfinite(train_loss):
                 raise NASError(f"training diverged at epoch {epoch}: loss is {train_loss}")
-            val_accuracy, logits = evaluate(scored, data.val_x, data.val_y, mean=mean, std=std, device=device,
-                                            batch_size=max(plan.batch_size, 256))
-            val_loss = F.cross_entropy(logits, data.val_y).item() if data.val_y.numel() else float("nan")
-            val_balanced, val_recall = balanced_accuracy(logits, data.val_y, num_classes)
+            val_accuracy, val_loss, val_balanced, val_recall = validation_scores(
+                scored, data.val_x, data.val_y, mean=mean, std=std, device=device, num_classes=num_classes,
+                batch_size=max(plan.batch_size, 256))
             report = EpochReport(epoch=epoch, val_accuracy=val_accuracy, val_balanced_accuracy=val_balanced,
                                  val_recall=val_recall, val_loss=val_loss, train_loss=train_loss,
                                  seconds=time.perf_counter() - epoch_start,
