@@ -126,3 +126,51 @@ def not_learned_at_longest(base: int, trials: Sequence[TrialLength], *, chance: 
         return False
     scores = [trial.balanced_accuracy for trial in at_length if trial.succeeded and trial.balanced_accuracy is not None]
     return bool(scores) and progress(max(scores), chance) < LEARNED_PROGRESS
+
+
+def promotion_picks(runs: Iterable[tuple[Hashable, float, float | None, int]]) -> list[Hashable]:
+    """The runs of one length ``(id, metric value, validation loss, number)`` that train first at twice that length,
+    in order: the leader by the metric, then the lowest validation loss (near chance, where the metric is a draw,
+    the loss still ranks), then the metric's order again, :data:`PROMOTED` at most; ties go to the earlier number.
+    The search keeps these runs' weights, so both promoted runs train on from where they stopped.
+
+    >>> promotion_picks([("a", 0.3, 1.5, 1), ("b", 0.4, 1.6, 2), ("c", 0.4, 1.4, 3), ("d", 0.2, 1.3, 4)])
+    ['b', 'd']
+    >>> promotion_picks([("a", 0.3, None, 1), ("b", 0.4, 1.6, 2)])
+    ['b', 'a']
+    """
+    runs = list(runs)
+    by_metric = sorted(runs, key=lambda run: (-run[1], run[3]))
+    by_loss = sorted(runs, key=lambda run: (run[2] if run[2] is not None else float("inf"), run[3]))
+    chosen: list[Hashable] = []
+    for run_id, *_ in (*by_metric[:1], *by_loss, *by_metric[1:]):
+        if len(chosen) >= PROMOTED:
+            break
+        if run_id not in chosen:
+            chosen.append(run_id)
+    return chosen
+
+
+def promotable(runs: Iterable[tuple[Hashable, float, float | None, int, int, float | None]], *, chance: float
+               ) -> set[Hashable]:
+    """The runs ``(id, metric value, validation loss, number, epochs, balanced accuracy)`` whose weights a time-bound
+    search keeps for a promotion: the :func:`promotion_picks` of every length at which no run has learned
+    (:func:`progress` from ``chance`` below :data:`LEARNED_PROGRESS`), the lengths a search may still double. Once a
+    run of a length has learned, that length is never promoted from and its picks' weights may go.
+
+    >>> runs = [("a", 0.3, 1.5, 1, 12, 0.3), ("b", 0.35, 1.6, 2, 12, 0.35), ("c", 0.2, 1.4, 3, 12, 0.2)]
+    >>> sorted(promotable(runs, chance=0.2))
+    ['b', 'c']
+    >>> sorted(promotable([*runs, ("d", 0.4, 1.3, 4, 24, 0.4)], chance=0.2))
+    ['b', 'c', 'd']
+    >>> sorted(promotable([*runs, ("e", 0.9, 0.3, 5, 12, 0.9)], chance=0.2))
+    []
+    """
+    by_length: dict[int, list[tuple]] = {}
+    for run in runs:
+        by_length.setdefault(run[4], []).append(run)
+    kept: set[Hashable] = set()
+    for at_length in by_length.values():
+        if all(score is None or progress(score, chance) < LEARNED_PROGRESS for *_, score in at_length):
+            kept.update(promotion_picks(run[:4] for run in at_length))
+    return kept

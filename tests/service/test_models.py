@@ -619,6 +619,66 @@ def test_the_trial_a_final_model_would_pick_within_the_noise_keeps_its_weights(a
         assert service.default_trial(session, session.get(Experiment, experiment_id)).id == trials[4]
 
 
+def test_a_time_bound_search_keeps_the_weights_of_both_trials_it_would_promote(app_service, app_key, app_dataset):
+    """While the trials of a length have not learned, a search with ``max_minutes`` may double their length and
+    train its two best again (by the metric, and by the lowest validation loss) from where they stopped: both keep
+    their weights. Once a trial of that length has learned, the length is never promoted from and their weights go;
+    a search without a time budget never lengthens, so keeps only the leader's and the pick's."""
+    from api.orm import Dataset
+    from api.repositories import experiments as repository
+    from api.services.object_keys import trial_weights_key
+    from api.services.search import scheduler
+    from api.services.search.trials import _keep_weights_if_leading
+
+    dataset_row, _ = app_dataset  # two classes: chance 0.5, learned from a balanced accuracy of 0.75
+    with app_service.runtime.unit_of_work() as session:  # a noise band too narrow to make any of them the pick
+        dataset = session.get(Dataset, dataset_row["id"])
+        dataset.splits = {**dataset.splits, "val": 5000}
+    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
+
+    def search(max_minutes: float | None):
+        experiment_id, trials = add_experiment(
+            app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+            trials=[{"status": "running", "params": 10, "planned_epochs": 12} for _ in range(4)])
+        with app_service.runtime.unit_of_work() as session:
+            experiment = session.get(Experiment, experiment_id)
+            experiment.budget = {**experiment.budget, "max_minutes": max_minutes}
+
+        def kept() -> list[int]:
+            return [index for index, trial_id in enumerate(trials)
+                    if store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))]
+
+        def finish(index: int, value: float, loss: float) -> None:
+            _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
+                                     project_id=app_key.project_id, experiment_id=experiment_id,
+                                     trial_id=trials[index], metric="accuracy", value=value, model=model,
+                                     val_loss=loss, balanced_accuracy=value, val_accuracy=value)
+            with app_service.runtime.unit_of_work() as session:
+                trial = session.get(Trial, trials[index])
+                trial.status, trial.val_accuracy, trial.val_balanced_accuracy, trial.val_loss = \
+                    "succeeded", value, value, loss
+
+        return experiment_id, kept, finish
+
+    experiment_id, kept, finish = search(10)
+    finish(0, 0.60, 0.70)
+    finish(1, 0.52, 0.66)  # far below the leader by the metric, but the lowest loss: the second promotion
+    assert kept() == [0, 1]
+    finish(2, 0.55, 0.65)  # a lower loss still: the promotion by loss moves, the displaced one's weights go
+    assert kept() == [0, 2]
+    with app_service.runtime.unit_of_work() as session:
+        scheduled = scheduler._promotions(session.get(Experiment, experiment_id),
+                                          repository.all_trials(session, experiment_id), 24, set())
+    assert len(scheduled) == 2  # the same two the scheduler promotes
+    finish(3, 0.90, 0.30)  # this length has learned: it will not be promoted from; the leader alone keeps them
+    assert kept() == [3]
+
+    _, kept, finish = search(None)
+    finish(0, 0.60, 0.70)
+    finish(1, 0.52, 0.66)  # no time budget: no promotion, so nothing to keep for it
+    assert kept() == [0]
+
+
 def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(app_service, app_client, app_key,
                                                                          app_dataset):
     from datetime import timedelta

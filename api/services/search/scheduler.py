@@ -415,25 +415,17 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
 
 def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
     """The decisions that train first at a new length ``epochs``: of the trials that succeeded at half of it, the
-    leader by the experiment's metric and the one with the lowest validation loss (near chance, where the metric is a
-    draw, the loss still ranks), each unless it already trains at ``epochs``."""
-    from nas_core.fidelity import PROMOTED
+    :func:`nas_core.fidelity.promotion_picks` (the leader by the experiment's metric, the lowest validation loss),
+    each unless it already trains at ``epochs``."""
+    from nas_core.fidelity import promotion_picks
 
-    shorter = [trial for trial in trials if trial.status == TrialStatus.SUCCEEDED
+    shorter = {trial.id: trial for trial in trials if trial.status == TrialStatus.SUCCEEDED
                and experiment.epochs_of(trial) * 2 == epochs
-               and trial_value(trial, experiment.metric) is not None]
-    if not shorter:
-        return []
-    by_metric = sorted(shorter, key=lambda trial: (-trial_value(trial, experiment.metric), trial.number))
-    by_loss = sorted(shorter, key=lambda trial: (trial.val_loss if trial.val_loss is not None else float("inf"),
-                                                 trial.number))
-    chosen: list[Trial] = []
-    for trial in (by_metric[0], *by_loss, *by_metric[1:]):
-        if len(chosen) >= PROMOTED:
-            break
-        if trial not in chosen:
-            chosen.append(trial)
-    return [dict(trial.decisions) for trial in chosen if (_candidate_hash(trial.arch), epochs) not in tried]
+               and trial_value(trial, experiment.metric) is not None}
+    chosen = promotion_picks((trial.id, trial_value(trial, experiment.metric), trial.val_loss, trial.number)
+                             for trial in shorter.values())
+    return [dict(shorter[trial_id].decisions) for trial_id in chosen
+            if (_candidate_hash(shorter[trial_id].arch), epochs) not in tried]
 
 
 def _invariant(trials: list[Trial], num_classes: int, flip: str) -> bool:

@@ -27,7 +27,7 @@ from api.services.devices import resolve_device
 from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.requests import learning_evidence, noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
-from api.services.search.history import experiment_value, history_records, latency_factor
+from api.services.search.history import experiment_value, history_records, latency_factor, trial_value
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.statuses import AttemptStatus, DatasetStatus, ExperimentStatus, TrialStatus
@@ -347,7 +347,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model,
                              val_loss=final["val_loss"], balanced_accuracy=final["val_balanced_accuracy"],
-                             reference_design=reference_design)
+                             reference_design=reference_design, val_accuracy=final["val_accuracy"])
     return final
 
 
@@ -385,7 +385,8 @@ def _start_from_shorter_run(store: ObjectStore, model, shorter: tuple[int, str] 
                             experiment_id: str) -> int | None:
     """Load the kept weights of ``shorter`` (number, id: the same candidate's run at half the length) into
     ``model`` and return its number; None, leaving the seed's weights, when there is no such run or its weights
-    were not kept (the search keeps its leader's and the final model's pick's).
+    were not kept (the search keeps its leader's, the final model's pick's and, while their length has not
+    learned, those of the trials it would promote: :func:`nas_core.fidelity.promotable`).
 
     Successive halving promotes its best to the next rung and trains them on there: the promoted trial's epochs
     add to those of its shorter run (a warm restart of the schedule), rather than spending them again from scratch.
@@ -453,13 +454,18 @@ class _Checkpointer:
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
                              trial_id: str, metric: str, value: float, model, val_loss: float | None = None,
-                             balanced_accuracy: float | None = None, reference_design: bool = False) -> None:
-    """Store ``model``'s weights when this trial scores at least the search's best so far, or is the trial a final
+                             balanced_accuracy: float | None = None, reference_design: bool = False,
+                             val_accuracy: float | None = None) -> None:
+    """Store ``model``'s weights when this trial scores at least the search's best so far, is the trial a final
     model would retrain instead (:func:`~api.services.models.requests.default_trial`: the lowest validation loss
-    within the noise of the leader's metric, among the reference designs while no trial has learned), and drop the
-    weights of the trials it displaces: only those kept (a few MB each), for the final model to start from.
+    within the noise of the leader's metric, among the reference designs while no trial has learned), or is one a
+    time-bound search would promote to a longer length (:func:`_promotable`), and drop the weights of the trials it
+    displaces: only those kept (a few MB each), for the final model and promoted trials to start from.
 
-    Best effort: a store error only costs the final model its head start.
+    ``value`` is the metric the search maximises (times the latency factor of a soft target); ``val_accuracy``
+    and ``balanced_accuracy`` the trial's own figures, which promotions rank by.
+
+    Best effort: a store error only costs the final model (or a promoted trial) its head start.
     """
     from nas_core.fidelity import unlearned_references
     from nas_core.ranking import pick_within_noise
@@ -471,31 +477,56 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
             else (None, None)
         picks = (None, None)
         val_images = noise_rule_images(session, experiment)
+        rows, chance = learning_evidence(session, experiment)
         if val_images is not None:
             ranked = [row for row in repository.ranked_losses(session, experiment_id, metric=metric)
                       if row[0] != trial_id]
             place = sum(1 for _, score, _loss in ranked if score is not None and score >= value)
-            rows, chance = learning_evidence(session, experiment)
             picks = (pick_within_noise(ranked, val_images=val_images,
                                        among=unlearned_references(rows, chance=chance)),
                      pick_within_noise([*ranked[:place], (trial_id, value, val_loss), *ranked[place:]],
                                        val_images=val_images, among=unlearned_references(
                                            [*rows, (trial_id, balanced_accuracy, reference_design)], chance=chance)))
+        own = balanced_accuracy if metric == "balanced_accuracy" and balanced_accuracy is not None else val_accuracy
+        promotable_before, promotable_after = _promotable(session, experiment, trial_id, chance=chance, value=own,
+                                                          val_loss=val_loss, balanced_accuracy=balanced_accuracy)
     previous_pick, pick = picks
     leads = leader_value is None or value >= leader_value
-    if not leads and pick != trial_id:
-        return
-    data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
+    # A tie keeps both: the leaderboard's tie-break (fewer params, then latency) may still prefer the leader.
+    still_leading = {leader_id} if leader_value is not None and value <= leader_value else set()
+    kept = {pick, *still_leading, *promotable_after} | ({trial_id} if leads else set())
+    displaced = ({previous_pick, leader_id} | promotable_before) - kept - {None}
     try:
-        store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), data)
-        # A tie keeps both: the leaderboard's tie-break (fewer params, then latency) may still prefer the leader.
-        displaced = {previous_pick} if previous_pick not in (pick, leader_id) else set()
-        if leader_value is not None and value > leader_value and leader_id != pick:
-            displaced.add(leader_id)
-        for old in displaced - {None, trial_id}:
+        if trial_id in kept:
+            data = torch_bytes({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()})
+            store.put_bytes(trial_weights_key(project_id, experiment_id, trial_id), data)
+        for old in displaced:
             store.delete_prefix(trial_weights_key(project_id, experiment_id, old).removesuffix("weights.pt"))
     except Exception:
         log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)
+
+
+def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chance: float | None, value: float | None,
+                val_loss: float | None, balanced_accuracy: float | None) -> tuple[set[str], set[str]]:
+    """The trials :func:`nas_core.fidelity.promotable` keeps the weights of, before and after ``trial_id`` succeeds
+    with these figures: none unless the search may lengthen its trials (``max_minutes`` with adaptive epochs)."""
+    from nas_core.fidelity import promotable
+
+    budget = experiment.budget or {}
+    if chance is None or value is None or not budget.get("max_minutes") or not budget.get("adaptive_epochs", True):
+        return set(), set()
+    trials = repository.all_trials(session, experiment.id)
+    runs = [(trial.id, trial_value(trial, experiment.metric), trial.val_loss, trial.number,
+             experiment.epochs_of(trial), trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
+             else trial.val_accuracy)
+            for trial in trials if trial.status == TrialStatus.SUCCEEDED and trial.id != trial_id
+            and trial_value(trial, experiment.metric) is not None]
+    this = next((trial for trial in trials if trial.id == trial_id), None)
+    if this is None:
+        return set(), set()
+    finished = (trial_id, value, val_loss, this.number, experiment.epochs_of(this),
+                balanced_accuracy if balanced_accuracy is not None else value)
+    return promotable(runs, chance=chance), promotable([*runs, finished], chance=chance)
 
 
 def _recall_json(recall) -> list[float | None]:
