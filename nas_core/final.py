@@ -111,7 +111,9 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     ``train_seconds``: a time budget for the epochs. A short timed probe of the training step on this device
     (:func:`~nas_core.trainer.step_seconds`) refits ``epochs`` to the most that fit, within ``[1, max_epochs]``
     (default ``epochs``): predictions made from a trial's epochs miss the larger batch and the absent validation
-    pass of retraining, and another device may be faster or slower.
+    pass of retraining, and another device may be faster or slower. The trainer then recounts the epochs from the
+    measured ones as it goes (:func:`~nas_core.trainer.recount_epochs`), so the schedule ends near the budget where
+    the probe was off.
 
     ``allow_flip``: the final model may add horizontal flips where the winner's weights show the data
     mirror-symmetric (see the module docstring); False keeps the winner's recipe as it is.
@@ -147,18 +149,23 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     key = _selection_key(metric)
     start = (key(_validation_report(network, val_x, data, device=device, num_classes=num_classes))
              if held_out and warm_started else None)
+    seconds_left, most = None, max_epochs or epochs
     if train_seconds is not None:
         started = time.perf_counter()
         step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
                               std=data.std, device=device, num_classes=num_classes)
-        planned, epochs = epochs, fit_epochs(len(train_x), candidate.train, step_s=step_s,
-                                             seconds=train_seconds - (time.perf_counter() - started),
-                                             most=max_epochs or epochs)
+        seconds_left = train_seconds - (time.perf_counter() - started)
+        planned, epochs = epochs, fit_epochs(len(train_x), candidate.train, step_s=step_s, seconds=seconds_left,
+                                             most=most)
         log.info("final model: %.4f s a step; %d epochs fit %.0f s (planned %d)", step_s, epochs, train_seconds,
                  planned)
     result = train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std,
                    seed=seed, device=device, num_classes=num_classes, should_stop=should_stop,
-                   keep_best=key if held_out else None)
+                   keep_best=key if held_out else None, seconds=seconds_left, most=most)
+    if len(result.epochs) != epochs:
+        log.info("final model: %d epochs fitted the measured epoch time (the probe's estimate: %d)",
+                 len(result.epochs), epochs)
+        epochs = len(result.epochs)
     kept_epoch = result.kept_epoch
     if start is not None and start > key(result.epochs[kept_epoch - 1]):
         log.info("final model: no epoch beat the winning trial's weights on the validation split; keeping them")

@@ -296,10 +296,13 @@ def make_optimizer(model: nn.Module, train: TrainSpec, *, lr: float) -> torch.op
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec, total_steps: int, *,
-                   lr: float) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step schedule peaking at ``lr``: one-cycle, or linear warm-up then cosine to zero."""
+                   lr: float, last_step: int = 0) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step schedule peaking at ``lr``: one-cycle, or linear warm-up then cosine to zero. ``last_step``: the
+    steps ``optimizer`` has already taken under a schedule of ``lr`` (one of another length); the new schedule
+    continues from there."""
     if train.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 2))
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 2),
+                                                   last_epoch=last_step - 1)
     warmup = max(1, round(WARMUP_FRACTION * total_steps))
 
     def factor(step: int) -> float:
@@ -307,7 +310,24 @@ def make_scheduler(optimizer: torch.optim.Optimizer, train: TrainSpec, total_ste
             return (step + 1) / warmup
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=last_step - 1)
+
+
+def recount_epochs(epoch_seconds: Sequence[float], *, epoch: int, seconds: float, elapsed: float, most: int) -> int:
+    """The epochs of a time-budgeted run after ``epoch`` of them took ``elapsed`` of its ``seconds``: ``epoch`` plus
+    as many more as the median of ``epoch_seconds`` (this run's measured epochs) fits in the time left, at least one
+    (a schedule ends annealed, never cut short) and at most ``most`` in all.
+
+    >>> recount_epochs([2.0, 1.0, 1.1], epoch=3, seconds=20.0, elapsed=4.1, most=100)
+    17
+    >>> recount_epochs([2.0], epoch=1, seconds=3.0, elapsed=2.0, most=100), recount_epochs([1.0], epoch=1,
+    ...     seconds=60.0, elapsed=1.0, most=8)
+    (2, 8)
+    """
+    ordered = sorted(epoch_seconds)
+    per_epoch = max(ordered[len(ordered) // 2], 1e-9)
+    more = int(max(0.0, seconds - elapsed) / per_epoch)
+    return max(epoch + 1, min(most, epoch + more))
 
 
 def _update_ema(ema: AveragedModel, model: nn.Module, decay: float, update: int) -> None:
@@ -365,7 +385,8 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
           on_epoch: Callable[[EpochReport], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
-          resume: dict | None = None, keep_best: Callable[[EpochReport], Any] | None = None) -> TrainResult:
+          resume: dict | None = None, keep_best: Callable[[EpochReport], Any] | None = None,
+          seconds: float | None = None, most: int | None = None) -> TrainResult:
     """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
 
     ``num_classes`` (default: the largest label in either split, plus one) sizes the per-class recall and the
@@ -380,6 +401,12 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     (the average's, with EMA on) of the epoch with the largest key, the first of equals, rather than the last
     epoch's — early stopping without stopping, for a run whose schedule may overfit its data. The best is chosen
     among the epochs of this call (not carried in checkpoints).
+
+    ``seconds``: a wall-time budget for this call. ``epochs`` is then a first estimate: after each epoch but the last,
+    the epochs are recounted as the most that the median measured epoch (validation included) fits in the time left,
+    within ``[epoch + 1, most]`` (default ``epochs``), and the schedule is stretched or shrunk to the new count from
+    the step it has reached (:func:`recount_epochs`). A timing probe made before training misses what the whole epoch
+    costs (the validation pass, a busier or quieter machine); the schedule still ends, annealed, near the budget.
     """
     device = torch.device(device)
     if epochs < 1:
@@ -416,7 +443,9 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
         train_seconds = 0.0
         best: tuple[Any, int, dict] | None = None  # keep_best: (key, epoch, weights)
         started = time.perf_counter()
-        for epoch in range(first_epoch, epochs + 1):
+        epoch = first_epoch - 1
+        while epoch < epochs:
+            epoch += 1
             epoch_start = time.perf_counter()
             model.train()
             order = _epoch_order(count, plan, device)
@@ -456,6 +485,13 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                 best = (key, epoch, {name: value.detach().clone() for name, value in scored.state_dict().items()})
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
+            if seconds is not None and epoch < epochs:
+                recounted = recount_epochs([r.seconds for r in reports], epoch=epoch, seconds=seconds,
+                                           elapsed=time.perf_counter() - started, most=most or epochs)
+                if recounted != epochs:
+                    epochs = recounted
+                    scheduler = make_scheduler(optimizer, train, epochs * plan.steps_per_epoch, lr=plan.lr,
+                                               last_step=epoch * plan.steps_per_epoch)
             if on_checkpoint is not None and epoch < epochs:
                 on_checkpoint(epoch, snapshot)
     if best is not None:
@@ -467,7 +503,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                        val_balanced_accuracy=reports[-1].val_balanced_accuracy,
                        best_val_balanced_accuracy=max(r.val_balanced_accuracy for r in reports),
                        seconds=time.perf_counter() - started,
-                       images_per_s=plan.images_per_epoch * max(1, epochs - first_epoch + 1)
+                       images_per_s=plan.images_per_epoch * max(1, epoch - first_epoch + 1)
                        / max(train_seconds, 1e-9), kept_epoch=best[1] if best is not None else None)
 
 

@@ -115,6 +115,34 @@ def test_schedules_and_optimizers_run(quick, schedule, optimizer):
     assert result.epochs[0].train_loss > 0
 
 
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_a_time_budget_recounts_the_epochs_and_the_schedule_still_ends_annealed(quick, monkeypatch, schedule):
+    """With ``seconds``, the first estimate of epochs is recounted from the measured epochs: a roomy budget runs up
+    to ``most``, a spent one stops one epoch later; either way the learning rate ends where a schedule of that many
+    epochs would (one-cycle: its floor; cosine: zero), not cut off mid-way."""
+    recipe = dataclasses.replace(RECIPE, schedule=schedule)
+    rates = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    roomy = train(fresh_model(), dataset(), epochs=2, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu",
+                  seconds=1e6, most=5)
+    steps = plan_epochs(192, recipe, 2).steps_per_epoch
+    assert len(roomy.epochs) == 5 and len(rates) == 5 * steps
+    assert rates[-1] < 0.02 * max(rates)  # annealed at the end of the five epochs, not of the two first planned
+    rates.clear()
+    spent = train(fresh_model(), dataset(), epochs=6, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu",
+                  seconds=0.0, most=6)
+    assert len(spent.epochs) == 2 and rates[-1] < 0.1 * max(rates)
+    rates.clear()
+    fixed = train(fresh_model(), dataset(), epochs=3, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu")
+    assert len(fixed.epochs) == 3  # no budget: the epochs asked for
+
+
 def test_augmentation_follows_the_recipe():
     assert augmentation(TrainSpec(augment=0.0, hflip=False), 32, 32) is None
     transform = augmentation(TrainSpec(augment=1.0, hflip=True), 32, 32)
