@@ -237,6 +237,20 @@ def test_promoted_trials_may_take_the_share_of_the_time_left_their_lengthening_c
     assert scheduler._promotion_limits(generous, experiment, settings, at_length=0).max_trial_seconds == 90.0
 
 
+def test_a_time_bound_pass_screens_for_a_share_of_the_time_left():
+    """Near the deadline, screening must not hold the worker for longer than the trials it could still add: a pass
+    screens for a twentieth of the search's time left, at most SCREEN_MAX_SECONDS; one without ``max_minutes`` for
+    SCREEN_MAX_SECONDS."""
+    def search(elapsed_s: float, max_minutes: float | None = 3) -> Experiment:
+        return Experiment(budget={"max_minutes": max_minutes}, elapsed_s=elapsed_s, running_since=None, concurrency=1)
+
+    assert scheduler._screening_seconds(search(0.0, max_minutes=60)) == scheduler.SCREEN_MAX_SECONDS
+    assert scheduler._screening_seconds(search(0.0)) == pytest.approx(180 * scheduler.SCREEN_TIME_SHARE)
+    assert scheduler._screening_seconds(search(170.0)) == pytest.approx(10 * scheduler.SCREEN_TIME_SHARE)
+    assert scheduler._screening_seconds(search(400.0)) == 0.0
+    assert scheduler._screening_seconds(search(170.0, max_minutes=None)) == scheduler.SCREEN_MAX_SECONDS
+
+
 @pytest.mark.stack
 def test_the_deadline_stops_a_running_trial_at_its_epoch_boundary(stack, client):
     """Ten minutes pass while the first trial runs: it stops after its epoch, and nothing starts after it."""
