@@ -547,43 +547,54 @@ def test_a_search_that_maximised_balanced_accuracy_hands_back_its_best_by_balanc
         session.rollback()  # built directly and never enqueued
 
 
+class KeptWeights:
+    """Trials of one experiment finishing as a search finishes them (:func:`_keep_weights_if_leading`, then the
+    row), and the indexes of those whose weights the store holds."""
+
+    def __init__(self, service, project_id: str, experiment_id: str, trials: list[str]) -> None:
+        self.service, self.project_id, self.experiment_id, self.trials = service, project_id, experiment_id, trials
+
+    def finish(self, index: int, value: float, loss: float | None = None, *,
+               balanced_accuracy: float | None = None) -> None:
+        from api.services.search.trials import _keep_weights_if_leading
+
+        _keep_weights_if_leading(unit_of_work=self.service.runtime.unit_of_work, store=self.service.runtime.store,
+                                 project_id=self.project_id, experiment_id=self.experiment_id,
+                                 trial_id=self.trials[index], metric="accuracy", value=value,
+                                 model=torch.nn.Linear(2, 2), val_loss=loss, balanced_accuracy=balanced_accuracy,
+                                 val_accuracy=value if balanced_accuracy is not None else None)
+        with self.service.runtime.unit_of_work() as session:
+            trial = session.get(Trial, self.trials[index])
+            trial.status, trial.val_accuracy, trial.val_loss = "succeeded", value, loss
+            trial.val_balanced_accuracy = balanced_accuracy
+
+    def kept(self) -> list[int]:
+        from api.services.object_keys import trial_weights_key
+
+        return [index for index, trial_id in enumerate(self.trials) if self.service.runtime.store.exists(
+            trial_weights_key(self.project_id, self.experiment_id, trial_id))]
+
+
 def test_a_tie_with_the_leader_keeps_both_trials_weights(app_service, app_key, app_dataset):
     """The leaderboard breaks an accuracy tie by size (then latency, then number), so a trial that only ties the
     leader must not drop the leader's weights: the final model of either then starts from its own trial."""
-    from api.services.search.trials import _keep_weights_if_leading
-    from api.services.object_keys import trial_weights_key
-
     dataset_row, _ = app_dataset
-    experiment_id, (first, second, third) = add_experiment(
+    experiment_id, trials = add_experiment(
         app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
         trials=[{"status": "succeeded", "val_accuracy": 0.9, "params": 10},
                 {"status": "running", "params": 10}, {"status": "running", "params": 10}])
-    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
-
-    def kept(trial_id: str) -> bool:
-        return store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))
-
-    def finish(trial_id: str, value: float) -> None:
-        _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
-                                        project_id=app_key.project_id, experiment_id=experiment_id,
-                                        trial_id=trial_id, metric="accuracy", value=value, model=model)
-        with app_service.runtime.unit_of_work() as session:
-            trial = session.get(Trial, trial_id)
-            trial.status, trial.val_accuracy = "succeeded", value
-
-    finish(first, 0.9)
-    finish(second, 0.9)  # a tie: the leader (trial 0, same size, lower number) keeps its weights
-    assert kept(first) and kept(second)
-    finish(third, 0.95)  # strictly better: the leader's weights go
-    assert kept(third) and not kept(first)
+    search = KeptWeights(app_service, app_key.project_id, experiment_id, trials)
+    search.finish(0, 0.9)
+    search.finish(1, 0.9)  # a tie: the leader (trial 0, same size, lower number) keeps its weights
+    assert {0, 1} <= set(search.kept())
+    search.finish(2, 0.95)  # strictly better: the leader's weights go
+    assert 2 in search.kept() and 0 not in search.kept()
 
 
 def test_the_trial_a_final_model_would_pick_within_the_noise_keeps_its_weights(app_service, app_key, app_dataset):
     """Weights are kept for the leader and for the lowest validation loss within one standard error of it (what a
     final model retrains by default); a pick that is displaced by a better one loses them."""
     from api.orm import Dataset
-    from api.services.object_keys import trial_weights_key
-    from api.services.search.trials import _keep_weights_if_leading
 
     dataset_row, _ = app_dataset
     experiment_id, trials = add_experiment(
@@ -592,19 +603,8 @@ def test_the_trial_a_final_model_would_pick_within_the_noise_keeps_its_weights(a
     with app_service.runtime.unit_of_work() as session:
         dataset = session.get(Dataset, dataset_row["id"])
         dataset.splits = {**dataset.splits, "val": 72}
-    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
-
-    def kept() -> list[int]:
-        return [index for index, trial_id in enumerate(trials)
-                if store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))]
-
-    def finish(index: int, value: float, loss: float) -> None:
-        _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
-                                 project_id=app_key.project_id, experiment_id=experiment_id,
-                                 trial_id=trials[index], metric="accuracy", value=value, model=model, val_loss=loss)
-        with app_service.runtime.unit_of_work() as session:
-            trial = session.get(Trial, trials[index])
-            trial.status, trial.val_accuracy, trial.val_loss = "succeeded", value, loss
+    search = KeptWeights(app_service, app_key.project_id, experiment_id, trials)
+    finish, kept = search.finish, search.kept
 
     finish(0, 0.403, 1.57)
     finish(1, 0.250, 1.20)  # far below the leader: nothing kept
@@ -626,15 +626,12 @@ def test_a_time_bound_search_keeps_the_weights_of_both_trials_it_would_promote(a
     a search without a time budget never lengthens, so keeps only the leader's and the pick's."""
     from api.orm import Dataset
     from api.repositories import experiments as repository
-    from api.services.object_keys import trial_weights_key
     from api.services.search import scheduler
-    from api.services.search.trials import _keep_weights_if_leading
 
     dataset_row, _ = app_dataset  # two classes: chance 0.5, learned from a balanced accuracy of 0.75
     with app_service.runtime.unit_of_work() as session:  # a noise band too narrow to make any of them the pick
         dataset = session.get(Dataset, dataset_row["id"])
         dataset.splits = {**dataset.splits, "val": 5000}
-    store, model = app_service.runtime.store, torch.nn.Linear(2, 2)
 
     def search(max_minutes: float | None):
         experiment_id, trials = add_experiment(
@@ -643,22 +640,9 @@ def test_a_time_bound_search_keeps_the_weights_of_both_trials_it_would_promote(a
         with app_service.runtime.unit_of_work() as session:
             experiment = session.get(Experiment, experiment_id)
             experiment.budget = {**experiment.budget, "max_minutes": max_minutes}
-
-        def kept() -> list[int]:
-            return [index for index, trial_id in enumerate(trials)
-                    if store.exists(trial_weights_key(app_key.project_id, experiment_id, trial_id))]
-
-        def finish(index: int, value: float, loss: float) -> None:
-            _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
-                                     project_id=app_key.project_id, experiment_id=experiment_id,
-                                     trial_id=trials[index], metric="accuracy", value=value, model=model,
-                                     val_loss=loss, balanced_accuracy=value, val_accuracy=value)
-            with app_service.runtime.unit_of_work() as session:
-                trial = session.get(Trial, trials[index])
-                trial.status, trial.val_accuracy, trial.val_balanced_accuracy, trial.val_loss = \
-                    "succeeded", value, value, loss
-
-        return experiment_id, kept, finish
+        weights = KeptWeights(app_service, app_key.project_id, experiment_id, trials)
+        return experiment_id, weights.kept, lambda index, value, loss: weights.finish(index, value, loss,
+                                                                                      balanced_accuracy=value)
 
     experiment_id, kept, finish = search(10)
     finish(0, 0.60, 0.70)
