@@ -25,9 +25,10 @@ both tests (a mirrored 3 is no 3), so they keep training without.
 Held-out validation (``hold_out_validation``): when the search's trials never learned the data (no validation
 score left chance, :func:`nas_core.fidelity.unlearned_references`), a long schedule on train+val with no split left to
 check it may fit noise and end below the majority rate. Such a final model trains on the train split only, is
-validated after every epoch, and ends holding the weights of its best epoch by the search's metric (ties: the
-lower loss), or the winning trial's own weights when none of its epochs beats them on the validation split: it
-hands back the best network it can show, not the last one.
+validated after every epoch, and ends holding the weights that the search's own rule for picking a trial picks
+among its epochs and the winning trial's own weights (:func:`nas_core.ranking.pick_within_noise`: the lowest
+validation loss within one standard error of the best metric): it hands back the best network it can show, not the
+last one, and not the luckiest of many noisy epochs either.
 
 Last, the verified ONNX file is quantized to int8 (:mod:`nas_core.quantize`, calibrated on a seeded sample of the
 train split) and both files are measured side by side on the test split; a failed quantization is reported, not
@@ -53,6 +54,7 @@ from nas_core.export import export_onnx, export_pt2, verify_onnx, verify_pt2
 from nas_core.metrics import count_flops, count_params
 from nas_core.mirror import MirrorAverage, MirrorScores, looks_mirror_symmetric, mirror_helps, mirror_scores
 from nas_core.quantize import QuantizationReport, calibration_images, quantize_onnx
+from nas_core.ranking import pick_within_noise
 from nas_core.resolution import resize_images
 from nas_core.spec import Candidate
 from nas_core.trainer import (EpochReport, TrainData, fit_epochs, normalize, step_seconds, train,
@@ -118,8 +120,9 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     ``allow_flip``: the final model may add horizontal flips where the winner's weights show the data
     mirror-symmetric (see the module docstring); False keeps the winner's recipe as it is.
 
-    ``hold_out_validation``: train on the train split only and keep the best of its epochs and the winner's weights
-    on the validation split, by ``metric`` (``accuracy`` or ``balanced_accuracy``) then loss (module docstring).
+    ``hold_out_validation``: train on the train split only and keep, of its epochs and the winner's weights, the
+    lowest validation loss within the noise of the best ``metric`` (``accuracy`` or ``balanced_accuracy``) on the
+    validation split (module docstring).
     """
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
@@ -147,7 +150,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
                                val_x=train_x[:0], val_y=data.val_y[:0])
     key = _selection_key(metric)
-    start = (key(_validation_report(network, val_x, data, device=device, num_classes=num_classes))
+    start = (_validation_report(network, val_x, data, device=device, num_classes=num_classes)
              if held_out and warm_started else None)
     seconds_left, most = None, max_epochs or epochs
     if train_seconds is not None:
@@ -161,13 +164,14 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                  planned)
     result = train(network, train_data, epochs=epochs, train=candidate.train, mean=data.mean, std=data.std,
                    seed=seed, device=device, num_classes=num_classes, should_stop=should_stop,
-                   keep_best=key if held_out else None, seconds=seconds_left, most=most)
+                   keep_best=key if held_out else None, seconds=seconds_left, most=most,
+                   choose_kept=_within_noise(metric, start, val_images=len(data.val_y)))
     if len(result.epochs) != epochs:
         log.info("final model: %d epochs fitted the measured epoch time (the probe's estimate: %d)",
                  len(result.epochs), epochs)
         epochs = len(result.epochs)
     kept_epoch = result.kept_epoch
-    if start is not None and start > key(result.epochs[kept_epoch - 1]):
+    if held_out and kept_epoch is None:
         log.info("final model: no epoch beat the winning trial's weights on the validation split; keeping them")
         network.load_state_dict(initial_state)
         kept_epoch, candidate, flips_added = 0, winner, False
@@ -216,10 +220,27 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
 
 
 def _selection_key(metric: str) -> Callable[[EpochReport], tuple[float, float]]:
-    """Held-out selection: the larger ``metric`` on the validation split, then the lower loss."""
+    """Held-out selection's criteria: the larger ``metric`` on the validation split, the lower loss."""
     if metric not in ("accuracy", "balanced_accuracy"):
         raise ValueError(f"unknown metric {metric!r}")
     return lambda report: (getattr(report, f"val_{metric}"), -report.val_loss)
+
+
+def _within_noise(metric: str, start: EpochReport | None, *, val_images: int
+                  ) -> Callable[[list[EpochReport]], int | None]:
+    """Held-out selection among the kept epochs and the winning trial's weights (``start``, epoch 0; None: there are
+    none): the lowest validation loss among those whose ``metric`` is within one standard error of the best
+    (:func:`nas_core.ranking.pick_within_noise`, the rule that picks the search's trial). The best of many noisy
+    epochs overstates itself: on ``large-gray``, where nothing learned, the epoch with the best validation accuracy
+    of 86 (weights that now and then named the rare class) scored below the majority rate on held-back images.
+    None when the winning trial's weights win."""
+    def choose(front: list[EpochReport]) -> int | None:
+        rows = sorted([*front, *([start] if start is not None else [])],
+                      key=lambda report: (-getattr(report, f"val_{metric}"), report.val_loss, report.epoch))
+        picked = pick_within_noise([(report.epoch, getattr(report, f"val_{metric}"), report.val_loss)
+                                    for report in rows], val_images=val_images)
+        return picked or None
+    return choose
 
 
 def _validation_report(network: nn.Module, val_x: torch.Tensor, data: SplitTensors, *, device: torch.device | str,

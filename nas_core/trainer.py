@@ -386,6 +386,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
           should_stop: Callable[[], bool] | None = None,
           on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
           resume: dict | None = None, keep_best: Callable[[EpochReport], Any] | None = None,
+          choose_kept: Callable[[list[EpochReport]], int | None] | None = None,
           seconds: float | None = None, most: int | None = None) -> TrainResult:
     """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
 
@@ -400,7 +401,11 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     ``keep_best``: a sort key of an epoch's report (larger is better); the model ends holding the validated weights
     (the average's, with EMA on) of the epoch with the largest key, the first of equals, rather than the last
     epoch's — early stopping without stopping, for a run whose schedule may overfit its data. The best is chosen
-    among the epochs of this call (not carried in checkpoints).
+    among the epochs of this call (not carried in checkpoints). A tuple key is several criteria: the weights of every
+    epoch on their Pareto front are kept (no other epoch is at least as good on each), and ``choose_kept``, given
+    those epochs' reports (in epoch order), returns the epoch to end with, or None for none of them (the model then
+    holds the last epoch's weights and ``kept_epoch`` is None: the caller restores its own); by default the largest
+    key.
 
     ``seconds``: a wall-time budget for this call. ``epochs`` is then a first estimate: after each epoch but the last,
     the epochs are recounted as the most that the median measured epoch (validation included) fits in the time left,
@@ -441,7 +446,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
             return _snapshot(reports, model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, device=device)
 
         train_seconds = 0.0
-        best: tuple[Any, int, dict] | None = None  # keep_best: (key, epoch, weights)
+        front: list[tuple[tuple, EpochReport, dict]] = []  # keep_best: (key, report, weights) on the Pareto front
         started = time.perf_counter()
         epoch = first_epoch - 1
         while epoch < epochs:
@@ -480,9 +485,8 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                                  seconds=time.perf_counter() - epoch_start,
                                  images_per_s=plan.images_per_epoch / max(epoch_train_seconds, 1e-9))
             reports.append(report)
-            key = keep_best(report) if keep_best is not None else None
-            if keep_best is not None and (best is None or key > best[0]):
-                best = (key, epoch, {name: value.detach().clone() for name, value in scored.state_dict().items()})
+            if keep_best is not None:
+                front = _onto_front(front, keep_best(report), report, scored)
             if on_epoch is not None:
                 on_epoch(report)  # TrialPruned / TrialCanceled propagate as raised
             if seconds is not None and epoch < epochs:
@@ -494,8 +498,12 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                                                last_step=epoch * plan.steps_per_epoch)
             if on_checkpoint is not None and epoch < epochs:
                 on_checkpoint(epoch, snapshot)
-    if best is not None:
-        scored.load_state_dict(best[2])
+    kept_epoch = None
+    if front:
+        kept_epoch = (choose_kept([report for _, report, _ in front]) if choose_kept is not None
+                      else max(front, key=lambda item: item[0])[1].epoch)  # max keeps the first of equals
+        if kept_epoch is not None:
+            scored.load_state_dict(next(weights for _, report, weights in front if report.epoch == kept_epoch))
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())  # the exported model is the one that was validated
     return TrainResult(epochs=tuple(reports), val_accuracy=reports[-1].val_accuracy,
@@ -504,7 +512,18 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                        best_val_balanced_accuracy=max(r.val_balanced_accuracy for r in reports),
                        seconds=time.perf_counter() - started,
                        images_per_s=plan.images_per_epoch * max(1, epoch - first_epoch + 1)
-                       / max(train_seconds, 1e-9), kept_epoch=best[1] if best is not None else None)
+                       / max(train_seconds, 1e-9), kept_epoch=kept_epoch)
+
+
+def _onto_front(front: list[tuple[tuple, EpochReport, dict]], key: Any, report: EpochReport, scored: nn.Module
+                ) -> list[tuple[tuple, EpochReport, dict]]:
+    """``front`` with this epoch added (a copy of ``scored``'s weights) unless an earlier epoch is at least as good
+    on every criterion of ``key`` (a scalar is one), less the epochs it now beats on every criterion."""
+    key = tuple(key) if isinstance(key, tuple) else (key,)
+    if any(all(old >= new for old, new in zip(kept, key)) for kept, _, _ in front):
+        return front
+    weights = {name: value.detach().clone() for name, value in scored.state_dict().items()}
+    return [item for item in front if not all(new >= old for new, old in zip(key, item[0]))] + [(key, report, weights)]
 
 
 _train = train  # for the functions above whose ``train`` argument is the TrainSpec

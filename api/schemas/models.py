@@ -134,8 +134,8 @@ class ModelRead(BaseModel):
                                              "from chance to 1), where a long schedule could fit noise unchecked. "
                                              "Null until the model is built.")
     kept_epoch: int | None = Field(default=None, description="With validation_held_out: the epoch whose weights "
-                                   "were kept, or 0 for the winning trial's own weights when no epoch beat them on "
-                                   "the val split; null otherwise.")
+                                   "were kept, or 0 for the winning trial's own weights when no epoch beat them "
+                                   "beyond the noise of the val split; null otherwise.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")

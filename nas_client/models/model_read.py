@@ -53,7 +53,7 @@ class ModelRead:
             per-channel weights) next to float32 on the test split; null until the model is built (and for models built
             before int8).
         kept_epoch (int | None | Unset): With validation_held_out: the epoch whose weights were kept, or 0 for the
-            winning trial's own weights when no epoch beat them on the val split; null otherwise.
+            winning trial's own weights when no epoch beat them beyond the noise of the val split; null otherwise.
         tensorflow (None | TensorFlowRead | Unset): The savedmodel, tflite and tflite_int8 artifacts, converted from
             model.onnx and checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built
             before).

@@ -94,6 +94,25 @@ def test_the_training_step_is_timed_on_a_copy_and_fitted_epochs_grow_with_the_ti
     assert fits == sorted(fits) and fits[0] == 1 and fits[-1] == 50
 
 
+def test_held_out_selection_trusts_a_lead_only_beyond_the_noise_of_the_validation_split():
+    """Among the kept epochs and the winning trial's weights (epoch 0), the lowest validation loss within one
+    standard error of the best accuracy: on 192 images, 0.81 against the trial's 0.786 is noise and the trial's
+    lower loss wins (None: keep its weights); 0.90 is a lead; without the trial's weights an epoch is chosen."""
+    from nas_core.final import _within_noise
+    from nas_core.trainer import EpochReport
+
+    def report(epoch: int, accuracy: float, loss: float) -> EpochReport:
+        return EpochReport(epoch=epoch, val_accuracy=accuracy, val_balanced_accuracy=0.5, val_recall=(1.0, 0.0),
+                           val_loss=loss, train_loss=0.5, seconds=1.0, images_per_s=1.0)
+
+    start = report(0, 0.786, 0.52)
+    noisy = [report(12, 0.797, 0.55), report(76, 0.81, 0.61)]
+    assert _within_noise("accuracy", start, val_images=192)(noisy) is None
+    assert _within_noise("accuracy", start, val_images=192)([*noisy, report(80, 0.90, 0.40)]) == 80
+    assert _within_noise("accuracy", None, val_images=192)(noisy) == 12
+    assert _within_noise("accuracy", start, val_images=100_000)(noisy) == 76  # many images: 0.81 is a real lead
+
+
 def test_with_validation_held_out_the_final_model_hands_back_no_worse_than_the_winner_on_val(splits, tmp_path):
     """No trial learned: the final model trains on train only and keeps the best of its epochs and the winner's
     own weights on the val split (accuracy, then loss)."""

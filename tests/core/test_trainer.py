@@ -241,6 +241,28 @@ def test_keep_best_ends_holding_the_validated_weights_of_the_epoch_it_prefers(qu
                  device="cpu").kept_epoch is None
 
 
+def test_a_tuple_key_keeps_the_pareto_front_of_epochs_for_the_caller_to_choose_from(quick):
+    """Keys (epoch parity, epoch number): epoch 5's (1, 5) is at least as good as every earlier epoch's on both
+    criteria, and no epoch beats epoch 6's (0, 6) on its number, so the front is epochs 5 and 6; the chooser is given
+    those reports and its answer is the kept epoch. A chooser's None keeps none: the model holds the last epoch."""
+    data = dataset(96, 48)
+    seen = []
+
+    def choose(front):
+        seen.append([report.epoch for report in front])
+        return front[0].epoch
+
+    result = train(fresh_model(), data, epochs=6, train=RECIPE, mean=MEAN, std=STD, seed=3, device="cpu",
+                   keep_best=lambda report: (report.epoch % 2, report.epoch), choose_kept=choose)
+    assert seen == [[5, 6]] and result.kept_epoch == 5
+    model = fresh_model()
+    none = train(model, data, epochs=2, train=RECIPE, mean=MEAN, std=STD, seed=3, device="cpu",
+                 keep_best=lambda report: (-report.epoch, 0), choose_kept=lambda front: None)
+    assert none.kept_epoch is None
+    _, logits = evaluate(model, data.val_x, data.val_y, mean=MEAN, std=STD, device="cpu")
+    assert F.cross_entropy(logits, data.val_y).item() == pytest.approx(none.epochs[-1].val_loss, abs=1e-6)
+
+
 def test_ema_is_skipped_when_a_run_is_too_short(monkeypatch):
     monkeypatch.setattr(trainer, "MIN_TRIAL_STEPS", 0)
     data = dataset(32, 16)

@@ -134,8 +134,8 @@ def _trained_on(metrics: dict) -> str:
         return "the train and val splits"
     kept = metrics.get("kept_epoch")
     return ("the train split (no trial of the search learned the data, so the val split was held out to choose the "
-            "weights kept: " + ("the winning trial's own, which no epoch beat" if kept == 0 else f"epoch {kept}")
-            + ")")
+            "weights kept: " + ("the winning trial's own, which no epoch beat beyond the noise" if kept == 0
+                                else f"epoch {kept}") + ")")
 
 
 def card_markdown(card: dict) -> str:
