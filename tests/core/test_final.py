@@ -114,8 +114,8 @@ def test_held_out_selection_trusts_a_lead_only_beyond_the_noise_of_the_validatio
 
 
 def test_with_validation_held_out_the_final_model_hands_back_no_worse_than_the_winner_on_val(splits, tmp_path):
-    """No trial learned: the final model trains on train only and keeps the best of its epochs and the winner's
-    own weights on the val split (accuracy, then loss)."""
+    """No trial learned: the final model trains on train only and keeps, of its epochs and the winner's own
+    weights, the lowest val loss within the noise of the best val accuracy."""
     torch.manual_seed(0)
     winner = build_model(CANDIDATE.arch, 1, 2, input_size=12)
     train(winner, TrainData(splits.train_x, splits.train_y, splits.val_x, splits.val_y), epochs=3,
