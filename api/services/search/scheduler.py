@@ -174,7 +174,7 @@ def screening_limits(experiment: Experiment, settings: Settings, *, counts, leng
     budget = experiment.budget
     max_trial_seconds = float(settings.trial_time_limit_s)
     if budget.get("max_minutes"):
-        left_s = max(0.0, budget["max_minutes"] * 60.0 - elapsed_seconds(experiment))
+        left_s = _wall_seconds_left(experiment)
         trained = counts["succeeded"] + counts["pruned"] + counts["stopped"] + counts["running"] + counts["pending"]
         trials_left = max(1, budget["max_trials"] - trained - counts["failed"])
         still_to_train = max(1, min(trials_left, max(TARGET_TRAINED - trained, 5)))
@@ -395,8 +395,8 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
     base = int(budget["epochs_per_trial"])
     lengths = [TrialLength(epochs=experiment.epochs_of(trial),
                            finished=trial.status in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED),
-                           balanced_accuracy=trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
-                           else trial.val_accuracy, succeeded=trial.status == TrialStatus.SUCCEEDED)
+                           balanced_accuracy=trial_value(trial, "balanced_accuracy"),
+                           succeeded=trial.status == TrialStatus.SUCCEEDED)
                for trial in trials]
     current = max([base, *(length.epochs for length in lengths)])
     if not budget.get("max_minutes") or not budget.get("adaptive_epochs", True):
@@ -492,18 +492,21 @@ def _at_least_share(limits, experiment: Experiment, settings: Settings, share: f
 def _screening_seconds(experiment: Experiment) -> float:
     """How long one pass may screen: :data:`SCREEN_MAX_SECONDS`, or with ``max_minutes`` :data:`SCREEN_TIME_SHARE`
     of the search's time left when that is less."""
-    max_minutes = experiment.budget.get("max_minutes")
-    if not max_minutes:
+    if not experiment.budget.get("max_minutes"):
         return SCREEN_MAX_SECONDS
-    return min(SCREEN_MAX_SECONDS, SCREEN_TIME_SHARE * max(0.0, max_minutes * 60.0 - elapsed_seconds(experiment)))
+    return min(SCREEN_MAX_SECONDS, SCREEN_TIME_SHARE * _wall_seconds_left(experiment))
+
+
+def _wall_seconds_left(experiment: Experiment) -> float:
+    """Seconds of ``max_minutes`` the search has left on the clock (0 once spent); only for a time-bound search."""
+    return max(0.0, experiment.budget["max_minutes"] * 60.0 - elapsed_seconds(experiment))
 
 
 def _time_left_s(experiment: Experiment, settings: Settings) -> float:
     """Seconds a new trial may take in all: the time budget left times the concurrency, or the trial limit."""
-    max_minutes = experiment.budget.get("max_minutes")
-    if not max_minutes:
+    if not experiment.budget.get("max_minutes"):
         return float(settings.trial_time_limit_s)
-    return max(0.0, max_minutes * 60.0 - elapsed_seconds(experiment)) * experiment.concurrency
+    return _wall_seconds_left(experiment) * experiment.concurrency
 
 
 def _relaxed_time(limits, experiment: Experiment, settings: Settings):

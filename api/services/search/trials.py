@@ -517,8 +517,7 @@ def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chan
         return set(), set()
     trials = repository.all_trials(session, experiment.id)
     runs = [(trial.id, trial_value(trial, experiment.metric), trial.val_loss, trial.number,
-             experiment.epochs_of(trial), trial.val_balanced_accuracy if trial.val_balanced_accuracy is not None
-             else trial.val_accuracy)
+             experiment.epochs_of(trial), trial_value(trial, "balanced_accuracy"))
             for trial in trials if trial.status == TrialStatus.SUCCEEDED and trial.id != trial_id
             and trial_value(trial, experiment.metric) is not None]
     this = next((trial for trial in trials if trial.id == trial_id), None)
