@@ -192,6 +192,36 @@ def test_a_timed_search_whose_trials_cannot_be_made_long_enough_ends_and_leaves_
         assert unspent_minutes(row) == 0.0  # a search that spent its time, or ended otherwise, leaves none
 
 
+def test_a_timed_search_whose_leader_outclasses_what_the_time_left_admits_ends_and_leaves_its_time_to_the_final_model(
+        app_service, app_client, monkeypatch):
+    """Once the time share admits only networks far cheaper than the leader and the last three of them finished far
+    below it, the search ends with trials and minutes left, and the final model gets the minutes. Here every trial
+    counts as cheap and far below, so the search ends as soon as three trials besides the leader have finished."""
+    from api.services.models.requests import OUTCLASSED_STOP, unspent_minutes
+    from nas_core import fidelity
+
+    monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 0.0)  # every leader has learned: no trial is lengthened
+    monkeypatch.setattr(fidelity, "OUTCLASSED_PROGRESS", 1.0)  # no trial goes beyond the leader: all are far below
+    monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 1e9)  # every share and every trial is far cheaper
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"}, concurrency=1,
+                           budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30})
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {OUTCLASSED_STOP}", done["detail"]
+    assert len(all_trials(app_client, experiment["id"])) == 1 + fidelity.OUTCLASSED_STREAK
+    with app_service.runtime.unit_of_work() as session:
+        assert 29 < unspent_minutes(session.get(Experiment, experiment["id"])) < 30
+
+    monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 0.0)  # the share admits networks as costly as the leader
+    experiment = app_client.post("/v1/experiments", json=body).json()
+    app_service.drain()
+    done = wait_for_status(app_client, experiment["id"], TERMINAL)
+    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {OUTCLASSED_STOP}", done["detail"]
+    assert len(all_trials(app_client, experiment["id"])) > 1 + fidelity.OUTCLASSED_STREAK
+
+
 def test_trial_lengths_wait_for_a_reference_design_before_they_double_or_stop_a_search(tmp_path):
     """Near-chance trials of small proposals, run while the references were too slow for the time share, say nothing
     of the data: the length stays and the search goes on. Once a reference has finished near chance, the length

@@ -47,6 +47,10 @@ DEFAULT_MODEL_SHARE = 1.0
 # How a time-bound search that stalled ends (api.services.search.scheduler.trial_epochs): its trials could not be made
 # long enough to learn, and the time it did not spend goes to its final model.
 UNLEARNED_STOP = "no trial has learned at the longest length that fits the time left"
+OUTCLASSED_STOP = ("the time left fits only networks far cheaper than the leader, and the last of them finished far "
+                   "below it")
+# The ends of a time-bound search that leave minutes unspent for its final model.
+EARLY_STOPS = (UNLEARNED_STOP, OUTCLASSED_STOP)
 
 
 def model_overhead_s(settings: Settings) -> float:
@@ -95,9 +99,10 @@ def max_fitted_epochs(*, experiment: Experiment, settings: Settings, trial: Tria
 
 
 def unspent_minutes(experiment: Experiment) -> float:
-    """The minutes of ``max_minutes`` a search that stalled (:data:`UNLEARNED_STOP`) left unspent; 0 otherwise."""
+    """The minutes of ``max_minutes`` a search that ended early (:data:`EARLY_STOPS`: it stalled, or its leader
+    outclassed what the time left admits) left unspent; 0 otherwise."""
     max_minutes = (experiment.budget or {}).get("max_minutes")
-    if not max_minutes or UNLEARNED_STOP not in (experiment.detail or ""):
+    if not max_minutes or not any(stop in (experiment.detail or "") for stop in EARLY_STOPS):
         return 0.0
     return max(0.0, max_minutes - (experiment.elapsed_s or 0.0) / 60.0)
 

@@ -275,6 +275,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     references = promotions + references
     limits = screening_limits(experiment, settings, counts=counts,
                               lengthened=epochs // int(experiment.budget["epochs_per_trial"]))
+    if not references and _outclassed(experiment, trials, limits, shape):
+        return [], models_service.OUTCLASSED_STOP
     device_speed = throughput(settings, shape)
     correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
     strategy = strategy_for(experiment)
@@ -416,6 +418,25 @@ def trial_epochs(experiment: Experiment, settings: Settings, trials: list[Trial]
     if trial_s * MIN_TRIALS_AT_LENGTH > _time_left_s(experiment, settings) or trial_s > settings.trial_time_limit_s:
         return current, True
     return longer, False
+
+
+def _outclassed(experiment: Experiment, trials: list[Trial], limits, shape) -> bool:
+    """Whether a time-bound search ends because the networks its time share admits are far cheaper than its leader
+    and the last of them finished far below it (:func:`nas_core.fidelity.outclassed`): the search's unspent minutes
+    then go to the final model (:func:`api.services.models.requests.unspent_minutes`)."""
+    from nas_core.fidelity import outclassed
+
+    if not experiment.budget.get("max_minutes") or limits.max_trial_seconds is None:
+        return False
+    runs = []
+    for trial in trials:
+        if trial.status not in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED):
+            continue
+        epoch_s = trial.measured_epoch_s or trial.predicted_epoch_s
+        runs.append((trial.number, trial_value(trial, "balanced_accuracy"),
+                     epoch_s * experiment.epochs_of(trial) if epoch_s else None,
+                     trial.status == TrialStatus.SUCCEEDED))
+    return outclassed(runs, share_seconds=limits.max_trial_seconds, chance=1.0 / max(1, shape.num_classes))
 
 
 def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
