@@ -22,13 +22,14 @@ reach the trials (the mirror rule needs a network well above chance), so the fin
 adds random horizontal flips on that evidence (``allow_flip``: the user's space allows them). Digits and text fail
 both tests (a mirrored 3 is no 3), so they keep training without.
 
-Held-out validation (``hold_out_validation``): when the search's trials never learned the data (no validation
-score left chance, :func:`nas_core.fidelity.unlearned_references`), a long schedule on train+val with no split left to
-check it may fit noise and end below the majority rate. Such a final model trains on the train split only, is
-validated after every epoch, and ends holding the weights that the search's own rule for picking a trial picks
-among its epochs and the winning trial's own weights (:func:`nas_core.ranking.pick_within_noise`: the lowest
-validation loss within one standard error of the best metric): it hands back the best network it can show, not the
-last one, and not the luckiest of many noisy epochs either.
+Held-out validation (``hold_out_validation``): when the search's trials never learned the data (no balanced
+accuracy went a quarter of the way from chance to 1, :func:`nas_core.fidelity.hold_out_validation`), a long
+schedule on train+val with no split left to check it may fit noise and end below the majority rate. Such a final
+model trains on the train split only, is validated after every epoch, and ends holding the weights that the
+search's own rule for picking a trial picks among its epochs and the winning trial's own weights
+(:func:`nas_core.ranking.pick_within_noise`: the lowest validation loss within one standard error of the best
+metric): it hands back the best network it can show, not the last one, and not the luckiest of many noisy epochs
+either.
 
 Last, the verified ONNX file is quantized to int8 (:mod:`nas_core.quantize`, calibrated on a seeded sample of the
 train split) and both files are measured side by side on the test split; a failed quantization is reported, not

@@ -268,12 +268,12 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
 
 
 def _nothing_learned(session, experiment) -> bool:
-    """No trial of the search has gone far from chance (:func:`nas_core.fidelity.unlearned_references`): a long
+    """No trial of the search has gone far from chance (:func:`nas_core.fidelity.hold_out_validation`): a long
     schedule on train+val could fit noise unchecked, so the final model keeps the validation split to choose by."""
-    from nas_core.fidelity import unlearned_references
+    from nas_core.fidelity import hold_out_validation
 
     rows, chance = learning_evidence(session, experiment)
-    return bool(rows) and unlearned_references(rows, chance=chance) is not None
+    return hold_out_validation((score for _, score, _ in rows), chance=chance)
 
 
 def _space_allows_flips(experiment) -> bool:
