@@ -130,8 +130,9 @@ class ModelRead(BaseModel):
     validation_held_out: bool | None = Field(default=None, description="Whether the final model trained on the "
                                              "train split only and kept the val split to choose its weights by the "
                                              "experiment's metric (then loss): done when no trial of the search "
-                                             "learned the data (every validation balanced accuracy less than halfway "
-                                             "from chance to 1), where a long schedule could fit noise unchecked. "
+                                             "learned the data (every validation balanced accuracy less than a "
+                                             "quarter of the way from chance to 1), where a long schedule could fit "
+                                             "noise unchecked. "
                                              "Null until the model is built.")
     kept_epoch: int | None = Field(default=None, description="With validation_held_out: the epoch whose weights "
                                    "were kept, or 0 for the winning trial's own weights when no epoch beat them "
