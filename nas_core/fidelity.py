@@ -209,6 +209,8 @@ def outclassed(runs: Iterable[tuple[int, float | None, float | None, bool]], *, 
     False
     >>> outclassed([*runs, (5, 0.95, 9.0, True)], share_seconds=12.0, chance=0.1)  # a cheap run came close
     False
+    >>> outclassed([*runs, (5, 0.3, 30.0, True)], share_seconds=12.0, chance=0.1)  # not cheap: not the share's kind
+    False
     >>> outclassed([(1, 0.3, 40.0, True), *runs[1:]], share_seconds=12.0, chance=0.1)  # the leader has not learned
     False
     """
