@@ -177,16 +177,11 @@ def test_a_timed_search_whose_trials_cannot_be_made_long_enough_ends_and_leaves_
     monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 1.01)  # no balanced accuracy reaches it
     monkeypatch.setattr(fidelity, "MAX_DOUBLINGS", 1)
     dataset = ready_dataset(app_client, drain=app_service.drain)
-    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"}, concurrency=1,
-                           budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30})
-    experiment = app_client.post("/v1/experiments", json=body).json()
-    app_service.drain()
-    done = wait_for_status(app_client, experiment["id"], TERMINAL)
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"])
     assert done["status"] == "succeeded" and done["detail"] == f"search ended: {UNLEARNED_STOP}", done["detail"]
-    trials = sorted(all_trials(app_client, experiment["id"]), key=lambda t: t["number"])
     assert [t["planned_epochs"] for t in trials] == [1, 1, 1, 2, 2]
     with app_service.runtime.unit_of_work() as session:
-        row = session.get(Experiment, experiment["id"])
+        row = session.get(Experiment, done["id"])
         assert 29 < unspent_minutes(row) < 30
         row.detail = "time budget spent"
         assert unspent_minutes(row) == 0.0  # a search that spent its time, or ended otherwise, leaves none
@@ -204,22 +199,27 @@ def test_a_timed_search_whose_leader_outclasses_what_the_time_left_admits_ends_a
     monkeypatch.setattr(fidelity, "OUTCLASSED_PROGRESS", 1.0)  # no trial goes beyond the leader: all are far below
     monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 1e9)  # every share and every trial is far cheaper
     dataset = ready_dataset(app_client, drain=app_service.drain)
-    body = experiment_body(dataset["id"], strategy="random", pruner={"kind": "none"}, concurrency=1,
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"])
+    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {OUTCLASSED_STOP}", done["detail"]
+    assert len(trials) == 1 + fidelity.OUTCLASSED_STREAK
+    with app_service.runtime.unit_of_work() as session:
+        assert 29 < unspent_minutes(session.get(Experiment, done["id"])) < 30
+
+    monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 0.0)  # the share admits networks as costly as the leader
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"])
+    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {OUTCLASSED_STOP}", done["detail"]
+    assert len(trials) > 1 + fidelity.OUTCLASSED_STREAK
+
+
+def _run_timed_search(app_service, app_client, dataset_id: str) -> tuple[dict, list[dict]]:
+    """A random search of at most 10 one-epoch trials with 30 minutes, run to its end: the experiment as it ended and
+    its trials by number."""
+    body = experiment_body(dataset_id, strategy="random", pruner={"kind": "none"}, concurrency=1,
                            budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30})
     experiment = app_client.post("/v1/experiments", json=body).json()
     app_service.drain()
     done = wait_for_status(app_client, experiment["id"], TERMINAL)
-    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {OUTCLASSED_STOP}", done["detail"]
-    assert len(all_trials(app_client, experiment["id"])) == 1 + fidelity.OUTCLASSED_STREAK
-    with app_service.runtime.unit_of_work() as session:
-        assert 29 < unspent_minutes(session.get(Experiment, experiment["id"])) < 30
-
-    monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 0.0)  # the share admits networks as costly as the leader
-    experiment = app_client.post("/v1/experiments", json=body).json()
-    app_service.drain()
-    done = wait_for_status(app_client, experiment["id"], TERMINAL)
-    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {OUTCLASSED_STOP}", done["detail"]
-    assert len(all_trials(app_client, experiment["id"])) > 1 + fidelity.OUTCLASSED_STREAK
+    return done, sorted(all_trials(app_client, experiment["id"]), key=lambda t: t["number"])
 
 
 def test_trial_lengths_wait_for_a_reference_design_before_they_double_or_stop_a_search(tmp_path):
