@@ -186,6 +186,8 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert held_out["validation_held_out"] is True and held_out["kept_epoch"] in (0, 1, 2)
     card_md = app_client.get(f"/v1/models/{held_out['id']}/artifacts/card_md")
     assert card_md.status_code == 200 and "the val split was held out" in card_md.text
+    assert app_client.get(f"/v1/models/{held_out['id']}/artifacts/card").json()["trained_on"] == ["train"]
+    assert json.loads(files["card"])["trained_on"] == ["train", "val"]
 
 
 @pytest.mark.slow  # converts with TensorFlow
