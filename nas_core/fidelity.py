@@ -74,6 +74,16 @@ def progress(balanced_accuracy: float, chance: float) -> float:
     return max(0.0, (balanced_accuracy - chance) / (1.0 - chance))
 
 
+def learned(scores: Iterable[float | None], chance: float, *, bar: float = LEARNED_PROGRESS) -> bool:
+    """Whether any of ``scores`` (balanced accuracies; None: not scored) has gone ``bar`` of the way from ``chance``
+    to 1 (:func:`progress`).
+
+    >>> learned([None, 0.3, 0.65], chance=0.2), learned([None, 0.3], chance=0.2), learned([0.3], 0.2, bar=0.1)
+    (True, False, True)
+    """
+    return any(score is not None and progress(score, chance) >= bar for score in scores)
+
+
 def unlearned_references(trials: Iterable[tuple[Hashable, float | None, bool]], *, chance: float | None
                          ) -> set[Hashable] | None:
     """The ids of the trials of hand-designed reference networks among ``trials`` ``(id, balanced accuracy,
@@ -88,8 +98,7 @@ def unlearned_references(trials: Iterable[tuple[Hashable, float | None, bool]], 
     True
     """
     trials = list(trials)
-    if chance is None or any(score is not None and progress(score, chance) >= LEARNED_PROGRESS
-                             for _, score, _ in trials):
+    if chance is None or learned((score for _, score, _ in trials), chance):
         return None
     return {trial_id for trial_id, _, reference in trials if reference}
 
@@ -185,7 +194,7 @@ def promotable(runs: Iterable[tuple[Hashable, float, float | None, int, int, flo
         by_length.setdefault(run[4], []).append(run)
     kept: set[Hashable] = set()
     for at_length in by_length.values():
-        if all(score is None or progress(score, chance) < LEARNED_PROGRESS for *_, score in at_length):
+        if not learned((score for *_, score in at_length), chance):
             kept.update(promotion_picks(run[:4] for run in at_length))
     return kept
 
@@ -243,5 +252,4 @@ def hold_out_validation(scores: Iterable[float | None], *, chance: float | None)
     (False, False)
     """
     scores = [score for score in scores if score is not None]
-    return chance is not None and bool(scores) and all(
-        progress(score, chance) < HOLD_OUT_BELOW_PROGRESS for score in scores)
+    return chance is not None and bool(scores) and not learned(scores, chance, bar=HOLD_OUT_BELOW_PROGRESS)
