@@ -84,23 +84,25 @@ def learned(scores: Iterable[float | None], chance: float, *, bar: float = LEARN
     return any(score is not None and progress(score, chance) >= bar for score in scores)
 
 
-def unlearned_references(trials: Iterable[tuple[Hashable, float | None, bool]], *, chance: float | None
-                         ) -> set[Hashable] | None:
-    """The ids of the trials of hand-designed reference networks among ``trials`` ``(id, balanced accuracy,
-    reference design?)`` while none of them has learned (:func:`progress` from ``chance`` below
-    :data:`LEARNED_PROGRESS`); None once one has, or when ``chance`` is unknown. When every score is noise, the
-    designs known to work on small image datasets are a better bet than whichever proposal drew the lowest loss.
+def unlearned_references(trials: Iterable[tuple[Hashable, float | None, int | None]], *, chance: float | None
+                         ) -> dict[Hashable, int] | None:
+    """The trials of hand-designed reference networks among ``trials`` ``(id, balanced accuracy, the reference's
+    rank in the order of preference, None for other networks)`` while none of them has learned (:func:`progress`
+    from ``chance`` below :data:`LEARNED_PROGRESS`), as id → rank; None once one has, or when ``chance`` is unknown.
+    When every score is noise, the designs known to work on small image datasets are a better bet than whichever
+    proposal drew the lowest loss, and the design measured best on long schedules the best bet of them
+    (:func:`nas_core.ranking.pick_within_noise` compares them by rank).
 
-    >>> rows = [("a", 0.55, False), ("b", 0.52, True), ("c", 0.6, True)]
-    >>> sorted(unlearned_references(rows, chance=0.5))
-    ['b', 'c']
-    >>> unlearned_references([*rows, ("d", 0.8, False)], chance=0.5) is None
+    >>> rows = [("a", 0.55, None), ("b", 0.52, 1), ("c", 0.6, 0)]
+    >>> unlearned_references(rows, chance=0.5)
+    {'b': 1, 'c': 0}
+    >>> unlearned_references([*rows, ("d", 0.8, None)], chance=0.5) is None
     True
     """
     trials = list(trials)
     if chance is None or learned((score for _, score, _ in trials), chance):
         return None
-    return {trial_id for trial_id, _, reference in trials if reference}
+    return {trial_id: rank for trial_id, _, rank in trials if rank is not None}
 
 
 def next_trial_epochs(base: int, trials: Sequence[TrialLength], *, chance: float, max_epochs: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from typing import Collection, Hashable, Sequence
+from typing import Collection, Hashable, Mapping, Sequence
 
 ParetoPoint = tuple[Hashable, float, float, float]  # (id, accuracy ↑, params ↓, latency ↓)
 Costs = Sequence[float]  # one point, every axis minimised
@@ -189,7 +189,10 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
     standard error of it (binomial on ``val_images``, Agresti–Coull adjusted, so that a perfect score still has one)
     are compared by validation loss, and the lowest wins; trials without a loss are not compared. Without
     validation images or rows, the leader (or None). With ``among``, only those rows compete, when any of them is
-    ranked (a search whose trials have all stayed near chance trusts its hand-designed references over a draw).
+    ranked (a search whose trials have all stayed near chance trusts its hand-designed references over a draw); an
+    ``among`` that maps ids to a rank (lower first) compares the contenders by rank before loss: near chance, a
+    short trial's loss says little about what a long schedule makes of a network, and the references' order of
+    preference was measured on long schedules (:func:`nas_core.space.reference_candidates`).
 
     >>> rows = [("a", 0.403, 1.57), ("b", 0.389, 1.44), ("c", 0.375, 1.52), ("d", 0.250, 1.30)]
     >>> pick_within_noise(rows, val_images=72)  # a, b and c are one draw; d is clearly worse
@@ -202,6 +205,8 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
     'a'
     >>> pick_within_noise(rows, val_images=72, among={"c", "d"}), pick_within_noise(rows, val_images=72, among={"x"})
     ('c', 'b')
+    >>> pick_within_noise(rows, val_images=72, among={"a": 1, "c": 0, "d": 2})  # d is clearly worse: c by rank
+    'c'
     """
     if among is not None:
         ranked = [row for row in ranked if row[0] in among] or ranked
@@ -212,6 +217,7 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
         return leader
     adjusted = (best * val_images + 2) / (val_images + 4)
     band = best - math.sqrt(adjusted * (1 - adjusted) / (val_images + 4))
-    contenders = [(loss, index) for index, (_, metric, loss) in enumerate(ranked)
+    rank = (lambda trial: among.get(trial, len(among))) if isinstance(among, Mapping) else (lambda _: 0)
+    contenders = [(rank(trial), loss, index) for index, (trial, metric, loss) in enumerate(ranked)
                   if metric is not None and metric >= band and loss is not None and math.isfinite(loss)]
-    return ranked[min(contenders)[1]][0] if contenders else leader
+    return ranked[min(contenders)[2]][0] if contenders else leader

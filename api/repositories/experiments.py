@@ -160,11 +160,14 @@ def ranking_points(session: Session, experiment_id: str, *, metric: str = "accur
     return [(trial_id, value or 0.0, params or 0, latency or 0.0) for trial_id, value, params, latency in rows]
 
 
-def learning_rows(session: Session, experiment_id: str) -> list[tuple[str, float | None, bool]]:
-    """(id, balanced accuracy (accuracy where none was recorded), reference design?) of every ranked trial."""
+def learning_rows(session: Session, experiment_id: str) -> list[tuple[str, float | None, dict | None]]:
+    """(id, balanced accuracy (accuracy where none was recorded), decisions of a reference design, None for other
+    networks) of every ranked trial."""
     balanced = func.coalesce(Trial.val_balanced_accuracy, Trial.val_accuracy)
-    return [(trial_id, score, bool(reference)) for trial_id, score, reference in session.execute(
-        select(Trial.id, balanced, Trial.reference_design).where(Trial.experiment_id == experiment_id, *_RANKED))]
+    return [(trial_id, score, (decisions or {}) if reference else None)
+            for trial_id, score, reference, decisions in session.execute(
+                select(Trial.id, balanced, Trial.reference_design, Trial.decisions)
+                .where(Trial.experiment_id == experiment_id, *_RANKED))]
 
 
 def ranked_losses(session: Session, experiment_id: str, *, metric: str = "accuracy"

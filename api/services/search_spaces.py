@@ -1,7 +1,7 @@
 """An experiment's search space: the default space with the experiment's overrides, parsed once per process.
 
 Shared by the scheduler, which draws candidates from it, and the model job, which asks it whether the final model
-may add flips.
+may add flips; :func:`reference_rank` places a reference design's trial in the references' order of preference.
 """
 
 from __future__ import annotations
@@ -22,3 +22,17 @@ def _search_space(overrides_json: str):
     from nas_core.space import default_search_space  # loads torch: only where a space is used
 
     return default_search_space().with_overrides(json.loads(overrides_json))
+
+
+# The rank of a trial marked as a reference design whose decisions no longer match one (a space of an older version):
+# after every reference that does.
+UNMATCHED_REFERENCE_RANK = 1_000
+
+
+def reference_rank(experiment: Experiment, decisions: dict | None) -> int | None:
+    """Where a reference design's trial (``decisions``; None: the trial is not a reference design) stands in the
+    order of preference of :func:`nas_core.space.reference_candidates`."""
+    if decisions is None:
+        return None
+    rank = search_space_for(experiment).reference_rank(decisions)
+    return UNMATCHED_REFERENCE_RANK if rank is None else rank

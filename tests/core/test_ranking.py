@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import doctest
 import random
 import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nas_core import ranking
 from nas_core.ranking import pareto_front
+
+
+def test_the_documented_examples_hold():
+    """pick_within_noise's rules (the noise band, ``among``, ranks before loss) are its examples."""
+    assert doctest.testmod(ranking).failed == 0
 
 
 def _brute_force_front(points):

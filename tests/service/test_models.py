@@ -436,6 +436,51 @@ def test_when_no_trial_has_learned_the_final_model_takes_a_reference_design(app_
     assert default_trial() == learning
 
 
+def test_when_no_trial_has_learned_the_references_within_the_noise_go_by_their_order_of_preference(
+        app_service, app_client, app_key, app_dataset):
+    """Near chance, a 12-epoch loss says little about a long schedule: of the reference designs within the noise, the
+    one first in the order of preference (measured on long schedules) is the final model's, whatever its loss, and
+    the search keeps its weights rather than those of the reference with the lowest loss."""
+    from api.orm import Dataset
+    from api.services.search.trials import _keep_weights_if_leading
+    from api.services.search_spaces import search_space_for
+
+    dataset_row, _ = app_dataset
+    experiment_id, (proposal, second, first, weak_first) = add_experiment(
+        app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],
+        trials=[{"status": "succeeded", "val_accuracy": 0.60, "val_balanced_accuracy": 0.59, "val_loss": 0.60},
+                {"status": "succeeded", "val_accuracy": 0.58, "val_balanced_accuracy": 0.57, "val_loss": 0.66,
+                 "reference_design": True},
+                {"status": "succeeded", "val_accuracy": 0.56, "val_balanced_accuracy": 0.55, "val_loss": 0.69,
+                 "reference_design": True},
+                {"status": "succeeded", "val_accuracy": 0.40, "val_balanced_accuracy": 0.40, "val_loss": 0.70,
+                 "reference_design": True}])
+    with app_service.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        space = search_space_for(experiment)
+        session.get(Trial, second).decisions = space.reference_points()[1]
+        session.get(Trial, first).decisions = space.reference_points(mirror_symmetric=True)[0]  # trained with flips
+        session.get(Trial, weak_first).decisions = space.reference_points()[0]
+        session.get(Dataset, dataset_row["id"]).splits = {**dataset_row["splits"], "val": 72}
+
+    with app_service.runtime.unit_of_work() as session:
+        assert service.default_trial(session, session.get(Experiment, experiment_id)).id == first
+    kept = []
+    store = type("Store", (), {"put_bytes": lambda self, key, data: kept.append(key.split("/")[-2]),
+                               "delete_prefix": lambda self, prefix: None})()
+    for trial_id, value, loss, rank in ((second, 0.58, 0.66, 1), (first, 0.56, 0.69, 0)):
+        _keep_weights_if_leading(unit_of_work=app_service.runtime.unit_of_work, store=store,
+                                 project_id=app_key.project_id, experiment_id=experiment_id, trial_id=trial_id,
+                                 metric="accuracy", value=value, model=torch.nn.Linear(1, 1), val_loss=loss,
+                                 balanced_accuracy=value - 0.01, reference=rank)
+    assert kept == [first]
+    # the ranks come from the trials' decisions; a reference outside the noise still loses to one within it
+    with app_service.runtime.unit_of_work() as session:
+        session.get(Trial, first).val_accuracy = 0.45
+    with app_service.runtime.unit_of_work() as session:
+        assert service.default_trial(session, session.get(Experiment, experiment_id)).id == second
+
+
 def test_model_requests_are_validated_and_scoped_to_the_project(app_service, app_client, app_key, app_dataset):
     dataset_row, _ = app_dataset
     experiment_id, trial_ids = add_experiment(app_service, project_id=app_key.project_id, dataset_id=dataset_row["id"],

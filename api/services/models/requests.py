@@ -17,6 +17,7 @@ from api.repositories import models as repository
 from api.services import quotas
 from api.services.models.artifacts import ARTIFACT_FILES
 from api.services.object_keys import model_prefix
+from api.services.search_spaces import reference_rank
 from api.settings import Settings
 from api.statuses import ModelStatus, TrialStatus
 from api.storage import ObjectStore
@@ -142,7 +143,8 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     """The trial a final model retrains when none is named: the leaderboard's best, except that a search ranked by
     its metric alone (no Pareto objectives, no latency target) compares the trials within the validation noise of
     the leader's metric by validation loss (:func:`nas_core.ranking.pick_within_noise`), and, when no trial has
-    learned, only the trials of the space's reference designs (:func:`nas_core.fidelity.unlearned_references`)."""
+    learned, only the trials of the space's reference designs (:func:`nas_core.fidelity.unlearned_references`), by
+    their order of preference before validation loss."""
     from nas_core.ranking import pick_within_noise
 
     leader = experiments_repository.best_trials(session, [experiment.id],
@@ -161,10 +163,12 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
 def learning_evidence(session: Session, experiment: Experiment) -> tuple[list[tuple[str, float | None, bool]],
                                                                           float | None]:
     """What :func:`nas_core.fidelity.unlearned_references` reads: the ranked trials as (id, balanced accuracy,
-    reference design?) and chance, one over the dataset's classes (None without them)."""
+    reference rank: :func:`~api.services.search_spaces.reference_rank`) and chance, one over the dataset's classes
+    (None without them)."""
     dataset = datasets_repository.get(session, experiment.dataset_id) if experiment.dataset_id else None
     chance = 1.0 / len(dataset.classes) if dataset is not None and dataset.classes else None
-    return experiments_repository.learning_rows(session, experiment.id), chance
+    return [(trial_id, score, reference_rank(experiment, decisions))
+            for trial_id, score, decisions in experiments_repository.learning_rows(session, experiment.id)], chance
 
 
 def noise_rule_images(session: Session, experiment: Experiment) -> int | None:

@@ -28,6 +28,7 @@ from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.requests import learning_evidence, noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.services.search.history import experiment_value, history_records, latency_factor, trial_value
+from api.services.search_spaces import reference_rank
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.statuses import AttemptStatus, DatasetStatus, ExperimentStatus, TrialStatus
@@ -211,7 +212,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
             return {"status": TrialStatus.FAILED, "error": "the experiment's dataset is gone", "feasible": True}
         constraints, pruner_settings = dict(experiment.constraints or {}), dict(experiment.pruner or {})
         candidate, seed, number = Candidate.from_dict(trial.arch), trial.seed, trial.number
-        epochs, reference_design = experiment.epochs_of(trial), bool(trial.reference_design)
+        epochs = experiment.epochs_of(trial)
+        reference = reference_rank(experiment, (trial.decisions or {}) if trial.reference_design else None)
         experiment_id, project_id, metric = experiment.id, experiment.project_id, experiment.metric
         minimize, latency_target_ms = experiment.minimize, experiment.latency_target_ms
         latency_batch = experiment.latency_batch
@@ -347,7 +349,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     _keep_weights_if_leading(unit_of_work=unit_of_work, store=store, project_id=project_id,
                              experiment_id=experiment_id, trial_id=trial_id, metric=metric, value=value, model=model,
                              val_loss=final["val_loss"], balanced_accuracy=final["val_balanced_accuracy"],
-                             reference_design=reference_design, val_accuracy=final["val_accuracy"])
+                             reference=reference, val_accuracy=final["val_accuracy"])
     return final
 
 
@@ -454,11 +456,12 @@ class _Checkpointer:
 
 def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, project_id: str, experiment_id: str,
                              trial_id: str, metric: str, value: float, model, val_loss: float | None = None,
-                             balanced_accuracy: float | None = None, reference_design: bool = False,
+                             balanced_accuracy: float | None = None, reference: int | None = None,
                              val_accuracy: float | None = None) -> None:
     """Store ``model``'s weights when this trial scores at least the search's best so far, is the trial a final
     model would retrain instead (:func:`~api.services.models.requests.default_trial`: the lowest validation loss
-    within the noise of the leader's metric, among the reference designs while no trial has learned), or is one a
+    within the noise of the leader's metric, among the reference designs by their order of preference (``reference``:
+    this trial's rank, None for other networks) while no trial has learned), or is one a
     time-bound search would promote to a longer length (:func:`_promotable`), and drop the weights of the trials it
     displaces: only those kept (a few MB each), for the final model and promoted trials to start from.
 
@@ -486,7 +489,7 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
                                        among=unlearned_references(rows, chance=chance)),
                      pick_within_noise([*ranked[:place], (trial_id, value, val_loss), *ranked[place:]],
                                        val_images=val_images, among=unlearned_references(
-                                           [*rows, (trial_id, balanced_accuracy, reference_design)], chance=chance)))
+                                           [*rows, (trial_id, balanced_accuracy, reference)], chance=chance)))
         own = balanced_accuracy if metric == "balanced_accuracy" and balanced_accuracy is not None else val_accuracy
         promotable_before, promotable_after = _promotable(session, experiment, trial_id, chance=chance, value=own,
                                                           val_loss=val_loss, balanced_accuracy=balanced_accuracy)
