@@ -1,9 +1,9 @@
 """Every model format of one final model, each in its own runtime, printed side by side.
 
-``python -m bench.artifacts [--epochs 12] [--seed 0] [--candidate 0]`` builds a final model the way the model job
+``python -m bench.artifacts [--epochs 12] [--seed 0] [--candidate 1]`` builds a final model the way the model job
 does — :func:`nas_core.final.build_final_model` (train on all of the uploaded part, ONNX, ``torch.export`` program,
 int8 ONNX) and :func:`nas_core.tf_export.export_tensorflow` (SavedModel, TFLite, int8 TFLite calibrated on the int8
-ONNX file's images) — from the first (or another) of :func:`nas_core.space.reference_candidates` on
+ONNX file's images) — from the residual network (or another) of :func:`nas_core.space.reference_candidates` on
 :func:`bench.int8.digits_data` (scikit-learn's digits at 32 px), then runs every file on the held-back test images:
 onnxruntime for ``onnx`` and ``onnx_int8``, the ``torch.export`` program for ``pt2``, TensorFlow for the SavedModel
 unzipped from ``model.savedmodel.zip``, the LiteRT interpreter for ``tflite`` and ``tflite_int8`` (NHWC input for
@@ -119,7 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--candidate", type=int, default=0, help="index into reference_candidates()")
+    parser.add_argument("--candidate", type=int, default=1,
+                        help="index into reference_candidates() (1: the residual network)")
     args = parser.parse_args()
     one_thread_everywhere()
     data = digits_data(args.seed)

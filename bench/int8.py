@@ -1,7 +1,7 @@
 """int8 ONNX next to float32 for one realistic final model, printed side by side.
 
-``python -m bench.int8 [--epochs 12] [--seed 0] [--candidate 0]`` trains the first (or another) of
-:func:`nas_core.space.reference_candidates` on :func:`bench.budget.build_split`'s ``digits`` (all of the uploaded
+``python -m bench.int8 [--epochs 12] [--seed 0] [--candidate 1]`` trains the residual network (or another of
+:func:`nas_core.space.reference_candidates`) on :func:`bench.budget.build_split`'s ``digits`` (all of the uploaded
 part, as a final model trains on train+val), exports its plain graph and its test-time-mirroring graph
 (:class:`~nas_core.mirror.MirrorAverage`), quantizes each with :func:`nas_core.quantize.quantize_onnx` with and
 without onnxruntime's pre-processing, and prints test accuracy on the held-back images, agreement with float32, size
@@ -45,7 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--candidate", type=int, default=0, help="index into reference_candidates()")
+    parser.add_argument("--candidate", type=int, default=1,
+                        help="index into reference_candidates() (1: the residual network)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = digits_data(args.seed)
