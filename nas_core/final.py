@@ -23,7 +23,7 @@ adds random horizontal flips on that evidence (``allow_flip``: the user's space 
 both tests (a mirrored 3 is no 3), so they keep training without.
 
 Held-out validation (``hold_out_validation``): when the search's trials never learned the data (no balanced
-accuracy went a quarter of the way from chance to 1, :func:`nas_core.fidelity.hold_out_validation`), a long
+accuracy went a tenth of the way from chance to 1, :func:`nas_core.fidelity.hold_out_validation`), a long
 schedule on train+val with no split left to check it may fit noise and end below the majority rate. Such a final
 model trains on the train split only, is validated after every epoch, and ends holding the weights that the
 search's own rule for picking a trial picks among its epochs and the winning trial's own weights

@@ -131,7 +131,7 @@ class ModelRead(BaseModel):
                                              "train split only and kept the val split to choose its weights by the "
                                              "experiment's metric (then loss): done when no trial of the search "
                                              "learned the data (every validation balanced accuracy less than a "
-                                             "quarter of the way from chance to 1), where a long schedule could fit "
+                                             "tenth of the way from chance to 1), where a long schedule could fit "
                                              "noise unchecked. "
                                              "Null until the model is built.")
     kept_epoch: int | None = Field(default=None, description="With validation_held_out: the epoch whose weights "

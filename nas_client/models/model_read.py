@@ -63,7 +63,7 @@ class ModelRead:
             exported graph. Null until the model is built.
         validation_held_out (bool | None | Unset): Whether the final model trained on the train split only and kept the
             val split to choose its weights by the experiment's metric (then loss): done when no trial of the search learned
-            the data (every validation balanced accuracy less than a quarter of the way from chance to 1), where a long
+            the data (every validation balanced accuracy less than a tenth of the way from chance to 1), where a long
             schedule could fit noise unchecked. Null until the model is built.
         warm_started (bool | None | Unset): Whether retraining started from the trial's trained weights (kept by the
             search for its leader) rather than from scratch; null until the model is built.
