@@ -160,8 +160,8 @@ def default_trial(session: Session, experiment: Experiment) -> Trial | None:
     return leader if picked in (None, leader.id) else session.get(Trial, picked)
 
 
-def learning_evidence(session: Session, experiment: Experiment) -> tuple[list[tuple[str, float | None, bool]],
-                                                                          float | None]:
+def learning_evidence(session: Session, experiment: Experiment
+                      ) -> tuple[list[tuple[str, float | None, int | None]], float | None]:
     """What :func:`nas_core.fidelity.unlearned_references` reads: the ranked trials as (id, balanced accuracy,
     reference rank: :func:`~api.services.search_spaces.reference_rank`) and chance, one over the dataset's classes
     (None without them)."""
