@@ -407,8 +407,8 @@ class BlockSearchSpace:
         return points
 
     def reference_rank(self, decisions: Mapping[str, Any]) -> int | None:
-        """The place of the :func:`reference_candidates` entry ``decisions`` train (with or without the flips
-        :meth:`reference_points` may add), in the list's order of preference; None for any other network.
+        """The place of the network ``decisions`` train among :meth:`reference_points` (with or without the flips
+        those may add), the :func:`reference_candidates` order of preference; None for any other network.
 
         >>> space = default_search_space()
         >>> [space.reference_rank(point) for point in space.reference_points(mirror_symmetric=True)]
@@ -423,15 +423,7 @@ class BlockSearchSpace:
             wanted = key(decisions)
         except KeyError:  # not a whole point of this space
             return None
-        return next((rank for rank, (candidate, scale) in enumerate(reference_candidates())
-                     if self._reference_key(candidate, scale, key) == wanted), None)
-
-    def _reference_key(self, candidate: Candidate, scale: float, key: Callable[[Mapping[str, Any]], str]
-                       ) -> str | None:
-        try:
-            return key({**self.encode(candidate), "input_scale": scale})
-        except InvalidSearchSpace:
-            return None
+        return next((rank for rank, point in enumerate(self.reference_points()) if key(point) == wanted), None)
 
     def effective_decisions(self, decisions: Mapping[str, Any]) -> dict[str, Value]:
         """The decisions that shape the candidate: active labels, minus expansion of non-MBConv stages."""
