@@ -137,6 +137,14 @@ class ModelRead(BaseModel):
     kept_epoch: int | None = Field(default=None, description="With validation_held_out: the epoch whose weights "
                                    "were kept, or 0 for the winning trial's own weights when no epoch beat them "
                                    "beyond the noise of the val split; null otherwise.")
+    resolution_raised_from: int | None = Field(default=None, description="The winning trial's input side where "
+                                               "the final model trained at a larger one (preprocessing.json states "
+                                               "it): its time budget bought far more epochs than the trial trained "
+                                               "(more than 60 at the trial's side), so it spent them at the side "
+                                               "where about 60 fit, at most the largest the search space allows. "
+                                               "Never with a latency or FLOPs constraint, a latency target or a "
+                                               "Pareto objective, with held-out validation, or with asked-for "
+                                               "epochs. Null otherwise.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
@@ -167,6 +175,7 @@ class ModelRead(BaseModel):
                 "warm_started": metrics.get("warm_started"), "test_time_mirror": metrics.get("test_time_mirror"),
                 "flips_added": metrics.get("flips_added"), "int8": metrics.get("int8"),
                 "validation_held_out": metrics.get("validation_held_out"), "kept_epoch": metrics.get("kept_epoch"),
+                "resolution_raised_from": metrics.get("resolution_raised_from"),
                 "tensorflow": metrics.get("tensorflow")}
 
 

@@ -54,6 +54,11 @@ class ModelRead:
             before int8).
         kept_epoch (int | None | Unset): With validation_held_out: the epoch whose weights were kept, or 0 for the
             winning trial's own weights when no epoch beat them beyond the noise of the val split; null otherwise.
+        resolution_raised_from (int | None | Unset): The winning trial's input side where the final model trained at a
+            larger one (preprocessing.json states it): its time budget bought far more epochs than the trial trained (more
+            than 60 at the trial's side), so it spent them at the side where about 60 fit, at most the largest the search
+            space allows. Never with a latency or FLOPs constraint, a latency target or a Pareto objective, with held-out
+            validation, or with asked-for epochs. Null otherwise.
         tensorflow (None | TensorFlowRead | Unset): The savedmodel, tflite and tflite_int8 artifacts, converted from
             model.onnx and checked against it on the test split; null when NAS_TF_EXPORT is off (and for models built
             before).
@@ -92,6 +97,7 @@ class ModelRead:
     flips_added: bool | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
     kept_epoch: int | None | Unset = UNSET
+    resolution_raised_from: int | None | Unset = UNSET
     tensorflow: None | TensorFlowRead | Unset = UNSET
     test_time_mirror: bool | None | Unset = UNSET
     validation_held_out: bool | None | Unset = UNSET
@@ -196,6 +202,12 @@ class ModelRead:
         else:
             kept_epoch = self.kept_epoch
 
+        resolution_raised_from: int | None | Unset
+        if isinstance(self.resolution_raised_from, Unset):
+            resolution_raised_from = UNSET
+        else:
+            resolution_raised_from = self.resolution_raised_from
+
         tensorflow: dict[str, Any] | None | Unset
         if isinstance(self.tensorflow, Unset):
             tensorflow = UNSET
@@ -255,6 +267,8 @@ class ModelRead:
             field_dict["int8"] = int8
         if kept_epoch is not UNSET:
             field_dict["kept_epoch"] = kept_epoch
+        if resolution_raised_from is not UNSET:
+            field_dict["resolution_raised_from"] = resolution_raised_from
         if tensorflow is not UNSET:
             field_dict["tensorflow"] = tensorflow
         if test_time_mirror is not UNSET:
@@ -444,6 +458,17 @@ class ModelRead:
 
         kept_epoch = _parse_kept_epoch(d.pop("kept_epoch", UNSET))
 
+        def _parse_resolution_raised_from(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        resolution_raised_from = _parse_resolution_raised_from(
+            d.pop("resolution_raised_from", UNSET)
+        )
+
         def _parse_tensorflow(data: object) -> None | TensorFlowRead | Unset:
             if data is None:
                 return data
@@ -514,6 +539,7 @@ class ModelRead:
             flips_added=flips_added,
             int8=int8,
             kept_epoch=kept_epoch,
+            resolution_raised_from=resolution_raised_from,
             tensorflow=tensorflow,
             test_time_mirror=test_time_mirror,
             validation_held_out=validation_held_out,

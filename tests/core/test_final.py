@@ -130,3 +130,57 @@ def test_with_validation_held_out_the_final_model_hands_back_no_worse_than_the_w
     # The plain recipe improves on the winner's val loss: its best epoch is kept.
     improved = build_final_model(CANDIDATE, splits, epochs=2, initial_state=winner.state_dict(), **common)
     assert improved.validation_held_out and improved.kept_epoch in (1, 2) and improved.report.accuracy == 1.0
+
+
+def _stored_at(splits, side: int):
+    """The stripes stored at ``side`` px (the fixture's are 12 px)."""
+    from nas_core.resolution import resize_images
+
+    return dataclasses.replace(splits, height=side, width=side, **{
+        name: resize_images(getattr(splits, name), (side, side)) for name in ("train_x", "val_x", "test_x")})
+
+
+@pytest.mark.parametrize(("max_side", "held_out", "trained_side"), [(24, False, 16), (None, False, 8), (24, True, 8),
+                                                                      (12, False, 12)])
+def test_a_budget_of_far_more_epochs_than_the_winner_trained_buys_a_larger_side_instead(
+        splits, tmp_path, monkeypatch, max_side, held_out, trained_side):
+    """300 epochs fit at the winner's 8 px: at 16 px about a quarter of them do, still more than RESOLUTION_EPOCHS,
+    so the network trains there from the seed's weights (on train+val); without a limit, with validation held out,
+    or up to the limit only, the side stays or stops there."""
+    from nas_core.final import RESOLUTION_EPOCHS
+
+    class Trained(Exception):
+        pass
+
+    seen = []
+
+    def record(network, data, *, epochs, **_):
+        seen.append((tuple(data.train_x.shape), epochs, next(network.parameters()).detach().clone()))
+        raise Trained
+
+    monkeypatch.setattr("nas_core.final.train", record)
+    small = Candidate(dataclasses.replace(CANDIDATE.arch, resolution=8), CANDIDATE.train)
+    donor = build_model(small.arch, 1, 2, input_size=8).state_dict()
+    with pytest.raises(Trained):
+        build_final_model(small, _stored_at(splits, 24), epochs=2, seed=5, device="cpu", initial_state=donor,
+                          onnx_path=tmp_path / "r.onnx", pt2_path=tmp_path / "r.pt2", train_seconds=1e6,
+                          max_epochs=300, max_side=max_side, hold_out_validation=held_out, allow_mirror=False,
+                          allow_flip=False)
+    [(shape, epochs, first_weight)] = seen
+    images = len(splits.train_x) + (0 if held_out else len(splits.val_x))
+    assert shape == (images, 1, trained_side, trained_side) and epochs == 300 > RESOLUTION_EPOCHS
+    warm = torch.equal(first_weight, next(iter(donor.values())))
+    assert warm == (trained_side == 8)  # raised: the seed's weights, not the winner's at another side
+
+
+def test_a_raised_side_is_what_the_exported_files_and_the_model_report_state(splits, tmp_path, monkeypatch):
+    monkeypatch.setattr("nas_core.final.fit_epochs", lambda *args, most, **kwargs: most)  # the budget buys 300
+    small = Candidate(dataclasses.replace(CANDIDATE.arch, resolution=8), CANDIDATE.train)
+    built = build_final_model(small, _stored_at(splits, 24), epochs=2, seed=5, device="cpu",
+                              onnx_path=tmp_path / "r.onnx", pt2_path=tmp_path / "r.pt2", train_seconds=0.5,
+                              max_epochs=300, max_side=24, latency_repeats=3)
+    assert (built.height, built.width, built.raised_from) == (16, 16, 8) and not built.warm_started
+    assert built.candidate.arch.resolution == 16 and 1 <= built.epochs < 300  # the trainer recounted on the clock
+    session = onnxruntime.InferenceSession(str(built.onnx_path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [1, 16, 16]
+    assert built.flops > 0 and built.report.count == len(splits.test_y)

@@ -358,6 +358,19 @@ def test_a_time_budget_sets_the_final_models_epochs():
                                    epochs=None).train_seconds == pytest.approx(240 + 180 - overhead)
 
 
+def test_a_final_model_may_raise_its_side_up_to_what_the_space_allows_unless_latency_or_flops_are_bound():
+    from api.services.models.build import _side_limit
+
+    stored = type("Row", (), {"image": {"height": 96, "width": 96, "channels": 3}})()
+    assert _side_limit(Experiment(search_space={}, constraints={}, objective={}), stored) == 96
+    assert _side_limit(Experiment(search_space={"input_scale": [0.5, 0.75]}, constraints={}, objective={}),
+                       stored) == 72
+    assert _side_limit(Experiment(search_space={}, constraints={"max_params": 10**6}, objective={}), stored) == 96
+    for constraints, objective in [({"max_latency_ms": 5.0}, {}), ({"max_mflops": 50.0}, {}),
+                                   ({}, {"mode": "pareto"}), ({}, {"mode": "accuracy", "latency_target_ms": 2.0})]:
+        assert _side_limit(Experiment(search_space={}, constraints=constraints, objective=objective), stored) is None
+
+
 def test_a_draw_at_the_top_goes_to_the_lowest_validation_loss(app_service, app_client, app_key, app_dataset):
     """Without a trial_id, trials within one standard error of the leader's accuracy (on the validation split's
     image count) are compared by validation loss; the experiment's best and the leaderboard keep their order."""

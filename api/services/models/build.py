@@ -64,6 +64,7 @@ class _Claim:
     # no trial of the search learned: validate on the held-out split and keep the best weights (nas_core.final)
     hold_out_validation: bool = False
     metric: str = "accuracy"
+    max_side: int | None = None  # the largest input side a long time budget may raise the winner's to (_side_limit)
 
 
 def _model_beat(*, unit_of_work: UnitOfWork, model_id: str, lease_token: str):
@@ -264,7 +265,8 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       train_seconds=model.train_seconds,
                       max_epochs=max_fitted_epochs(experiment=experiment, settings=settings, trial=trial),
                       search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment),
-                      hold_out_validation=_nothing_learned(session, experiment), metric=experiment.metric)
+                      hold_out_validation=_nothing_learned(session, experiment), metric=experiment.metric,
+                      max_side=_side_limit(experiment, dataset))
 
 
 def _nothing_learned(session, experiment) -> bool:
@@ -274,6 +276,24 @@ def _nothing_learned(session, experiment) -> bool:
 
     rows, chance = learning_evidence(session, experiment)
     return hold_out_validation((score for _, score, _ in rows), chance=chance)
+
+
+def _side_limit(experiment, dataset) -> int | None:
+    """The largest input side a final model may train at when its time budget buys far more epochs than its winner
+    trained (:func:`nas_core.final.raised_side`): the largest the experiment's space allows on this dataset. None
+    (the winner's side is kept) where a larger side could break what the user asked for: a latency or FLOPs
+    constraint, a latency target or a Pareto objective (a larger side costs latency and FLOPs, not parameters)."""
+    from nas_core.params import Categorical
+    from nas_core.space import resolution_for
+
+    constraints = experiment.constraints or {}
+    side = (dataset.image or {}).get("height")
+    if (experiment.minimize or experiment.latency_target_ms is not None or not side
+            or constraints.get("max_latency_ms") is not None or constraints.get("max_mflops") is not None):
+        return None
+    scale = search_space_for(experiment).param_space.params["input_scale"]
+    largest = max(scale.choices) if isinstance(scale, Categorical) else scale.high
+    return resolution_for(float(largest), int(side))
 
 
 def _space_allows_flips(experiment) -> bool:
@@ -322,13 +342,14 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   int8_max_accuracy_drop=settings.int8_max_accuracy_drop,
                                   train_seconds=claim.train_seconds, max_epochs=claim.max_epochs,
                                   allow_flip=claim.allow_flip, hold_out_validation=claim.hold_out_validation,
-                                  metric=claim.metric)
+                                  metric=claim.metric, max_side=claim.max_side)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
                    "device": str(device), "warm_started": built.warm_started,
                    "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
                    "validation_held_out": built.validation_held_out, "kept_epoch": built.kept_epoch,
+                   "resolution_raised_from": built.raised_from,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
         tensorflow = (_tensorflow_formats(built=built, data=data, folder=folder, seed=claim.seed, settings=settings)
