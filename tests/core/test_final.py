@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import doctest
 
 import onnxruntime
 import pytest
 import torch
 
+from nas_core import final
 from nas_core.builder import build_model
 from nas_core.final import build_final_model
 from nas_core.spec import ArchSpec, Candidate, StageSpec, TrainSpec
@@ -184,3 +186,8 @@ def test_a_raised_side_is_what_the_exported_files_and_the_model_report_state(spl
     session = onnxruntime.InferenceSession(str(built.onnx_path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[1:] == [1, 16, 16]
     assert built.flops > 0 and built.report.count == len(splits.test_y)
+
+
+def test_the_documented_examples_hold():
+    """raised_side's rule (kept up to RESOLUTION_EPOCHS, then where about that many fit, capped) is its examples."""
+    assert doctest.testmod(final).failed == 0
