@@ -146,9 +146,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
     checkpoint = checkpoint or (lambda: None)
     num_classes = len(data.classes)
     height, width = candidate.arch.input_size((data.height, data.width))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
-        network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
+    network = _seeded_network(candidate, data, num_classes, seed=seed, size=(height, width))
     warm_started = _warm_start(network, initial_state)
     val_x = resize_images(data.val_x, (height, width))
     mirror = None
@@ -162,39 +160,35 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
         candidate = dataclasses.replace(candidate, train=dataclasses.replace(candidate.train, hflip=True))
     held_out = hold_out_validation and len(data.val_y) > 0
     if held_out:
-        train_x = resize_images(data.train_x, (height, width))
-        train_data = TrainData(train_x=train_x, train_y=data.train_y, val_x=val_x, val_y=data.val_y)
+        train_data = TrainData(train_x=resize_images(data.train_x, (height, width)), train_y=data.train_y,
+                               val_x=val_x, val_y=data.val_y)
     else:
-        train_x = torch.cat([resize_images(data.train_x, (height, width)), val_x])
-        train_data = TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]),
-                               val_x=train_x[:0], val_y=data.val_y[:0])
+        train_data = _train_and_val(data, (height, width), val_x=val_x)
     key = _selection_key(metric)
     start = (_validation_report(network, val_x, data, device=device, num_classes=num_classes)
              if held_out and warm_started else None)
     seconds_left, most, raised_from = None, max_epochs or epochs, None
     if train_seconds is not None:
-        started = time.perf_counter()
-        step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
-                              std=data.std, device=device, num_classes=num_classes)
-        planned, epochs = epochs, fit_epochs(len(train_x), candidate.train, step_s=step_s,
-                                             seconds=train_seconds - (time.perf_counter() - started), most=most)
+        started, planned = time.perf_counter(), epochs
+
+        def fit(network: nn.Module, train_data: TrainData, epochs: int) -> tuple[float, int]:
+            """The step time of ``network`` probed at a plan of ``epochs`` and the epochs that fit what is left of
+            ``train_seconds``."""
+            step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
+                                  std=data.std, device=device, num_classes=num_classes)
+            return step_s, fit_epochs(len(train_data.train_x), candidate.train, step_s=step_s,
+                                      seconds=train_seconds - (time.perf_counter() - started), most=most)
+
+        step_s, epochs = fit(network, train_data, epochs)
         side = raised_side(height, epochs=epochs, max_side=max_side) if not held_out and height == width else height
         if side > height:
             log.info("final model: %d epochs fit at %d px; training at %d px from the seed's weights", epochs,
                      height, side)
             raised_from, height, width, warm_started = height, side, side, False
             candidate = dataclasses.replace(candidate, arch=dataclasses.replace(candidate.arch, resolution=side))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                network = build_model(candidate.arch, data.channels, num_classes, input_size=(height, width))
-            train_x = torch.cat([resize_images(data.train_x, (height, width)), resize_images(data.val_x,
-                                                                                              (height, width))])
-            train_data = TrainData(train_x=train_x, train_y=train_data.train_y, val_x=train_x[:0],
-                                   val_y=train_data.val_y)
-            step_s = step_seconds(network, train_data, train=candidate.train, epochs=epochs, mean=data.mean,
-                                  std=data.std, device=device, num_classes=num_classes)
-            epochs = fit_epochs(len(train_x), candidate.train, step_s=step_s,
-                                seconds=train_seconds - (time.perf_counter() - started), most=most)
+            network = _seeded_network(candidate, data, num_classes, seed=seed, size=(height, width))
+            train_data = _train_and_val(data, (height, width))
+            step_s, epochs = fit(network, train_data, epochs)
         seconds_left = train_seconds - (time.perf_counter() - started)
         log.info("final model: %.4f s a step; %d epochs fit %.0f s (planned %d)", step_s, epochs, train_seconds,
                  planned)
@@ -271,6 +265,22 @@ def raised_side(side: int, *, epochs: int, max_side: int | None) -> int:
         return side
     wanted = side * math.sqrt(epochs / RESOLUTION_EPOCHS)
     return max(side, min(max_side, int(wanted // SIDE_STEP) * SIDE_STEP))
+
+
+def _seeded_network(candidate: Candidate, data: SplitTensors, num_classes: int, *, seed: int,
+                    size: tuple[int, int]) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
+        return build_model(candidate.arch, data.channels, num_classes, input_size=size)
+
+
+def _train_and_val(data: SplitTensors, size: tuple[int, int], *, val_x: torch.Tensor | None = None) -> TrainData:
+    """Train and val images at ``size`` as one training split, with nothing to validate on (``val_x``: the val
+    images already at ``size``)."""
+    train_x = torch.cat([resize_images(data.train_x, size), val_x if val_x is not None else
+                         resize_images(data.val_x, size)])
+    return TrainData(train_x=train_x, train_y=torch.cat([data.train_y, data.val_y]), val_x=train_x[:0],
+                     val_y=data.val_y[:0])
 
 
 def _selection_key(metric: str) -> Callable[[EpochReport], tuple[float, float]]:
