@@ -257,14 +257,17 @@ def _json(response: httpx.Response) -> dict:
     return response.json()
 
 
-def create_experiment(http: httpx.Client, dataset_id: str, minutes: float, seed: int) -> tuple[dict, bool]:
-    """POST the search with ``max_minutes`` only; the fallback budget when the API still requires more."""
-    body = {"dataset_id": dataset_id, "strategy": "evolution", "seed": seed, "budget": {"max_minutes": minutes}}
+def create_experiment(http: httpx.Client, dataset_id: str, minutes: float, seed: int,
+                      model_minutes: float | None = None) -> tuple[dict, bool]:
+    """POST the search with ``max_minutes`` only (and ``model_minutes`` when given); the fallback budget when the API
+    still requires more."""
+    budget = {"max_minutes": minutes, **({"model_minutes": model_minutes} if model_minutes else {})}
+    body = {"dataset_id": dataset_id, "strategy": "evolution", "seed": seed, "budget": budget}
     response = http.post("/v1/experiments", json=body)
     fallback = False
     if response.status_code == 422 and any(field in response.text for field in FALLBACK_BUDGET):
         fallback = True
-        body["budget"] = {**FALLBACK_BUDGET, "max_minutes": minutes}
+        body["budget"] = {**FALLBACK_BUDGET, **budget}
         response = http.post("/v1/experiments", json=body)
     return _json(response), fallback
 
@@ -283,7 +286,8 @@ def upload_ready(client, zip_path: Path, name: str) -> dict:
     return dataset
 
 
-def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port: int) -> dict:
+def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port: int,
+                model_minutes: float | None = None) -> dict:
     """Upload, search, final model, score the ONNX file on the held-back images; figures as a dict."""
     import onnxruntime
 
@@ -306,7 +310,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
               f"{image['channels']}×{image['height']}×{image['width']}, splits {dataset['splits']}", flush=True)
 
         search_started = time.monotonic()
-        experiment, fallback = create_experiment(http, dataset["id"], minutes, seed)
+        experiment, fallback = create_experiment(http, dataset["id"], minutes, seed, model_minutes)
         if fallback:
             print(f"note: the API requires more than max_minutes in the budget; sent {FALLBACK_BUDGET} as well",
                   flush=True)
@@ -344,6 +348,7 @@ def run_service(split: Split, *, minutes: float, seed: int, workdir: Path, port:
     return {"spec": spec, "accuracy": float((predicted == split.test_y).mean()), "params": model.get("params"),
             "service_test_accuracy": model.get("test_accuracy"), "model_epochs": model.get("epochs"),
             "test_time_mirror": model.get("test_time_mirror"), "flips_added": model.get("flips_added"),
+            "augmentation_added": model.get("augmentation_added"),
             "estimated_seconds": model.get("estimated_seconds"), "ingest_s": ingest_s, "search_s": search_s,
             "model_s": ready_at - search_started - search_s, "total_s": ready_at - search_started,
             "experiment": experiment, "fallback": fallback, "stored_image": image}
@@ -535,7 +540,8 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
         ("final model", f"{_number(service['model_epochs'], 'd')} epochs, service's own test split "
                         f"{_number(service['service_test_accuracy'], '.4f')}, test-time mirroring "
                         f"{'yes' if service['test_time_mirror'] else 'no'}, flips added "
-                        f"{'yes' if service.get('flips_added') else 'no'}", "flips" if baseline.get("hflip") else ""),
+                        f"{'yes' if service.get('flips_added') else 'no'}, policy added "
+                        f"{service.get('augmentation_added') or 'none'}", "flips" if baseline.get("hflip") else ""),
         ("search detail", experiment.get("detail") or experiment["status"], ""),
     ]
     if service["fallback"]:
@@ -550,21 +556,24 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
           f"{(estimate if estimate is not None else service['model_s']):.1f} + grace {GRACE_S:.0f})")
     print(f"budget data={split.name} minutes={args.minutes:g} service_acc={service['accuracy']:.4f} "
           f"baseline_acc={baseline['accuracy']:.4f} margin_pts={margin:+.1f} service_params={service['params']} "
-          f"baseline_params={baseline['params']} service_s={service_s:.1f} within_budget={'yes' if within else 'no'}")
+          f"baseline_params={baseline['params']} service_s={service_s:.1f} within_budget={'yes' if within else 'no'}"
+          + (f" model_minutes={args.model_minutes:g}" if args.model_minutes else ""))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, required=True, help="the search's max_minutes")
     parser.add_argument("--data", choices=DATASETS, required=True)
+    parser.add_argument("--model-minutes", type=float, default=None,
+                        help="the final model's model_minutes (default: the service's own share of max_minutes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (service state, model)")
     parser.add_argument("--baseline-side", type=int, default=0,
                         help="resize the baseline's images to this side (0: the side the service stored them at)")
     parser.add_argument("--port", type=int, default=0, help="API port (0: a free one)")
     args = parser.parse_args()
-    if args.minutes <= 0:
-        parser.error("--minutes must be positive")
+    if args.minutes <= 0 or (args.model_minutes is not None and args.model_minutes <= 0):
+        parser.error("--minutes and --model-minutes must be positive")
     # SIGTERM unwinds like Ctrl-C, so the server is stopped on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -577,7 +586,7 @@ def main() -> int:
         print(f"{split.name}: {len(split.train_y)} images to upload, {len(split.test_y)} held back; "
               f"state in {workdir}", flush=True)
         service = run_service(split, minutes=args.minutes, seed=args.seed, workdir=workdir,
-                              port=args.port or free_port())
+                              port=args.port or free_port(), model_minutes=args.model_minutes)
         print(f"service: held-back accuracy {service['accuracy']:.4f} with {service['params']} params; "
               f"server stopped", flush=True)
 

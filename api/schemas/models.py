@@ -145,6 +145,13 @@ class ModelRead(BaseModel):
                                                "Never with a latency or FLOPs constraint, a latency target or a "
                                                "Pareto objective, with held-out validation, or with asked-for "
                                                "epochs. Null otherwise.")
+    augmentation_added: str | None = Field(default=None, description="The augmentation policy the final model "
+                                           "added to the winning trial's recipe (trivial: TrivialAugment), chosen "
+                                           "for a schedule of 60 epochs or more where the trial trained with none "
+                                           "and the search space allows it: augmentation that slows a trial of a "
+                                           "few dozen epochs pays off over a long one. Never with held-out "
+                                           "validation. The card's training recipe is the one trained. Null "
+                                           "otherwise.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
@@ -176,6 +183,7 @@ class ModelRead(BaseModel):
                 "flips_added": metrics.get("flips_added"), "int8": metrics.get("int8"),
                 "validation_held_out": metrics.get("validation_held_out"), "kept_epoch": metrics.get("kept_epoch"),
                 "resolution_raised_from": metrics.get("resolution_raised_from"),
+                "augmentation_added": metrics.get("augmentation_added"),
                 "tensorflow": metrics.get("tensorflow")}
 
 

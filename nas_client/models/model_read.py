@@ -43,6 +43,10 @@ class ModelRead:
         test_images (int | None):
         trial_id (str):
         updated_at (datetime.datetime):
+        augmentation_added (None | str | Unset): The augmentation policy the final model added to the winning trial's
+            recipe (trivial: TrivialAugment), chosen for a schedule of 60 epochs or more where the trial trained with none
+            and the search space allows it: augmentation that slows a trial of a few dozen epochs pays off over a long one.
+            Never with held-out validation. The card's training recipe is the one trained. Null otherwise.
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
         flips_added (bool | None | Unset): Whether the final model trained with random horizontal flips the winning
@@ -93,6 +97,7 @@ class ModelRead:
     test_images: int | None
     trial_id: str
     updated_at: datetime.datetime
+    augmentation_added: None | str | Unset = UNSET
     estimated_seconds: float | None | Unset = UNSET
     flips_added: bool | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
@@ -175,6 +180,12 @@ class ModelRead:
         trial_id = self.trial_id
 
         updated_at = self.updated_at.isoformat()
+
+        augmentation_added: None | str | Unset
+        if isinstance(self.augmentation_added, Unset):
+            augmentation_added = UNSET
+        else:
+            augmentation_added = self.augmentation_added
 
         estimated_seconds: float | None | Unset
         if isinstance(self.estimated_seconds, Unset):
@@ -259,6 +270,8 @@ class ModelRead:
                 "updated_at": updated_at,
             }
         )
+        if augmentation_added is not UNSET:
+            field_dict["augmentation_added"] = augmentation_added
         if estimated_seconds is not UNSET:
             field_dict["estimated_seconds"] = estimated_seconds
         if flips_added is not UNSET:
@@ -414,6 +427,17 @@ class ModelRead:
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
+        def _parse_augmentation_added(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        augmentation_added = _parse_augmentation_added(
+            d.pop("augmentation_added", UNSET)
+        )
+
         def _parse_estimated_seconds(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -535,6 +559,7 @@ class ModelRead:
             test_images=test_images,
             trial_id=trial_id,
             updated_at=updated_at,
+            augmentation_added=augmentation_added,
             estimated_seconds=estimated_seconds,
             flips_added=flips_added,
             int8=int8,

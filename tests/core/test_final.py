@@ -188,6 +188,57 @@ def test_a_raised_side_is_what_the_exported_files_and_the_model_report_state(spl
     assert built.flops > 0 and built.report.count == len(splits.test_y)
 
 
+@pytest.mark.parametrize(("epochs", "allow_policy", "held_out", "policy"), [
+    (60, True, False, "trivial"), (59, True, False, "none"), (60, False, False, "none"), (60, True, True, "none")])
+def test_a_long_final_schedule_adds_trivial_augment_where_the_winner_trained_with_no_policy(
+        splits, tmp_path, monkeypatch, epochs, allow_policy, held_out, policy):
+    """STRONG_AUGMENT_EPOCHS epochs or more add TrivialAugment to a winner's recipe without a policy, unless the
+    space rules it out or the validation split is held out (nothing learned: the search's recipe stays)."""
+    from nas_core.final import STRONG_AUGMENT_EPOCHS
+
+    class Trained(Exception):
+        pass
+
+    seen = []
+
+    def record(network, data, *, epochs, train, **_):
+        seen.append((epochs, train.policy))
+        raise Trained
+
+    monkeypatch.setattr("nas_core.final.train", record)
+    assert CANDIDATE.train.policy == "none" and STRONG_AUGMENT_EPOCHS == 60
+    with pytest.raises(Trained):
+        build_final_model(CANDIDATE, splits, epochs=epochs, seed=5, device="cpu", onnx_path=tmp_path / "p.onnx",
+                          pt2_path=tmp_path / "p.pt2", allow_policy=allow_policy, hold_out_validation=held_out,
+                          allow_mirror=False, allow_flip=False)
+    assert seen == [(epochs, policy)]
+
+
+def test_an_added_policy_is_timed_into_the_budget_and_reported(splits, tmp_path, monkeypatch):
+    """With a time budget the step is probed again with the policy (it costs time per image), the refitted epochs
+    train, and the model reports the policy and trains the recipe it names; a winner with a policy keeps it."""
+    from nas_core import trainer
+
+    probed = []
+
+    def probe(network, data, *, train, **kwargs):
+        probed.append(train.policy)
+        return trainer.step_seconds(network, data, train=train, **kwargs)
+
+    monkeypatch.setattr("nas_core.final.step_seconds", probe)
+    monkeypatch.setattr("nas_core.final.fit_epochs", lambda *args, most, **kwargs: most)
+    built = build_final_model(CANDIDATE, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "a.onnx",
+                              pt2_path=tmp_path / "a.pt2", train_seconds=0.5, max_epochs=80, latency_repeats=3)
+    assert probed == ["none", "trivial"]
+    assert built.policy_added == "trivial" and built.candidate.train.policy == "trivial" and built.epochs >= 1
+    own = Candidate(CANDIDATE.arch, dataclasses.replace(CANDIDATE.train, policy="randaugment"))
+    probed.clear()
+    built = build_final_model(own, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "b.onnx",
+                              pt2_path=tmp_path / "b.pt2", train_seconds=0.5, max_epochs=80, latency_repeats=3)
+    assert probed == ["randaugment"] and built.policy_added is None
+    assert built.candidate.train.policy == "randaugment"
+
+
 def test_the_documented_examples_hold():
     """raised_side's rule (kept up to RESOLUTION_EPOCHS, then where about that many fit, capped) is its examples."""
     assert doctest.testmod(final).failed == 0

@@ -126,7 +126,7 @@ def test_model_becomes_ready_and_its_onnx_reproduces_the_test_accuracy(stack, cl
 
 @pytest.mark.slow
 def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app_service, app_client, app_key,
-                                                                            app_dataset):
+                                                                            app_dataset, monkeypatch):
     from api.services.object_keys import trial_weights_key
     from nas_core.builder import build_model
 
@@ -171,10 +171,18 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert session.run(["logits"], {"input": np.zeros((2, 3, size, size), np.float32)})[0].shape == (
         2, len(TINY_CLASSES))
     assert model["validation_held_out"] is False and model["kept_epoch"] is None  # the leader learned: train+val
-    # no weights were kept for the other trial: it trains from scratch
+    assert model["augmentation_added"] is None and json.loads(files["card"])["training"]["policy"] == "none"
+    # no weights were kept for the other trial: it trains from scratch; a schedule long enough (here one epoch)
+    # adds TrivialAugment, which the model, its card and its recipe state
+    monkeypatch.setattr("nas_core.final.STRONG_AUGMENT_EPOCHS", 1)
     scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
     app_service.drain()
-    assert wait_for_model(app_client, scratch["id"])["warm_started"] is False
+    scratch = wait_for_model(app_client, scratch["id"])
+    assert scratch["warm_started"] is False and scratch["augmentation_added"] == "trivial"
+    card = app_client.get(f"/v1/models/{scratch['id']}/artifacts/card").json()
+    assert card["training"]["policy"] == "trivial" and card["metrics"]["augmentation_added"] == "trivial"
+    assert "Augmentation policy added in retraining: trivial" in app_client.get(
+        f"/v1/models/{scratch['id']}/artifacts/card_md").text
     # No trial has learned (3 classes: 0.38 and 0.37 are less than a tenth of the way from chance to 1): the final
     # model keeps the val split to choose its weights by, among its epochs and the leader's own.
     with app_service.runtime.unit_of_work() as session:
@@ -184,6 +192,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     held_out = wait_for_model(app_client, held_out["id"])
     assert held_out["status"] == "ready" and held_out["warm_started"] is True
     assert held_out["validation_held_out"] is True and held_out["kept_epoch"] in (0, 1, 2)
+    assert held_out["augmentation_added"] is None  # the search's recipe stays where nothing learned
     card_md = app_client.get(f"/v1/models/{held_out['id']}/artifacts/card_md")
     assert card_md.status_code == 200 and "the val split was held out" in card_md.text
     assert app_client.get(f"/v1/models/{held_out['id']}/artifacts/card").json()["trained_on"] == ["train"]
@@ -369,6 +378,18 @@ def test_a_final_model_may_raise_its_side_up_to_what_the_space_allows_unless_lat
     for constraints, objective in [({"max_latency_ms": 5.0}, {}), ({"max_mflops": 50.0}, {}),
                                    ({}, {"mode": "pareto"}), ({}, {"mode": "accuracy", "latency_target_ms": 2.0})]:
         assert _side_limit(Experiment(search_space={}, constraints=constraints, objective=objective), stored) is None
+
+
+def test_a_long_final_schedule_may_add_an_augmentation_policy_unless_the_space_rules_it_out():
+    from api.services.models.build import _space_allows_policy
+
+    def experiment(search_space):
+        return Experiment(search_space=search_space, constraints={}, objective={})
+
+    assert _space_allows_policy(experiment({}))
+    assert _space_allows_policy(experiment({"train/policy": ["none", "trivial"]}))
+    assert not _space_allows_policy(experiment({"train/policy": "none"}))
+    assert not _space_allows_policy(experiment({"train/policy": ["randaugment"]}))
 
 
 def test_a_draw_at_the_top_goes_to_the_lowest_validation_loss(app_service, app_client, app_key, app_dataset):

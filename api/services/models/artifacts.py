@@ -152,7 +152,9 @@ def card_markdown(card: dict) -> str:
              f"- Latency: {metrics['latency_ms']:.3f} ms ({metrics['latency']})",
              f"- Test-time mirroring: {'yes' if metrics['test_time_mirror'] else 'no'}",
              *(["- Random horizontal flips added in retraining: the winning trial's weights showed the data "
-                "mirror-symmetric"] if metrics.get("flips_added") else []), "",
+                "mirror-symmetric"] if metrics.get("flips_added") else []),
+             *([f"- Augmentation policy added in retraining: {metrics['augmentation_added']} (a long schedule)"]
+               if metrics.get("augmentation_added") else []), "",
              *_search_lines(card.get("search")),
              "## Input", "",
              f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "

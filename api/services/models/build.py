@@ -61,6 +61,7 @@ class _Claim:
     max_epochs: int | None = None  # ... and the most epochs it may buy
     search: dict[str, Any] | None = None  # the search that produced the trial, for the card (_search_summary)
     allow_flip: bool = True  # the experiment's space allows random horizontal flips (the final model may add them)
+    allow_policy: bool = True  # ... and TrivialAugment (a long final schedule may add it)
     # no trial of the search learned: validate on the held-out split and keep the best weights (nas_core.final)
     hold_out_validation: bool = False
     metric: str = "accuracy"
@@ -265,6 +266,7 @@ def _claim(*, unit_of_work: UnitOfWork, settings: Settings, model_id: str) -> _C
                       train_seconds=model.train_seconds,
                       max_epochs=max_fitted_epochs(experiment=experiment, settings=settings, trial=trial),
                       search=_search_summary(session, experiment), allow_flip=_space_allows_flips(experiment),
+                      allow_policy=_space_allows_policy(experiment),
                       hold_out_validation=_nothing_learned(session, experiment), metric=experiment.metric,
                       max_side=_side_limit(experiment, dataset))
 
@@ -300,6 +302,15 @@ def _space_allows_flips(experiment) -> bool:
     """Whether the experiment's search space, overrides applied, lets a network train with horizontal flips (a user
     who fixed ``train/hflip`` to false, for digits or text, keeps it false in the final model too)."""
     return search_space_for(experiment).param_space.params["train/hflip"].contains(True)
+
+
+def _space_allows_policy(experiment) -> bool:
+    """Whether the experiment's search space, overrides applied, lets a network train with the augmentation policy a
+    long final schedule adds (:data:`nas_core.final.STRONG_AUGMENT_POLICY`; a user who fixed ``train/policy`` to
+    ``none`` keeps it so in the final model too)."""
+    from nas_core.final import STRONG_AUGMENT_POLICY
+
+    return search_space_for(experiment).param_space.params["train/policy"].contains(STRONG_AUGMENT_POLICY)
 
 
 def _search_summary(session, experiment) -> dict[str, Any]:
@@ -342,14 +353,14 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                                   int8_max_accuracy_drop=settings.int8_max_accuracy_drop,
                                   train_seconds=claim.train_seconds, max_epochs=claim.max_epochs,
                                   allow_flip=claim.allow_flip, hold_out_validation=claim.hold_out_validation,
-                                  metric=claim.metric, max_side=claim.max_side)
+                                  metric=claim.metric, max_side=claim.max_side, allow_policy=claim.allow_policy)
         report = built.report
         metrics = {"per_class": report.per_class, "test_images": report.count,
                    "onnx_max_abs_diff": built.onnx_max_abs_diff, "pt2_max_abs_diff": built.pt2_max_abs_diff,
                    "device": str(device), "warm_started": built.warm_started,
                    "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
                    "validation_held_out": built.validation_held_out, "kept_epoch": built.kept_epoch,
-                   "resolution_raised_from": built.raised_from,
+                   "resolution_raised_from": built.raised_from, "augmentation_added": built.policy_added,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
         tensorflow = (_tensorflow_formats(built=built, data=data, folder=folder, seed=claim.seed, settings=settings)
@@ -436,6 +447,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
                     "test_images": report.count, "params": params, "flops": flops,
                     "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
                     "test_time_mirror": metrics["test_time_mirror"], "flips_added": metrics["flips_added"],
+                    "augmentation_added": metrics["augmentation_added"],
                     "validation_held_out": metrics["validation_held_out"], "kept_epoch": metrics["kept_epoch"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
