@@ -147,11 +147,11 @@ class ModelRead(BaseModel):
                                                "epochs. Null otherwise.")
     augmentation_added: str | None = Field(default=None, description="The augmentation policy the final model "
                                            "added to the winning trial's recipe (trivial: TrivialAugment), chosen "
-                                           "for a schedule of 60 epochs or more where the trial trained with none "
-                                           "and the search space allows it: augmentation that slows a trial of a "
-                                           "few dozen epochs pays off over a long one. Never with held-out "
-                                           "validation. The card's training recipe is the one trained. Null "
-                                           "otherwise.")
+                                           "when its time budget fits 60 epochs or more, the trial trained with "
+                                           "no policy and the search space allows it: augmentation that slows a "
+                                           "trial of a few dozen epochs pays off over a long schedule. Never with "
+                                           "held-out validation or asked-for epochs. The card's training recipe is "
+                                           "the one trained. Null otherwise.")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")

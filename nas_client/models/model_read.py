@@ -44,9 +44,10 @@ class ModelRead:
         trial_id (str):
         updated_at (datetime.datetime):
         augmentation_added (None | str | Unset): The augmentation policy the final model added to the winning trial's
-            recipe (trivial: TrivialAugment), chosen for a schedule of 60 epochs or more where the trial trained with none
-            and the search space allows it: augmentation that slows a trial of a few dozen epochs pays off over a long one.
-            Never with held-out validation. The card's training recipe is the one trained. Null otherwise.
+            recipe (trivial: TrivialAugment), chosen when its time budget fits 60 epochs or more, the trial trained with no
+            policy and the search space allows it: augmentation that slows a trial of a few dozen epochs pays off over a
+            long schedule. Never with held-out validation or asked-for epochs. The card's training recipe is the one
+            trained. Null otherwise.
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
         flips_added (bool | None | Unset): Whether the final model trained with random horizontal flips the winning

@@ -188,12 +188,14 @@ def test_a_raised_side_is_what_the_exported_files_and_the_model_report_state(spl
     assert built.flops > 0 and built.report.count == len(splits.test_y)
 
 
-@pytest.mark.parametrize(("epochs", "allow_policy", "held_out", "policy"), [
-    (60, True, False, "trivial"), (59, True, False, "none"), (60, False, False, "none"), (60, True, True, "none")])
+@pytest.mark.parametrize(("epochs", "allow_policy", "held_out", "budget", "policy"), [
+    (60, True, False, True, "trivial"), (59, True, False, True, "none"), (60, False, False, True, "none"),
+    (60, True, True, True, "none"), (60, True, False, False, "none")])
 def test_a_long_final_schedule_adds_trivial_augment_where_the_winner_trained_with_no_policy(
-        splits, tmp_path, monkeypatch, epochs, allow_policy, held_out, policy):
-    """STRONG_AUGMENT_EPOCHS epochs or more add TrivialAugment to a winner's recipe without a policy, unless the
-    space rules it out or the validation split is held out (nothing learned: the search's recipe stays)."""
+        splits, tmp_path, monkeypatch, epochs, allow_policy, held_out, budget, policy):
+    """A time budget that fits STRONG_AUGMENT_EPOCHS epochs or more adds TrivialAugment to a winner's recipe without a
+    policy, unless the space rules it out, the validation split is held out (nothing learned: the search's recipe
+    stays) or the epochs were asked for (their announced time would not hold)."""
     from nas_core.final import STRONG_AUGMENT_EPOCHS
 
     class Trained(Exception):
@@ -206,11 +208,12 @@ def test_a_long_final_schedule_adds_trivial_augment_where_the_winner_trained_wit
         raise Trained
 
     monkeypatch.setattr("nas_core.final.train", record)
+    monkeypatch.setattr("nas_core.final.fit_epochs", lambda *args, **kwargs: epochs)  # what the budget fits
     assert CANDIDATE.train.policy == "none" and STRONG_AUGMENT_EPOCHS == 60
     with pytest.raises(Trained):
         build_final_model(CANDIDATE, splits, epochs=epochs, seed=5, device="cpu", onnx_path=tmp_path / "p.onnx",
                           pt2_path=tmp_path / "p.pt2", allow_policy=allow_policy, hold_out_validation=held_out,
-                          allow_mirror=False, allow_flip=False)
+                          allow_mirror=False, allow_flip=False, train_seconds=1e6 if budget else None)
     assert seen == [(epochs, policy)]
 
 

@@ -172,10 +172,15 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
         2, len(TINY_CLASSES))
     assert model["validation_held_out"] is False and model["kept_epoch"] is None  # the leader learned: train+val
     assert model["augmentation_added"] is None and json.loads(files["card"])["training"]["policy"] == "none"
-    # no weights were kept for the other trial: it trains from scratch; a schedule long enough (here one epoch)
-    # adds TrivialAugment, which the model, its card and its recipe state
+    # no weights were kept for the other trial: it trains from scratch; a time budget that fits a long enough
+    # schedule (here one epoch) adds TrivialAugment, which the model, its card and its recipe state
     monkeypatch.setattr("nas_core.final.STRONG_AUGMENT_EPOCHS", 1)
-    scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other, "epochs": 1}).json()
+    with app_service.runtime.unit_of_work() as session:
+        experiment = session.get(Experiment, experiment_id)
+        budget = dict(experiment.budget)
+        experiment.budget = {**budget, "model_minutes": 0.05}
+    scratch = app_client.post(f"/v1/experiments/{experiment_id}/models", json={"trial_id": other}).json()
+    assert scratch["epochs"] == 1  # 3 s, less the job's overhead: the fewest epochs
     app_service.drain()
     scratch = wait_for_model(app_client, scratch["id"])
     assert scratch["warm_started"] is False and scratch["augmentation_added"] == "trivial"
@@ -183,6 +188,8 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert card["training"]["policy"] == "trivial" and card["metrics"]["augmentation_added"] == "trivial"
     assert "Augmentation policy added in retraining: trivial" in app_client.get(
         f"/v1/models/{scratch['id']}/artifacts/card_md").text
+    with app_service.runtime.unit_of_work() as session:
+        session.get(Experiment, experiment_id).budget = budget
     # No trial has learned (3 classes: 0.38 and 0.37 are less than a tenth of the way from chance to 1): the final
     # model keeps the val split to choose its weights by, among its epochs and the leader's own.
     with app_service.runtime.unit_of_work() as session:
