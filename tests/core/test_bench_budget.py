@@ -105,6 +105,10 @@ def test_experiment_falls_back_to_a_full_budget_only_when_the_api_requires_it():
     experiment, fallback = budget.create_experiment(http, "d1", 2.0, 0)
     assert fallback and experiment["id"] == "e1"
     assert sent == [{"max_minutes": 2.0}, {**budget.FALLBACK_BUDGET, "max_minutes": 2.0}]
+    sent.clear()
+    budget.create_experiment(http, "d1", 2.0, 0, model_minutes=6.0)
+    assert sent == [{"max_minutes": 2.0, "model_minutes": 6.0},
+                    {**budget.FALLBACK_BUDGET, "max_minutes": 2.0, "model_minutes": 6.0}]
 
 
 def test_summary_line(capsys):
@@ -117,9 +121,11 @@ def test_summary_line(capsys):
                               "progress": {"completed": 3, "succeeded": 2, "pruned": 1, "failed": 0}}}
     baseline = {"accuracy": 0.9612, "params": 1_175_210, "wall_s": 160.0, "budget_s": 161.0, "epochs_done": 20,
                 "epochs_planned": 19, "batch_size": 64, "first_epoch_s": 8.0, "schedule_done": True}
-    budget.report(argparse.Namespace(minutes=2.0), split, service, baseline)
+    budget.report(argparse.Namespace(minutes=2.0, model_minutes=None), split, service, baseline)
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == ("budget data=digits minutes=2 service_acc=0.9500 baseline_acc=0.9612 margin_pts=-1.1 "
                        "service_params=40000 baseline_params=1175210 service_s=161.0 within_budget=yes")
+    budget.report(argparse.Namespace(minutes=2.0, model_minutes=6.0), split, service, baseline)
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("within_budget=yes model_minutes=6")
     assert any(line.startswith("screened") and "n/a" in line for line in out)
     assert any(line.startswith("trials") and "3 trained" in line for line in out)
