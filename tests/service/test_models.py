@@ -199,7 +199,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     held_out = wait_for_model(app_client, held_out["id"])
     assert held_out["status"] == "ready" and held_out["warm_started"] is True
     assert held_out["validation_held_out"] is True and held_out["kept_epoch"] in (0, 1, 2)
-    assert held_out["augmentation_added"] is None  # the search's recipe stays where nothing learned
+    assert held_out["augmentation_added"] is None  # asked-for epochs, nothing learned: the search's recipe stays
     card_md = app_client.get(f"/v1/models/{held_out['id']}/artifacts/card_md")
     assert card_md.status_code == 200 and "the val split was held out" in card_md.text
     assert app_client.get(f"/v1/models/{held_out['id']}/artifacts/card").json()["trained_on"] == ["train"]
