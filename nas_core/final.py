@@ -210,8 +210,10 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
             network = _seeded_network(candidate, data, num_classes, seed=seed, size=(height, width))
             train_data = _train_and_val(data, (height, width))
             step_s, epochs = fit(network, train_data, epochs)
-        candidate, policy_added = _with_policy(candidate, epochs=epochs, allowed=allow_policy and not held_out)
+        policy_added = augmentation_policy(candidate.train, epochs=epochs) if allow_policy and not held_out else None
         if policy_added:  # the policy's own cost per image counts against the budget too
+            log.info("final model: %d epochs; training with the %r augmentation policy", epochs, policy_added)
+            candidate = dataclasses.replace(candidate, train=dataclasses.replace(candidate.train, policy=policy_added))
             step_s, epochs = fit(network, train_data, epochs)
         seconds_left = train_seconds - (time.perf_counter() - started)
         log.info("final model: %.4f s a step; %d epochs fit %.0f s (planned %d)", step_s, epochs, train_seconds,
@@ -304,15 +306,6 @@ def augmentation_policy(train: TrainSpec, *, epochs: int) -> str | None:
     if train.policy != "none" or epochs < STRONG_AUGMENT_EPOCHS:
         return None
     return STRONG_AUGMENT_POLICY
-
-
-def _with_policy(candidate: Candidate, *, epochs: int, allowed: bool) -> tuple[Candidate, str | None]:
-    """``candidate`` with the :func:`augmentation_policy` its ``epochs`` add, where ``allowed``; and that policy."""
-    policy = augmentation_policy(candidate.train, epochs=epochs) if allowed else None
-    if policy is None:
-        return candidate, None
-    log.info("final model: %d epochs; training with the %r augmentation policy", epochs, policy)
-    return dataclasses.replace(candidate, train=dataclasses.replace(candidate.train, policy=policy)), policy
 
 
 def _seeded_network(candidate: Candidate, data: SplitTensors, num_classes: int, *, seed: int,
