@@ -40,6 +40,12 @@ def test_symmetry_is_judged_by_the_most_accurate_network_clearly_above_chance():
     assert looks_mirror_symmetric([(0.70, 0.66)], chance=0.2) is True  # 0.46 of 0.50 above chance kept
     assert looks_mirror_symmetric([(0.70, 0.58)], chance=0.2) is False  # 0.38 < 0.8 × 0.50
     assert looks_mirror_symmetric([(0.25, 0.25)], chance=0.2) is None  # no evidence near chance
+    # nor early in training, whatever the mirror keeps: under a quarter of the way from chance to 1
+    assert looks_mirror_symmetric([(0.24, 0.213)], chance=0.1) is None  # scenes: 0.81 kept at 0.16 of the way
+    assert looks_mirror_symmetric([(0.32, 0.32)], chance=0.1) is None
+    assert looks_mirror_symmetric([(0.33, 0.33)], chance=0.1) is True
+    assert looks_mirror_symmetric([(0.62, 0.62)], chance=0.5) is None  # two classes: a quarter of 0.5 above chance
+    assert looks_mirror_symmetric([(0.63, 0.63)], chance=0.5) is True
     assert looks_mirror_symmetric([], chance=0.5) is None
     # the best network decides, not a lucky weak one
     assert looks_mirror_symmetric([(0.40, 0.40), (0.90, 0.20)], chance=0.1) is False
