@@ -42,7 +42,7 @@ MIN_EVIDENCE_MARGIN = 0.1  # a network this little above chance says nothing abo
 # ... nor one less than this fraction of the way from chance to 1: early in training a network leans on colour and
 # texture statistics that a mirror keeps. On bench.budget's scenes (seed 0: digits on photos, not symmetric) a plain
 # network trained without flips kept 0.64-0.85 of its balanced accuracy above chance in the mirror while it was under
-# 0.15 of the way (0.81 at 0.155 in a search, which then trained its references with flips: 0.76 against 0.85 on
+# 0.15 of the way (0.81 at 0.16 in a search, which then trained its references with flips: 0.76 against 0.85 on
 # held-back images for the same final model without them), 0.66 at 0.22, 0.56 at 0.33 and about 0.3 from 0.5 on.
 MIN_EVIDENCE_PROGRESS = 0.25
 
@@ -98,7 +98,7 @@ def looks_mirror_symmetric(evidence: Iterable[tuple[float, float]], *, chance: f
     from it to 1. The same rule, given upside-down scores of networks trained without vertical flips, tells whether
     images are orientation-free.
 
-    >>> looks_mirror_symmetric([(0.24, 0.213)], chance=0.1) is None  # 0.15 of the way: too early to tell
+    >>> looks_mirror_symmetric([(0.24, 0.213)], chance=0.1) is None  # 0.16 of the way: too early to tell
     True
     """
     margin = max(MIN_EVIDENCE_MARGIN, MIN_EVIDENCE_PROGRESS * (1.0 - chance))
