@@ -15,7 +15,8 @@
   random quarter turn (square images only); ``policy`` ``trivial`` / ``randaugment`` adds ``TrivialAugmentWide`` /
   ``RandAugment``. Then, on the normalised float batch, ``mix`` ``mixup`` / ``cutmix`` blends image pairs and their
   one-hot labels (the loss takes the soft targets, label smoothing included). v2 draws one set of parameters per
-  call, so batches are split into groups of :data:`AUGMENT_GROUP` images that each get their own draw.
+  call, so batches are split into groups of :data:`AUGMENT_GROUP` images that each get their own draw. A policy
+  may be phased in (``policy_ramp``): each group gets it with a probability that rises over the schedule.
 - Schedules step per batch: ``onecycle`` (``torch.optim.lr_scheduler.OneCycleLR``, its own warm-up) or ``cosine``
   (linear warm-up over the first 3% of steps, then cosine to zero). AdamW or Nesterov SGD; no weight decay on
   biases and norms.
@@ -246,10 +247,15 @@ def mixing(train: TrainSpec, num_classes: int) -> v2.Transform | None:
     return None
 
 
-def _augment(x: Tensor, transform: v2.Transform | None) -> Tensor:
-    if transform is None:
+def _augment(x: Tensor, transform: v2.Transform | None, *, plain: v2.Transform | None = None,
+             share: float = 1.0) -> Tensor:
+    """``x`` augmented a group of :data:`AUGMENT_GROUP` images at a time; with ``share`` below 1 each group draws
+    whether it gets ``transform`` (with that probability) or ``plain`` (the same without the policy)."""
+    groups = x.split(AUGMENT_GROUP)
+    chosen = [transform if share >= 1.0 or float(torch.rand(())) < share else plain for _ in groups]
+    if all(each is None for each in chosen):
         return x
-    return torch.cat([transform(group) for group in x.split(AUGMENT_GROUP)])
+    return torch.cat([group if each is None else each(group) for group, each in zip(groups, chosen)])
 
 
 def _mix(x: Tensor, y: Tensor, mixer: v2.Transform | None) -> tuple[Tensor, Tensor]:
@@ -387,7 +393,7 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
           on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
           resume: dict | None = None, keep_best: Callable[[EpochReport], Any] | None = None,
           choose_kept: Callable[[list[EpochReport]], int | None] | None = None,
-          seconds: float | None = None, most: int | None = None) -> TrainResult:
+          seconds: float | None = None, most: int | None = None, policy_ramp: float = 0.0) -> TrainResult:
     """Train ``model`` in place for ``epochs`` epochs; see the module docstring for what happens and when.
 
     ``num_classes`` (default: the largest label in either split, plus one) sizes the per-class recall and the
@@ -412,6 +418,10 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     within ``[epoch + 1, most]`` (default ``epochs``), and the schedule is stretched or shrunk to the new count from
     the step it has reached (:func:`recount_epochs`). A timing probe made before training misses what the whole epoch
     costs (the validation pass, a busier or quieter machine); the schedule still ends, annealed, near the budget.
+
+    ``policy_ramp``: the augmentation policy (``train.policy``) is phased in over this fraction of the schedule:
+    each group of images gets it with a probability that rises linearly from 0 at the first step to 1 at that point
+    (0: every group from the start), so a network learns the plain images' classes before the policy's harder ones.
     """
     device = torch.device(device)
     if epochs < 1:
@@ -422,6 +432,8 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
     if num_classes is None:
         num_classes = int(torch.cat([data.train_y, data.val_y]).max().item()) + 1
     transform, mixer = augmentation(train, height, width), mixing(train, num_classes)
+    ramped = policy_ramp > 0 and train.policy != "none"
+    plain = augmentation(dataclasses.replace(train, policy="none"), height, width) if ramped else None
     model.to(device, memory_format=torch.channels_last)
     mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)
     shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)
@@ -459,7 +471,10 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
                 if should_stop is not None and should_stop():
                     raise TrialCanceled("training canceled")
                 index = order[step * plan.batch_size:(step + 1) * plan.batch_size]
-                images = _augment(data.train_x[index], transform)
+                share = (min(1.0, ((epoch - 1) * plan.steps_per_epoch + step) / (policy_ramp * epochs
+                                                                               * plan.steps_per_epoch))
+                         if ramped else 1.0)
+                images = _augment(data.train_x[index], transform, plain=plain, share=share)
                 inputs, targets = _mix(torch.addcmul(shift, images.float(), scale), data.train_y[index], mixer)
                 with _autocast(device):
                     logits = model(_layout(inputs))

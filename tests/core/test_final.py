@@ -219,26 +219,32 @@ def test_a_long_final_schedule_adds_trivial_augment_where_the_winner_trained_wit
 
 def test_an_added_policy_is_timed_into_the_budget_and_reported(splits, tmp_path, monkeypatch):
     """With a time budget the step is probed again with the policy (it costs time per image), the refitted epochs
-    train, and the model reports the policy and trains the recipe it names; a winner with a policy keeps it."""
+    train with the added policy phased in, and the model reports the policy and trains the recipe it names; a winner
+    with a policy keeps it, from the first step."""
     from nas_core import trainer
 
-    probed = []
+    probed, ramps = [], []
 
     def probe(network, data, *, train, **kwargs):
         probed.append(train.policy)
         return trainer.step_seconds(network, data, train=train, **kwargs)
 
+    def training(*args, policy_ramp, **kwargs):
+        ramps.append(policy_ramp)
+        return trainer.train(*args, policy_ramp=policy_ramp, **kwargs)
+
     monkeypatch.setattr("nas_core.final.step_seconds", probe)
+    monkeypatch.setattr("nas_core.final.train", training)
     monkeypatch.setattr("nas_core.final.fit_epochs", lambda *args, most, **kwargs: most)
     built = build_final_model(CANDIDATE, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "a.onnx",
                               pt2_path=tmp_path / "a.pt2", train_seconds=0.5, max_epochs=80, latency_repeats=3)
-    assert probed == ["none", "trivial"]
+    assert probed == ["none", "trivial"] and ramps == [final.POLICY_RAMP]
     assert built.policy_added == "trivial" and built.candidate.train.policy == "trivial" and built.epochs >= 1
     own = Candidate(CANDIDATE.arch, dataclasses.replace(CANDIDATE.train, policy="randaugment"))
     probed.clear()
     built = build_final_model(own, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "b.onnx",
                               pt2_path=tmp_path / "b.pt2", train_seconds=0.5, max_epochs=80, latency_repeats=3)
-    assert probed == ["randaugment"] and built.policy_added is None
+    assert probed == ["randaugment"] and built.policy_added is None and ramps[1:] == [0.0]
     assert built.candidate.train.policy == "randaugment"
 
 

@@ -408,3 +408,41 @@ def test_a_run_resumed_from_a_checkpoint_ends_exactly_like_an_uninterrupted_one(
     assert seen == [3, 4] and [r.epoch for r in result.epochs] == [1, 2, 3, 4]
     assert [r.val_accuracy for r in result.epochs] == [r.val_accuracy for r in expected.epochs]
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_a_ramped_policy_is_phased_in_over_its_share_of_the_schedule(quick, monkeypatch):
+    """``policy_ramp`` 0.5: each group of images gets the policy with a probability that rises linearly from 0 at
+    the first step to 1 halfway through the schedule, and stays 1; the others get the recipe without it."""
+    shares, plains = [], []
+    original = trainer._augment
+
+    def recording(x, transform, *, plain=None, share=1.0):
+        shares.append(share)
+        plains.append(plain)
+        return original(x, transform, plain=plain, share=share)
+
+    monkeypatch.setattr(trainer, "_augment", recording)
+    recipe = dataclasses.replace(RECIPE, policy="trivial")
+    train(fresh_model(), dataset(64, 16), epochs=4, train=recipe, mean=MEAN, std=STD, seed=0, device="cpu",
+          policy_ramp=0.5)
+    steps = len(shares)  # 24: the quick step floor over four epochs
+    assert shares[0] == 0.0 and shares == sorted(shares)
+    assert shares[steps // 4] == pytest.approx(0.5)
+    assert shares[steps // 2:] == [1.0] * (steps - steps // 2)
+    assert all(plain is not None for plain in plains)  # the crops and flips, without the policy
+    shares.clear()
+    plains.clear()  # no policy, nothing to phase in
+    train(fresh_model(), dataset(64, 16), epochs=4, train=RECIPE, mean=MEAN, std=STD, seed=0, device="cpu",
+          policy_ramp=0.5)
+    assert shares == [1.0] * steps and plains == [None] * steps
+
+
+def test_a_group_draws_the_policy_with_its_share():
+    policy, plain = (lambda group: group + 1), (lambda group: group)
+    x = torch.zeros(1600, 1, 2, 2, dtype=torch.uint8)  # 100 groups
+    torch.manual_seed(0)
+    assert int(trainer._augment(x, policy, plain=plain, share=0.0).sum()) == 0
+    assert int(trainer._augment(x, policy, plain=plain, share=1.0).sum()) == x.numel()
+    groups = trainer._augment(x, policy, plain=plain, share=0.5).view(100, -1)
+    assert bool((groups == groups[:, :1]).all())  # a whole group gets the same treatment
+    assert 35 <= int(groups[:, 0].sum()) <= 65
