@@ -74,7 +74,7 @@ DEFAULT_REASONING = (
     "at the stem's resolution, residual 32-64-128 at three-quarter side, the plain network pooled at three-quarter "
     "side, an MBConv network at half side), so even a short budget starts from designs known to work (when no trial "
     "has learned, the final model trains the first of them within the noise of the best); they train without flips "
-    "until a trained network keeps "
+    "until a network that has learned (a quarter of the way from chance to 1) keeps "
     "its accuracy on mirrored validation images (the data is mirror-symmetric), and with flips from then on (with "
     "vertical flips and quarter turns once it keeps it upside down: orientation-free images). "
     "Candidates are also screened before training against the "

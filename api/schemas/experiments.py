@@ -283,8 +283,9 @@ class TrialRead(BaseModel):
     val_loss: float | None
     val_mirrored_balanced_accuracy: float | None = Field(
         default=None, description="Balanced accuracy of the trained network on the validation images mirrored left "
-        "to right: close to val_balanced_accuracy for a network trained without flips means the data set is "
-        "mirror-symmetric (the reference networks not yet tried then train with flips).")
+        "to right: close to val_balanced_accuracy for a network trained without flips, a quarter of the way from "
+        "chance to 1 or more, means the data set is mirror-symmetric (the reference networks not yet tried then "
+        "train with flips).")
     val_upside_down_balanced_accuracy: float | None = Field(
         default=None, description="Balanced accuracy on the validation images flipped top to bottom: close to "
         "val_balanced_accuracy for a network trained without vertical flips means the images are orientation-free "

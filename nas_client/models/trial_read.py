@@ -63,8 +63,9 @@ class TrialRead:
             at its next batch, unless it ended first).
         val_balanced_accuracy (float | None | Unset): Mean per-class recall on the validation split.
         val_mirrored_balanced_accuracy (float | None | Unset): Balanced accuracy of the trained network on the
-            validation images mirrored left to right: close to val_balanced_accuracy for a network trained without flips
-            means the data set is mirror-symmetric (the reference networks not yet tried then train with flips).
+            validation images mirrored left to right: close to val_balanced_accuracy for a network trained without flips, a
+            quarter of the way from chance to 1 or more, means the data set is mirror-symmetric (the reference networks not
+            yet tried then train with flips).
         val_recall (list[float | None] | None | Unset): Recall of each class on the validation split (dataset class
             order; null for a class absent from it).
         val_upside_down_balanced_accuracy (float | None | Unset): Balanced accuracy on the validation images flipped top
