@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nas_core.fidelity import progress
 from nas_core.trainer import balanced_accuracy, evaluate
 
 MIRROR_RETENTION = 0.8  # of the accuracy above chance that mirrored images must keep for the data to count as symmetric
@@ -95,14 +96,14 @@ def looks_mirror_symmetric(evidence: Iterable[tuple[float, float]], *, chance: f
     """Whether the data set is mirror-symmetric, from ``(balanced accuracy, mirrored balanced accuracy)`` pairs of
     networks trained without flips; the most accurate one decides. None when there is no such network clearly above
     ``chance`` (1 / classes): :data:`MIN_EVIDENCE_MARGIN` above it and :data:`MIN_EVIDENCE_PROGRESS` of the way
-    from it to 1. The same rule, given upside-down scores of networks trained without vertical flips, tells whether
-    images are orientation-free.
+    from it to 1 (:func:`nas_core.fidelity.progress`). The same rule, given upside-down scores of networks trained
+    without vertical flips, tells whether images are orientation-free.
 
     >>> looks_mirror_symmetric([(0.24, 0.213)], chance=0.1) is None  # 0.16 of the way: too early to tell
     True
     """
-    margin = max(MIN_EVIDENCE_MARGIN, MIN_EVIDENCE_PROGRESS * (1.0 - chance))
-    usable = [(accuracy, mirrored) for accuracy, mirrored in evidence if accuracy - chance >= margin]
+    usable = [(accuracy, mirrored) for accuracy, mirrored in evidence
+              if accuracy - chance >= MIN_EVIDENCE_MARGIN and progress(accuracy, chance) >= MIN_EVIDENCE_PROGRESS]
     if not usable:
         return None
     accuracy, mirrored = max(usable)

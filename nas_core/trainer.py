@@ -252,10 +252,12 @@ def _augment(x: Tensor, transform: v2.Transform | None, *, plain: v2.Transform |
     """``x`` augmented a group of :data:`AUGMENT_GROUP` images at a time; with ``share`` below 1 each group draws
     whether it gets ``transform`` (with that probability) or ``plain`` (the same without the policy)."""
     groups = x.split(AUGMENT_GROUP)
-    chosen = [transform if share >= 1.0 or float(torch.rand(())) < share else plain for _ in groups]
-    if all(each is None for each in chosen):
+    if share < 1.0:
+        chosen = [transform if float(torch.rand(())) < share else plain for _ in groups]
+        return torch.cat([group if each is None else each(group) for group, each in zip(groups, chosen)])
+    if transform is None:
         return x
-    return torch.cat([group if each is None else each(group) for group, each in zip(groups, chosen)])
+    return torch.cat([transform(group) for group in groups])
 
 
 def _mix(x: Tensor, y: Tensor, mixer: v2.Transform | None) -> tuple[Tensor, Tensor]:
