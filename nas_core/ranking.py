@@ -176,6 +176,18 @@ def hypervolume_2d(costs: Sequence[Costs], reference: Costs) -> float:
     return area
 
 
+def noise_floor(best: float, *, val_images: int) -> float:
+    """``best`` less one standard error of it: a score counted on ``val_images`` validation images (binomial,
+    Agresti–Coull adjusted, so that a perfect score still has one). Scores at or above it are within the noise of
+    ``best``.
+
+    >>> round(noise_floor(0.9, val_images=100), 3), round(noise_floor(1.0, val_images=80), 3)
+    (0.869, 0.983)
+    """
+    adjusted = (best * val_images + 2) / (val_images + 4)
+    return best - math.sqrt(adjusted * (1 - adjusted) / (val_images + 4))
+
+
 def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *, val_images: int,
                       among: Collection[Hashable] | None = None) -> Hashable:
     """The trial a final model retrains, from ``ranked`` ``(id, metric, val_loss)`` rows in the leaderboard's
@@ -215,8 +227,7 @@ def pick_within_noise(ranked: Sequence[tuple[Hashable, float, float | None]], *,
     leader, best, leader_loss = ranked[0]
     if val_images <= 0 or leader_loss is None:
         return leader
-    adjusted = (best * val_images + 2) / (val_images + 4)
-    band = best - math.sqrt(adjusted * (1 - adjusted) / (val_images + 4))
+    band = noise_floor(best, val_images=val_images)
     rank = (lambda trial: among.get(trial, len(among))) if isinstance(among, Mapping) else (lambda _: 0)
     contenders = [(rank(trial), loss, index) for index, (trial, metric, loss) in enumerate(ranked)
                   if metric is not None and metric >= band and loss is not None and math.isfinite(loss)]

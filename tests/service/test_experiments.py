@@ -211,6 +211,31 @@ def test_a_timed_search_whose_leader_outclasses_what_the_time_left_admits_ends_a
     assert len(trials) > 1 + fidelity.OUTCLASSED_STREAK
 
 
+def test_a_timed_search_that_has_settled_ends_and_leaves_its_time_to_the_final_model(app_service, app_client,
+                                                                                      monkeypatch):
+    """Once half the minutes are spent and the last trials have all finished within the noise of the leader or below
+    it, the search ends with trials and minutes left, and the final model gets the minutes. Here every score lies
+    within the noise and half the time counts as spent from the start, so the search ends as soon as four trials
+    have finished after the first."""
+    from api.services.models.requests import SETTLED_STOP, unspent_minutes
+    from nas_core import fidelity, ranking
+
+    monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 0.0)  # every leader has learned: no trial is lengthened
+    monkeypatch.setattr(ranking, "noise_floor", lambda best, *, val_images: 0.0)  # every score within the noise
+    monkeypatch.setattr(fidelity, "SETTLED_AFTER", 0.0)
+    dataset = ready_dataset(app_client, drain=app_service.drain)
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"])
+    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {SETTLED_STOP}", done["detail"]
+    assert len(trials) == 1 + fidelity.SETTLED_STREAK
+    with app_service.runtime.unit_of_work() as session:
+        assert 29 < unspent_minutes(session.get(Experiment, done["id"])) < 30
+
+    monkeypatch.setattr(fidelity, "SETTLED_AFTER", 0.5)  # a few seconds of 30 minutes: far from half
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"])
+    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {SETTLED_STOP}", done["detail"]
+    assert len(trials) > 1 + fidelity.SETTLED_STREAK
+
+
 def _run_timed_search(app_service, app_client, dataset_id: str) -> tuple[dict, list[dict]]:
     """A random search of at most 10 one-epoch trials with 30 minutes, run to its end: the experiment as it ended and
     its trials by number."""

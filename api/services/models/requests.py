@@ -50,8 +50,9 @@ DEFAULT_MODEL_SHARE = 1.0
 UNLEARNED_STOP = "no trial has learned at the longest length that fits the time left"
 OUTCLASSED_STOP = ("the time left fits only networks far cheaper than the leader, and the last of them finished far "
                    "below it")
+SETTLED_STOP = "no trial has gone beyond the noise of the leader in the last trials, with half the time spent"
 # The ends of a time-bound search that leave minutes unspent for its final model.
-EARLY_STOPS = (UNLEARNED_STOP, OUTCLASSED_STOP)
+EARLY_STOPS = (UNLEARNED_STOP, OUTCLASSED_STOP, SETTLED_STOP)
 
 
 def model_overhead_s(settings: Settings) -> float:
@@ -100,8 +101,8 @@ def max_fitted_epochs(*, experiment: Experiment, settings: Settings, trial: Tria
 
 
 def unspent_minutes(experiment: Experiment) -> float:
-    """The minutes of ``max_minutes`` a search that ended early (:data:`EARLY_STOPS`: it stalled, or its leader
-    outclassed what the time left admits) left unspent; 0 otherwise."""
+    """The minutes of ``max_minutes`` a search that ended early (:data:`EARLY_STOPS`: it stalled, its leader
+    outclassed what the time left admits, or it settled) left unspent; 0 otherwise."""
     max_minutes = (experiment.budget or {}).get("max_minutes")
     if not max_minutes or not any(stop in (experiment.detail or "") for stop in EARLY_STOPS):
         return 0.0

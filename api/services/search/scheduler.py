@@ -277,6 +277,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
                               lengthened=epochs // int(experiment.budget["epochs_per_trial"]))
     if not references and _outclassed(experiment, trials, limits, shape):
         return [], models_service.OUTCLASSED_STOP
+    if not references and _settled(experiment, trials, epochs, shape):
+        return [], models_service.SETTLED_STOP
     device_speed = throughput(settings, shape)
     correction = epoch_time_correction(trials, repository.epoch_seconds_by_trial(session, experiment.id))
     strategy = strategy_for(experiment)
@@ -437,6 +439,22 @@ def _outclassed(experiment: Experiment, trials: list[Trial], limits, shape) -> b
                      epoch_s * experiment.epochs_of(trial) if epoch_s else None,
                      trial.status == TrialStatus.SUCCEEDED))
     return outclassed(runs, share_seconds=limits.max_trial_seconds, chance=1.0 / max(1, shape.num_classes))
+
+
+def _settled(experiment: Experiment, trials: list[Trial], epochs: int, shape) -> bool:
+    """Whether a time-bound search ends because no trial of its longest length (``epochs``) has gone beyond the noise
+    of its leader in the last few, with half its minutes spent (:func:`nas_core.fidelity.settled`): its unspent
+    minutes then go to the final model (:func:`api.services.models.requests.unspent_minutes`)."""
+    from nas_core.fidelity import settled
+
+    max_minutes = experiment.budget.get("max_minutes")
+    if not max_minutes:
+        return False
+    runs = [(trial.number, trial_value(trial, "balanced_accuracy"), trial.status == TrialStatus.SUCCEEDED)
+            for trial in trials if trial.status in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED)
+            and experiment.epochs_of(trial) == epochs]
+    return settled(runs, chance=1.0 / max(1, shape.num_classes), val_images=shape.val_images,
+                   elapsed_share=elapsed_seconds(experiment) / (max_minutes * 60.0))
 
 
 def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
