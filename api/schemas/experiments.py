@@ -39,6 +39,12 @@ class Budget(BaseModel):
                                   "trials train twice as long, the best two of the shorter ones first, as long as "
                                   "two of them fit the time left (at most 8x epochs_per_trial). false keeps every "
                                   "trial at epochs_per_trial.")
+    stop_when_settled: bool = Field(default=True, description="With max_minutes: once half the minutes are spent "
+                                    "and four trials of the longest length have finished since the first within "
+                                    "one standard error of the leader's balanced accuracy, the search ends and its "
+                                    "final model gets the unspent minutes (detail: search ended: no trial has gone "
+                                    "beyond the noise of the leader...). false searches until max_minutes or "
+                                    "max_trials.")
     max_minutes: float | None = Field(default=None, gt=0, description="Search time: no trial starts after it and "
                                       "running trials stop at their next epoch boundary (kept as pruned). "
                                       "Candidates whose predicted trial time exceeds their fair share of the time "

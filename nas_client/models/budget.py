@@ -28,6 +28,10 @@ class Budget:
             candidates do not). With max_minutes, time usually ends the search first. Default: 100.
         model_minutes (float | None | Unset): Bound on the final model's retraining time: its epochs are cut to fit
             (estimated from the winner's measured epoch time).
+        stop_when_settled (bool | Unset): With max_minutes: once half the minutes are spent and four trials of the
+            longest length have finished since the first within one standard error of the leader's balanced accuracy, the
+            search ends and its final model gets the unspent minutes (detail: search ended: no trial has gone beyond the
+            noise of the leader...). false searches until max_minutes or max_trials. Default: True.
     """
 
     adaptive_epochs: bool | Unset = True
@@ -35,6 +39,7 @@ class Budget:
     max_minutes: float | None | Unset = UNSET
     max_trials: int | Unset = 100
     model_minutes: float | None | Unset = UNSET
+    stop_when_settled: bool | Unset = True
 
     def to_dict(self) -> dict[str, Any]:
         adaptive_epochs = self.adaptive_epochs
@@ -55,6 +60,8 @@ class Budget:
         else:
             model_minutes = self.model_minutes
 
+        stop_when_settled = self.stop_when_settled
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -68,6 +75,8 @@ class Budget:
             field_dict["max_trials"] = max_trials
         if model_minutes is not UNSET:
             field_dict["model_minutes"] = model_minutes
+        if stop_when_settled is not UNSET:
+            field_dict["stop_when_settled"] = stop_when_settled
 
         return field_dict
 
@@ -98,12 +107,15 @@ class Budget:
 
         model_minutes = _parse_model_minutes(d.pop("model_minutes", UNSET))
 
+        stop_when_settled = d.pop("stop_when_settled", UNSET)
+
         budget = cls(
             adaptive_epochs=adaptive_epochs,
             epochs_per_trial=epochs_per_trial,
             max_minutes=max_minutes,
             max_trials=max_trials,
             model_minutes=model_minutes,
+            stop_when_settled=stop_when_settled,
         )
 
         return budget

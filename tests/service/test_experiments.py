@@ -192,7 +192,7 @@ def test_a_timed_search_whose_leader_outclasses_what_the_time_left_admits_ends_a
     """Once the time share admits only networks far cheaper than the leader and the last three of them finished far
     below it, the search ends with trials and minutes left, and the final model gets the minutes. Here every trial
     counts as cheap and far below, so the search ends as soon as three trials besides the leader have finished."""
-    from api.services.models.requests import OUTCLASSED_STOP, unspent_minutes
+    from api.services.models.requests import OUTCLASSED_STOP
     from nas_core import fidelity
 
     monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 0.0)  # every leader has learned: no trial is lengthened
@@ -200,15 +200,11 @@ def test_a_timed_search_whose_leader_outclasses_what_the_time_left_admits_ends_a
     monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 1e9)  # every share and every trial is far cheaper
     dataset = ready_dataset(app_client, drain=app_service.drain)
     done, trials = _run_timed_search(app_service, app_client, dataset["id"])
-    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {OUTCLASSED_STOP}", done["detail"]
-    assert len(trials) == 1 + fidelity.OUTCLASSED_STREAK
-    with app_service.runtime.unit_of_work() as session:
-        assert 29 < unspent_minutes(session.get(Experiment, done["id"])) < 30
+    _assert_ended_early(app_service, done, trials, OUTCLASSED_STOP, trials_run=1 + fidelity.OUTCLASSED_STREAK)
 
     monkeypatch.setattr(fidelity, "OUTCLASSED_COST", 0.0)  # the share admits networks as costly as the leader
     done, trials = _run_timed_search(app_service, app_client, dataset["id"])
-    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {OUTCLASSED_STOP}", done["detail"]
-    assert len(trials) > 1 + fidelity.OUTCLASSED_STREAK
+    _assert_went_on(done, trials, OUTCLASSED_STOP, more_than=1 + fidelity.OUTCLASSED_STREAK)
 
 
 def test_a_timed_search_that_has_settled_ends_and_leaves_its_time_to_the_final_model(app_service, app_client,
@@ -216,8 +212,8 @@ def test_a_timed_search_that_has_settled_ends_and_leaves_its_time_to_the_final_m
     """Once half the minutes are spent and the last trials have all finished within the noise of the leader or below
     it, the search ends with trials and minutes left, and the final model gets the minutes. Here every score lies
     within the noise and half the time counts as spent from the start, so the search ends as soon as four trials
-    have finished after the first."""
-    from api.services.models.requests import SETTLED_STOP, unspent_minutes
+    have finished after the first, unless the budget turns the rule off."""
+    from api.services.models.requests import SETTLED_STOP
     from nas_core import fidelity, ranking
 
     monkeypatch.setattr(fidelity, "LEARNED_PROGRESS", 0.0)  # every leader has learned: no trial is lengthened
@@ -225,22 +221,38 @@ def test_a_timed_search_that_has_settled_ends_and_leaves_its_time_to_the_final_m
     monkeypatch.setattr(fidelity, "SETTLED_AFTER", 0.0)
     dataset = ready_dataset(app_client, drain=app_service.drain)
     done, trials = _run_timed_search(app_service, app_client, dataset["id"])
-    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {SETTLED_STOP}", done["detail"]
-    assert len(trials) == 1 + fidelity.SETTLED_STREAK
-    with app_service.runtime.unit_of_work() as session:
-        assert 29 < unspent_minutes(session.get(Experiment, done["id"])) < 30
+    _assert_ended_early(app_service, done, trials, SETTLED_STOP, trials_run=1 + fidelity.SETTLED_STREAK)
+
+    done, trials = _run_timed_search(app_service, app_client, dataset["id"], stop_when_settled=False)
+    _assert_went_on(done, trials, SETTLED_STOP, more_than=1 + fidelity.SETTLED_STREAK)  # the user turned it off
 
     monkeypatch.setattr(fidelity, "SETTLED_AFTER", 0.5)  # a few seconds of 30 minutes: far from half
     done, trials = _run_timed_search(app_service, app_client, dataset["id"])
-    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {SETTLED_STOP}", done["detail"]
-    assert len(trials) > 1 + fidelity.SETTLED_STREAK
+    _assert_went_on(done, trials, SETTLED_STOP, more_than=1 + fidelity.SETTLED_STREAK)
 
 
-def _run_timed_search(app_service, app_client, dataset_id: str) -> tuple[dict, list[dict]]:
-    """A random search of at most 10 one-epoch trials with 30 minutes, run to its end: the experiment as it ended and
-    its trials by number."""
+def _assert_ended_early(app_service, done: dict, trials: list[dict], stop: str, *, trials_run: int) -> None:
+    """The search ended succeeded with ``stop`` after ``trials_run`` trials and left nearly all its 30 minutes to its
+    final model."""
+    from api.services.models.requests import unspent_minutes
+
+    assert done["status"] == "succeeded" and done["detail"] == f"search ended: {stop}", done["detail"]
+    assert len(trials) == trials_run
+    with app_service.runtime.unit_of_work() as session:
+        assert 29 < unspent_minutes(session.get(Experiment, done["id"])) < 30
+
+
+def _assert_went_on(done: dict, trials: list[dict], stop: str, *, more_than: int) -> None:
+    """The search ended succeeded, not with ``stop``, after more than ``more_than`` trials."""
+    assert done["status"] == "succeeded" and done["detail"] != f"search ended: {stop}", done["detail"]
+    assert len(trials) > more_than
+
+
+def _run_timed_search(app_service, app_client, dataset_id: str, **budget) -> tuple[dict, list[dict]]:
+    """A random search of at most 10 one-epoch trials with 30 minutes (``budget``: more budget fields), run to its
+    end: the experiment as it ended and its trials by number."""
     body = experiment_body(dataset_id, strategy="random", pruner={"kind": "none"}, concurrency=1,
-                           budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30})
+                           budget={"max_trials": 10, "epochs_per_trial": 1, "max_minutes": 30, **budget})
     experiment = app_client.post("/v1/experiments", json=body).json()
     app_service.drain()
     done = wait_for_status(app_client, experiment["id"], TERMINAL)

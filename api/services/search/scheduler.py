@@ -444,11 +444,12 @@ def _outclassed(experiment: Experiment, trials: list[Trial], limits, shape) -> b
 def _settled(experiment: Experiment, trials: list[Trial], epochs: int, shape) -> bool:
     """Whether a time-bound search ends because no trial of its longest length (``epochs``) has gone beyond the noise
     of its leader in the last few, with half its minutes spent (:func:`nas_core.fidelity.settled`): its unspent
-    minutes then go to the final model (:func:`api.services.models.requests.unspent_minutes`)."""
+    minutes then go to the final model (:func:`api.services.models.requests.unspent_minutes`); not with
+    ``budget.stop_when_settled`` false."""
     from nas_core.fidelity import settled
 
     max_minutes = experiment.budget.get("max_minutes")
-    if not max_minutes:
+    if not max_minutes or not experiment.budget.get("stop_when_settled", True):
         return False
     runs = [(trial.number, trial_value(trial, "balanced_accuracy"), trial.status == TrialStatus.SUCCEEDED)
             for trial in trials if trial.status in (TrialStatus.SUCCEEDED, TrialStatus.PRUNED)
