@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
+from nas_core import ranking
+
 # Trials at the longest length have learned once the best of them is this share of the way from chance to perfect
 # balanced accuracy (MNIST's trials reach 0.95 and more of the way within their first dozen epochs; the few hundred
 # 128-px photos of bench.budget's photos-small stay below 0.2 of it).
@@ -274,8 +276,6 @@ def settled(runs: Iterable[tuple[int, float | None, bool]], *, chance: float, va
     >>> settled([(n, score * 0.5, ok) for n, score, ok in runs], chance=0.1, val_images=300, elapsed_share=0.9)
     False
     """
-    from nas_core.ranking import noise_floor
-
     if elapsed_share < SETTLED_AFTER:
         return False
     runs = [run for run in runs if run[1] is not None]
@@ -285,7 +285,7 @@ def settled(runs: Iterable[tuple[int, float | None, bool]], *, chance: float, va
     best = max(score for _, score, _ in succeeded)
     if progress(best, chance) < LEARNED_PROGRESS:
         return False
-    floor = noise_floor(best, val_images=val_images) if val_images > 0 else best
+    floor = ranking.noise_floor(best, val_images=val_images) if val_images > 0 else best
     since = min(number for number, score, ok in succeeded if score >= floor)
     return sum(1 for number, *_ in runs if number > since) >= SETTLED_STREAK
 
