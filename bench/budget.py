@@ -27,9 +27,12 @@ One run, on this machine:
    shared machine's speed changes.
 
     python -m bench.budget --minutes 2 --data digits [--seed 0] [--keep] [--port 0] [--baseline-side PX]
+        [--baseline-bf16]
 
 ``--baseline-side`` trains the baseline at another input side (its images resized as the service would resize
 them), e.g. 64 on ``scenes``: at the stored 96 px the baseline is slow enough to train only a few epochs.
+``--baseline-bf16`` runs the baseline's forward pass under bf16 autocast, as the service's trainer does where it
+pays (:mod:`nas_core.precision`); by default it trains in float32, as a hand-written CPU training loop does.
 
 The last line printed sums the run up:
 ``budget data=… minutes=… service_acc=… baseline_acc=… margin_pts=… service_params=… baseline_params=…
@@ -425,6 +428,7 @@ class Recipe:
     warmup_start: float = 0.04  # × peak_lr at the first step
     final_lr: float = 0.0
     hflip: bool = False  # random horizontal flips: what a practitioner adds when the classes survive a mirror
+    bf16: bool = False  # bf16 autocast of the forward pass (weights, optimizer and loss stay float32)
 
 
 def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, *, seconds: float, seed: int,
@@ -466,8 +470,9 @@ def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: in
                 flip = torch.rand(len(index), generator=generator) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             x = (x - mean) / std
-            loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), train_y[index],
-                                   label_smoothing=recipe.label_smoothing)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+                logits = model(x.contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits.float(), train_y[index], label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -494,7 +499,7 @@ def train_baseline(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: in
     return model, {"mean": mean, "std": std, "params": sum(p.numel() for p in model.parameters()),
                    "epochs_planned": planned, "epochs_done": len(epoch_seconds), "schedule_done": progress >= 1 - 1e-9,
                    "first_epoch_s": first_epoch_s, "batch_size": batch_size,
-                   "pad": pad, "hflip": recipe.hflip, "wall_s": time.perf_counter() - started}
+                   "pad": pad, "hflip": recipe.hflip, "bf16": recipe.bf16, "wall_s": time.perf_counter() - started}
 
 
 @torch.no_grad()
@@ -541,7 +546,8 @@ def report(args: argparse.Namespace, split: Split, service: dict, baseline: dict
                         f"{_number(service['service_test_accuracy'], '.4f')}, test-time mirroring "
                         f"{'yes' if service['test_time_mirror'] else 'no'}, flips added "
                         f"{'yes' if service.get('flips_added') else 'no'}, policy added "
-                        f"{service.get('augmentation_added') or 'none'}", "flips" if baseline.get("hflip") else ""),
+                        f"{service.get('augmentation_added') or 'none'}",
+         ", ".join(name for name, used in (("flips", baseline.get("hflip")), ("bf16", baseline.get("bf16"))) if used)),
         ("search detail", experiment.get("detail") or experiment["status"], ""),
     ]
     if service["fallback"]:
@@ -571,6 +577,8 @@ def main() -> int:
     parser.add_argument("--baseline-side", type=int, default=0,
                         help="resize the baseline's images to this side (0: the side the service stored them at)")
     parser.add_argument("--port", type=int, default=0, help="API port (0: a free one)")
+    parser.add_argument("--baseline-bf16", action="store_true",
+                        help="train the baseline under bf16 autocast (default: float32)")
     args = parser.parse_args()
     if args.minutes <= 0 or (args.model_minutes is not None and args.model_minutes <= 0):
         parser.error("--minutes and --model-minutes must be positive")
@@ -605,7 +613,7 @@ def main() -> int:
         # The hand-written recipe knows its data: flips where a mirrored image keeps its class.
         model, baseline = train_baseline(train_x, torch.from_numpy(split.train_y), len(split.classes),
                                          seconds=budget_s, seed=args.seed,
-                                         recipe=Recipe(hflip=split.name in MIRROR_SYMMETRIC))
+                                         recipe=Recipe(hflip=split.name in MIRROR_SYMMETRIC, bf16=args.baseline_bf16))
         baseline["accuracy"] = accuracy(model, test_x, torch.from_numpy(split.test_y), baseline["mean"],
                                         baseline["std"])
         baseline["budget_s"] = budget_s

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from nas_core.builder import LARGE_INPUT_PX, MIN_FEATURE_PX, build_model
+from nas_core.precision import autocast, use_bf16
 from nas_core.spec import ArchSpec, StageSpec
 
 # Seconds spent per epoch outside the training and validation passes (reports, heartbeats, database writes).
@@ -193,11 +194,11 @@ def _time_steps(arch: ArchSpec, shape: tuple[int, int, int], batch_size: int, de
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch_size, channels, height, width, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,), device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    bf16 = use_bf16(model, shape, batch_size, device)  # the precision the trainer will pick for such a network
     timings = []
     for index in range(steps + 1):  # the first step warms up allocators and kernels
         start = time.perf_counter()
-        with autocast:
+        with autocast(device, bf16):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -207,14 +208,6 @@ def _time_steps(arch: ArchSpec, shape: tuple[int, int, int], batch_size: int, de
         if index:
             timings.append(time.perf_counter() - start)
     return float(min(timings))  # the least disturbed step: other processes only ever add time
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
 
 
 def _nonnegative_fit(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
