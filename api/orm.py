@@ -202,6 +202,7 @@ class Trial(Base):
     # Seconds per epoch predicted before training (cost model) and measured (median of the trial's epochs).
     predicted_epoch_s: Mapped[float | None] = mapped_column()
     measured_epoch_s: Mapped[float | None] = mapped_column()
+    bf16: Mapped[bool | None] = mapped_column()  # trained under bf16 autocast (decided once, before training)
     params: Mapped[int | None] = mapped_column(BigInteger)
     flops: Mapped[int | None] = mapped_column(BigInteger)
     # onnxruntime CPU, per image at batch 1: latency_ms the median (what everything ranks on), latency_p90_ms the 90th

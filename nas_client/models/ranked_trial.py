@@ -45,6 +45,9 @@ class RankedTrial:
         status (RankedTrialStatus):
         val_accuracy (float | None):
         val_loss (float | None):
+        bf16 (bool | None | Unset): Whether the network trained under bf16 autocast: always on CUDA; on a CPU where a
+            timed probe of the network found it faster (weights and loss stay float32). Decided once, before training; null
+            before that.
         latency_batch_ms (float | None | Unset): Per image at the objective's latency_batch: the median of onnxruntime
             CPU runs at that batch (null without one).
         latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.
@@ -98,6 +101,7 @@ class RankedTrial:
     status: RankedTrialStatus
     val_accuracy: float | None
     val_loss: float | None
+    bf16: bool | None | Unset = UNSET
     latency_batch_ms: float | None | Unset = UNSET
     latency_p90_ms: float | None | Unset = UNSET
     measured_epoch_s: float | None | Unset = UNSET
@@ -173,6 +177,12 @@ class RankedTrial:
 
         val_loss: float | None
         val_loss = self.val_loss
+
+        bf16: bool | None | Unset
+        if isinstance(self.bf16, Unset):
+            bf16 = UNSET
+        else:
+            bf16 = self.bf16
 
         latency_batch_ms: float | None | Unset
         if isinstance(self.latency_batch_ms, Unset):
@@ -288,6 +298,8 @@ class RankedTrial:
                 "val_loss": val_loss,
             }
         )
+        if bf16 is not UNSET:
+            field_dict["bf16"] = bf16
         if latency_batch_ms is not UNSET:
             field_dict["latency_batch_ms"] = latency_batch_ms
         if latency_p90_ms is not UNSET:
@@ -435,6 +447,15 @@ class RankedTrial:
             return cast(float | None, data)
 
         val_loss = _parse_val_loss(d.pop("val_loss"))
+
+        def _parse_bf16(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        bf16 = _parse_bf16(d.pop("bf16", UNSET))
 
         def _parse_latency_batch_ms(data: object) -> float | None | Unset:
             if data is None:
@@ -614,6 +635,7 @@ class RankedTrial:
             status=status,
             val_accuracy=val_accuracy,
             val_loss=val_loss,
+            bf16=bf16,
             latency_batch_ms=latency_batch_ms,
             latency_p90_ms=latency_p90_ms,
             measured_epoch_s=measured_epoch_s,

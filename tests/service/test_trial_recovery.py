@@ -36,7 +36,8 @@ def test_sigkill_mid_trial_then_a_restarted_worker_completes_the_search(stack, a
         assert rescued["number"] == victim["number"] and rescued["status"] == "succeeded"
         assert rescued["attempts"] == 2 and [e["epoch"] for e in rescued["epochs"]] == list(range(1, 61))
         # The new attempt started over from the trial's seed: same initial weights, data order and augmentations,
-        # so its first epoch repeats the lost attempt's.
+        # and the precision the lost attempt stored before training, so its first epoch repeats the lost attempt's.
+        assert isinstance(victim["bf16"], bool) and rescued["bf16"] == victim["bf16"]
         lost_first, redone_first = victim["epochs"][0], rescued["epochs"][0]
         assert redone_first["val_loss"] == pytest.approx(lost_first["val_loss"], rel=1e-4), (lost_first, redone_first)
         attempts = attempts_of(stack, victim["id"])

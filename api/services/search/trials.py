@@ -200,7 +200,8 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     from nas_core.pruning import rung_score
     from nas_core.spec import Candidate
     from nas_core.resolution import resize_images
-    from nas_core.trainer import TrainData, train
+    from nas_core.precision import use_bf16
+    from nas_core.trainer import TrainData, plan_epochs, train
 
     from api.services import dataset_cache  # loads torch: only in the workers that train
 
@@ -219,6 +220,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         latency_batch = experiment.latency_batch
         shorter = repository.shorter_run(session, experiment, trial)
         shorter = (shorter.number, shorter.id) if shorter is not None else None
+        stored_bf16 = trial.bf16
     device = resolve_device(settings)
     data = dataset_cache.load(store=store, dataset=dataset, device=device)
     throughput(settings, data_shape(dataset))  # calibrated here, outside any lock, for the scheduler that follows
@@ -250,6 +252,10 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
         return {"status": TrialStatus.FAILED, "error": f"could not build the model: {error}", "feasible": True, **cost}
 
     make_trial_pruner(pruner_settings, epochs=epochs)  # settings checked before training
+    # The precision is decided once per trial (a timed probe on a CPU) and stored with the cost before training, so an
+    # attempt redone after a crash trains exactly as the lost one did.
+    cost["bf16"] = stored_bf16 if stored_bf16 is not None else use_bf16(
+        model, (data.channels, *size), plan_epochs(len(data.train_y), candidate.train, epochs).batch_size, device)
     chance = 1.0 / max(1, len(data.classes))
     checkpoint_key = trial_checkpoint_key(project_id, experiment_id, trial_id)
     resume = _load_checkpoint(store, checkpoint_key)
@@ -325,7 +331,7 @@ def _execute(*, unit_of_work: UnitOfWork, store: ObjectStore, settings: Settings
     try:
         result = train(model, train_data, epochs=epochs, train=candidate.train, mean=data.mean,
                        std=data.std, seed=seed, device=device, num_classes=len(data.classes), on_epoch=on_epoch,
-                       should_stop=should_stop, resume=resume,
+                       should_stop=should_stop, resume=resume, bf16=cost["bf16"],
                        on_checkpoint=_Checkpointer(store=store, key=checkpoint_key, every_s=settings.trial_checkpoint_s,
                                                    heartbeat=heartbeat))
     except TrialPruned as pruned:
