@@ -31,7 +31,7 @@ from torch import nn
 
 CPU_BF16_SPEEDUP = 1.15  # bf16 must make a CPU training step at least this much faster to be used
 PROBE_BATCH = 32  # the most images per timed step: the speed ratio barely moves with the batch beyond this
-PROBE_STEPS = 2  # timed steps per precision, after one untimed warm-up step each
+PROBE_STEPS = 3  # timed steps per precision (the least counts), after one untimed warm-up step each
 
 _decided: dict[tuple, bool] = {}
 _lock = threading.Lock()
