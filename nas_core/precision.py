@@ -8,8 +8,8 @@
   955 ms at 128 px), the residual reference 37 against 58 ms and the pooled plain one 44 against 91 ms, but the MBConv
   reference with squeeze-excitation 139 against 101 ms (depthwise convolutions have no fast bf16 path there). So the
   CPU's choice is measured per network: :func:`use_bf16` times a few forward and backward passes of a copy of the
-  network in both precisions, once per process for each network structure, input shape and batch size, and picks bf16 where it is at
-  least :data:`CPU_BF16_SPEEDUP` times faster.
+  network in both precisions, once per process for each network structure, input shape and batch size, and picks
+  bf16 where it is at least :data:`CPU_BF16_SPEEDUP` times faster.
 - Accuracy: trained for the same 420 s on one core (``bench.budget``'s ``scenes`` seed 0, the plain reference at
   72 px with TrivialAugment phased in, scored on the 480 held-back images) bf16 fitted 81 epochs and scored 0.910,
   float32 49 epochs and 0.904.
