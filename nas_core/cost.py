@@ -6,8 +6,8 @@
   specs), plus the number of activation elements the convolutions write, which is what memory-bound layers
   (depthwise convolutions, BatchNorm, activations) cost.
 - :func:`calibrate` times a few training steps of four probe networks on the device at the dataset's input size, each
-  in the precision the trainer would pick for it (:func:`nas_core.precision.use_bf16`: bf16 speeds up dense
-  convolutions on some CPUs and slows depthwise ones), and fits
+  in the precision the trainer would pick for it (:func:`nas_core.precision.use_bf16`: on some CPUs bf16
+  speeds up most networks and slows some MBConv ones), and fits
   ``seconds per step = per_step + batch * (per_image + a * flops + b * activations)`` (non-negative least squares).
   A device is calibrated once per process and input shape (:func:`throughput_for` caches it).
 - :class:`Throughput` predicts the seconds of one epoch: training steps at that rate plus a forward pass over the

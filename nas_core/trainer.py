@@ -32,8 +32,8 @@
 - channels_last memory format for model and batches on every device: on the CPU (oneDNN) it measured 1.3–1.9×
   faster per training step than NCHW for our blocks (max-pooling alone ~8×). bf16 autocast on CUDA, and on a CPU
   for the networks it measurably speeds up there (:func:`nas_core.precision.use_bf16`: 1.6–2× for plain and
-  residual convolutions on a CPU with AVX512-BF16, slower for MBConv); weights, optimizer, average and loss stay
-  float32. No host syncs inside an epoch (the loss is summed on the device and read once per epoch).
+  residual convolutions on a CPU with AVX512-BF16, slower for some MBConv ones); weights, optimizer, average and
+  loss stay float32. No host syncs inside an epoch (the loss is summed on the device and read once per epoch).
 - Control: ``should_stop()`` is polled before every batch (True → :class:`TrialCanceled`); ``on_epoch(report)``
   runs after each epoch's validation and may raise :class:`TrialPruned` / :class:`TrialCanceled`, which propagate
   unchanged. A non-finite training loss raises :class:`NASError` (the trial failed; retrying will not help).
