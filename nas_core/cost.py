@@ -16,7 +16,7 @@
 >>> from nas_core.spec import ArchSpec, StageSpec
 >>> arch = ArchSpec(stem_width=8, stages=(StageSpec("conv", 1, 16, 3),))
 >>> estimate(arch, in_channels=1, num_classes=10, input_size=16)
-ArchCost(params=1498, flops=333248, activations=6144)
+ArchCost(params=1442, flops=184640, activations=3072)
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Cost before training: exact params/FLOPs from the spec, the device calibration, screening, resized inputs."""
 
+import doctest
 import math
 import random
 
 import pytest
 import torch
 
+from nas_core import cost
 from nas_core.builder import build_model
 from nas_core.cost import Throughput, calibrate, estimate
 from nas_core.metrics import count_flops, count_params
@@ -131,3 +133,7 @@ def test_augmentation_policies_and_weight_averaging_are_charged():
     measured = calibrate("cpu", (1, 16, 16), steps=1)
     assert {policy for policy, _ in measured.augment_s} == {"none", "trivial", "randaugment"}
     assert measured.per_param_ema_s > 0
+
+
+def test_the_module_examples_hold():
+    assert doctest.testmod(cost).failed == 0
