@@ -220,16 +220,23 @@ def test_reference_points_lie_in_the_default_space_and_decode_to_the_hand_design
 
     points = SPACE.reference_points()
     expected = reference_candidates()
-    assert len(points) == len(expected) == 4
+    assert len(points) == len(expected) == 3
     for point, (candidate, scale) in zip(points, expected):
         decoded = SPACE.decode(point, input_side=96)
         assert point["input_scale"] == scale
         assert decoded.arch.stages == candidate.arch.stages and decoded.train == candidate.train
         assert decoded.arch.resolution == resolution_for(scale, 96)
-    assert len({SPACE.param_space.key(point) for point in points}) == 4
+    assert len({SPACE.param_space.key(point) for point in points}) == 3
     # a space that excludes a reference's decisions skips it rather than proposing outside itself
     narrowed = SPACE.with_overrides({"stage_count": [3], "input_scale": [0.75]})
     assert [p["input_scale"] for p in narrowed.reference_points()] == [0.75]
     # the plain network with a full-resolution first stage needs "none" there, which later stages do not offer
-    assert [p["stage1/downsample"] for p in SPACE.reference_points()] == ["none", "max", "max", "stride"]
-    assert SPACE.with_overrides({"downsample": ["max", "avg", "stride"]}).reference_points()[1]["input_scale"] == 0.75
+    assert [p["stage1/downsample"] for p in SPACE.reference_points()] == ["none", "max", "stride"]
+    # ... so a space without it trains the plain network pooled at three quarters of the side in that place
+    from nas_core.space import reference_stand_ins
+
+    pooled = SPACE.with_overrides({"downsample": ["max", "avg", "stride"]})
+    stand_in, scale = reference_stand_ins()[0]
+    assert [p["input_scale"] for p in pooled.reference_points()] == [0.75, 0.75, 0.5]
+    assert pooled.decode(pooled.reference_points()[0], input_side=96).arch.stages == stand_in.arch.stages
+    assert scale == 0.75 and [pooled.reference_rank(p) for p in pooled.reference_points()] == [0, 1, 2]
