@@ -71,8 +71,8 @@ DEFAULT_REASONING = (
     " px; from 48 px up the stem convolution halves it, so a smaller input is always cheaper). Wider, deeper, 7x7 and "
     "full-resolution stages stay reachable by override. A search first trains three hand-designed reference networks "
     "that lie in the space, in order of preference (a plain 4-stage conv network at half side with its first stage "
-    "at the stem's resolution, or pooled at three-quarter side where stage 1 cannot keep it; residual 32-64-128 at "
-    "three-quarter side; an MBConv network at half side), so even a short budget starts from designs known to work "
+    "at the stem's resolution, or pooled at three-quarter side where the space lacks that one; residual 32-64-128 "
+    "at three-quarter side; an MBConv network at half side), so even a short budget starts from designs known to work "
     "(when no trial has learned, the final model trains the first of them within the noise of the best); they train "
     "without flips until a network that has learned (a quarter of the way from chance to 1) keeps "
     "its accuracy on mirrored validation images (the data is mirror-symmetric), and with flips from then on (with "
@@ -486,8 +486,8 @@ def reference_candidates() -> list[tuple[Candidate, float]]:
     side with its first stage at the stem's resolution; a 3-stage conv/residual network (32-64-128 channels) at
     three quarters of the input side; an MBConv network with squeeze-excitation at half the side. All share a safe
     recipe (AdamW with decoupled weight decay 0.05, cosine schedule, label smoothing 0.1, crops, weight averaging,
-    no flips: orientation may matter). A space without a full-resolution first stage trains the plain network
-    pooled at three quarters of the side in the first one's place (:func:`reference_stand_ins`).
+    no flips: orientation may matter). A space that lacks the first (no full-resolution first stage, or no half
+    side) trains the plain network pooled at three quarters of the side in its place (:func:`reference_stand_ins`).
 
     The order is measured, not assumed: each network trained from scratch as a final model (train+val, 150 s on one
     CPU core) on ``bench.budget``'s 96 px colour ``scenes`` (seeds 0, 1, 2; 480 held-back images each) scored: the
@@ -519,7 +519,8 @@ def reference_candidates() -> list[tuple[Candidate, float]]:
 def reference_stand_ins() -> dict[int, tuple[Candidate, float]]:
     """What takes the place of a :func:`reference_candidates` entry (by its index) in a space it does not lie in:
     the plain network pooled at three quarters of the side for the one at half the side with a full-resolution
-    first stage, which needs ``stage1/downsample`` "none" (a space narrowed to pooling and strides lacks it)."""
+    first stage, which needs ``stage1/downsample`` "none" and ``input_scale`` 0.5 (a space narrowed to pooling and
+    strides, or to larger inputs, lacks it)."""
     return {0: (Candidate(_PLAIN, _REFERENCE_RECIPE), 0.75)}
 
 

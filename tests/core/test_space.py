@@ -240,3 +240,6 @@ def test_reference_points_lie_in_the_default_space_and_decode_to_the_hand_design
     assert [p["input_scale"] for p in pooled.reference_points()] == [0.75, 0.75, 0.5]
     assert pooled.decode(pooled.reference_points()[0], input_side=96).arch.stages == stand_in.arch.stages
     assert scale == 0.75 and [pooled.reference_rank(p) for p in pooled.reference_points()] == [0, 1, 2]
+    larger = SPACE.with_overrides({"input_scale": [0.75, 1.0]})  # no half side: the stand-in, then the residual one
+    assert larger.decode(larger.reference_points()[0], input_side=96).arch.stages == stand_in.arch.stages
+    assert [p["input_scale"] for p in larger.reference_points()] == [0.75, 0.75]
