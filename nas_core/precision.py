@@ -5,9 +5,10 @@
   later, Intel Sapphire Rapids and later) and emulates them elsewhere. Even where they are native, not every network
   gains: on one core of an AMD EPYC (Zen 4, AVX512-BF16), batch 64, the plain reference network's training step
   (:func:`nas_core.space.reference_candidates`) took 122 ms in bf16 against 211 ms in float32 at 64 px (473 against
-  955 ms at 128 px), the residual reference 37 against 58 ms and the pooled plain one 44 against 91 ms, but the MBConv
-  reference 139 against 101 ms at every side, kernel and activation tried, while a depthwise-separable network gained
-  1.4× and another MBConv network 1.2×: no rule of thumb predicts it. So the CPU's choice is measured per network:
+  955 ms at 128 px), the residual reference 37 against 58 ms and the pooled plain network
+  (:func:`nas_core.space.reference_stand_ins`) 44 against 91 ms, but the MBConv reference 139 against 101 ms at
+  every side, kernel and activation tried, while a depthwise-separable network gained 1.4× and another MBConv
+  network 1.2×: no rule of thumb predicts it. So the CPU's choice is measured per network:
   :func:`use_bf16` times a few forward and backward passes of a copy of the network in both precisions, once per
   process for each network structure, input shape and batch size, and picks bf16 where it is at least
   :data:`CPU_BF16_SPEEDUP` times faster.
