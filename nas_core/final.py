@@ -127,6 +127,7 @@ class FinalModel:
     kept_epoch: int | None = None  # with it: the epoch whose weights were kept; 0: the winning trial's own
     raised_from: int | None = None  # the winner's input side, where the time budget raised it (:func:`raised_side`)
     policy_added: str | None = None  # the augmentation policy added for a long schedule (:func:`augmentation_policy`)
+    bf16: bool = False  # trained under bf16 autocast (:func:`nas_core.precision.use_bf16`); tested in float32
 
 
 def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, seed: int, device: torch.device | str,
@@ -283,7 +284,7 @@ def build_final_model(candidate: Candidate, data: SplitTensors, *, epochs: int, 
                       test_time_mirror=test_time_mirror, mirror=mirror, int8=int8, epochs=epochs,
                       network=exported, candidate=candidate, flips_added=flips_added,
                       validation_held_out=held_out, kept_epoch=kept_epoch if held_out else None,
-                      raised_from=raised_from, policy_added=policy_added)
+                      raised_from=raised_from, policy_added=policy_added, bf16=result.bf16)
 
 
 def raised_side(side: int, *, epochs: int, max_side: int | None) -> int:

@@ -152,6 +152,10 @@ class ModelRead(BaseModel):
                                            "trial of a few dozen epochs pays off over a long schedule. Never with "
                                            "held-out validation or asked-for epochs. The card's training recipe is "
                                            "the one trained. Null otherwise.")
+    bf16: bool | None = Field(default=None, description="Whether the final model trained under bf16 autocast, as "
+                              "its trials did where it pays (always on CUDA; on a CPU where a timed probe of the "
+                              "network showed it faster); testing, export and the reported figures are float32 "
+                              "either way. Null until the model is built (and for models built before).")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")
@@ -183,7 +187,7 @@ class ModelRead(BaseModel):
                 "flips_added": metrics.get("flips_added"), "int8": metrics.get("int8"),
                 "validation_held_out": metrics.get("validation_held_out"), "kept_epoch": metrics.get("kept_epoch"),
                 "resolution_raised_from": metrics.get("resolution_raised_from"),
-                "augmentation_added": metrics.get("augmentation_added"),
+                "augmentation_added": metrics.get("augmentation_added"), "bf16": metrics.get("bf16"),
                 "tensorflow": metrics.get("tensorflow")}
 
 

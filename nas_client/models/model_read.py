@@ -48,6 +48,9 @@ class ModelRead:
             policy and the search space allows it: augmentation that slows a trial of a few dozen epochs pays off over a
             long schedule. Never with held-out validation or asked-for epochs. The card's training recipe is the one
             trained. Null otherwise.
+        bf16 (bool | None | Unset): Whether the final model trained under bf16 autocast, as its trials did where it pays
+            (always on CUDA; on a CPU where a timed probe of the network showed it faster); testing, export and the reported
+            figures are float32 either way. Null until the model is built (and for models built before).
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
         flips_added (bool | None | Unset): Whether the final model trained with random horizontal flips the winning
@@ -99,6 +102,7 @@ class ModelRead:
     trial_id: str
     updated_at: datetime.datetime
     augmentation_added: None | str | Unset = UNSET
+    bf16: bool | None | Unset = UNSET
     estimated_seconds: float | None | Unset = UNSET
     flips_added: bool | None | Unset = UNSET
     int8: Int8Read | None | Unset = UNSET
@@ -188,6 +192,12 @@ class ModelRead:
         else:
             augmentation_added = self.augmentation_added
 
+        bf16: bool | None | Unset
+        if isinstance(self.bf16, Unset):
+            bf16 = UNSET
+        else:
+            bf16 = self.bf16
+
         estimated_seconds: float | None | Unset
         if isinstance(self.estimated_seconds, Unset):
             estimated_seconds = UNSET
@@ -273,6 +283,8 @@ class ModelRead:
         )
         if augmentation_added is not UNSET:
             field_dict["augmentation_added"] = augmentation_added
+        if bf16 is not UNSET:
+            field_dict["bf16"] = bf16
         if estimated_seconds is not UNSET:
             field_dict["estimated_seconds"] = estimated_seconds
         if flips_added is not UNSET:
@@ -439,6 +451,15 @@ class ModelRead:
             d.pop("augmentation_added", UNSET)
         )
 
+        def _parse_bf16(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        bf16 = _parse_bf16(d.pop("bf16", UNSET))
+
         def _parse_estimated_seconds(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -561,6 +582,7 @@ class ModelRead:
             trial_id=trial_id,
             updated_at=updated_at,
             augmentation_added=augmentation_added,
+            bf16=bf16,
             estimated_seconds=estimated_seconds,
             flips_added=flips_added,
             int8=int8,

@@ -49,6 +49,20 @@ def test_the_final_model_is_trained_on_from_the_winner_tested_exported_and_verif
     assert int8.flagged == (built.report.accuracy - int8.int8.test_accuracy > 0.01)
 
 
+@pytest.mark.parametrize("faster", [True, False])
+def test_the_final_model_reports_the_precision_it_trained_in_and_tests_in_float32(splits, tmp_path, monkeypatch,
+                                                                                  faster):
+    """The precision is decided by the same probe as a trial's (here forced either way); the figures are float32."""
+    import nas_core.trainer
+
+    asked = []
+    monkeypatch.setattr(nas_core.trainer, "use_bf16", lambda *args, **kwargs: asked.append(args) or faster)
+    built = build_final_model(CANDIDATE, splits, epochs=2, seed=5, device="cpu", onnx_path=tmp_path / "m.onnx",
+                              pt2_path=tmp_path / "m.pt2", latency_repeats=3)
+    assert built.bf16 is faster and len(asked) == 1  # decided once, for the final model's own network and batch
+    assert built.onnx_max_abs_diff <= 1e-4  # the reported figures come from the float32 network the files reproduce
+
+
 def test_an_ill_fitting_state_is_ignored_and_a_raising_checkpoint_abandons_the_job_before_any_file(
         splits, tmp_path, caplog):
     class Lost(Exception):

@@ -172,6 +172,7 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
         2, len(TINY_CLASSES))
     assert model["validation_held_out"] is False and model["kept_epoch"] is None  # the leader learned: train+val
     assert model["augmentation_added"] is None and json.loads(files["card"])["training"]["policy"] == "none"
+    assert model["bf16"] in (True, False) and json.loads(files["card"])["metrics"]["bf16"] == model["bf16"]
     # no weights were kept for the other trial: it trains from scratch; a time budget that fits a long enough
     # schedule (here one epoch) adds TrivialAugment, which the model, its card and its recipe state
     monkeypatch.setattr("nas_core.final.STRONG_AUGMENT_EPOCHS", 1)
@@ -186,8 +187,9 @@ def test_a_model_announces_its_time_and_starts_from_the_leaders_kept_weights(app
     assert scratch["warm_started"] is False and scratch["augmentation_added"] == "trivial"
     card = app_client.get(f"/v1/models/{scratch['id']}/artifacts/card").json()
     assert card["training"]["policy"] == "trivial" and card["metrics"]["augmentation_added"] == "trivial"
-    assert "Augmentation policy added in retraining: trivial" in app_client.get(
-        f"/v1/models/{scratch['id']}/artifacts/card_md").text
+    card_md = app_client.get(f"/v1/models/{scratch['id']}/artifacts/card_md").text
+    assert "Augmentation policy added in retraining: trivial" in card_md
+    assert ("Trained under bf16 autocast" in card_md) is scratch["bf16"] is card["metrics"]["bf16"]
     with app_service.runtime.unit_of_work() as session:
         session.get(Experiment, experiment_id).budget = budget
     # No trial has learned (3 classes: 0.38 and 0.37 are less than a tenth of the way from chance to 1): the final

@@ -154,7 +154,9 @@ def card_markdown(card: dict) -> str:
              *(["- Random horizontal flips added in retraining: the winning trial's weights showed the data "
                 "mirror-symmetric"] if metrics.get("flips_added") else []),
              *([f"- Augmentation policy added in retraining: {metrics['augmentation_added']} (a long schedule)"]
-               if metrics.get("augmentation_added") else []), "",
+               if metrics.get("augmentation_added") else []),
+             *(["- Trained under bf16 autocast (faster on this device); tested and exported in float32"]
+               if metrics.get("bf16") else []), "",
              *_search_lines(card.get("search")),
              "## Input", "",
              f"{image['channels']} channel(s), {len(dataset['classes'])} classes; see `preprocessing.json` for the "

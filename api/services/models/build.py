@@ -361,6 +361,7 @@ def _build(*, claim: _Claim, store: ObjectStore, settings: Settings, heartbeat: 
                    "test_time_mirror": built.test_time_mirror, "flips_added": built.flips_added,
                    "validation_held_out": built.validation_held_out, "kept_epoch": built.kept_epoch,
                    "resolution_raised_from": built.raised_from, "augmentation_added": built.policy_added,
+                   "bf16": built.bf16,
                    "mirror_validation": asdict(built.mirror) if built.mirror is not None else None,
                    "int8": built.int8.to_dict() if built.int8 is not None else None}
         tensorflow = (_tensorflow_formats(built=built, data=data, folder=folder, seed=claim.seed, settings=settings)
@@ -447,7 +448,7 @@ def _card(*, claim: _Claim, candidate: dict, data, report, epochs: int, params: 
                     "test_images": report.count, "params": params, "flops": flops,
                     "latency_ms": latency_ms, "latency": "onnxruntime CPU, batch 1, one thread, median",
                     "test_time_mirror": metrics["test_time_mirror"], "flips_added": metrics["flips_added"],
-                    "augmentation_added": metrics["augmentation_added"],
+                    "augmentation_added": metrics["augmentation_added"], "bf16": metrics["bf16"],
                     "validation_held_out": metrics["validation_held_out"], "kept_epoch": metrics["kept_epoch"],
                     "mirror_validation": metrics["mirror_validation"],
                     "onnx_max_abs_diff": metrics["onnx_max_abs_diff"],
