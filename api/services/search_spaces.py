@@ -36,3 +36,8 @@ def reference_rank(experiment: Experiment, decisions: dict | None) -> int | None
         return None
     rank = search_space_for(experiment).reference_rank(decisions)
     return UNMATCHED_REFERENCE_RANK if rank is None else rank
+
+
+def reference_ranks(experiment: Experiment, trials) -> dict[str, int]:
+    """Trial id → :func:`reference_rank` of each of ``trials`` that trained a reference design."""
+    return {trial.id: reference_rank(experiment, trial.decisions or {}) for trial in trials if trial.reference_design}

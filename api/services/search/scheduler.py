@@ -26,7 +26,7 @@ from api.services.models import requests as models_service
 from api.services.devices import resolve_device
 from api.services.search.history import history_records, screened_record, trial_value
 from api.services.search.warm_start import seeded_records
-from api.services.search_spaces import search_space_for
+from api.services.search_spaces import reference_ranks, search_space_for
 from api.settings import Settings
 from api.statuses import BUDGET_TRIAL_STATUSES, DatasetStatus, ExperimentStatus, TrialStatus
 
@@ -269,7 +269,8 @@ def _create_trials(session: Session, settings: Settings, experiment: Experiment,
     reference_keys = {space.param_space.key(point) for point in plain_references + references}
     references = [point for plain, point in zip(plain_references, references)
                   if not {space.param_space.key(plain), space.param_space.key(point)} & seen]
-    promotions = _promotions(experiment, trials, epochs, tried)
+    promotions = _promotions(experiment, trials, epochs, tried, val_images=models_service.noise_rule_images(
+        session, experiment))
     promoted = {space.param_space.key(point) for point in promotions}
     at_length = sum(1 for trial in trials if experiment.epochs_of(trial) == epochs)
     references = promotions + references
@@ -458,17 +459,21 @@ def _settled(experiment: Experiment, trials: list[Trial], epochs: int, shape) ->
                    elapsed_share=elapsed_seconds(experiment) / (max_minutes * 60.0))
 
 
-def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set) -> list[dict[str, Any]]:
+def _promotions(experiment: Experiment, trials: list[Trial], epochs: int, tried: set, *, val_images: int | None
+                ) -> list[dict[str, Any]]:
     """The decisions that train first at a new length ``epochs``: of the trials that succeeded at half of it, the
-    :func:`nas_core.fidelity.promotion_picks` (the leader by the experiment's metric, the lowest validation loss),
-    each unless it already trains at ``epochs``."""
+    :func:`nas_core.fidelity.promotion_picks` (the leader by the experiment's metric, the reference designs within
+    the noise of its ``val_images`` by their order of preference, the lowest validation loss), each unless it
+    already trains at ``epochs``. ``val_images`` None (a Pareto search or a latency target, where the final model's
+    noise rule does not apply either): no references first."""
     from nas_core.fidelity import promotion_picks
 
     shorter = {trial.id: trial for trial in trials if trial.status == TrialStatus.SUCCEEDED
                and experiment.epochs_of(trial) * 2 == epochs
                and trial_value(trial, experiment.metric) is not None}
-    chosen = promotion_picks((trial.id, trial_value(trial, experiment.metric), trial.val_loss, trial.number)
-                             for trial in shorter.values())
+    chosen = promotion_picks(((trial.id, trial_value(trial, experiment.metric), trial.val_loss, trial.number)
+                              for trial in shorter.values()),
+                             ranks=reference_ranks(experiment, shorter.values()), val_images=val_images)
     return [dict(shorter[trial_id].decisions) for trial_id in chosen
             if (_candidate_hash(shorter[trial_id].arch), epochs) not in tried]
 

@@ -28,7 +28,7 @@ from api.services.leases import LOST, Heartbeat, LeaseLost
 from api.services.models.requests import learning_evidence, noise_rule_images
 from api.services.object_keys import trial_checkpoint_key, trial_weights_key
 from api.services.search.history import experiment_value, history_records, latency_factor, trial_value
-from api.services.search_spaces import reference_rank
+from api.services.search_spaces import reference_rank, reference_ranks
 from api.services.search.scheduler import data_shape, elapsed_seconds, schedule, throughput, time_is_up
 from api.settings import Settings
 from api.statuses import AttemptStatus, DatasetStatus, ExperimentStatus, TrialStatus
@@ -534,7 +534,9 @@ def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chan
         return set(), set()
     finished = (trial_id, value, val_loss, this.number, experiment.epochs_of(this),
                 balanced_accuracy if balanced_accuracy is not None else value)
-    return promotable(runs, chance=chance), promotable([*runs, finished], chance=chance)
+    ranks, val_images = reference_ranks(experiment, trials), noise_rule_images(session, experiment)
+    return (promotable(runs, chance=chance, ranks=ranks, val_images=val_images),
+            promotable([*runs, finished], chance=chance, ranks=ranks, val_images=val_images))
 
 
 def _recall_json(recall) -> list[float | None]:
