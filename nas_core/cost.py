@@ -205,8 +205,7 @@ def _time_steps(arch: ArchSpec, shape: tuple[int, int, int], batch_size: int, de
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _synchronize(device)
         if index:
             timings.append(time.perf_counter() - start)
     return float(min(timings))  # the least disturbed step: other processes only ever add time
@@ -273,6 +272,12 @@ def _time_trainer(shape: tuple[int, int, int], device: torch.device, batch_size:
                         epochs=100, mean=(0.5,) * shape[0], std=(0.25,) * shape[0], device=device, num_classes=2)
 
 
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs it asynchronously), so a timer measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _time_policies(shape: tuple[int, int, int], device: torch.device, images: int = 64) -> tuple[tuple[str, float],
                                                                                                   ...]:
     """Seconds per image of each augmentation policy, beyond the crops and flips every recipe has."""
@@ -286,8 +291,10 @@ def _time_policies(shape: tuple[int, int, int], device: torch.device, images: in
         transform = augmentation(TrainSpec(augment=0.5, policy=policy), shape[1], shape[2])
         best = float("inf")
         for _ in range(3):
+            _synchronize(device)
             start = time.perf_counter()
             _augment(batch, transform)
+            _synchronize(device)  # v2 transforms on a CUDA batch only launch kernels
             best = min(best, time.perf_counter() - start)
         timings[policy] = best / images
         base = timings[policy] if policy == "none" else base
@@ -298,15 +305,16 @@ def _time_ema(shape: tuple[int, int, int], device: torch.device) -> float:
     """Seconds per parameter of one weight-average update (a pass over weights and BatchNorm statistics)."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+    from nas_core.trainer import _update_ema
+
     model = build_model(_probe_archs()[1], shape[0], 10, input_size=(shape[1], shape[2])).to(device)
     average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.99), use_buffers=True)
-    average.update_parameters(model)
+    _update_ema(average, model, 0.99, 0)
     best = float("inf")
-    for _ in range(5):
+    for update in range(1, 6):
         start = time.perf_counter()
-        average.update_parameters(model)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _update_ema(average, model, 0.99, update)  # the trainer's update
+        _synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best / sum(p.numel() for p in model.parameters())
 

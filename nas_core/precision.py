@@ -1,6 +1,7 @@
 """Mixed precision on the training device: bf16 autocast wherever it makes a training step faster.
 
-- CUDA: always (bf16 tensor cores; no loss scaling needed).
+- CUDA: on GPUs with bf16 tensor cores, compute capability 8.0 (Ampere) and later (no loss scaling needed); older
+  ones (T4, V100) only emulate bf16, slower than float32, so they train in float32.
 - CPU: oneDNN runs bf16 convolutions and matrix products natively on CPUs with AVX512-BF16 or AMX (AMD Zen 4 and
   later, Intel Sapphire Rapids and later) and emulates them elsewhere. Even where they are native, not every network
   gains: on one core of an AMD EPYC (Zen 4, AVX512-BF16), batch 64, the plain reference network's training step
@@ -31,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The first CUDA compute capability with bf16 tensor cores (Ampere); older GPUs emulate bf16 (module docstring).
+CUDA_BF16_CAPABILITY = (8, 0)
 CPU_BF16_SPEEDUP = 1.15  # bf16 must make a CPU training step at least this much faster to be used
 PROBE_BATCH = 32  # the most images per timed step: the speed ratio barely moves with the batch beyond this
 PROBE_STEPS = 3  # timed steps per precision (the least counts), after one untimed warm-up step each
@@ -47,12 +50,13 @@ def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:
 def use_bf16(model: nn.Module, input_shape: tuple[int, int, int], batch_size: int,
              device: torch.device | str) -> bool:
     """Whether :func:`nas_core.trainer.train` runs ``model`` under bf16 autocast on ``device`` at ``input_shape``
-    (C, H, W) and ``batch_size``: always on CUDA, never on other non-CPU devices, on the CPU where oneDNN has bf16 and
-    a timed probe finds it at least :data:`CPU_BF16_SPEEDUP` times faster (see the module docstring). The model is
-    left untouched and the caller's RNG state too; the answer is cached per process."""
+    (C, H, W) and ``batch_size``: on CUDA GPUs of compute capability :data:`CUDA_BF16_CAPABILITY` and later, never
+    on other non-CPU devices, on the CPU where oneDNN has bf16 and a timed probe finds it at least
+    :data:`CPU_BF16_SPEEDUP` times faster (see the module docstring). The model is left untouched and the caller's
+    RNG state too; the answer is cached per process."""
     device = torch.device(device)
     if device.type == "cuda":
-        return True
+        return torch.cuda.get_device_capability(device) >= CUDA_BF16_CAPABILITY
     if device.type != "cpu" or not _cpu_has_bf16():
         return False
     batch = max(1, min(batch_size, PROBE_BATCH))

@@ -341,10 +341,23 @@ def recount_epochs(epoch_seconds: Sequence[float], *, epoch: int, seconds: float
     return max(epoch + 1, min(most, epoch + more))
 
 
+@torch.no_grad()
 def _update_ema(ema: AveragedModel, model: nn.Module, decay: float, update: int) -> None:
-    # the ramp keeps the first epochs' average from being dominated by the initial weights
-    ema.multi_avg_fn = get_ema_multi_avg_fn(min(decay, (1 + update) / (10 + update)))
-    ema.update_parameters(model)
+    """``AveragedModel.update_parameters`` with an EMA of ``decay`` (weights and buffers), the same arithmetic
+    without its per-step copies of the step counter to the device: on CUDA each is a host sync, two per step."""
+    decay = min(decay, (1 + update) / (10 + update))  # the ramp: early averages are not the initial weights'
+    averaged = [tensor.detach() for tensor in (*ema.module.parameters(), *ema.module.buffers())]
+    current = [tensor.detach() for tensor in (*model.parameters(), *model.buffers())]
+    if int(ema.n_averaged) == 0:  # the counter stays on the CPU (AveragedModel's default): reading it never syncs
+        for old, new in zip(averaged, current, strict=True):
+            old.copy_(new)
+    else:
+        floats = [(old, new) for old, new in zip(averaged, current, strict=True) if old.is_floating_point()]
+        torch._foreach_lerp_([old for old, _ in floats], [new for _, new in floats], 1 - decay)
+        for old, new in zip(averaged, current, strict=True):
+            if not old.is_floating_point():  # BatchNorm's batch counters, as the EMA function treats them
+                old.copy_(old * decay + new * (1 - decay))
+    ema.n_averaged += 1
 
 
 def _layout(x: Tensor) -> Tensor:
@@ -365,9 +378,11 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
     device = torch.device(device)
     model.eval()
     outputs = []
+    mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)  # once: each is a copy to the device
+    shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)  # normalize()'s arithmetic
     with autocast(device, device.type == "cuda" if bf16 is None else bf16):
         for start in range(0, x.shape[0], batch_size):
-            batch = _layout(normalize(x[start:start + batch_size].to(device), mean, std))
+            batch = _layout(torch.addcmul(shift, x[start:start + batch_size].to(device).float(), scale))
             outputs.append(model(batch).float())
     logits = torch.cat(outputs) if outputs else torch.empty(0, device=device)
     if y.numel() == 0:

@@ -311,9 +311,10 @@ class TrialRead(BaseModel):
     predicted_epoch_s: float | None = Field(default=None, description="Seconds per epoch predicted before "
                                             "training (device calibration and the candidate's FLOPs).")
     measured_epoch_s: float | None = Field(default=None, description="Measured seconds per epoch (median).")
-    bf16: bool | None = Field(default=None, description="Whether the network trained under bf16 autocast: always on "
-                              "CUDA; on a CPU where a timed probe of the network found it faster (weights and "
-                              "loss stay float32). Decided once, before training; null before that.")
+    bf16: bool | None = Field(default=None, description="Whether the network trained under bf16 autocast: on CUDA "
+                              "GPUs of compute capability 8.0 and later; on a CPU where a timed probe of the network "
+                              "found it faster (weights and loss stay float32). Decided once, before training; null "
+                              "before that.")
     params: int | None
     flops: int | None
     latency_ms: float | None = Field(description="Per image at batch 1: the median of onnxruntime CPU runs of the "

@@ -153,9 +153,10 @@ class ModelRead(BaseModel):
                                            "held-out validation or asked-for epochs. The card's training recipe is "
                                            "the one trained. Null otherwise.")
     bf16: bool | None = Field(default=None, description="Whether the final model trained under bf16 autocast, as "
-                              "its trials did where it pays (always on CUDA; on a CPU where a timed probe of the "
-                              "network showed it faster); testing, export and the reported figures are float32 "
-                              "either way. Null until the model is built (and for models built before).")
+                              "its trials did where it pays (on CUDA GPUs of compute capability 8.0 and later; on "
+                              "a CPU where a timed probe of the network showed it faster); testing, export and the "
+                              "reported figures are float32 either way. Null until the model is built (and for "
+                              "models built before).")
     int8: Int8Read | None = Field(default=None, description="The onnx_int8 artifact (static post-training "
                                   "quantization of model.onnx, QDQ, per-channel weights) next to float32 on the "
                                   "test split; null until the model is built (and for models built before int8).")

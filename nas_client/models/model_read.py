@@ -49,8 +49,9 @@ class ModelRead:
             long schedule. Never with held-out validation or asked-for epochs. The card's training recipe is the one
             trained. Null otherwise.
         bf16 (bool | None | Unset): Whether the final model trained under bf16 autocast, as its trials did where it pays
-            (always on CUDA; on a CPU where a timed probe of the network showed it faster); testing, export and the reported
-            figures are float32 either way. Null until the model is built (and for models built before).
+            (on CUDA GPUs of compute capability 8.0 and later; on a CPU where a timed probe of the network showed it
+            faster); testing, export and the reported figures are float32 either way. Null until the model is built (and for
+            models built before).
         estimated_seconds (float | None | Unset): Retraining, test and export time announced before the job starts: the
             winner's measured epoch time (scaled to train+val) times the epochs, plus export.
         flips_added (bool | None | Unset): Whether the final model trained with random horizontal flips the winning

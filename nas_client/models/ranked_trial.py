@@ -45,9 +45,9 @@ class RankedTrial:
         status (RankedTrialStatus):
         val_accuracy (float | None):
         val_loss (float | None):
-        bf16 (bool | None | Unset): Whether the network trained under bf16 autocast: always on CUDA; on a CPU where a
-            timed probe of the network found it faster (weights and loss stay float32). Decided once, before training; null
-            before that.
+        bf16 (bool | None | Unset): Whether the network trained under bf16 autocast: on CUDA GPUs of compute capability
+            8.0 and later; on a CPU where a timed probe of the network found it faster (weights and loss stay float32).
+            Decided once, before training; null before that.
         latency_batch_ms (float | None | Unset): Per image at the objective's latency_batch: the median of onnxruntime
             CPU runs at that batch (null without one).
         latency_p90_ms (float | None | Unset): The 90th percentile of the same runs.

@@ -58,9 +58,14 @@ def test_bf16_is_chosen_where_the_probe_finds_it_faster_and_decided_once_per_net
     assert len(calls) == 3
 
 
-def test_cuda_always_and_cpus_without_bf16_or_other_devices_never(monkeypatch):
+@pytest.mark.parametrize(("capability", "expected"), [((9, 0), True), ((8, 0), True), ((7, 5), False), ((7, 0), False)])
+def test_cuda_gpus_with_bf16_tensor_cores_and_cpus_without_bf16_or_other_devices_never(monkeypatch, capability,
+                                                                                       expected):
     monkeypatch.setattr(precision, "_probe", lambda *args: pytest.fail("no probe is needed"))
-    assert precision.use_bf16(model(), (1, 16, 16), 8, "cuda") is True
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or capability)
+    assert precision.use_bf16(model(), (1, 16, 16), 8, "cuda") is expected  # Hopper, Ampere: yes; T4, V100: no
+    assert asked == [torch.device("cuda")]
     assert precision.use_bf16(model(), (1, 16, 16), 8, "meta") is False
     monkeypatch.setattr(precision, "_cpu_has_bf16", lambda: False)
     assert precision.use_bf16(model(), (1, 16, 16), 8, "cpu") is False

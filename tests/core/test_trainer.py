@@ -446,3 +446,28 @@ def test_a_group_draws_the_policy_with_its_share():
     groups = trainer._augment(x, policy, plain=plain, share=0.5).view(100, -1)
     assert bool((groups == groups[:, :1]).all())  # a whole group gets the same treatment
     assert 35 <= int(groups[:, 0].sum()) <= 65
+
+
+def test_the_weight_average_update_is_torchs_ema_to_the_bit_without_moving_its_counter():
+    """The trainer's EMA update is ``AveragedModel.update_parameters`` with ``get_ema_multi_avg_fn`` (weights and
+    BatchNorm buffers, the first update a copy, the decay ramp), written so its step counter never goes to the
+    device; on the CPU both give the same bits, and the counter stays where AveragedModel put it."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    arch = ArchSpec(stem_width=4, stages=(StageSpec("conv", 1, 8, 3),))
+    model = build_model(arch, 1, 2, input_size=8).train()
+    ours = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    torchs = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    generator = torch.Generator().manual_seed(0)
+    for update in range(4):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn(parameter.shape, generator=generator))
+        model(torch.randn(4, 1, 8, 8, generator=generator))  # moves the BatchNorm statistics and counters
+        trainer._update_ema(ours, model, 0.9, update)
+        torchs.multi_avg_fn = get_ema_multi_avg_fn(min(0.9, (1 + update) / (10 + update)))
+        torchs.update_parameters(model)
+        for name, tensor in torchs.state_dict().items():
+            assert torch.equal(ours.state_dict()[name], tensor), (update, name)
+    assert int(ours.n_averaged) == 4 and ours.n_averaged.device.type == "cpu"
+    assert not torch.equal(ours.module.stem[0].weight, model.stem[0].weight)  # an average, not a copy
