@@ -274,8 +274,8 @@ def add_experiment(service, *, project_id: str, dataset_id: str, trials: list[di
         session.flush()
         ids = []
         for number, values in enumerate(trials):
-            trial = Trial(experiment_id=experiment.id, number=number, decisions={}, arch=TINY.to_dict(),
-                          arch_hash=TINY.hash(), seed=1000 + number, **values)
+            trial = Trial(experiment_id=experiment.id, number=number, arch=TINY.to_dict(), arch_hash=TINY.hash(),
+                          seed=1000 + number, **{"decisions": {}, **values})
             session.add(trial)
             session.flush()
             ids.append(trial.id)
