@@ -39,5 +39,7 @@ def reference_rank(experiment: Experiment, decisions: dict | None) -> int | None
 
 
 def reference_ranks(experiment: Experiment, trials) -> dict[str, int]:
-    """Trial id → :func:`reference_rank` of each of ``trials`` that trained a reference design."""
-    return {trial.id: reference_rank(experiment, trial.decisions or {}) for trial in trials if trial.reference_design}
+    """Trial id → :func:`reference_rank` of each of ``trials`` that trained one of the space's reference designs (a
+    trial of a design no longer among them, :data:`UNMATCHED_REFERENCE_RANK`, is left out)."""
+    ranks = {trial.id: reference_rank(experiment, trial.decisions or {}) for trial in trials if trial.reference_design}
+    return {trial_id: rank for trial_id, rank in ranks.items() if rank != UNMATCHED_REFERENCE_RANK}

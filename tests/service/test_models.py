@@ -789,6 +789,12 @@ def test_promotion_takes_the_preferred_reference_within_the_noise_before_the_low
 
     assert promoted(72) == [dict(mbconv), dict(plain)]
     assert promoted(None) == [dict(mbconv), dict(residual)]  # no noise rule (a Pareto search): the loss, as before
+    from api.services.search_spaces import reference_ranks
+
+    with app_service.runtime.unit_of_work() as session:  # a design no longer among the references: not preferred
+        rows = repository.all_trials(session, experiment_id)
+        rows[1].decisions = {**rows[1].decisions, "input_scale": 0.25}
+        assert reference_ranks(session.get(Experiment, experiment_id), rows) == {trials[0]: 0, trials[2]: 2}
 
 
 def test_claims_reaping_and_stale_lease_writes_follow_the_attempt_rules(app_service, app_client, app_key,
