@@ -303,12 +303,12 @@ def _time_policies(shape: tuple[int, int, int], device: torch.device, images: in
 
 def _time_ema(shape: tuple[int, int, int], device: torch.device) -> float:
     """Seconds per parameter of one weight-average update (a pass over weights and BatchNorm statistics)."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from torch.optim.swa_utils import AveragedModel
 
     from nas_core.trainer import _update_ema
 
     model = build_model(_probe_archs()[1], shape[0], 10, input_size=(shape[1], shape[2])).to(device)
-    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.99), use_buffers=True)
+    average = AveragedModel(model, use_buffers=True)
     _update_ema(average, model, 0.99, 0)
     best = float("inf")
     for update in range(1, 6):

@@ -51,7 +51,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torchvision.transforms import v2
 
 from nas_core.cost import EPOCH_OVERHEAD_S
@@ -215,11 +215,18 @@ def _channel_stats(values: Sequence[float] | float, device: torch.device | str) 
     return torch.as_tensor(values, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
 
 
+def _normalizer(mean: Sequence[float], std: Sequence[float], device: torch.device | str) -> tuple[Tensor, Tensor]:
+    """``(shift, scale)`` on ``device`` such that ``addcmul(shift, x, scale)`` is :func:`normalize`'s ``x``: one
+    multiply-add instead of four passes, x * (1 / (255 std)) + (-mean / std); built once per loop (each tensor is a
+    copy to the device)."""
+    mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)
+    return -mean_t / std_t, 1.0 / (255.0 * std_t)
+
+
 def normalize(x_uint8: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """``(x / 255 - mean) / std`` per channel, as float32 (the exact preprocessing clients are told to do)."""
-    mean_t, std_t = _channel_stats(mean, x_uint8.device), _channel_stats(std, x_uint8.device)
-    # one multiply-add instead of four passes: x * (1 / (255 std)) + (-mean / std)
-    return torch.addcmul(-mean_t / std_t, x_uint8.float(), 1.0 / (255.0 * std_t))
+    shift, scale = _normalizer(mean, std, x_uint8.device)
+    return torch.addcmul(shift, x_uint8.float(), scale)
 
 
 def augmentation(train: TrainSpec, height: int, width: int) -> v2.Transform | None:
@@ -378,8 +385,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, mean: Sequence[float], s
     device = torch.device(device)
     model.eval()
     outputs = []
-    mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)  # once: each is a copy to the device
-    shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)  # normalize()'s arithmetic
+    shift, scale = _normalizer(mean, std, device)
     with autocast(device, device.type == "cuda" if bf16 is None else bf16):
         for start in range(0, x.shape[0], batch_size):
             batch = _layout(torch.addcmul(shift, x[start:start + batch_size].to(device).float(), scale))
@@ -460,11 +466,10 @@ def train(model: nn.Module, data: TrainData, *, epochs: int, train: TrainSpec, m
         bf16 = bool(resume.get("bf16", device.type == "cuda"))
     elif bf16 is None:
         bf16 = use_bf16(model, (data.train_x.shape[1], height, width), plan.batch_size, device)
-    mean_t, std_t = _channel_stats(mean, device), _channel_stats(std, device)
-    shift, scale = -mean_t / std_t, 1.0 / (255.0 * std_t)
+    shift, scale = _normalizer(mean, std, device)
     decay = ema_decay(total_steps) if train.ema else None
     # the average's step counter stays on the CPU (AveragedModel's default), so updating it never syncs the device
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema = (AveragedModel(model, use_buffers=True)  # updated by _update_ema, not by its own averaging function
            if decay is not None else None)
     scored = ema.module if ema is not None else model
 

@@ -39,7 +39,8 @@ def reference_rank(experiment: Experiment, decisions: dict | None) -> int | None
 
 
 def reference_ranks(experiment: Experiment, trials) -> dict[str, int]:
-    """Trial id → :func:`reference_rank` of each of ``trials`` that trained one of the space's reference designs (a
-    trial of a design no longer among them, :data:`UNMATCHED_REFERENCE_RANK`, is left out)."""
-    ranks = {trial.id: reference_rank(experiment, trial.decisions or {}) for trial in trials if trial.reference_design}
-    return {trial_id: rank for trial_id, rank in ranks.items() if rank != UNMATCHED_REFERENCE_RANK}
+    """Trial id → rank in the order of preference of each of ``trials`` that trained one of the space's reference
+    designs (a trial of a design no longer among them is left out, where :func:`reference_rank` ranks it last)."""
+    space = search_space_for(experiment)
+    return {trial.id: rank for trial in trials if trial.reference_design
+            and (rank := space.reference_rank(trial.decisions or {})) is not None}

@@ -497,7 +497,8 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
                                        val_images=val_images, among=unlearned_references(
                                            [*rows, (trial_id, balanced_accuracy, reference)], chance=chance)))
         own = balanced_accuracy if metric == "balanced_accuracy" and balanced_accuracy is not None else val_accuracy
-        promotable_before, promotable_after = _promotable(session, experiment, trial_id, chance=chance, value=own,
+        promotable_before, promotable_after = _promotable(session, experiment, trial_id, chance=chance,
+                                                          val_images=val_images, value=own,
                                                           val_loss=val_loss, balanced_accuracy=balanced_accuracy)
     previous_pick, pick = picks
     leads = leader_value is None or value >= leader_value
@@ -515,10 +516,12 @@ def _keep_weights_if_leading(*, unit_of_work: UnitOfWork, store: ObjectStore, pr
         log.warning("trial %s: could not keep its weights", trial_id, exc_info=True)
 
 
-def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chance: float | None, value: float | None,
-                val_loss: float | None, balanced_accuracy: float | None) -> tuple[set[str], set[str]]:
+def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chance: float | None,
+                val_images: int | None, value: float | None, val_loss: float | None,
+                balanced_accuracy: float | None) -> tuple[set[str], set[str]]:
     """The trials :func:`nas_core.fidelity.promotable` keeps the weights of, before and after ``trial_id`` succeeds
-    with these figures: none unless the search may lengthen its trials (``max_minutes`` with adaptive epochs)."""
+    with these figures (``val_images``: the noise rule's, :func:`noise_rule_images`): none unless the search may
+    lengthen its trials (``max_minutes`` with adaptive epochs)."""
     from nas_core.fidelity import promotable
 
     budget = experiment.budget or {}
@@ -534,7 +537,7 @@ def _promotable(session: Session, experiment: Experiment, trial_id: str, *, chan
         return set(), set()
     finished = (trial_id, value, val_loss, this.number, experiment.epochs_of(this),
                 balanced_accuracy if balanced_accuracy is not None else value)
-    ranks, val_images = reference_ranks(experiment, trials), noise_rule_images(session, experiment)
+    ranks = reference_ranks(experiment, trials)
     return (promotable(runs, chance=chance, ranks=ranks, val_images=val_images),
             promotable([*runs, finished], chance=chance, ranks=ranks, val_images=val_images))
 
